@@ -1,0 +1,33 @@
+# Two entry points do all set-up on a fresh machine (Python 3.11 on PATH, nothing else):
+#   make demo   build the environment if missing, run the demo DAG end to end
+#   make test   build the environment if missing, run the tests
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.fhbench-installed
+CORES ?= 2
+export HF_HUB_OFFLINE := 1
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: env demo test clean-demo
+
+env: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	# medmnist declares torchvision, which must stay out (it breaks the CPU torch): no deps.
+	$(BIN)/python -m pip install --quiet --no-deps medmnist==3.0.2
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+demo: env
+	$(BIN)/snakemake all --cores $(CORES) --configfile config/demo.yaml
+
+test: env
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean-demo:
+	rm -rf resources results/runs results/tables results/figures results/checkpoints logs benchmarks/rules .snakemake

@@ -1,0 +1,55 @@
+# Config validation, wildcard constraints and every input function of the workflow.
+import fhbench.grid as grid
+from snakemake.utils import validate
+
+
+validate(config, workflow.source_path("../config/schemas/config.schema.yaml"))
+try:
+    grid.check_references(config)
+except grid.ConfigError as error:
+    raise WorkflowError(f"Error validating config: {error}")
+
+
+wildcard_constraints:
+    dataset="|".join(config["datasets"]),
+    partition="|".join(map(re.escape, config["partitions"])),
+    algorithm="|".join(config["algorithms"]),
+    variant="|".join(map(re.escape, config["variants"])),
+    backbone="|".join(config["backbones"]),
+    experiment="|".join(config["experiments"]),
+    seed=r"\d+",
+
+
+def all_targets():
+    return [key.metrics for key in grid.all_runs(config)] + grid.table_targets(config)
+
+
+def run_key(wildcards):
+    return grid.RunKey(wildcards.dataset, wildcards.partition, wildcards.algorithm, wildcards.variant, int(wildcards.seed))
+
+
+def run_params(wildcards):
+    return grid.resolve_run_config(config, run_key(wildcards))
+
+
+def model_dir(wildcards):
+    return f"resources/models/{config['datasets'][wildcards.dataset]['backbone']}"
+
+
+def partition_params(wildcards):
+    return grid.partition_params(config, wildcards.dataset, wildcards.partition)
+
+
+def experiment_metrics(wildcards):
+    return [key.metrics for key in grid.experiment_runs(config, wildcards.experiment)]
+
+
+def train_resource(name):
+    return config["resources"]["run_federation"][name]
+
+
+def print_outputs(targets):
+    tables = [t for t in targets if t.endswith(".md")]
+    for table in tables:
+        print(f"\nfhbench: wrote {table}\n")
+        print(open(table).read())

@@ -1,0 +1,34 @@
+# Raw data (download or demo twin) and the prepared arrays + metadata.
+
+
+rule acquire_data:
+    output:
+        directory("resources/raw/{dataset}"),
+    log:
+        "logs/acquire_data/{dataset}.log",
+    params:
+        source=lambda wc: config["datasets"][wc.dataset]["source"],
+        base_url=lambda wc: config["datasets"][wc.dataset]["base_url"],
+        demo=lambda wc: config["datasets"][wc.dataset]["demo"],
+        part_dir="resources/downloads/{dataset}",
+    localrule: True
+    retries: 2
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/acquire_data.py"
+
+
+rule prepare_data:
+    input:
+        "resources/raw/{dataset}",
+    output:
+        directory("resources/prepared/{dataset}"),
+    log:
+        "logs/prepare_data/{dataset}.log",
+    benchmark:
+        "results/benchmarks/prepare_data/{dataset}.tsv"
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/prepare_data.py"

@@ -1,0 +1,28 @@
+# One federated run per (dataset, partition, algorithm, variant, seed): a GPU job.
+
+
+rule run_federation:
+    input:
+        data="resources/prepared/{dataset}",
+        split="resources/partitions/{dataset}/{partition}.json",
+        model=model_dir,
+    output:
+        metrics="results/runs/{dataset}/{partition}/{algorithm}/{variant}/seed{seed}/metrics.csv",
+        info="results/runs/{dataset}/{partition}/{algorithm}/{variant}/seed{seed}/run.json",
+    log:
+        "logs/run_federation/{dataset}/{partition}/{algorithm}/{variant}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/run_federation/{dataset}/{partition}/{algorithm}/{variant}/seed{seed}.tsv"
+    params:
+        run=run_params,
+        # Not an output: Snakemake would delete it when a preempted job fails.
+        checkpoints="results/checkpoints/{dataset}/{partition}/{algorithm}/{variant}/seed{seed}",
+    threads: train_resource("cpus")
+    resources:
+        gpu=train_resource("gpus"),
+        mem_mb=train_resource("mem_mb"),
+        runtime=train_resource("runtime"),
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/run_federation.py"

@@ -1,0 +1,114 @@
+"""The interface every federated algorithm implements.
+
+An algorithm states in one place what a client uploads (:meth:`Algorithm.upload`), what the
+server computes from all uploads (:meth:`Algorithm.aggregate`) and what each client applies
+(:meth:`Algorithm.download`). The engine owns the shared model, the data and the bookkeeping,
+and counts communicated bytes from exactly the tensors these methods return.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, ClassVar, Protocol
+
+import torch
+
+Tensors = dict[str, torch.Tensor]
+
+
+@dataclass
+class ClientState:
+    """Everything one client keeps between rounds.
+
+    ``params`` are the trainable tensors loaded into the shared model (LoRA A/B and head);
+    ``extra`` holds algorithm state (control variates, personal models, mixing weights).
+    """
+
+    params: Tensors
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FederationInfo:
+    """Static facts of a run the algorithm may need, fixed before round 1."""
+
+    n_clients: int
+    rounds: int
+    train_sizes: tuple[int, ...]
+    param_names: tuple[str, ...]  # all trainable tensors, in model order
+    lora_a: tuple[str, ...]  # LoRA A tensors, in model order
+    lora_b: tuple[str, ...]  # LoRA B tensors, in model order
+    head: tuple[str, ...]  # classification head tensors
+
+
+class LocalTrainer(Protocol):
+    """What the engine offers an algorithm for one client in one round."""
+
+    round: int
+    lr: float
+
+    def train(
+        self,
+        params: Tensors,
+        loss_term: Callable[[Tensors], torch.Tensor] | None = None,
+        grad_hook: Callable[[Tensors], None] | None = None,
+    ) -> float:
+        """Run the local epochs of plain SGD on ``params`` in place; return the mean loss."""
+
+
+def clone(tensors: Tensors) -> Tensors:
+    return {k: v.detach().clone() for k, v in tensors.items()}
+
+
+def weighted_mean(tensor_dicts: list[Tensors], weights: list[float]) -> Tensors:
+    """Average tensors key by key with the given (not necessarily normalised) weights."""
+    total = float(sum(weights))
+    return {
+        key: sum(w / total * d[key] for w, d in zip(weights, tensor_dicts))  # type: ignore[misc]
+        for key in tensor_dicts[0]
+    }
+
+
+class Algorithm(ABC):
+    """Base class: hyperparameters are dataclass fields of the subclass."""
+
+    name: ClassVar[str]
+
+    def setup(self, info: FederationInfo) -> None:
+        self.info = info
+
+    def init_client(self, client: int, initial: Tensors) -> ClientState:
+        """Every client starts from the same initial trainable tensors."""
+        return ClientState(params=clone(initial))
+
+    def local_update(self, client: int, state: ClientState, trainer: LocalTrainer) -> float:
+        """Train the client's tensors; algorithms that change the local objective override this."""
+        return trainer.train(state.params)
+
+    def eval_params(self, client: int, state: ClientState) -> Tensors:
+        """The tensors a client is scored with (a personal mix for some algorithms)."""
+        return state.params
+
+    @abstractmethod
+    def upload(self, client: int, state: ClientState) -> Tensors:
+        """The tensors this client sends to the server after local training."""
+
+    @abstractmethod
+    def aggregate(self, uploads: list[Tensors]) -> list[Tensors]:
+        """Server step: one message per client, computed from every client's upload."""
+
+    @abstractmethod
+    def download(self, client: int, state: ClientState, message: Tensors) -> None:
+        """Apply the server's message to the client's state."""
+
+    def server_state(self) -> dict[str, Any]:
+        """State the server carries between rounds (saved in checkpoints)."""
+        return {}
+
+    def load_server_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    @classmethod
+    def hyperparameters(cls) -> list[str]:
+        return [f.name for f in fields(cls)] if hasattr(cls, "__dataclass_fields__") else []

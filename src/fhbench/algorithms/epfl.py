@@ -1,0 +1,120 @@
+"""EPFL, the FHBench paper's method (arXiv 2504.10817, §5 of PROTOCOL.md).
+
+Uploaded: each client's LoRA A and B matrices. Server: the distance d_ij between clients is the
+mean Frobenius distance of their B matrices over the selected layers; the similarity 1/d_ij is
+normalised per row and scaled by (1 - λ), the self weight is λ. Downloaded: client i's new A
+matrices Σ_j w_ij A_j. Kept local: B matrices and the head.
+
+Variants (ablations): ``weights="uniform"`` replaces the similarities by equal weights;
+``share`` chooses which matrices are mixed (``"A"`` as published, ``"B"`` or ``"AB"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from fhbench.algorithms.base import Algorithm, ClientState, Tensors
+
+LAYER_SELECTIONS = ("all", "first_half", "second_half")
+WEIGHTINGS = ("similarity", "uniform")
+SHARED = ("A", "B", "AB")
+
+
+def select_layers(tensors: Sequence[torch.Tensor], layers: str) -> Sequence[torch.Tensor]:
+    """All, the first half, or the second half of a model-ordered list of tensors."""
+    half = len(tensors) // 2
+    selections = {"all": tensors, "first_half": tensors[:half], "second_half": tensors[half:]}
+    if layers not in selections:
+        raise ValueError(f"layers must be one of {LAYER_SELECTIONS}, got {layers!r}")
+    chosen = selections[layers]
+    return chosen if len(chosen) else tensors  # a one-layer model has no halves
+
+
+def similarity_weights(
+    b_by_client: Sequence[Sequence[torch.Tensor]], self_weight: float = 0.5, layers: str = "all"
+) -> torch.Tensor:
+    """The N × N mixing matrix of EPFL; row i holds the weights client i applies.
+
+    ``b_by_client[i]`` is client i's list of LoRA B tensors in model order. Off-diagonal weights
+    are 1/d_ij normalised over j ≠ i and scaled by (1 - self_weight). Where some other clients'
+    B matrices equal client i's (d_ij = 0, the limit of 1/d), those clients share the
+    off-diagonal weight equally instead of dividing by zero.
+    """
+    n = len(b_by_client)
+    if not 0.0 <= self_weight <= 1.0:
+        raise ValueError(f"self_weight must lie in [0, 1], got {self_weight}")
+    if n == 1:
+        return torch.ones(1, 1)
+    selected = [select_layers(list(bs), layers) for bs in b_by_client]
+    distance = torch.zeros(n, n, dtype=torch.float64)
+    for i in range(n):
+        for j in range(i + 1, n):
+            d = torch.stack([torch.linalg.norm((a - b).double()) for a, b in zip(selected[i], selected[j])]).mean()
+            distance[i, j] = distance[j, i] = d
+    weights = torch.zeros(n, n, dtype=torch.float64)
+    for i in range(n):
+        others = [j for j in range(n) if j != i]
+        d = distance[i, others]
+        if bool((d == 0).any()):
+            share = (d == 0).double()
+        else:
+            share = 1.0 / d
+        weights[i, others] = (1.0 - self_weight) * share / share.sum()
+        weights[i, i] = self_weight
+    return weights.float()
+
+
+def uniform_weights(n: int, self_weight: float = 0.5) -> torch.Tensor:
+    """Self weight λ, the rest shared equally by the other clients."""
+    if n == 1:
+        return torch.ones(1, 1)
+    weights = torch.full((n, n), (1.0 - self_weight) / (n - 1))
+    weights.fill_diagonal_(self_weight)
+    return weights
+
+
+@dataclass
+class EPFL(Algorithm):
+    name = "epfl"
+    self_weight: float = 0.5
+    layers: str = "all"
+    weights: str = "similarity"
+    share: str = "A"
+
+    def __post_init__(self) -> None:
+        if self.weights not in WEIGHTINGS:
+            raise ValueError(f"weights must be one of {WEIGHTINGS}, got {self.weights!r}")
+        if self.share not in SHARED:
+            raise ValueError(f"share must be one of {SHARED}, got {self.share!r}")
+        if self.layers not in LAYER_SELECTIONS:
+            raise ValueError(f"layers must be one of {LAYER_SELECTIONS}, got {self.layers!r}")
+
+    def shared_names(self) -> tuple[str, ...]:
+        return {"A": self.info.lora_a, "B": self.info.lora_b, "AB": self.info.lora_a + self.info.lora_b}[self.share]
+
+    def upload(self, client: int, state: ClientState) -> Tensors:
+        # Similarity weighting needs every client's B on the server for the distances.
+        needed = self.info.lora_b if self.weights == "similarity" else ()
+        names = dict.fromkeys(self.shared_names() + needed)
+        return {k: state.params[k] for k in names}
+
+    def mixing_matrix(self, uploads: list[Tensors]) -> torch.Tensor:
+        if self.weights == "uniform":
+            return uniform_weights(len(uploads), self.self_weight)
+        b_by_client = [[u[k] for k in self.info.lora_b] for u in uploads]
+        return similarity_weights(b_by_client, self.self_weight, self.layers)
+
+    def aggregate(self, uploads: list[Tensors]) -> list[Tensors]:
+        w = self.mixing_matrix(uploads)
+        names = self.shared_names()
+        messages = []
+        for i in range(len(uploads)):
+            messages.append({k: sum(w[i, j].item() * uploads[j][k] for j in range(len(uploads))) for k in names})
+        return messages
+
+    def download(self, client: int, state: ClientState, message: Tensors) -> None:
+        for key, value in message.items():
+            state.params[key].copy_(value)

@@ -1,0 +1,116 @@
+"""The ``fhbench`` command: the entry point Snakemake scripts and users share.
+
+Imports are done inside each command so that ``fhbench --help`` and light commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def cmd_partition(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from fhbench.io import write_json
+    from fhbench.partition import make_partition
+
+    labels = np.load(args.labels)
+    part = make_partition(labels, args.scheme, args.n_clients, args.alpha, args.datapercent, args.seed)
+    write_json(args.out, part.to_json(labels.astype(int).ravel()))
+    sizes = [len(c["train"]) + len(c["val"]) + len(c["test"]) for c in part.clients]
+    print(f"wrote {args.out}: {len(sizes)} clients, {sum(sizes)} samples ({min(sizes)}-{max(sizes)} per client)", file=sys.stderr)
+
+
+def cmd_acquire(args: argparse.Namespace) -> None:
+    from fhbench.data import acquire
+
+    acquire(args.dataset, args.out, args.source, args.base_url, json.loads(args.demo_options) if args.demo_options else None)
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from fhbench.data import get_dataset
+
+    get_dataset(args.dataset).prepare(args.raw, args.out)
+
+
+def cmd_fetch_model(args: argparse.Namespace) -> None:
+    from fhbench.models import get_backbone
+
+    backbone = get_backbone(args.architecture)
+    if args.tiny:
+        backbone.create_tiny(args.out, json.loads(args.tiny))
+    else:
+        backbone.fetch_pretrained(args.hf_id, args.out)
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    import yaml
+
+    from fhbench.federation import run_federation
+
+    config = yaml.safe_load(Path(args.config).read_text())
+    status = run_federation(config, args.prepared, args.split, args.model, args.out, args.checkpoints)
+    print(f"run {status}: {args.out}", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fhbench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("partition", help="split a label vector into clients (train/val/test indices)")
+    p.add_argument("--labels", required=True, help=".npy file with the pooled label vector")
+    p.add_argument("--scheme", default="fhbench", choices=["fhbench", "dirichlet", "iid"])
+    p.add_argument("--n-clients", type=int, default=20)
+    p.add_argument("--alpha", type=float, default=0.1, help="Dirichlet concentration")
+    p.add_argument("--datapercent", type=float, default=1.0, help="fraction of the pooled data used")
+    p.add_argument("--seed", type=int, default=2025)
+    p.add_argument("--out", required=True, help="output JSON")
+    p.set_defaults(func=cmd_partition)
+
+    p = sub.add_parser("acquire", help="download a dataset's raw files, or write its demo twin")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--source", choices=["remote", "demo"], default="remote")
+    p.add_argument("--base-url", default=None, help="mirror replacing the source's host")
+    p.add_argument("--demo-options", default=None, help="JSON options for the demo generator")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_acquire)
+
+    p = sub.add_parser("prepare", help="turn raw files into the prepared format")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--raw", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("fetch-model", help="download pretrained weights, or save a tiny random twin")
+    p.add_argument("--architecture", required=True)
+    p.add_argument("--hf-id", default=None)
+    p.add_argument("--tiny", default=None, help="JSON model config for a tiny random model")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_fetch_model)
+
+    p = sub.add_parser("run", help="run one federated experiment from a resolved run config (YAML)")
+    p.add_argument("--config", required=True)
+    p.add_argument("--prepared", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True, help="metrics.csv to write")
+    p.add_argument("--checkpoints", default=None)
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, KeyError, FileNotFoundError, TypeError) as exc:
+        print(f"fhbench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""The interface every dataset module implements, and how raw data is acquired."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from fhbench.data.download import RemoteFile, fetch, file_digest
+
+
+class Dataset(ABC):
+    """One source dataset: where it comes from, how it is prepared, and its demo twin.
+
+    Subclasses set the class attributes and implement :meth:`remote_files`, :meth:`prepare`
+    and :meth:`generate_demo`. ``natural_groups`` names the metadata columns that can define
+    natural clients (patients, devices, sites).
+    """
+
+    key: str
+    modality: str
+    class_names: tuple[str, ...]
+    natural_groups: tuple[str, ...] = ()
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @abstractmethod
+    def remote_files(self) -> list[RemoteFile]:
+        """The files of the real source, with their published checksums where known."""
+
+    def download(self, raw_dir: str | Path, base_url: str | None = None, part_dir: str | Path | None = None) -> list[Path]:
+        """Fetch every source file into ``raw_dir`` (``base_url`` replaces the real host).
+
+        Unfinished downloads are kept in ``part_dir`` so that a retry resumes them.
+        """
+        return [fetch(remote.rebased(base_url), raw_dir, part_dir=part_dir) for remote in self.remote_files()]
+
+    @abstractmethod
+    def prepare(self, raw_dir: str | Path, out_dir: str | Path) -> None:
+        """Turn the raw files into the prepared format (:mod:`fhbench.data.prepared`)."""
+
+    @abstractmethod
+    def generate_demo(self, raw_dir: str | Path, seed: int = 0, **options) -> None:
+        """Write a small twin of the source, in the source's own on-disk format, into ``raw_dir``."""
+
+
+def write_manifest(raw_dir: str | Path, source: str, origin: str | None) -> None:
+    """Record what was fetched (sha256 of every file) so a result names the exact data it used."""
+    raw_dir = Path(raw_dir)
+    files = {
+        str(p.relative_to(raw_dir)): file_digest(p)
+        for p in sorted(raw_dir.rglob("*"))
+        if p.is_file() and p.name != "MANIFEST.json"
+    }
+    manifest = {"source": source, "origin": origin, "sha256": files}
+    (raw_dir / "MANIFEST.json").write_text(json.dumps(manifest, indent=1) + "\n")

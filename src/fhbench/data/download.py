@@ -1,0 +1,101 @@
+"""Fetching source files: resumable HTTP download, checksum verification, atomic placement."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+CHUNK = 1 << 20
+
+
+class DownloadError(RuntimeError):
+    """A source file could not be fetched or failed its checksum."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a dataset's source: where it lives and how to check it."""
+
+    url: str
+    filename: str
+    md5: str | None = None
+
+    def rebased(self, base_url: str | None) -> "RemoteFile":
+        """The same file under another base URL (a mirror, or the test server on 127.0.0.1)."""
+        if not base_url:
+            return self
+        return RemoteFile(url=base_url.rstrip("/") + "/" + self.filename, filename=self.filename, md5=self.md5)
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch(
+    remote: RemoteFile, dest_dir: str | Path, part_dir: str | Path | None = None, timeout: float = 60.0, progress: bool = True
+) -> Path:
+    """Download ``remote`` into ``dest_dir``, resuming a partial ``.part`` file if one exists.
+
+    Partial data lives in ``part_dir`` (default ``dest_dir``), which should survive a failed job
+    so a rerun resumes. The file appears under its final name only once complete and verified; a
+    checksum mismatch removes the partial file and raises, naming the URL and where a manual
+    copy can be placed.
+    """
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    final = dest_dir / remote.filename
+    if final.exists() and (remote.md5 is None or file_digest(final, "md5") == remote.md5):
+        return final
+    part_dir = Path(part_dir) if part_dir else dest_dir
+    part_dir.mkdir(parents=True, exist_ok=True)
+    part = part_dir / (remote.filename + ".part")
+    offset = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(remote.url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            if offset and response.status != 206:  # server ignored the range: start over
+                offset = 0
+            total = response.headers.get("Content-Length")
+            total = int(total) + offset if total is not None else None
+            with open(part, "ab" if offset else "wb") as out:
+                done = offset
+                for block in iter(lambda: response.read(CHUNK), b""):
+                    out.write(block)
+                    done += len(block)
+                    if progress and total:
+                        print(f"\r{remote.filename}: {done / total:6.1%} of {total / 1e6:.1f} MB", end="", file=sys.stderr)
+            if progress and total:
+                print(file=sys.stderr)
+    except (urllib.error.URLError, OSError) as exc:
+        raise DownloadError(
+            f"could not download {remote.url}: {exc}. Partial data kept in {part} (rerun to resume), "
+            f"or place a manually downloaded copy at {final}"
+        ) from exc
+    if remote.md5 is not None:
+        got = file_digest(part, "md5")
+        if got != remote.md5:
+            part.unlink()
+            raise DownloadError(
+                f"checksum mismatch for {remote.url}: md5 {got}, expected {remote.md5}. "
+                f"The download was removed; place a verified copy at {final}"
+            )
+    os.replace(part, final)
+    return final
+
+
+def copy_local(source: str | Path, dest_dir: str | Path) -> Path:
+    """Place an already downloaded file (a manual copy) into the raw folder."""
+    dest = Path(dest_dir) / Path(source).name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, dest)
+    return dest

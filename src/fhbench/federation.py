@@ -1,0 +1,362 @@
+"""The federated simulation engine.
+
+One frozen backbone is shared by all clients. A client is only the tensors it trains and keeps
+(LoRA A/B and head, plus algorithm state); the engine loads them into the shared model, trains,
+and stores them back, so memory is one backbone plus N small states. The evaluation protocol is
+PROTOCOL §4: every ``eval_every`` rounds each client, after local training and before
+aggregation, is scored on its validation and test parts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fhbench.algorithms import build as build_algorithm
+from fhbench.algorithms.base import ClientState, FederationInfo, Tensors
+from fhbench.data.prepared import load_prepared
+from fhbench.io import atomic_path, read_json, write_json
+from fhbench.metrics import METRIC_COLUMNS, classification_metrics
+from fhbench.models import LoraSpec, get_backbone, require_model_dir, wrap_with_lora
+from fhbench.seeding import seed_torch, stream, stream_seed
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class RunConfig:
+    """Everything one federated run depends on (besides data and model files)."""
+
+    dataset: str
+    partition: str
+    algorithm: str
+    seed: int
+    backbone: str  # config key of the backbone (its folder under resources/models)
+    architecture: str  # registry key in fhbench.models.BACKBONES
+    rounds: int
+    lr: float
+    batch_size: int
+    variant: str = "default"
+    local_epochs: int = 1
+    eval_every: int = 5
+    lr_min: float = 1e-6
+    eval_batch_size: int = 128
+    lora: dict = field(default_factory=lambda: {"rank": 8, "alpha": 16, "dropout": 0.0})
+    algorithm_params: dict = field(default_factory=dict)
+    device: str = "cpu"
+    threads: int = 1
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RunConfig":
+        known = set(cls.__dataclass_fields__)
+        unknown = set(values) - known
+        if unknown:
+            raise TypeError(f"run config: unknown key(s) {sorted(unknown)}")
+        return cls(**values)
+
+    def lr_at(self, round_: int) -> float:
+        """Cosine decay from ``lr`` to ``lr_min`` over the rounds, stepped once per round."""
+        return self.lr_min + (self.lr - self.lr_min) * (1 + math.cos(math.pi * (round_ - 1) / self.rounds)) / 2
+
+    def is_eval_round(self, round_: int) -> bool:
+        return round_ % self.eval_every == 0 or round_ == self.rounds
+
+
+@dataclass
+class ClientData:
+    train: torch.Tensor
+    val: torch.Tensor
+    test: torch.Tensor
+
+
+def load_split(path: str | Path) -> list[dict[str, list[int]]]:
+    split = read_json(path)
+    try:
+        return [{s: c[s] for s in ("train", "val", "test")} for c in split["clients"]]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{path} is not a client split (expected clients[*].train/val/test): {exc}") from exc
+
+
+def tensor_bytes(tensors: Tensors) -> int:
+    return int(sum(t.numel() * t.element_size() for t in tensors.values()))
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks the GPU when there is one, so one config serves laptops and clusters."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class SharedModel:
+    """The one backbone of a run, with its trainable tensors swapped in per client."""
+
+    def __init__(self, model: torch.nn.Module, batch_inputs: Callable, device: torch.device):
+        self.model = model.to(device)
+        self.device = device
+        self.batch_inputs = batch_inputs
+        self.trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+    def names(self, contains: str) -> tuple[str, ...]:
+        return tuple(n for n in self.trainable if contains in n)
+
+    def snapshot(self) -> Tensors:
+        return {n: p.detach().clone() for n, p in self.trainable.items()}
+
+    @torch.no_grad()
+    def load(self, params: Tensors) -> None:
+        for name, value in params.items():
+            self.trainable[name].copy_(value)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(**self.batch_inputs(self.model, inputs, self.device)).logits
+
+    def sgd(
+        self,
+        params: Tensors,
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
+        order: np.ndarray,
+        batch_size: int,
+        lr: float,
+        loss_term: Callable | None = None,
+        grad_hook: Callable | None = None,
+    ) -> float:
+        """One pass of plain SGD (no momentum, no weight decay) over ``order``; updates ``params`` in place.
+
+        Tensors in ``params`` but not trainable in the model (an algorithm's extra copies) are
+        ignored; trainable tensors missing from ``params`` keep whatever is loaded.
+        """
+        self.load(params)
+        self.model.train()
+        losses = []
+        for start in range(0, len(order), batch_size):
+            idx = torch.as_tensor(order[start : start + batch_size], device=inputs.device)
+            logits = self.forward(inputs[idx])
+            loss = torch.nn.functional.cross_entropy(logits, labels[idx])
+            if loss_term is not None:
+                loss = loss + loss_term(self.trainable)
+            if not torch.isfinite(loss):
+                raise Diverged(f"loss became {loss.item()}")
+            for p in self.trainable.values():
+                p.grad = None
+            loss.backward()
+            if grad_hook is not None:
+                grad_hook(self.trainable)
+            with torch.no_grad():
+                for p in self.trainable.values():
+                    if p.grad is not None:
+                        p.add_(p.grad, alpha=-lr)
+            losses.append(loss.item())
+        with torch.no_grad():
+            for name in params:
+                if name in self.trainable:
+                    params[name].copy_(self.trainable[name])
+        return float(np.mean(losses)) if losses else float("nan")
+
+    @torch.no_grad()
+    def predict(self, params: Tensors, inputs: torch.Tensor, batch_size: int) -> np.ndarray:
+        self.load(params)
+        self.model.eval()
+        preds = [self.forward(inputs[s : s + batch_size]).argmax(-1).cpu() for s in range(0, len(inputs), batch_size)]
+        return torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
+
+
+class ClientRound:
+    """The :class:`~fhbench.algorithms.base.LocalTrainer` the engine hands an algorithm."""
+
+    def __init__(self, engine: "Federation", client: int, round_: int):
+        self.engine, self.client, self.round = engine, client, round_
+        self.lr = engine.config.lr_at(round_)
+        self.rng = stream(engine.config.seed, round_, client)
+        seed_torch(stream_seed(engine.config.seed, round_, client))  # LoRA dropout draws
+
+    def train(self, params: Tensors, loss_term: Callable | None = None, grad_hook: Callable | None = None) -> float:
+        engine, data = self.engine, self.engine.clients[self.client]
+        losses = []
+        for _ in range(engine.config.local_epochs):
+            order = data.train[torch.as_tensor(self.rng.permutation(len(data.train)))].cpu().numpy()
+            losses.append(
+                engine.shared.sgd(params, engine.inputs, engine.labels, order, engine.config.batch_size, self.lr, loss_term, grad_hook)
+            )
+        return float(np.mean(losses))
+
+    def batches(self, split: str = "train"):
+        """Shuffled (inputs, labels) batches of this client's data, for algorithms that need their own loop."""
+        engine, idx = self.engine, getattr(self.engine.clients[self.client], split)
+        order = idx[torch.as_tensor(self.rng.permutation(len(idx)))]
+        for s in range(0, len(order), engine.config.batch_size):
+            b = order[s : s + engine.config.batch_size]
+            yield engine.inputs[b], engine.labels[b]
+
+
+class Federation:
+    """A federated run: data, shared model, clients, algorithm, rounds, checkpoints."""
+
+    def __init__(self, config: RunConfig, prepared_dir: str | Path, split_path: str | Path, model_dir: str | Path,
+                 log: Callable[[str], None] | None = None):
+        self.config = config
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        torch.set_num_threads(max(1, int(config.threads)))
+        device = resolve_device(config.device)
+        data = load_prepared(prepared_dir)
+        split = load_split(split_path)
+        # Load only the samples the split uses, once, as tensors on the device.
+        used = np.unique(np.concatenate([np.asarray(c[s], dtype=np.int64) for c in split for s in c]))
+        position = np.full(len(data.labels), -1, dtype=np.int64)
+        position[used] = np.arange(len(used))
+        self.inputs = torch.from_numpy(np.ascontiguousarray(data.inputs[used])).to(device)
+        self.labels = torch.from_numpy(data.labels[used]).to(device)
+        self.clients = [
+            ClientData(**{s: torch.from_numpy(position[np.asarray(c[s], dtype=np.int64)]).to(device) for s in ("train", "val", "test")})
+            for c in split
+        ]
+        backbone = get_backbone(config.architecture)
+        seed_torch(config.seed)  # LoRA A and head initialisation
+        model = backbone.load(require_model_dir(model_dir, config.backbone), data.n_classes)
+        model = wrap_with_lora(model, backbone, LoraSpec(**config.lora))
+        self.shared = SharedModel(model, backbone.batch_inputs, device)
+        self.algorithm = build_algorithm(config.algorithm, **config.algorithm_params)
+        self.algorithm.setup(
+            FederationInfo(
+                n_clients=len(self.clients),
+                rounds=config.rounds,
+                train_sizes=tuple(len(c.train) for c in self.clients),
+                param_names=tuple(self.shared.trainable),
+                lora_a=self.shared.names("lora_A"),
+                lora_b=self.shared.names("lora_B"),
+                head=tuple(n for n in self.shared.trainable if "lora_" not in n),
+            )
+        )
+        initial = self.shared.snapshot()
+        self.states = [self.algorithm.init_client(i, initial) for i in range(len(self.clients))]
+        self.rows: list[tuple] = []
+        self.start_round = 1
+
+    # --- bookkeeping -------------------------------------------------------------------------
+    def _row(self, round_: int, client: int, split: str, metric: str, value: float) -> None:
+        c = self.config
+        self.rows.append((c.dataset, c.partition, c.algorithm, c.variant, c.seed, round_, client, split, metric, value))
+
+    def metrics_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=METRIC_COLUMNS)
+
+    def fingerprint(self) -> str:
+        return json.dumps(asdict(self.config), sort_keys=True)
+
+    def save_checkpoint(self, directory: Path, round_: int) -> None:
+        state = {
+            "fingerprint": self.fingerprint(),
+            "round": round_,
+            "clients": [(s.params, s.extra) for s in self.states],
+            "server": self.algorithm.server_state(),
+            "rows": self.rows,
+        }
+        with atomic_path(directory / "last.pt") as tmp:
+            torch.save(state, tmp)
+
+    def try_resume(self, directory: Path) -> None:
+        path = directory / "last.pt"
+        if not path.exists():
+            return
+        state = torch.load(path, weights_only=False, map_location=self.shared.device)
+        if state["fingerprint"] != self.fingerprint():
+            self.log(f"ignoring checkpoint {path}: it belongs to a different run configuration")
+            return
+        self.states = [ClientState(params=p, extra=e) for p, e in state["clients"]]
+        self.algorithm.load_server_state(state["server"])
+        self.rows = [tuple(r) for r in state["rows"]]
+        self.start_round = state["round"] + 1
+        self.log(f"resuming from {path} after round {state['round']}")
+
+    # --- the rounds --------------------------------------------------------------------------
+    def evaluate(self, client: int, round_: int) -> float:
+        params = self.algorithm.eval_params(client, self.states[client])
+        accuracy = float("nan")
+        for split in ("val", "test"):
+            idx = getattr(self.clients[client], split)
+            pred = self.shared.predict(params, self.inputs[idx], self.config.eval_batch_size)
+            for metric, value in classification_metrics(self.labels[idx].cpu().numpy(), pred).items():
+                self._row(round_, client, split, metric, value)
+            if split == "val":
+                accuracy = classification_metrics(self.labels[idx].cpu().numpy(), pred)["accuracy"]
+        return accuracy
+
+    def run_round(self, round_: int) -> str:
+        n = len(self.clients)
+        uploads, losses, val_acc = [], [], []
+        for client in range(n):
+            trainer = ClientRound(self, client, round_)
+            loss = self.algorithm.local_update(client, self.states[client], trainer)
+            losses.append(loss)
+            self._row(round_, client, "train", "loss", loss)
+            if self.config.is_eval_round(round_):
+                val_acc.append(self.evaluate(client, round_))
+            uploads.append(self.algorithm.upload(client, self.states[client]))
+        messages = self.algorithm.aggregate(uploads)
+        for client in range(n):
+            self.algorithm.download(client, self.states[client], messages[client])
+            self._row(round_, client, "comm", "upload_bytes", tensor_bytes(uploads[client]))
+            self._row(round_, client, "comm", "download_bytes", tensor_bytes(messages[client]))
+        summary = f"loss {np.mean(losses):.4f}"
+        if val_acc:
+            summary += f" · val acc {np.nanmean(val_acc):.3f}"
+        return summary
+
+    def run(self, checkpoint_dir: str | Path | None = None) -> str:
+        """Run all remaining rounds; return ``"completed"`` or ``"diverged"``."""
+        c = self.config
+        checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        if checkpoint_dir:
+            self.try_resume(checkpoint_dir)
+        name = f"{c.dataset}/{c.partition}/{c.algorithm}/{c.variant}/seed{c.seed}"
+        for round_ in range(self.start_round, c.rounds + 1):
+            t0 = time.perf_counter()
+            try:
+                summary = self.run_round(round_)
+            except Diverged as exc:
+                self.log(f"[{name}] round {round_}/{c.rounds}: diverged ({exc}); stopping this run")
+                return "diverged"
+            self.log(f"[{name}] round {round_}/{c.rounds} · {len(self.clients)} clients · lr {c.lr_at(round_):.2e} · {summary} · {time.perf_counter() - t0:.1f}s")
+            if checkpoint_dir:
+                self.save_checkpoint(checkpoint_dir, round_)
+        return "completed"
+
+
+def run_federation(
+    config: RunConfig | dict,
+    prepared_dir: str | Path,
+    split_path: str | Path,
+    model_dir: str | Path,
+    metrics_out: str | Path,
+    checkpoint_dir: str | Path | None = None,
+    run_info_out: str | Path | None = None,
+) -> str:
+    """Run (or resume) one federated run and write its tidy ``metrics.csv`` atomically.
+
+    The resolved configuration, status and wall time go to ``run_info_out`` (default: a
+    ``run.json`` beside the metrics). A finished run removes its checkpoints.
+    """
+    config = RunConfig.from_dict(config) if isinstance(config, dict) else config
+    t0 = time.perf_counter()
+    engine = Federation(config, prepared_dir, split_path, model_dir)
+    status = engine.run(checkpoint_dir)
+    with atomic_path(metrics_out) as tmp:
+        engine.metrics_frame().to_csv(tmp, index=False)
+    run_info_out = run_info_out or Path(metrics_out).with_name("run.json")
+    write_json(run_info_out, {"status": status, "wall_seconds": round(time.perf_counter() - t0, 2), "config": asdict(config)})
+    if checkpoint_dir and (Path(checkpoint_dir) / "last.pt").exists():
+        os.remove(Path(checkpoint_dir) / "last.pt")
+    return status

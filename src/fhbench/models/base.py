@@ -1,0 +1,75 @@
+"""The interface every backbone module implements, and the LoRA wrapping shared by all."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    """LoRA hyperparameters (PROTOCOL §3)."""
+
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+
+
+class Backbone(ABC):
+    """A pretrained architecture: how to fetch it, build a tiny twin, load it, and feed it.
+
+    ``lora_targets`` are module-name suffixes for peft (they differ per architecture and
+    transformers version); ``head_modules`` are trained alongside LoRA and kept per client.
+    """
+
+    architecture: str
+    modality: str
+    lora_targets: tuple[str, ...]
+    head_modules: tuple[str, ...]
+
+    def fetch_pretrained(self, hf_id: str, out_dir: str | Path) -> None:
+        """Download the published weights into ``out_dir`` (needs internet: a local rule)."""
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(repo_id=hf_id, local_dir=str(out_dir))
+
+    @abstractmethod
+    def create_tiny(self, out_dir: str | Path, config: dict, seed: int = 0) -> None:
+        """Save a small randomly initialised model of the same class with ``save_pretrained``."""
+
+    @abstractmethod
+    def load(self, model_dir: str | Path, n_classes: int):
+        """Load weights from a local folder with the hub switched off, with a fresh ``n_classes`` head."""
+
+    @abstractmethod
+    def batch_inputs(self, model, inputs: np.ndarray | "torch.Tensor", device) -> dict:
+        """Turn a batch of prepared inputs into the model's keyword arguments, on ``device``."""
+
+
+def require_model_dir(model_dir: str | Path, backbone_key: str) -> Path:
+    """Fail with the command that fills the folder when a model was never fetched."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").exists():
+        raise FileNotFoundError(
+            f"no model in {model_dir}: fetch it first with `snakemake --cores 1 {model_dir}` "
+            f"(rule fetch_model) or `fhbench fetch-model --backbone {backbone_key} --out {model_dir}` on a machine with internet"
+        )
+    return model_dir
+
+
+def wrap_with_lora(model, backbone: Backbone, lora: LoraSpec):
+    """Freeze the backbone, add LoRA on the backbone's targets, and keep the head trainable."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=lora.rank,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(backbone.lora_targets),
+        # Without this the freshly initialised head stays frozen (a bug of the published code).
+        modules_to_save=list(backbone.head_modules),
+    )
+    return get_peft_model(model, config)

@@ -1,0 +1,52 @@
+"""ViT-B/16 image backbone (``google/vit-base-patch16-224``) for the MedMNIST CT datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fhbench.models.base import Backbone
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ViTBackbone(Backbone):
+    architecture = "vit"
+    modality = "image"
+    # transformers 5 names ViT's attention projections q_proj/k_proj/v_proj.
+    lora_targets = ("q_proj", "v_proj")
+    head_modules = ("classifier",)
+
+    def create_tiny(self, out_dir: str | Path, config: dict, seed: int = 0) -> None:
+        from transformers import ViTConfig, ViTForImageClassification
+
+        torch.manual_seed(seed)
+        model = ViTForImageClassification(ViTConfig(**config))
+        model.save_pretrained(out_dir)
+
+    def load(self, model_dir: str | Path, n_classes: int):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from transformers import ViTForImageClassification
+        from transformers.utils import logging
+
+        logging.set_verbosity_error()  # the replaced head is expected, not worth a warning
+        return ViTForImageClassification.from_pretrained(
+            str(model_dir), num_labels=n_classes, ignore_mismatched_sizes=True, local_files_only=True
+        )
+
+    def batch_inputs(self, model, inputs, device) -> dict:
+        """uint8 grey (B,H,W) or colour (B,H,W,3) images → normalised (B,3,S,S), resized on the device."""
+        x = torch.as_tensor(np.asarray(inputs) if not torch.is_tensor(inputs) else inputs).to(device)
+        x = x.float().div_(255.0)
+        x = x.unsqueeze(1).expand(-1, 3, -1, -1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
+        size = model.config.image_size
+        if x.shape[-1] != size or x.shape[-2] != size:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+        return {"pixel_values": (x - mean) / std}

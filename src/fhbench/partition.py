@@ -1,0 +1,189 @@
+"""Client splits: the exact FHBench ``fhbench`` scheme, plus ``dirichlet`` and ``iid``.
+
+Every scheme first subsamples ``datapercent`` of the pooled data, then assigns the working
+positions to clients, then cuts each client 40/30/30 into train/test/val per class
+(PROTOCOL §2). Indices returned are always indices into the pooled label vector.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Partition:
+    """Per-client train/val/test indices into the pooled label vector."""
+
+    clients: list[dict[str, list[int]]]
+    scheme: str
+    params: dict = field(default_factory=dict)
+
+    def to_json(self, labels: np.ndarray) -> dict:
+        """Serialisable form with per-client class counts for inspection."""
+        n_classes = int(labels.max()) + 1 if len(labels) else 0
+        clients = []
+        for c in self.clients:
+            entry = {s: [int(i) for i in c[s]] for s in SPLITS}
+            entry["class_counts"] = {
+                s: np.bincount(labels[c[s]], minlength=n_classes).astype(int).tolist() for s in SPLITS
+            }
+            clients.append(entry)
+        return {"scheme": self.scheme, "params": self.params, "n_classes": n_classes, "clients": clients}
+
+
+def stratified_client_split(positions: np.ndarray, labels: np.ndarray) -> tuple[list, list, list]:
+    """Cut one client's positions 40/30/30 per class: part 0 train, part 1 test, part 2 val.
+
+    ``labels`` is indexed by position. Positions are taken in ascending order and each class
+    (ascending) gives its first int(0.4 n) to train, the next int(0.3 n) to test, the rest to val,
+    matching the published code.
+    """
+    positions = np.sort(np.asarray(positions, dtype=np.int64))
+    train, test, val = [], [], []
+    client_labels = labels[positions]
+    for c in np.unique(client_labels):
+        pos_c = positions[client_labels == c]
+        n_c = len(pos_c)
+        n_train, n_test = int(0.4 * n_c), int(0.3 * n_c)
+        train.extend(pos_c[:n_train].tolist())
+        test.extend(pos_c[n_train : n_train + n_test].tolist())
+        val.extend(pos_c[n_train + n_test :].tolist())
+    return train, test, val
+
+
+def _finish(client_positions: list[np.ndarray], chosen: np.ndarray, working_labels: np.ndarray) -> list[dict]:
+    clients = []
+    for positions in client_positions:
+        train, test, val = stratified_client_split(positions, working_labels)
+        clients.append(
+            {
+                "train": chosen[np.asarray(train, dtype=np.int64)].tolist(),
+                "val": chosen[np.asarray(val, dtype=np.int64)].tolist(),
+                "test": chosen[np.asarray(test, dtype=np.int64)].tolist(),
+            }
+        )
+    return clients
+
+
+def _subsample(rs, n: int, datapercent: float) -> np.ndarray:
+    if not 0 < datapercent <= 1:
+        raise ValueError(f"datapercent must be in (0, 1], got {datapercent}")
+    return rs.choice(n, int(n * datapercent), replace=False)
+
+
+def fhbench_positions(
+    working_labels: np.ndarray, n_clients: int, alpha: float, rs: np.random.RandomState, workers_per_chunk: int = 2
+) -> list[np.ndarray]:
+    """Steps 2-3 of PROTOCOL §2: Dirichlet over pairs of auxiliary workers, then equal slices."""
+    m = len(working_labels)
+    rows = np.stack([np.arange(m), working_labels], axis=1).astype(np.int64)
+    rs.shuffle(rows)
+    n_classes = len(np.unique(working_labels))
+    n_chunks = math.ceil(n_clients / workers_per_chunk)
+    chunk_len = int(workers_per_chunk / n_clients * m)
+    ordered: list[int] = []
+    for chunk_id in range(n_chunks):
+        stop = (chunk_id + 1) * chunk_len if chunk_id < n_chunks - 1 else m
+        chunk = rows[chunk_id * chunk_len : stop]
+        size = len(chunk)
+        min_size = int(0.5 * size / workers_per_chunk)
+        while True:
+            workers: list[list[int]] = [[] for _ in range(workers_per_chunk)]
+            for c in range(n_classes):
+                pos_c = chunk[chunk[:, 1] == c, 0]
+                p = rs.dirichlet([alpha] * workers_per_chunk)
+                # A worker that already holds its share of the chunk takes no more.
+                p = np.array([share * (len(w) < size / workers_per_chunk) for share, w in zip(p, workers)])
+                if p.sum() == 0:  # every worker full: the chunk has no rows left to place
+                    continue
+                p = p / p.sum()
+                cuts = (np.cumsum(p) * len(pos_c)).astype(int)[:-1]
+                workers = [w + piece.tolist() for w, piece in zip(workers, np.split(pos_c, cuts))]
+            if min(len(w) for w in workers) >= min_size:
+                break
+        for w in workers:
+            ordered.extend(w)
+    ordered_arr = np.asarray(ordered, dtype=np.int64)
+    per_client = int((1.0 / n_clients) * m)
+    return [ordered_arr[i * per_client : (i + 1) * per_client] for i in range(n_clients)]
+
+
+def dirichlet_positions(
+    working_labels: np.ndarray, n_clients: int, alpha: float, rs: np.random.RandomState, min_size: int = 10
+) -> list[np.ndarray]:
+    """Standard per-class Dirichlet over clients; client sizes as drawn (redrawn until each holds min_size)."""
+    m = len(working_labels)
+    min_size = min(min_size, m // n_clients)
+    while True:
+        buckets: list[list[int]] = [[] for _ in range(n_clients)]
+        for c in np.unique(working_labels):
+            pos_c = np.flatnonzero(working_labels == c)
+            rs.shuffle(pos_c)
+            p = rs.dirichlet([alpha] * n_clients)
+            cuts = (np.cumsum(p) * len(pos_c)).astype(int)[:-1]
+            for b, piece in zip(buckets, np.split(pos_c, cuts)):
+                b.extend(piece.tolist())
+        if min(len(b) for b in buckets) >= min_size:
+            return [np.asarray(b, dtype=np.int64) for b in buckets]
+
+
+def iid_positions(working_labels: np.ndarray, n_clients: int, alpha: float, rs: np.random.RandomState) -> list[np.ndarray]:
+    """Uniformly shuffled, equal-sized clients."""
+    order = rs.permutation(len(working_labels))
+    return [np.asarray(a, dtype=np.int64) for a in np.array_split(order, n_clients)]
+
+
+SCHEMES: dict[str, Callable[..., list[np.ndarray]]] = {
+    "fhbench": fhbench_positions,
+    "dirichlet": dirichlet_positions,
+    "iid": iid_positions,
+}
+
+
+def make_partition(
+    labels: np.ndarray,
+    scheme: str = "fhbench",
+    n_clients: int = 20,
+    alpha: float = 0.1,
+    datapercent: float = 1.0,
+    seed: int = 2025,
+) -> Partition:
+    """Split a pooled label vector into clients, each cut into train/val/test.
+
+    One ``numpy.random.RandomState(seed)`` drives subsampling and assignment, in that order, so
+    the ``fhbench`` scheme reproduces the published indices for the same inputs.
+    """
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown partition scheme {scheme!r}; choose one of {sorted(SCHEMES)}")
+    labels = np.asarray(labels).astype(np.int64).ravel()
+    if n_clients < 1:
+        raise ValueError(f"n_clients must be at least 1, got {n_clients}")
+    rs = np.random.RandomState(seed)
+    chosen = _subsample(rs, len(labels), datapercent)
+    working_labels = labels[chosen]
+    if len(working_labels) < n_clients:
+        raise ValueError(f"{len(working_labels)} samples after datapercent={datapercent} cannot fill {n_clients} clients")
+    positions = SCHEMES[scheme](working_labels, n_clients, alpha, rs)
+    params = {"n_clients": n_clients, "alpha": alpha, "datapercent": datapercent, "seed": seed}
+    return Partition(clients=_finish(positions, chosen, working_labels), scheme=scheme, params=params)
+
+
+def partition_prepared(prepared_dir, out, scheme: str, n_clients: int, alpha: float, datapercent: float, seed: int) -> Partition:
+    """Partition a prepared dataset's labels and write the split JSON atomically."""
+    import sys
+    from pathlib import Path
+
+    from fhbench.io import write_json
+
+    labels = np.load(Path(prepared_dir) / "labels.npy")
+    part = make_partition(labels, scheme, n_clients, alpha, datapercent, seed)
+    write_json(out, part.to_json(labels))
+    sizes = [sum(len(c[s]) for s in SPLITS) for c in part.clients]
+    print(f"{out}: {scheme} split, {n_clients} clients, {sum(sizes)} samples ({min(sizes)}-{max(sizes)} per client)", file=sys.stderr)
+    return part

@@ -1,0 +1,1 @@
+"""Tables and figures, each computed from the tidy per-run metrics tables."""

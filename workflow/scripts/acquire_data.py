@@ -1,0 +1,12 @@
+from fhbench.data import acquire
+from fhbench.logs import to_log_file
+
+to_log_file(snakemake.log[0])
+acquire(
+    snakemake.wildcards.dataset,
+    snakemake.output[0],
+    source=snakemake.params.source,
+    base_url=snakemake.params.base_url,
+    demo_options=snakemake.params.demo,
+    part_dir=snakemake.params.part_dir,
+)
