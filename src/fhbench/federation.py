@@ -217,13 +217,13 @@ class Federation:
         used = np.unique(np.concatenate([np.asarray(c[s], dtype=np.int64) for c in split for s in c]))
         position = np.full(len(data.labels), -1, dtype=np.int64)
         position[used] = np.arange(len(used))
-        self.inputs = torch.from_numpy(np.ascontiguousarray(data.inputs[used])).to(device)
+        backbone = get_backbone(config.architecture)
+        self.inputs = backbone.encode(model_dir, data.inputs[used]).to(device)
         self.labels = torch.from_numpy(data.labels[used]).to(device)
         self.clients = [
             ClientData(**{s: torch.from_numpy(position[np.asarray(c[s], dtype=np.int64)]).to(device) for s in ("train", "val", "test")})
             for c in split
         ]
-        backbone = get_backbone(config.architecture)
         seed_torch(config.seed)  # LoRA A and head initialisation
         model = backbone.load(require_model_dir(model_dir, config.backbone), data.n_classes)
         model = wrap_with_lora(model, backbone, LoraSpec(**config.lora))

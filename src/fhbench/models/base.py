@@ -44,9 +44,18 @@ class Backbone(ABC):
     def load(self, model_dir: str | Path, n_classes: int):
         """Load weights from a local folder with the hub switched off, with a fresh ``n_classes`` head."""
 
+    def encode(self, model_dir: str | Path, inputs) -> "torch.Tensor":
+        """Turn the prepared inputs a run uses into one tensor, once per run (text: tokenise).
+
+        The engine indexes rows of the result to form batches, then calls :meth:`batch_inputs`.
+        """
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(inputs))
+
     @abstractmethod
-    def batch_inputs(self, model, inputs: np.ndarray | "torch.Tensor", device) -> dict:
-        """Turn a batch of prepared inputs into the model's keyword arguments, on ``device``."""
+    def batch_inputs(self, model, inputs: "torch.Tensor", device) -> dict:
+        """Turn a batch of encoded rows into the model's keyword arguments, on ``device``."""
 
 
 def require_model_dir(model_dir: str | Path, backbone_key: str) -> Path:

@@ -1,0 +1,56 @@
+"""Shared fixtures. Tests never reach the network: the hub is switched off for every process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_VIT = {
+    "image_size": 28,
+    "patch_size": 4,
+    "num_channels": 3,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 64,
+}
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def tiny_vit_dir(tmp_path_factory) -> Path:
+    """A tiny random ViT saved with save_pretrained, loaded like real weights."""
+    from fhbench.models import get_backbone
+
+    out = tmp_path_factory.mktemp("models") / "vit_tiny"
+    get_backbone("vit").create_tiny(out, TINY_VIT, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_organamnist(tmp_path_factory) -> Path:
+    """Prepared demo OrganAMNIST (raw twin generated, then prepared by the real code)."""
+    from fhbench.data import acquire, get_dataset
+
+    root = tmp_path_factory.mktemp("organamnist")
+    acquire("organamnist", root / "raw", source="demo", demo_options={"n_train": 200, "n_val": 60, "n_test": 100})
+    get_dataset("organamnist").prepare(root / "raw", root / "prepared")
+    return root / "prepared"
+
+
+def copy_repo(dest: Path) -> Path:
+    """A copy of the workflow files (not results or resources) to run Snakemake in isolation."""
+    ignore = shutil.ignore_patterns(".venv", ".git", "resources", "results", "logs", ".snakemake", "__pycache__", "*.egg-info")
+    shutil.copytree(REPO, dest, ignore=ignore)
+    return dest
