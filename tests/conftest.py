@@ -54,3 +54,11 @@ def copy_repo(dest: Path) -> Path:
     ignore = shutil.ignore_patterns(".venv", ".git", "resources", "results", "logs", ".snakemake", "__pycache__", "*.egg-info")
     shutil.copytree(REPO, dest, ignore=ignore)
     return dest
+
+
+@pytest.fixture
+def http_mirror():
+    """Factory: ``with http_mirror(folder) as (base_url, handler): ...`` serves folder on loopback."""
+    from tests.http_mirror import serve_directory
+
+    return serve_directory

@@ -99,3 +99,27 @@ def copy_local(source: str | Path, dest_dir: str | Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source, dest)
     return dest
+
+
+def extract_archive(archive: str | Path, dest_dir: str | Path) -> Path:
+    """Unpack a .zip/.tar(.gz)/.7z archive into ``dest_dir`` atomically.
+
+    Everything is unpacked into a temporary sibling folder and moved into place only when the
+    whole archive was read; a truncated or corrupt archive raises naming the file and leaves
+    ``dest_dir`` untouched.
+    """
+    from fhbench.io import atomic_path
+
+    archive = Path(archive)
+    with atomic_path(dest_dir) as tmp:
+        try:
+            if archive.suffix == ".7z":
+                import py7zr
+
+                with py7zr.SevenZipFile(archive) as z:
+                    z.extractall(tmp)
+            else:
+                shutil.unpack_archive(str(archive), str(tmp))
+        except Exception as exc:  # zipfile, tarfile and py7zr each raise their own types
+            raise DownloadError(f"cannot unpack {archive}: {type(exc).__name__}: {exc}. Delete it and download again") from exc
+    return Path(dest_dir)

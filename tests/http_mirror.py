@@ -1,0 +1,67 @@
+"""A real HTTP server on 127.0.0.1 serving a folder, with byte ranges (for resumed downloads).
+
+Tests put a dataset's demo twin in the folder and point the dataset's ``base_url`` at the
+server, so downloads go through exactly the code users run against the real hosts.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import re
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
+    """SimpleHTTPRequestHandler plus single ``Range: bytes=N-`` / ``N-M`` requests."""
+
+    # Set per server: stop sending a file after this many bytes (simulates a dropped connection).
+    cut_after: int | None = None
+    requests: list[dict] = []
+
+    def log_message(self, format, *args):  # keep test output quiet
+        pass
+
+    def do_GET(self):
+        path = Path(self.translate_path(self.path.split("?", 1)[0]))
+        type(self).requests.append({"path": self.path, "range": self.headers.get("Range")})
+        if not path.is_file():
+            return super().do_GET()
+        size = path.stat().st_size
+        match = re.match(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or "")
+        start, end = (int(match.group(1)), int(match.group(2) or size - 1)) if match else (0, size - 1)
+        self.send_response(206 if match else 200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(end - start + 1))
+        if match:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.end_headers()
+        with open(path, "rb") as f:
+            f.seek(start)
+            remaining = end - start + 1
+            if self.cut_after is not None:
+                remaining = min(remaining, self.cut_after)
+            self.wfile.write(f.read(remaining))
+        if self.cut_after is not None:
+            self.close_connection = True
+
+
+@contextmanager
+def serve_directory(root: str | os.PathLike, cut_after: int | None = None) -> Iterator[tuple[str, type]]:
+    """Serve ``root`` on a free port of 127.0.0.1; yields (base URL, handler class with ``requests``)."""
+    handler = type("Handler", (RangeRequestHandler,), {"cut_after": cut_after, "requests": []})
+
+    def factory(*args, **kwargs):
+        return handler(*args, directory=str(root), **kwargs)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), factory)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
