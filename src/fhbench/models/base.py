@@ -71,7 +71,12 @@ def require_model_dir(model_dir: str | Path, backbone_key: str) -> Path:
 
 def wrap_with_lora(model, backbone: Backbone, lora: LoraSpec):
     """Freeze the backbone, add LoRA on the backbone's targets, and keep the head trainable."""
+    import warnings
+
     from peft import LoraConfig, get_peft_model
+
+    # peft asks transformers a deprecated question on every wrap; the answer is still right.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
     config = LoraConfig(
         r=lora.rank,

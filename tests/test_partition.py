@@ -1,0 +1,129 @@
+"""The client splits: the exact ``fhbench`` scheme of PROTOCOL §2, plus ``dirichlet`` and ``iid``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from fhbench.partition import SCHEMES, make_partition, stratified_client_split
+
+
+def reference_fhbench(labels, n_clients, alpha, datapercent, seed, workers=2):
+    """PROTOCOL §2 transcribed step by step with plain Python loops, as an independent check."""
+    rs = np.random.RandomState(seed)
+    chosen = rs.choice(len(labels), int(len(labels) * datapercent), replace=False)
+    y = labels[chosen]
+    m = len(y)
+    rows = np.array([[k, y[k]] for k in range(m)], dtype=np.int64)
+    rs.shuffle(rows)
+    k_classes = len(set(y.tolist()))
+    n_chunks = math.ceil(n_clients / workers)
+    chunk_len = int(workers / n_clients * m)
+    concatenated = []
+    for ch in range(n_chunks):
+        chunk = rows[ch * chunk_len : (ch + 1) * chunk_len] if ch < n_chunks - 1 else rows[ch * chunk_len :]
+        size = len(chunk)
+        while True:
+            held = [[] for _ in range(workers)]
+            for c in range(k_classes):
+                positions = [int(r[0]) for r in chunk if r[1] == c]
+                p = rs.dirichlet([alpha] * workers)
+                for w in range(workers):
+                    if len(held[w]) >= size / workers:
+                        p[w] = 0.0
+                if p.sum() == 0:
+                    continue
+                p = p / p.sum()
+                cuts = [0] + list((np.cumsum(p) * len(positions)).astype(int)[:-1]) + [len(positions)]
+                for w in range(workers):
+                    held[w] += positions[cuts[w] : cuts[w + 1]]
+            if min(len(h) for h in held) >= int(0.5 * size / workers):
+                break
+        for h in held:
+            concatenated += h
+    per_client = int((1.0 / n_clients) * m)
+    out = []
+    for i in range(n_clients):
+        mine = sorted(concatenated[i * per_client : (i + 1) * per_client])
+        parts = {"train": [], "test": [], "val": []}
+        for c in sorted(set(y[mine].tolist())):
+            pos_c = [p for p in mine if y[p] == c]
+            a, b = int(0.4 * len(pos_c)), int(0.3 * len(pos_c))
+            parts["train"] += [int(chosen[p]) for p in pos_c[:a]]
+            parts["test"] += [int(chosen[p]) for p in pos_c[a : a + b]]
+            parts["val"] += [int(chosen[p]) for p in pos_c[a + b :]]
+        out.append(parts)
+    return out
+
+
+@pytest.fixture
+def labels():
+    rng = np.random.default_rng(7)
+    return rng.integers(0, 11, size=3000)
+
+
+@pytest.mark.parametrize("alpha,datapercent,seed", [(0.1, 0.2, 2025), (0.5, 1.0, 1), (10.0, 0.5, 3)])
+def test_fhbench_matches_protocol_transcription(labels, alpha, datapercent, seed):
+    part = make_partition(labels, "fhbench", n_clients=20, alpha=alpha, datapercent=datapercent, seed=seed)
+    expected = reference_fhbench(labels, 20, alpha, datapercent, seed)
+    for got, want in zip(part.clients, expected, strict=True):
+        for split in ("train", "val", "test"):
+            assert got[split] == want[split]
+
+
+def test_fhbench_clients_equal_sized_disjoint_and_from_the_subsample(labels):
+    part = make_partition(labels, "fhbench", n_clients=20, alpha=0.1, datapercent=0.2, seed=2025)
+    chosen = set(np.random.RandomState(2025).choice(len(labels), int(len(labels) * 0.2), replace=False).tolist())
+    everything = [i for c in part.clients for s in ("train", "val", "test") for i in c[s]]
+    sizes = {sum(len(c[s]) for s in ("train", "val", "test")) for c in part.clients}
+    assert sizes == {int(len(chosen) / 20)}
+    assert len(everything) == len(set(everything))
+    assert set(everything) <= chosen
+
+
+def test_fhbench_is_label_skewed_compared_with_iid():
+    labels = np.random.default_rng(0).choice(4, size=2000, p=[0.55, 0.25, 0.12, 0.08])
+
+    def classes_per_client(scheme):
+        part = make_partition(labels, scheme, n_clients=20, alpha=0.1, datapercent=0.3, seed=2025)
+        return np.array([len(set(labels[c["train"] + c["val"] + c["test"]])) for c in part.clients])
+
+    skewed, iid = classes_per_client("fhbench"), classes_per_client("iid")
+    assert skewed.mean() < iid.mean()
+    assert (skewed == 1).sum() >= 1  # single-class clients, which inflate plain accuracy
+
+
+def test_stratified_split_is_40_30_30_per_class_in_ascending_order():
+    labels = np.array([0] * 10 + [1] * 7)
+    train, test, val = stratified_client_split(np.arange(17)[::-1], labels)
+    assert train == [0, 1, 2, 3, 10, 11]
+    assert test == [4, 5, 6, 12, 13]
+    assert val == [7, 8, 9, 14, 15, 16]
+
+
+@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+def test_every_scheme_is_deterministic_and_seed_dependent(labels, scheme):
+    a = make_partition(labels, scheme, n_clients=10, alpha=0.5, datapercent=0.5, seed=1)
+    b = make_partition(labels, scheme, n_clients=10, alpha=0.5, datapercent=0.5, seed=1)
+    c = make_partition(labels, scheme, n_clients=10, alpha=0.5, datapercent=0.5, seed=2)
+    assert a.clients == b.clients
+    assert a.clients != c.clients
+
+
+def test_dirichlet_alpha_controls_skew(labels):
+    def mean_classes(alpha):
+        part = make_partition(labels, "dirichlet", n_clients=10, alpha=alpha, datapercent=1.0, seed=0)
+        return np.mean([len(set(labels[c["train"] + c["val"] + c["test"]])) for c in part.clients])
+
+    assert mean_classes(0.05) < mean_classes(100.0)
+
+
+def test_bad_arguments_name_the_problem(labels):
+    with pytest.raises(ValueError, match="unknown partition scheme 'nope'"):
+        make_partition(labels, "nope")
+    with pytest.raises(ValueError, match="datapercent"):
+        make_partition(labels, "iid", datapercent=1.5)
+    with pytest.raises(ValueError, match="cannot fill 20 clients"):
+        make_partition(labels[:30], "fhbench", n_clients=20, datapercent=0.1)
