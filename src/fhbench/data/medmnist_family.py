@@ -83,20 +83,24 @@ class MedMNISTDataset(Dataset):
     def generate_demo(
         self, raw_dir: str | Path, seed: int = 0, image_size: int = 28, n_train: int = 400, n_val: int = 100, n_test: int = 200
     ) -> None:
-        """Grey images whose class is a bright blob at a class-specific place, plus noise and jitter."""
+        """Grey images of organ-like blobs on noise; the class sets how many blobs, how large, how bright.
+
+        Blob positions are random, so the class is in the content of the patches, which a
+        frozen random backbone's features carry (a position code would need a trained one).
+        """
         rng = np.random.default_rng(seed)
-        k = self.n_classes
-        angles = 2 * np.pi * np.arange(k) / k
-        radius = image_size * 0.3
-        centers = np.stack([image_size / 2 + radius * np.cos(angles), image_size / 2 + radius * np.sin(angles)], 1)
         yy, xx = np.mgrid[0:image_size, 0:image_size]
+        sizes = image_size * np.array([0.05, 0.11, 0.18])
         arrays = {}
         for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
-            labels = rng.integers(0, k, size=n)
-            centre = centers[labels] + rng.normal(0, image_size * 0.04, size=(n, 2))
-            width = image_size * (0.08 + 0.01 * (labels % 3))[:, None, None]
-            blob = np.exp(-((yy[None] - centre[:, 0, None, None]) ** 2 + (xx[None] - centre[:, 1, None, None]) ** 2) / (2 * width**2))
-            images = 40 + 180 * blob + rng.normal(0, 20, size=(n, image_size, image_size))
+            labels = rng.integers(0, self.n_classes, size=n)
+            images = np.full((n, image_size, image_size), 40.0)
+            for i, label in enumerate(labels):
+                size, brightness = sizes[(label // 3) % 3], (120.0, 200.0)[(label // 9) % 2]
+                for _ in range(1 + label % 3):
+                    cy, cx = rng.uniform(0.2 * image_size, 0.8 * image_size, size=2)
+                    images[i] += brightness * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * size**2))
+            images += rng.normal(0, 20, size=images.shape)
             arrays[f"{split}_images"] = np.clip(images, 0, 255).astype(np.uint8)
             arrays[f"{split}_labels"] = labels.reshape(-1, 1).astype(np.uint8)
         Path(raw_dir).mkdir(parents=True, exist_ok=True)
