@@ -31,6 +31,9 @@ from fhbench.models import LoraSpec, get_backbone, require_model_dir, wrap_with_
 from fhbench.seeding import seed_torch, stream, stream_seed
 
 
+PROGRESS_SECONDS = 10.0
+
+
 class Diverged(RuntimeError):
     """The training loss became NaN or infinite."""
 
@@ -297,10 +300,14 @@ class Federation:
     def run_round(self, round_: int) -> str:
         n = len(self.clients)
         uploads, losses, val_acc = [], [], []
+        last_report = time.perf_counter()
         for client in range(n):
             trainer = ClientRound(self, client, round_)
             loss = self.algorithm.local_update(client, self.states[client], trainer)
             losses.append(loss)
+            if time.perf_counter() - last_report > PROGRESS_SECONDS:  # long rounds (real models) show clients too
+                self.log(f"  round {round_}: client {client + 1}/{n} trained · loss {loss:.4f}")
+                last_report = time.perf_counter()
             self._row(round_, client, "train", "loss", loss)
             if self.config.is_eval_round(round_):
                 val_acc.append(self.evaluate(client, round_))
