@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fhbench.data import organamnist
+from fhbench.data import adftd, icbhi, organamnist, ptbxl, sprsound
 from fhbench.data.base import Dataset, write_manifest
 
 DATASETS: dict[str, Dataset] = {
     "organamnist": organamnist.DATASET,
+    "icbhi": icbhi.DATASET,
+    "sprsound": sprsound.DATASET,
+    "ptbxl": ptbxl.DATASET,
+    "adftd": adftd.DATASET,
 }
 
 
