@@ -205,7 +205,7 @@ def record_windows(record: Path) -> np.ndarray:
     try:
         rec = wfdb.rdrecord(str(record))
     except Exception as exc:  # wfdb raises ValueError, IndexError, FileNotFoundError, ... on bad headers
-        raise ValueError(f"cannot read WFDB record {record}.hea: {type(exc).__name__}: {exc}") from exc
+        raise ValueError(f"cannot read WFDB record {record}.hea/.dat: {type(exc).__name__}: {exc}") from exc
     signal = rec.p_signal
     if rec.fs != SOURCE_FS or signal is None or signal.shape[1] != len(LEADS) or signal.shape[0] < N_WINDOWS * SOURCE_FS:
         shape = None if signal is None else signal.shape
