@@ -80,3 +80,30 @@ def test_unreadable_recording_stops_naming_the_file(tmp_path):
     with pytest.raises(ValueError, match="sub-002_task-eyesclosed_eeg.set"):
         dataset.prepare(tmp_path / "raw", tmp_path / "prepared")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
+
+
+def split_into_set_and_fdt(set_path):
+    """Rewrite an EEGLAB file the other way EEGLAB saves it: header .set + samples in a .fdt."""
+    import scipy.io as sio
+
+    mat = {k: v for k, v in sio.loadmat(str(set_path), appendmat=False).items() if not k.startswith("__")}
+    fdt = set_path.with_suffix(".fdt")
+    mat["data"].T.astype("<f4").tofile(fdt)  # channels vary fastest, as EEGLAB writes them
+    mat["data"] = fdt.name
+    sio.savemat(str(set_path), mat, appendmat=False)
+
+
+def test_recordings_with_a_separate_fdt_are_fetched_whole(tmp_path):
+    from tests.http_mirror import serve_directory
+
+    dataset = get_dataset("adftd")
+    dataset.generate_demo(tmp_path / "mirror", n_per_group=1, seconds=3)
+    dataset.prepare(tmp_path / "mirror", tmp_path / "embedded")
+    split_into_set_and_fdt(tmp_path / "mirror" / recording_path("sub-002"))
+    with serve_directory(tmp_path / "mirror") as (base_url, handler):
+        dataset.download(tmp_path / "raw", base_url=base_url, part_dir=tmp_path / "parts")
+        requested = [r["path"] for r in handler.requests]
+    assert requested[-1] == "/" + recording_path("sub-002").replace(".set", ".fdt")
+    assert sum(p.endswith(".fdt") for p in requested) == 1
+    dataset.prepare(tmp_path / "raw", tmp_path / "prepared")
+    np.testing.assert_allclose(load_prepared(tmp_path / "prepared").inputs, load_prepared(tmp_path / "embedded").inputs, atol=1e-5)

@@ -49,7 +49,12 @@ class ADFTD(Dataset):
         (table,) = super().download(raw_dir, base_url=base_url, part_dir=part_dir)
         files = [recording_path(s) for s in read_participants(table)["participant_id"]]
         remotes = [RemoteFile(f"{BASE_URL}/{f}", f).rebased(base_url) for f in files]
-        return [table] + fetch_listed(remotes, raw_dir, part_dir, workers, label=self.key)
+        sets = fetch_listed(remotes, raw_dir, part_dir, workers, label=self.key)
+        # EEGLAB keeps the samples either inside the .set or in a .fdt beside it; fetch the
+        # .fdt of every recording whose .set points to one.
+        fdts = [str(Path(f).with_suffix(".fdt")) for f, path in zip(files, sets) if needs_fdt(path)]
+        extra = [RemoteFile(f"{BASE_URL}/{f}", f).rebased(base_url) for f in fdts]
+        return [table] + sets + fetch_listed(extra, raw_dir, part_dir, workers, label=f"{self.key} .fdt")
 
     def prepare(self, raw_dir, out_dir) -> None:
         raw_dir = Path(raw_dir)
@@ -110,6 +115,21 @@ def read_participants(path: str | Path) -> pd.DataFrame:
     if bad:
         raise ValueError(f"{path}: unknown Group values {bad}; expected {sorted(GROUP_LABELS)}")
     return table
+
+
+def needs_fdt(set_path: Path) -> bool:
+    """Whether an EEGLAB ``.set`` keeps its samples in a separate ``.fdt`` that is not there yet."""
+    import mne
+
+    try:
+        mne.io.read_raw_eeglab(str(set_path), preload=False, verbose="error")
+    except FileNotFoundError as exc:
+        if ".fdt" in str(exc):
+            return True
+        raise
+    except Exception as exc:  # an unreadable header: say which file
+        raise ValueError(f"cannot read EEGLAB header {set_path}: {type(exc).__name__}: {exc}") from exc
+    return False
 
 
 def subject_windows(path: Path) -> np.ndarray:
