@@ -92,3 +92,27 @@ def test_truncated_wav_stops_naming_the_file(tmp_path):
         dataset.prepare(tmp_path / "raw", tmp_path / "prepared", clip_seconds=CLIP_SECONDS)
     assert str(wav) in str(error.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
+
+
+def test_failed_acquisition_resumes_from_staged_files(tmp_path):
+    """A file missing on the server fails the job; the retry fetches only what is still missing."""
+    import shutil
+
+    from fhbench.data.download import DownloadError
+    from tests.http_mirror import serve_directory
+
+    dataset = get_dataset("sprsound")
+    dataset.generate_demo(tmp_path / "mirror", n_patients=3, recordings_per_patient=2, events_per_recording=2)
+    missing = sorted((tmp_path / "mirror").rglob("*.wav"))[2]
+    missing.rename(tmp_path / "held_back.wav")
+    with serve_directory(tmp_path / "mirror") as (base_url, handler):
+        with pytest.raises(DownloadError, match=missing.name):
+            dataset.download(tmp_path / "raw", base_url=base_url, part_dir=tmp_path / "parts")
+        shutil.rmtree(tmp_path / "raw")  # what Snakemake does with a failed job's output folder
+        (tmp_path / "held_back.wav").rename(missing)
+        handler.requests.clear()
+        dataset.download(tmp_path / "raw", base_url=base_url, part_dir=tmp_path / "parts")
+        second = sorted(r["path"] for r in handler.requests)
+    assert second == sorted([f"/{LISTING}", "/" + missing.relative_to(tmp_path / "mirror").as_posix()])
+    assert len(list((tmp_path / "raw").rglob("*.wav"))) == 6
+    assert not list((tmp_path / "parts").rglob("*.wav")), "staged files moved into the raw folder"

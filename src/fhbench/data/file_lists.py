@@ -7,6 +7,7 @@ progress lines, and checks published sha256 sums where the source has them.
 
 from __future__ import annotations
 
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,16 +25,20 @@ def fetch_listed(
 ) -> list[Path]:
     """Fetch every file of ``remotes`` into ``raw_dir`` (keeping each ``filename``'s sub-folders).
 
-    Files already complete are skipped by :func:`fetch`, so a rerun resumes an interrupted
-    acquisition. When ``sha256`` maps a filename to its published digest, a mismatching file is
-    removed and a :class:`DownloadError` names it.
+    With a ``part_dir``, finished files wait in ``part_dir/complete`` until the whole list is
+    fetched and only then move into ``raw_dir``: Snakemake deletes the output folder of a failed
+    job, and the staged files (like the ``.part`` files) survive for the retry to resume from.
+    Files already complete in either place are skipped. When ``sha256`` maps a filename to its
+    published digest, a mismatching file is removed and a :class:`DownloadError` names it.
     """
     raw_dir = Path(raw_dir)
+    stage = Path(part_dir) / "complete" if part_dir else raw_dir
     total = len(remotes)
     every = max(1, total // 20)
 
     def one(remote: RemoteFile) -> Path:
-        path = fetch(remote, raw_dir, part_dir=part_dir, progress=False)
+        placed = raw_dir / remote.filename
+        path = placed if placed.exists() else fetch(remote, stage, part_dir=part_dir, progress=False)
         expected = (sha256 or {}).get(remote.filename)
         if expected is not None:
             got = file_digest(path)
@@ -52,7 +57,14 @@ def fetch_listed(
             paths.append(path)
             if done % every == 0 or done == total:
                 print(f"{label}: {done}/{total} fetched", file=sys.stderr)
-    return paths
+    placed = []
+    for remote, path in zip(remotes, paths):
+        dest = raw_dir / remote.filename
+        if path != dest:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, dest)
+        placed.append(dest)
+    return placed
 
 
 def parse_sha256sums(path: str | Path) -> dict[str, str]:
