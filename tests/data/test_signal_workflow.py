@@ -68,3 +68,18 @@ def test_demo_dag_builds_signal_partitions(tmp_path):
         timeout=300,
     )
     assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+def test_unknown_prepare_option_fails_naming_the_key():
+    from fhbench.config import validate_config
+
+    config = demo_config_for_data()
+    config["datasets"]["icbhi"]["prepare"] = {"clip_second": 2.0}
+    with pytest.raises(ValueError, match=r"datasets\.icbhi\.prepare\.clip_second: .*clip_seconds"):
+        validate_config(config)
+    config["datasets"]["icbhi"]["prepare"] = {"clip_seconds": 2.0}
+    config["datasets"]["ptbxl"]["prepare"] = {"clip_seconds": 2.0}
+    with pytest.raises(ValueError, match=r"datasets\.ptbxl\.prepare\.clip_seconds: .*accepts none"):
+        validate_config(config)
+    del config["datasets"]["ptbxl"]["prepare"]
+    assert validate_config(config)["datasets"]["ptbxl"]["prepare"] == {}
