@@ -107,3 +107,11 @@ def test_recordings_with_a_separate_fdt_are_fetched_whole(tmp_path):
     assert sum(p.endswith(".fdt") for p in requested) == 1
     dataset.prepare(tmp_path / "raw", tmp_path / "prepared")
     np.testing.assert_allclose(load_prepared(tmp_path / "prepared").inputs, load_prepared(tmp_path / "embedded").inputs, atol=1e-5)
+
+
+def test_twin_classes_are_learnable(acquired):
+    from tests.data.signal_checks import held_out_accuracy
+
+    prepared = load_prepared(acquired[0] / "prepared")
+    accuracy = held_out_accuracy(prepared.inputs, prepared.labels)
+    assert accuracy > 0.8, f"a linear spectral classifier reaches only {accuracy:.2f} on the demo twin"

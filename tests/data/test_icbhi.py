@@ -135,3 +135,11 @@ def test_truncated_wav_stops_naming_the_file(tmp_path):
     with pytest.raises(ValueError, match=wav.name):
         dataset.prepare(tmp_path / "raw", tmp_path / "prepared", clip_seconds=CLIP_SECONDS)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"], "no prepared or temporary folder left behind"
+
+
+def test_twin_classes_are_learnable(acquired):
+    from tests.data.signal_checks import held_out_accuracy
+
+    prepared = load_prepared(acquired[0] / "prepared")
+    accuracy = held_out_accuracy(prepared.inputs, prepared.labels)
+    assert accuracy > 0.8, f"a linear spectral classifier reaches only {accuracy:.2f} on the demo twin"

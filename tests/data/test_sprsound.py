@@ -116,3 +116,11 @@ def test_failed_acquisition_resumes_from_staged_files(tmp_path):
     assert second == sorted([f"/{LISTING}", "/" + missing.relative_to(tmp_path / "mirror").as_posix()])
     assert len(list((tmp_path / "raw").rglob("*.wav"))) == 6
     assert not list((tmp_path / "parts").rglob("*.wav")), "staged files moved into the raw folder"
+
+
+def test_twin_classes_are_learnable(acquired):
+    from tests.data.signal_checks import held_out_accuracy
+
+    prepared = load_prepared(acquired[0] / "prepared")
+    accuracy = held_out_accuracy(prepared.inputs, prepared.labels)
+    assert accuracy > 0.8, f"a linear spectral classifier reaches only {accuracy:.2f} on the demo twin"

@@ -55,16 +55,17 @@ class ICBHI(Dataset):
         wavs = sorted(root.rglob("*.wav"), key=lambda p: p.name)
         if not wavs:
             raise FileNotFoundError(f"no .wav recordings under {root}; acquire the dataset first")
-        clips, labels, rows = [], [], []
-        for i, wav in enumerate(wavs, start=1):
-            cycles = read_annotation(wav.with_suffix(".txt"))
+        annotations = [read_annotation(wav.with_suffix(".txt")) for wav in wavs]
+        clips = audio.ClipBuffer(sum(len(a) for a in annotations), clip)
+        labels, rows = [], []
+        for i, (wav, cycles) in enumerate(zip(wavs, annotations), start=1):
             patient, _, chest, mode, device = parse_name(wav)
             signal, sr = audio.read_mono(wav)
             for start, end, crackle, wheeze in cycles:
                 x = audio.clip_from_recording(signal, sr, start, end, clip)
                 if x is None:  # a cycle annotated past the end of its recording
                     continue
-                clips.append(x)
+                clips.add(x)
                 labels.append(int(crackle) + 2 * int(wheeze))
                 rows.append(
                     {
@@ -79,7 +80,9 @@ class ICBHI(Dataset):
                     }
                 )
             if i % max(1, len(wavs) // 20) == 0 or i == len(wavs):
-                print(f"icbhi: {i}/{len(wavs)} recordings, {len(clips)} cycles", file=sys.stderr)
+                print(f"icbhi: {i}/{len(wavs)} recordings, {clips.n} cycles", file=sys.stderr)
+        if clips.n == 0:
+            raise ValueError(f"no annotated cycles found under {raw_dir}")
         info = {
             "dataset": self.key,
             "modality": self.modality,
@@ -88,7 +91,7 @@ class ICBHI(Dataset):
             "sample_rate": audio.TARGET_SR,
             "clip_seconds": clip_seconds,
         }
-        write_prepared(out_dir, np.stack(clips).astype(np.float32), np.array(labels), pd.DataFrame(rows), info)
+        write_prepared(out_dir, clips.filled(), np.array(labels), pd.DataFrame(rows), info)
 
     def generate_demo(
         self,

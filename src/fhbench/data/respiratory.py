@@ -108,6 +108,25 @@ def clip_from_recording(
     return fit_length(fade(piece), clip_samples)
 
 
+class ClipBuffer:
+    """Fixed-length clips written into one preallocated float32 array.
+
+    The full ICBHI/SPRSound arrays are 3.5-4.7 GB at 8 s; stacking a list of clips would
+    need twice that at the end.
+    """
+
+    def __init__(self, capacity: int, clip_samples: int):
+        self.array = np.empty((capacity, clip_samples), dtype=np.float32)
+        self.n = 0
+
+    def add(self, clip: np.ndarray) -> None:
+        self.array[self.n] = clip
+        self.n += 1
+
+    def filled(self) -> np.ndarray:
+        return self.array[: self.n]
+
+
 def clip_samples_for(clip_seconds: float, target_sr: int = TARGET_SR) -> int:
     if clip_seconds <= 0:
         raise ValueError(f"prepare option clip_seconds must be positive, got {clip_seconds}")

@@ -72,9 +72,10 @@ class SPRSound(Dataset):
         records = [(split, j, raw_dir / wav_dir / (j.stem + ".wav")) for split, ann_dir, wav_dir in PARTS for j in sorted((raw_dir / ann_dir).glob("*.json"))]
         if not records:
             raise FileNotFoundError(f"no SPRSound annotations under {raw_dir}; acquire the dataset first")
-        clips, labels, rows = [], [], []
-        for i, (split, ann, wav) in enumerate(records, start=1):
-            events = read_events(ann)
+        all_events = [read_events(ann) for _, ann, _ in records]
+        clips = audio.ClipBuffer(sum(len(e) for e in all_events), clip)
+        labels, rows = [], []
+        for i, ((split, ann, wav), events) in enumerate(zip(records, all_events), start=1):
             if not events:  # e.g. poor-quality recordings carry no events
                 continue
             if not wav.exists():
@@ -85,7 +86,7 @@ class SPRSound(Dataset):
                 x = audio.clip_from_recording(signal, sr, start_ms / 1000, end_ms / 1000, clip)
                 if x is None:
                     continue
-                clips.append(x)
+                clips.add(x)
                 labels.append(label)
                 rows.append(
                     {
@@ -100,7 +101,9 @@ class SPRSound(Dataset):
                     }
                 )
             if i % max(1, len(records) // 20) == 0 or i == len(records):
-                print(f"sprsound: {i}/{len(records)} recordings, {len(clips)} events", file=sys.stderr)
+                print(f"sprsound: {i}/{len(records)} recordings, {clips.n} events", file=sys.stderr)
+        if clips.n == 0:
+            raise ValueError(f"no annotated events found under {raw_dir}")
         info = {
             "dataset": self.key,
             "modality": self.modality,
@@ -109,7 +112,7 @@ class SPRSound(Dataset):
             "sample_rate": audio.TARGET_SR,
             "clip_seconds": clip_seconds,
         }
-        write_prepared(out_dir, np.stack(clips).astype(np.float32), np.array(labels), pd.DataFrame(rows), info)
+        write_prepared(out_dir, clips.filled(), np.array(labels), pd.DataFrame(rows), info)
 
     def generate_demo(self, raw_dir, seed: int = 0, n_patients: int = 14, recordings_per_patient: int = 2, events_per_recording: int = 5) -> None:
         """A small SPRSound in the BioCAS2022 layout (8 kHz ``.wav`` + ``.json``) plus its listing.
