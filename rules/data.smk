@@ -24,6 +24,8 @@ rule prepare_data:
         "resources/raw/{dataset}",
     output:
         directory("resources/prepared/{dataset}"),
+    params:
+        options=lambda wc: config["datasets"][wc.dataset]["prepare"],
     log:
         "logs/prepare_data/{dataset}.log",
     benchmark:

@@ -53,7 +53,7 @@ def check_references(config: dict) -> None:
                 if value not in config[section]:
                     raise ConfigError(f"experiments.{exp_name}.{field}: {value!r} is not defined under {section}")
     from fhbench.algorithms import ALGORITHMS
-    from fhbench.data import DATASETS
+    from fhbench.data import DATASETS, check_prepare_options
     from fhbench.models import BACKBONES
 
     for name in config["algorithms"]:
@@ -62,6 +62,10 @@ def check_references(config: dict) -> None:
     for name in config["datasets"]:
         if name not in DATASETS:
             raise ConfigError(f"datasets.{name}: no such dataset; registered: {sorted(DATASETS)}")
+        try:
+            check_prepare_options(name, config["datasets"][name].get("prepare", {}))
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
     for name, bb in config["backbones"].items():
         if bb["architecture"] not in BACKBONES:
             raise ConfigError(f"backbones.{name}.architecture: {bb['architecture']!r} is not one of {sorted(BACKBONES)}")

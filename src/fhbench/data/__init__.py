@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fhbench.data import organamnist
+from fhbench.data import adftd, icbhi, organamnist, ptbxl, sprsound
 from fhbench.data.base import Dataset, write_manifest
 
 DATASETS: dict[str, Dataset] = {
     "organamnist": organamnist.DATASET,
+    "icbhi": icbhi.DATASET,
+    "sprsound": sprsound.DATASET,
+    "ptbxl": ptbxl.DATASET,
+    "adftd": adftd.DATASET,
 }
 
 
@@ -17,6 +21,20 @@ def get_dataset(key: str) -> Dataset:
         return DATASETS[key]
     except KeyError:
         raise KeyError(f"unknown dataset {key!r}; registered: {sorted(DATASETS)}") from None
+
+
+def check_prepare_options(key: str, options: dict) -> None:
+    """Fail early, naming the config key, when ``datasets.<key>.prepare`` has an option the
+    dataset's :meth:`~fhbench.data.base.Dataset.prepare` does not take."""
+    import inspect
+
+    params = inspect.signature(get_dataset(key).prepare).parameters
+    accepted = [n for n, p in params.items() if p.kind == p.KEYWORD_ONLY or (p.kind == p.POSITIONAL_OR_KEYWORD and n not in ("raw_dir", "out_dir"))]
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return
+    for name in options or {}:
+        if name not in accepted:
+            raise ValueError(f"datasets.{key}.prepare.{name}: not an option of {key}; it accepts {accepted or 'none'}")
 
 
 def acquire(

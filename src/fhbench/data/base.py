@@ -38,8 +38,12 @@ class Dataset(ABC):
         return [fetch(remote.rebased(base_url), raw_dir, part_dir=part_dir) for remote in self.remote_files()]
 
     @abstractmethod
-    def prepare(self, raw_dir: str | Path, out_dir: str | Path) -> None:
-        """Turn the raw files into the prepared format (:mod:`fhbench.data.prepared`)."""
+    def prepare(self, raw_dir: str | Path, out_dir: str | Path, **options) -> None:
+        """Turn the raw files into the prepared format (:mod:`fhbench.data.prepared`).
+
+        ``options`` come from the dataset's ``prepare:`` config entry (for example the audio
+        clip length); each dataset names the ones it accepts as keyword arguments.
+        """
 
     @abstractmethod
     def generate_demo(self, raw_dir: str | Path, seed: int = 0, **options) -> None:

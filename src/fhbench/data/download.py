@@ -54,11 +54,13 @@ def fetch(
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     final = dest_dir / remote.filename
+    final.parent.mkdir(parents=True, exist_ok=True)  # filenames may hold a relative path
     if final.exists() and (remote.md5 is None or file_digest(final, "md5") == remote.md5):
         return final
     part_dir = Path(part_dir) if part_dir else dest_dir
     part_dir.mkdir(parents=True, exist_ok=True)
     part = part_dir / (remote.filename + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
     offset = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(remote.url, headers={"Range": f"bytes={offset}-"} if offset else {})
     try:

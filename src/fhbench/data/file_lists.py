@@ -1,0 +1,77 @@
+"""Fetching sources made of many files listed by an index (PhysioNet, OpenNeuro, GitHub trees).
+
+Each file still goes through :func:`fhbench.data.download.fetch` (resumable ``.part`` files,
+final name only when complete); this module only runs those fetches a few at a time, prints
+progress lines, and checks published sha256 sums where the source has them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from fhbench.data.download import DownloadError, RemoteFile, fetch, file_digest
+
+
+def fetch_listed(
+    remotes: list[RemoteFile],
+    raw_dir: str | Path,
+    part_dir: str | Path | None = None,
+    workers: int = 8,
+    sha256: dict[str, str] | None = None,
+    label: str = "files",
+) -> list[Path]:
+    """Fetch every file of ``remotes`` into ``raw_dir`` (keeping each ``filename``'s sub-folders).
+
+    With a ``part_dir``, finished files wait in ``part_dir/complete`` until the whole list is
+    fetched and only then move into ``raw_dir``: Snakemake deletes the output folder of a failed
+    job, and the staged files (like the ``.part`` files) survive for the retry to resume from.
+    Files already complete in either place are skipped. When ``sha256`` maps a filename to its
+    published digest, a mismatching file is removed and a :class:`DownloadError` names it.
+    """
+    raw_dir = Path(raw_dir)
+    stage = Path(part_dir) / "complete" if part_dir else raw_dir
+    total = len(remotes)
+    every = max(1, total // 20)
+
+    def one(remote: RemoteFile) -> Path:
+        placed = raw_dir / remote.filename
+        path = placed if placed.exists() else fetch(remote, stage, part_dir=part_dir, progress=False)
+        expected = (sha256 or {}).get(remote.filename)
+        if expected is not None:
+            got = file_digest(path)
+            if got != expected:
+                path.unlink()
+                raise DownloadError(
+                    f"checksum mismatch for {remote.url}: sha256 {got}, expected {expected}. "
+                    f"The download was removed; place a verified copy at {path}"
+                )
+        return path
+
+    paths = []
+    # Threads, not processes: the work is waiting on the network.
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for done, path in enumerate(pool.map(one, remotes), start=1):
+            paths.append(path)
+            if done % every == 0 or done == total:
+                print(f"{label}: {done}/{total} fetched", file=sys.stderr)
+    placed = []
+    for remote, path in zip(remotes, paths):
+        dest = raw_dir / remote.filename
+        if path != dest:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, dest)
+        placed.append(dest)
+    return placed
+
+
+def parse_sha256sums(path: str | Path) -> dict[str, str]:
+    """Read a ``sha256sum``-style file (``<digest>  <relative path>`` per line)."""
+    sums = {}
+    for line in Path(path).read_text().splitlines():
+        parts = line.strip().split(maxsplit=1)
+        if len(parts) == 2:
+            sums[parts[1].lstrip("*")] = parts[0].lower()
+    return sums

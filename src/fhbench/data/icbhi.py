@@ -1,0 +1,182 @@
+"""ICBHI 2017 Respiratory Sound Database: 920 recordings, 126 patients, 6,898 cycles, 4 classes.
+
+Source: the ICBHI 2017 challenge site (``ICBHI_final_database.zip``, one ``.wav`` and one
+``.txt`` per recording; the ``.txt`` holds one line per respiratory cycle: start s, end s,
+crackles 0/1, wheezes 0/1) and the official train/test list ``ICBHI_challenge_train_test.txt``.
+No checksums are published; :func:`fhbench.data.base.write_manifest` records sha256.
+
+Recording names are ``<patient>_<index>_<chest location>_<acquisition mode>_<device>``.
+Label per cycle (PROTOCOL §1): 0 neither, 1 crackles only, 2 wheezes only, 3 both.
+"""
+
+from __future__ import annotations
+
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fhbench.data import respiratory as audio
+from fhbench.data.base import Dataset
+from fhbench.data.download import RemoteFile, extract_archive
+from fhbench.data.prepared import write_prepared
+
+BASE_URL = "https://bhichallenge.med.auth.gr/sites/default/files/ICBHI_final_database"
+ARCHIVE = "ICBHI_final_database.zip"
+SPLIT_LIST = "ICBHI_challenge_train_test.txt"
+UNPACKED = "unpacked"  # the archive's contents, unpacked atomically next to it
+
+DEVICE_RATES = {"Meditron": 4000, "LittC2SE": 4000, "Litt3200": 4000, "AKGC417L": 8000}  # demo twin only
+CHEST_LOCATIONS = ("Tc", "Al", "Ar", "Pl", "Pr", "Ll", "Lr")
+
+
+class ICBHI(Dataset):
+    key = "icbhi"
+    modality = "audio"
+    class_names = ("normal", "crackle", "wheeze", "both")
+    natural_groups = ("patient", "device")
+
+    def remote_files(self) -> list[RemoteFile]:
+        return [RemoteFile(f"{BASE_URL}/{ARCHIVE}", ARCHIVE), RemoteFile(f"{BASE_URL}/{SPLIT_LIST}", SPLIT_LIST)]
+
+    def download(self, raw_dir, base_url=None, part_dir=None) -> list[Path]:
+        paths = super().download(raw_dir, base_url=base_url, part_dir=part_dir)
+        unpack(raw_dir)
+        return paths
+
+    def prepare(self, raw_dir, out_dir, clip_seconds: float = audio.DEFAULT_CLIP_SECONDS) -> None:
+        """Cut every annotated cycle into a fixed-length 16 kHz clip; inputs (N, clip samples)."""
+        raw_dir = Path(raw_dir)
+        clip = audio.clip_samples_for(clip_seconds)
+        splits = read_split_list(raw_dir / SPLIT_LIST)
+        root = raw_dir / UNPACKED
+        wavs = sorted(root.rglob("*.wav"), key=lambda p: p.name)
+        if not wavs:
+            raise FileNotFoundError(f"no .wav recordings under {root}; acquire the dataset first")
+        annotations = [read_annotation(wav.with_suffix(".txt")) for wav in wavs]
+        clips = audio.ClipBuffer(sum(len(a) for a in annotations), clip)
+        labels, rows = [], []
+        for i, (wav, cycles) in enumerate(zip(wavs, annotations), start=1):
+            patient, _, chest, mode, device = parse_name(wav)
+            signal, sr = audio.read_mono(wav)
+            for start, end, crackle, wheeze in cycles:
+                x = audio.clip_from_recording(signal, sr, start, end, clip)
+                if x is None:  # a cycle annotated past the end of its recording
+                    continue
+                clips.add(x)
+                labels.append(int(crackle) + 2 * int(wheeze))
+                rows.append(
+                    {
+                        "patient": patient,
+                        "recording": wav.stem,
+                        "device": device,
+                        "chest_location": chest,
+                        "acquisition_mode": mode,
+                        "source_split": splits.get(wav.stem, "unlisted"),
+                        "start_s": start,
+                        "end_s": end,
+                    }
+                )
+            if i % max(1, len(wavs) // 20) == 0 or i == len(wavs):
+                print(f"icbhi: {i}/{len(wavs)} recordings, {clips.n} cycles", file=sys.stderr)
+        if clips.n == 0:
+            raise ValueError(f"no annotated cycles found under {raw_dir}")
+        info = {
+            "dataset": self.key,
+            "modality": self.modality,
+            "n_classes": self.n_classes,
+            "class_names": list(self.class_names),
+            "sample_rate": audio.TARGET_SR,
+            "clip_seconds": clip_seconds,
+        }
+        write_prepared(out_dir, clips.filled(), np.array(labels), pd.DataFrame(rows), info)
+
+    def generate_demo(
+        self,
+        raw_dir,
+        seed: int = 0,
+        n_patients: int = 12,
+        recordings_per_patient: int = 2,
+        cycles_per_recording: int = 6,
+    ) -> None:
+        """A small ICBHI in its real layout: zip of ``.wav`` + ``.txt`` pairs and the split list.
+
+        Cycles carry the class signal: crackles are short decaying bursts, wheezes a tone of
+        300-500 Hz, both together for class 3, plain breathing noise for class 0.
+        """
+        rng = np.random.default_rng(seed)
+        raw_dir = Path(raw_dir)
+        raw_dir.mkdir(parents=True, exist_ok=True)
+        devices = list(DEVICE_RATES)
+        split_lines = []
+        with zipfile.ZipFile(raw_dir / ARCHIVE, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for p in range(n_patients):
+                patient = 101 + p
+                device = devices[p % len(devices)]
+                sr = DEVICE_RATES[device]
+                for r in range(recordings_per_patient):
+                    name = f"{patient}_{r + 1}b1_{CHEST_LOCATIONS[(p + r) % 7]}_sc_{device}"
+                    signal, lines = [np.zeros(int(0.2 * sr))], []
+                    t = 0.2
+                    for _ in range(cycles_per_recording):
+                        label = int(rng.integers(0, 4))
+                        n = int(rng.uniform(0.4, 1.2) * sr)
+                        cycle = audio.breath_noise(rng, n, sr)
+                        if label in (1, 3):
+                            cycle += audio.crackles(rng, n, sr, count=6, freq=sr / 5, dur_s=0.004)
+                        if label in (2, 3):
+                            cycle += audio.tone(n, sr, freq=rng.uniform(300, 500))
+                        signal.append(cycle)
+                        lines.append(f"{t:.3f}\t{t + n / sr:.3f}\t{label & 1}\t{label >> 1}")
+                        t += n / sr
+                    path = raw_dir / f".{name}.wav"
+                    audio.write_wav(path, np.concatenate(signal), sr)
+                    z.write(path, f"ICBHI_final_database/{name}.wav")
+                    path.unlink()
+                    z.writestr(f"ICBHI_final_database/{name}.txt", "\n".join(lines) + "\n")
+                    split_lines.append(f"{name}\t{'train' if p % 5 else 'test'}")
+        (raw_dir / SPLIT_LIST).write_text("\n".join(split_lines) + "\n")
+        unpack(raw_dir)
+
+
+def unpack(raw_dir) -> Path:
+    """Unpack the archive into ``raw_dir/unpacked`` once (atomically, see extract_archive)."""
+    target = Path(raw_dir) / UNPACKED
+    if not target.is_dir():
+        extract_archive(Path(raw_dir) / ARCHIVE, target)
+    return target
+
+
+def parse_name(wav: Path) -> tuple[int, str, str, str, str]:
+    parts = wav.stem.split("_")
+    if len(parts) != 5 or not parts[0].isdigit():
+        raise ValueError(f"{wav}: expected <patient>_<index>_<location>_<mode>_<device>.wav")
+    return int(parts[0]), parts[1], parts[2], parts[3], parts[4]
+
+
+def read_annotation(path: Path) -> np.ndarray:
+    """Cycle rows (start s, end s, crackles, wheezes) of one recording."""
+    try:
+        rows = np.loadtxt(path, ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read ICBHI annotation {path}: {exc}") from exc
+    if rows.shape[1] != 4:
+        raise ValueError(f"{path}: expected 4 columns (start end crackles wheezes), got {rows.shape[1]}")
+    return rows
+
+
+def read_split_list(path: Path) -> dict[str, str]:
+    """Recording name → official split (``train``/``test``)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} missing: the official train/test list is part of the ICBHI source")
+    splits = {}
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            splits[parts[0]] = parts[1]
+    return splits
+
+
+DATASET = ICBHI()
