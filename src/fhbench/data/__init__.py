@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fhbench.data import organamnist
+from fhbench.data import medabs, organamnist, organcmnist, organsmnist, pubmedrct
 from fhbench.data.base import Dataset, write_manifest
 
 DATASETS: dict[str, Dataset] = {
     "organamnist": organamnist.DATASET,
+    "organcmnist": organcmnist.DATASET,
+    "organsmnist": organsmnist.DATASET,
+    "medabs": medabs.DATASET,
+    "pubmedrct": pubmedrct.DATASET,
 }
 
 
