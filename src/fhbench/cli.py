@@ -18,7 +18,14 @@ def cmd_partition(args: argparse.Namespace) -> None:
     from fhbench.partition import make_partition
 
     labels = np.load(args.labels)
-    part = make_partition(labels, args.scheme, args.n_clients, args.alpha, args.datapercent, args.seed)
+    groups = None
+    if args.group:
+        import pandas as pd
+
+        if not args.metadata:
+            raise ValueError("--group needs --metadata (the prepared metadata.csv)")
+        groups = pd.read_csv(args.metadata, dtype=str, keep_default_na=False)[args.group].to_numpy()
+    part = make_partition(labels, args.scheme, args.n_clients, args.alpha, args.datapercent, args.seed, groups=groups)
     write_json(args.out, part.to_json(labels.astype(int).ravel()))
     sizes = [len(c["train"]) + len(c["val"]) + len(c["test"]) for c in part.clients]
     print(f"wrote {args.out}: {len(sizes)} clients, {sum(sizes)} samples ({min(sizes)}-{max(sizes)} per client)", file=sys.stderr)
@@ -62,8 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("partition", help="split a label vector into clients (train/val/test indices)")
     p.add_argument("--labels", required=True, help=".npy file with the pooled label vector")
-    p.add_argument("--scheme", default="fhbench", choices=["fhbench", "dirichlet", "iid"])
-    p.add_argument("--n-clients", type=int, default=20)
+    p.add_argument("--scheme", default="fhbench", choices=["fhbench", "dirichlet", "iid", "natural"])
+    p.add_argument("--n-clients", type=lambda v: None if v == "all" else int(v), default=20, help="'all': one client per group (natural)")
+    p.add_argument("--metadata", default=None, help="metadata.csv of the prepared dataset (natural scheme)")
+    p.add_argument("--group", default=None, help="metadata column whose groups are the clients (natural scheme)")
     p.add_argument("--alpha", type=float, default=0.1, help="Dirichlet concentration")
     p.add_argument("--datapercent", type=float, default=1.0, help="fraction of the pooled data used")
     p.add_argument("--seed", type=int, default=2025)
