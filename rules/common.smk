@@ -21,7 +21,27 @@ wildcard_constraints:
 
 
 def all_targets():
-    return [key.metrics for key in grid.all_runs(config)] + grid.table_targets(config)
+    return [key.metrics for key in grid.all_runs(config)] + grid.table_targets(config) + grid.dataset_report_targets(config)
+
+
+def data_targets():
+    return grid.data_targets(config)
+
+
+def dataset_table_prepared(wildcards):
+    return [f"resources/prepared/{d}" for d, _ in grid.data_partitions(config)]
+
+
+def dataset_table_splits(wildcards):
+    return [f"resources/partitions/{d}/{p}.json" for d, p in grid.data_partitions(config)]
+
+
+def data_origin(wildcards):
+    """What a dataset's raw data is made from. Passed as a param to the steps downstream of
+    acquire_data so that, with their inputs marked ancient (for DVC checkouts, see dvc.yaml),
+    a change of source still reruns them through Snakemake's params trigger."""
+    ds = config["datasets"][wildcards.dataset]
+    return {"source": ds["source"], "base_url": ds["base_url"], "demo": ds["demo"] if ds["source"] == "demo" else None}
 
 
 def run_key(wildcards):
