@@ -69,7 +69,8 @@ def train_resource(name):
 
 
 def print_outputs(targets):
-    tables = [t for t in targets if t.endswith(".md")]
+    # Only tables that exist: a run may have asked for other targets (e.g. dvc.yaml's data).
+    tables = [t for t in targets if t.endswith(".md") and os.path.exists(t)]
     for table in tables:
         print(f"\nfhbench: wrote {table}\n")
         print(open(table).read())

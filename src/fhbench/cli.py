@@ -63,6 +63,19 @@ def cmd_run(args: argparse.Namespace) -> None:
     print(f"run {status}: {args.out}", file=sys.stderr)
 
 
+def cmd_data_targets(args: argparse.Namespace) -> None:
+    import yaml
+
+    from fhbench.grid import data_targets
+
+    config = yaml.safe_load(Path(args.config).read_text())
+    if args.dataset:
+        if args.dataset not in config["datasets"]:
+            raise KeyError(f"{args.config}: no dataset {args.dataset!r} under datasets")
+        config["datasets"] = {args.dataset: config["datasets"][args.dataset]}
+    print(" ".join(data_targets(config)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fhbench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -108,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="metrics.csv to write")
     p.add_argument("--checkpoints", default=None)
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("data-targets", help="print the raw, prepared and partition paths of a config's datasets (for snakemake)")
+    p.add_argument("--config", required=True)
+    p.add_argument("--dataset", default=None, help="only this dataset")
+    p.set_defaults(func=cmd_data_targets)
     return parser
 
 

@@ -76,3 +76,11 @@ def test_malformed_line_names_file_and_line(tmp_path):
     with pytest.raises(ValueError, match=r"test.txt:3: expected"):
         dataset.prepare(tmp_path / "raw", tmp_path / "prepared")
     assert not (tmp_path / "prepared").exists()
+
+
+def test_demo_twin_is_byte_identical_for_a_seed(tmp_path):
+    dataset = get_dataset("pubmedrct")
+    for name in ("a", "b"):
+        dataset.generate_demo(tmp_path / name, n_train=3, n_dev=1, n_test=1, seed=5)
+    for f in ("train.7z", "dev.txt", "test.txt"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()

@@ -10,6 +10,7 @@ dev unused (downloaded so the raw folder is a faithful copy of the source), text
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -125,6 +126,8 @@ class PubMedRCT(Dataset):
             if split == "train":
                 with tempfile.TemporaryDirectory() as tmp:
                     (Path(tmp) / "train.txt").write_text(text, encoding="utf-8")
+                    # A fixed file time makes the archive, and so the twin's checksums, repeatable.
+                    os.utime(Path(tmp) / "train.txt", (1_577_836_800, 1_577_836_800))
                     with py7zr.SevenZipFile(raw_dir / "train.7z", "w") as archive:
                         archive.write(Path(tmp) / "train.txt", arcname="train.txt")
             else:
