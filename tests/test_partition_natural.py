@@ -81,3 +81,17 @@ def test_partition_prepared_reads_the_metadata_column(tmp_path):
     with pytest.raises(ValueError, match="has no column 'site'"):
         partition_prepared(tmp_path / "prep", tmp_path / "bad.json", "natural", None, 0.1, 1.0, 2025, group="site")
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_cli_natural_split(tmp_path):
+    from fhbench.cli import main
+
+    labels, groups, _ = grouped_data()
+    np.save(tmp_path / "labels.npy", labels)
+    pd.DataFrame({"patient": groups}).to_csv(tmp_path / "metadata.csv", index=False)
+    out = tmp_path / "split.json"
+    argv = ["partition", "--labels", str(tmp_path / "labels.npy"), "--scheme", "natural", "--n-clients", "3"]
+    assert main(argv + ["--metadata", str(tmp_path / "metadata.csv"), "--group", "patient", "--out", str(out)]) == 0
+    assert [c["group"] for c in json.loads(out.read_text())["clients"]] == ["p3", "p2", "p4"]
+    assert main(argv + ["--out", str(tmp_path / "none.json")]) == 2  # no groups given: a clear error, exit 2
+    assert not (tmp_path / "none.json").exists()
