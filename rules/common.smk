@@ -23,7 +23,27 @@ wildcard_constraints:
 
 
 def all_targets():
-    return [key.metrics for key in grid.all_runs(config)] + grid.table_targets(config)
+    return [key.metrics for key in grid.all_runs(config)] + grid.table_targets(config) + grid.dataset_report_targets(config)
+
+
+def data_targets():
+    return grid.data_targets(config)
+
+
+def dataset_table_prepared(wildcards):
+    return [f"resources/prepared/{d}" for d, _ in grid.data_partitions(config)]
+
+
+def dataset_table_splits(wildcards):
+    return [f"resources/partitions/{d}/{p}.json" for d, p in grid.data_partitions(config)]
+
+
+def data_origin(wildcards):
+    """What a dataset's raw data is made from. Passed as a param to the steps downstream of
+    acquire_data so that, with their inputs marked ancient (for DVC checkouts, see dvc.yaml),
+    a change of source still reruns them through Snakemake's params trigger."""
+    ds = config["datasets"][wildcards.dataset]
+    return {"source": ds["source"], "base_url": ds["base_url"], "demo": ds["demo"] if ds["source"] == "demo" else None}
 
 
 def run_key(wildcards):
@@ -51,8 +71,7 @@ def train_resource(name):
 
 
 def print_outputs(targets):
-    # Only tables this invocation built or found: a run of other targets (one dataset's
-    # partition, say) must not fail at the end over tables it never asked for.
+    # Only tables that exist: a run may have asked for other targets (e.g. dvc.yaml's data).
     tables = [t for t in targets if t.endswith(".md") and os.path.exists(t)]
     for table in tables:
         print(f"\nfhbench: wrote {table}\n")

@@ -21,16 +21,27 @@ rule acquire_data:
 
 rule prepare_data:
     input:
-        "resources/raw/{dataset}",
+        # ancient: a `dvc pull` or `dvc checkout` rewrites files in no particular order, and
+        # their new timestamps must not make Snakemake redo the work DVC restored. A changed
+        # source still reruns this step through the `origin` param.
+        ancient("resources/raw/{dataset}"),
     output:
         directory("resources/prepared/{dataset}"),
     params:
         options=lambda wc: config["datasets"][wc.dataset]["prepare"],
     log:
         "logs/prepare_data/{dataset}.log",
+    params:
+        origin=data_origin,
     benchmark:
         "results/benchmarks/prepare_data/{dataset}.tsv"
     conda:
         "../environment.yml"
     script:
         "../workflow/scripts/prepare_data.py"
+
+
+# Every configured dataset's raw, prepared and partition data: the data dvc.yaml tracks.
+rule all_data:
+    input:
+        data_targets(),

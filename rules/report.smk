@@ -13,3 +13,36 @@ rule accuracy_table:
         "../environment.yml"
     script:
         "../workflow/scripts/accuracy_table.py"
+
+
+rule dataset_table:
+    input:
+        prepared=dataset_table_prepared,
+        splits=dataset_table_splits,
+    output:
+        csv=report("results/tables/datasets.csv", caption="../report/dataset_table.rst", category="Data"),
+        md="results/tables/datasets.md",
+        tex="results/tables/datasets.tex",
+    log:
+        "logs/dataset_table/datasets.log",
+    params:
+        pairs=lambda wc: grid.data_partitions(config),
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/dataset_table.py"
+
+
+rule plot_split:
+    input:
+        prepared="resources/prepared/{dataset}",
+        split="resources/partitions/{dataset}/{partition}.json",
+    output:
+        pdf=report("results/figures/split_{dataset}_{partition}.pdf", caption="../report/split_figure.rst", category="Data"),
+        png="results/figures/split_{dataset}_{partition}.png",
+    log:
+        "logs/plot_split/{dataset}_{partition}.log",
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/plot_split.py"

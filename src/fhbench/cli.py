@@ -18,7 +18,14 @@ def cmd_partition(args: argparse.Namespace) -> None:
     from fhbench.partition import make_partition
 
     labels = np.load(args.labels)
-    part = make_partition(labels, args.scheme, args.n_clients, args.alpha, args.datapercent, args.seed)
+    groups = None
+    if args.group:
+        import pandas as pd
+
+        if not args.metadata:
+            raise ValueError("--group needs --metadata (the prepared metadata.csv)")
+        groups = pd.read_csv(args.metadata, dtype=str, keep_default_na=False)[args.group].to_numpy()
+    part = make_partition(labels, args.scheme, args.n_clients, args.alpha, args.datapercent, args.seed, groups=groups)
     write_json(args.out, part.to_json(labels.astype(int).ravel()))
     sizes = [len(c["train"]) + len(c["val"]) + len(c["test"]) for c in part.clients]
     print(f"wrote {args.out}: {len(sizes)} clients, {sum(sizes)} samples ({min(sizes)}-{max(sizes)} per client)", file=sys.stderr)
@@ -56,14 +63,29 @@ def cmd_run(args: argparse.Namespace) -> None:
     print(f"run {status}: {args.out}", file=sys.stderr)
 
 
+def cmd_data_targets(args: argparse.Namespace) -> None:
+    import yaml
+
+    from fhbench.grid import data_targets
+
+    config = yaml.safe_load(Path(args.config).read_text())
+    if args.dataset:
+        if args.dataset not in config["datasets"]:
+            raise KeyError(f"{args.config}: no dataset {args.dataset!r} under datasets")
+        config["datasets"] = {args.dataset: config["datasets"][args.dataset]}
+    print(" ".join(data_targets(config)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fhbench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("partition", help="split a label vector into clients (train/val/test indices)")
     p.add_argument("--labels", required=True, help=".npy file with the pooled label vector")
-    p.add_argument("--scheme", default="fhbench", choices=["fhbench", "dirichlet", "iid"])
-    p.add_argument("--n-clients", type=int, default=20)
+    p.add_argument("--scheme", default="fhbench", choices=["fhbench", "dirichlet", "iid", "natural"])
+    p.add_argument("--n-clients", type=lambda v: None if v == "all" else int(v), default=20, help="'all': one client per group (natural)")
+    p.add_argument("--metadata", default=None, help="metadata.csv of the prepared dataset (natural scheme)")
+    p.add_argument("--group", default=None, help="metadata column whose groups are the clients (natural scheme)")
     p.add_argument("--alpha", type=float, default=0.1, help="Dirichlet concentration")
     p.add_argument("--datapercent", type=float, default=1.0, help="fraction of the pooled data used")
     p.add_argument("--seed", type=int, default=2025)
@@ -99,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="metrics.csv to write")
     p.add_argument("--checkpoints", default=None)
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("data-targets", help="print the raw, prepared and partition paths of a config's datasets (for snakemake)")
+    p.add_argument("--config", required=True)
+    p.add_argument("--dataset", default=None, help="only this dataset")
+    p.set_defaults(func=cmd_data_targets)
     return parser
 
 

@@ -69,6 +69,55 @@ def check_references(config: dict) -> None:
     for name, bb in config["backbones"].items():
         if bb["architecture"] not in BACKBONES:
             raise ConfigError(f"backbones.{name}.architecture: {bb['architecture']!r} is not one of {sorted(BACKBONES)}")
+    for name, part in config["partitions"].items():
+        grouped = part["scheme"] == "natural"
+        if grouped != ("group" in part):
+            raise ConfigError(f"partitions.{name}.group: required by the natural scheme and only there (scheme {part['scheme']!r})")
+        if not grouped and part.get("n_clients", 20) is None:
+            raise ConfigError(f"partitions.{name}.n_clients: null (one client per group) needs the natural scheme")
+    for dataset, partition in used_data_partitions(config):
+        group = config["partitions"][partition].get("group")
+        if group is not None and group not in DATASETS[dataset].natural_groups:
+            raise ConfigError(
+                f"partitions.{partition}.group: {group!r} is not a natural grouping of {dataset} "
+                f"(has: {list(DATASETS[dataset].natural_groups) or 'none'})"
+            )
+
+
+def used_data_partitions(config: dict) -> list[tuple[str, str]]:
+    """Every (dataset, partition) pair some experiment runs: these get split, tabled and plotted."""
+    return sorted({(d, p) for exp in config["experiments"].values() for d in exp["datasets"] for p in exp["partitions"]})
+
+
+def data_partitions(config: dict) -> list[tuple[str, str]]:
+    """Every configured dataset with every partition that applies to it (a natural partition
+    only where the dataset has its group column): the splits the dataset table and the
+    distribution figures describe, and the data DVC tracks."""
+    from fhbench.data import DATASETS
+
+    return [
+        (dataset, name)
+        for dataset in config["datasets"]
+        for name, part in config["partitions"].items()
+        if part.get("group") is None or part["group"] in DATASETS[dataset].natural_groups
+    ]
+
+
+def data_targets(config: dict) -> list[str]:
+    """Raw, prepared and partition paths of every configured dataset (the DVC-tracked data)."""
+    datasets = list(config["datasets"])
+    return (
+        [f"resources/raw/{d}" for d in datasets]
+        + [f"resources/prepared/{d}" for d in datasets]
+        + [f"resources/partitions/{d}/{p}.json" for d, p in data_partitions(config)]
+    )
+
+
+def dataset_report_targets(config: dict) -> list[str]:
+    """The dataset table and one label-distribution figure per (dataset, partition)."""
+    table = [f"results/tables/datasets.{ext}" for ext in ("csv", "md", "tex")]
+    figures = [f"results/figures/split_{d}_{p}.{ext}" for d, p in data_partitions(config) for ext in ("pdf", "png")]
+    return table + figures
 
 
 def experiment_runs(config: dict, experiment: str) -> list[RunKey]:
@@ -130,8 +179,9 @@ def partition_params(config: dict, dataset: str, partition: str) -> dict:
     part = config["partitions"][partition]
     return {
         "scheme": part["scheme"],
-        "n_clients": part["n_clients"],
-        "alpha": part["alpha"],
-        "datapercent": part.get("datapercent", config["datasets"][dataset]["datapercent"]),
-        "seed": part["seed"],
+        "n_clients": part.get("n_clients", 20),
+        "alpha": part.get("alpha", 0.1),
+        "datapercent": part.get("datapercent", config["datasets"][dataset].get("datapercent", 1.0)),
+        "seed": part.get("seed", 2025),
+        "group": part.get("group"),
     }

@@ -1,8 +1,14 @@
-"""Client splits: the exact FHBench ``fhbench`` scheme, plus ``dirichlet`` and ``iid``.
+"""Client splits: the exact FHBench ``fhbench`` scheme, plus ``dirichlet``, ``iid`` and ``natural``.
 
 Every scheme first subsamples ``datapercent`` of the pooled data, then assigns the working
 positions to clients, then cuts each client 40/30/30 into train/test/val per class
 (PROTOCOL §2). Indices returned are always indices into the pooled label vector.
+
+``natural`` clients are the groups of a metadata column (patient, device, site, subject; see
+``Dataset.natural_groups``): after subsampling, the groups are ranked by their number of
+working samples (largest first, ties by group name) and the ``n_clients`` largest become the
+clients, the samples of the other groups are left out; with ``n_clients`` None every group is
+a client. Client i is the i-th largest group, and the partition records each client's group.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ class Partition:
     clients: list[dict[str, list[int]]]
     scheme: str
     params: dict = field(default_factory=dict)
+    groups: list[str] | None = None  # natural scheme: the metadata group each client is
 
     def to_json(self, labels: np.ndarray) -> dict:
         """Serialisable form with per-client class counts for inspection."""
@@ -30,6 +37,8 @@ class Partition:
         clients = []
         for c in self.clients:
             entry = {s: [int(i) for i in c[s]] for s in SPLITS}
+            if self.groups is not None:
+                entry["group"] = self.groups[len(clients)]
             entry["class_counts"] = {
                 s: np.bincount(labels[c[s]], minlength=n_classes).astype(int).tolist() for s in SPLITS
             }
@@ -78,7 +87,12 @@ def _subsample(rs, n: int, datapercent: float) -> np.ndarray:
 
 
 def fhbench_positions(
-    working_labels: np.ndarray, n_clients: int, alpha: float, rs: np.random.RandomState, workers_per_chunk: int = 2
+    working_labels: np.ndarray,
+    n_clients: int,
+    alpha: float,
+    rs: np.random.RandomState,
+    groups: np.ndarray | None = None,
+    workers_per_chunk: int = 2,
 ) -> list[np.ndarray]:
     """Steps 2-3 of PROTOCOL §2: Dirichlet over pairs of auxiliary workers, then equal slices."""
     m = len(working_labels)
@@ -115,7 +129,12 @@ def fhbench_positions(
 
 
 def dirichlet_positions(
-    working_labels: np.ndarray, n_clients: int, alpha: float, rs: np.random.RandomState, min_size: int = 10
+    working_labels: np.ndarray,
+    n_clients: int,
+    alpha: float,
+    rs: np.random.RandomState,
+    groups: np.ndarray | None = None,
+    min_size: int = 10,
 ) -> list[np.ndarray]:
     """Standard per-class Dirichlet over clients; client sizes as drawn (redrawn until each holds min_size)."""
     m = len(working_labels)
@@ -133,57 +152,115 @@ def dirichlet_positions(
             return [np.asarray(b, dtype=np.int64) for b in buckets]
 
 
-def iid_positions(working_labels: np.ndarray, n_clients: int, alpha: float, rs: np.random.RandomState) -> list[np.ndarray]:
+def iid_positions(
+    working_labels: np.ndarray, n_clients: int, alpha: float, rs: np.random.RandomState, groups: np.ndarray | None = None
+) -> list[np.ndarray]:
     """Uniformly shuffled, equal-sized clients."""
     order = rs.permutation(len(working_labels))
     return [np.asarray(a, dtype=np.int64) for a in np.array_split(order, n_clients)]
+
+
+def rank_groups(groups: np.ndarray) -> list[str]:
+    """Distinct group names, largest group first; ties broken by name so the order is stable."""
+    names, counts = np.unique(np.asarray(groups).astype(str), return_counts=True)
+    return [str(names[i]) for i in sorted(range(len(names)), key=lambda i: (-counts[i], names[i]))]
+
+
+def natural_positions(
+    working_labels: np.ndarray, n_clients: int | None, alpha: float, rs: np.random.RandomState, groups: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """One client per metadata group: the ``n_clients`` largest groups (all when None)."""
+    if groups is None:
+        raise ValueError("the natural scheme needs a group per sample (partitions.<name>.group names the metadata column)")
+    groups = np.asarray(groups).astype(str)
+    ranked = rank_groups(groups)
+    if n_clients is not None and n_clients > len(ranked):
+        raise ValueError(f"natural split: {n_clients} clients asked for, but the data holds only {len(ranked)} groups")
+    return [np.flatnonzero(groups == g) for g in ranked[:n_clients]]
+
+
+natural_positions.clients_are_groups = True
 
 
 SCHEMES: dict[str, Callable[..., list[np.ndarray]]] = {
     "fhbench": fhbench_positions,
     "dirichlet": dirichlet_positions,
     "iid": iid_positions,
+    "natural": natural_positions,
 }
 
 
 def make_partition(
     labels: np.ndarray,
     scheme: str = "fhbench",
-    n_clients: int = 20,
+    n_clients: int | None = 20,
     alpha: float = 0.1,
     datapercent: float = 1.0,
     seed: int = 2025,
+    groups: np.ndarray | None = None,
 ) -> Partition:
     """Split a pooled label vector into clients, each cut into train/val/test.
 
     One ``numpy.random.RandomState(seed)`` drives subsampling and assignment, in that order, so
-    the ``fhbench`` scheme reproduces the published indices for the same inputs.
+    the ``fhbench`` scheme reproduces the published indices for the same inputs. ``groups``
+    (one value per pooled sample) is needed by the ``natural`` scheme only; there
+    ``n_clients`` None means one client per group.
     """
     if scheme not in SCHEMES:
         raise ValueError(f"unknown partition scheme {scheme!r}; choose one of {sorted(SCHEMES)}")
     labels = np.asarray(labels).astype(np.int64).ravel()
-    if n_clients < 1:
+    if groups is not None and len(groups) != len(labels):
+        raise ValueError(f"{len(groups)} group values for {len(labels)} samples")
+    if n_clients is None and scheme != "natural":
+        raise ValueError(f"the {scheme} scheme needs n_clients; only natural takes one client per group")
+    if n_clients is not None and n_clients < 1:
         raise ValueError(f"n_clients must be at least 1, got {n_clients}")
     rs = np.random.RandomState(seed)
     chosen = _subsample(rs, len(labels), datapercent)
     working_labels = labels[chosen]
-    if len(working_labels) < n_clients:
+    if n_clients is not None and len(working_labels) < n_clients:
         raise ValueError(f"{len(working_labels)} samples after datapercent={datapercent} cannot fill {n_clients} clients")
-    positions = SCHEMES[scheme](working_labels, n_clients, alpha, rs)
+    working_groups = None if groups is None else np.asarray(groups).astype(str)[chosen]
+    positions = SCHEMES[scheme](working_labels, n_clients, alpha, rs, groups=working_groups)
     params = {"n_clients": n_clients, "alpha": alpha, "datapercent": datapercent, "seed": seed}
-    return Partition(clients=_finish(positions, chosen, working_labels), scheme=scheme, params=params)
+    client_groups = None
+    if getattr(SCHEMES[scheme], "clients_are_groups", False):  # record which group each client is
+        client_groups = [str(working_groups[p[0]]) for p in positions]
+        params["n_clients"] = len(positions)
+    return Partition(clients=_finish(positions, chosen, working_labels), scheme=scheme, params=params, groups=client_groups)
 
 
-def partition_prepared(prepared_dir, out, scheme: str, n_clients: int, alpha: float, datapercent: float, seed: int) -> Partition:
-    """Partition a prepared dataset's labels and write the split JSON atomically."""
+def partition_prepared(
+    prepared_dir,
+    out,
+    scheme: str,
+    n_clients: int | None,
+    alpha: float,
+    datapercent: float,
+    seed: int,
+    group: str | None = None,
+) -> Partition:
+    """Partition a prepared dataset's labels (and, for ``natural``, a metadata column) and write the split JSON atomically."""
     import sys
     from pathlib import Path
 
+    import pandas as pd
+
     from fhbench.io import write_json
 
-    labels = np.load(Path(prepared_dir) / "labels.npy")
-    part = make_partition(labels, scheme, n_clients, alpha, datapercent, seed)
+    prepared_dir = Path(prepared_dir)
+    labels = np.load(prepared_dir / "labels.npy")
+    groups = None
+    if group is not None:
+        metadata = pd.read_csv(prepared_dir / "metadata.csv", usecols=lambda c: c == group, dtype=str, keep_default_na=False)
+        if group not in metadata.columns:
+            columns = list(pd.read_csv(prepared_dir / "metadata.csv", nrows=0).columns)
+            raise ValueError(f"{prepared_dir / 'metadata.csv'} has no column {group!r} for a natural split; columns: {columns}")
+        groups = metadata[group].to_numpy()
+    part = make_partition(labels, scheme, n_clients, alpha, datapercent, seed, groups=groups)
+    if group is not None:
+        part.params["group"] = group
     write_json(out, part.to_json(labels))
     sizes = [sum(len(c[s]) for s in SPLITS) for c in part.clients]
-    print(f"{out}: {scheme} split, {n_clients} clients, {sum(sizes)} samples ({min(sizes)}-{max(sizes)} per client)", file=sys.stderr)
+    print(f"{out}: {scheme} split, {len(sizes)} clients, {sum(sizes)} samples ({min(sizes)}-{max(sizes)} per client)", file=sys.stderr)
     return part

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fhbench.data import adftd, icbhi, organamnist, ptbxl, sprsound
+from fhbench.data import adftd, icbhi, medabs, organamnist, organcmnist, organsmnist, ptbxl, pubmedrct, sprsound
 from fhbench.data.base import Dataset, write_manifest
 
 DATASETS: dict[str, Dataset] = {
     "organamnist": organamnist.DATASET,
+    "organcmnist": organcmnist.DATASET,
+    "organsmnist": organsmnist.DATASET,
     "icbhi": icbhi.DATASET,
     "sprsound": sprsound.DATASET,
     "ptbxl": ptbxl.DATASET,
     "adftd": adftd.DATASET,
+    "medabs": medabs.DATASET,
+    "pubmedrct": pubmedrct.DATASET,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import sys
@@ -78,7 +79,14 @@ def fetch(
                         print(f"\r{remote.filename}: {done / total:6.1%} of {total / 1e6:.1f} MB", end="", file=sys.stderr)
             if progress and total:
                 print(file=sys.stderr)
-    except (urllib.error.URLError, OSError) as exc:
+            # http.client ends a body early without an error when the server drops the
+            # connection; a short file must stay a .part file so the rerun resumes it.
+            if total is not None and done < total:
+                raise DownloadError(
+                    f"could not download {remote.url}: connection closed after {done} of {total} bytes. "
+                    f"Partial data kept in {part} (rerun to resume), or place a manually downloaded copy at {final}"
+                )
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise DownloadError(
             f"could not download {remote.url}: {exc}. Partial data kept in {part} (rerun to resume), "
             f"or place a manually downloaded copy at {final}"

@@ -3,7 +3,9 @@
 A prepared dataset is a folder holding
 
 - ``inputs.npy``: the model inputs, one row per sample (images ``N×H×W`` uint8, audio ``N×T``,
-  time series ``N×C×T``), memory-mappable;
+  time series ``N×C×T``), memory-mappable; for text datasets instead ``texts.bin`` (all texts,
+  UTF-8, back to back) and ``text_offsets.npy`` (N+1 int64 byte offsets), read through
+  :class:`TextArray` without loading the corpus (PubMed RCT holds 2.2 M sentences);
 - ``labels.npy``: int64 class labels;
 - ``metadata.csv``: one row per sample (label plus patient/subject/device/site/source split
   where the dataset has them), used by natural partitions and the dataset table;
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,9 +25,97 @@ import pandas as pd
 from fhbench.io import atomic_path
 
 
+TEXTS, TEXT_OFFSETS = "texts.bin", "text_offsets.npy"
+
+
+class TextArray:
+    """Read-only, indexable view of the texts of a prepared text dataset.
+
+    ``texts[i]`` is one ``str``; ``texts[idx]`` with an integer array, list or slice is a numpy
+    object array of ``str``, which is what a text backbone's ``encode`` tokenises. The bytes are
+    memory-mapped, so only the texts that are indexed are ever decoded.
+    """
+
+    def __init__(self, data: np.ndarray, offsets: np.ndarray):
+        self._data = data
+        self._offsets = np.asarray(offsets, dtype=np.int64)
+        if self._offsets.ndim != 1 or len(self._offsets) < 1 or self._offsets[-1] != len(data):
+            raise ValueError(f"text offsets ({self._offsets[-1] if len(self._offsets) else 'none'}) do not match {len(data)} text bytes")
+
+    @classmethod
+    def open(cls, folder: str | Path, mmap: bool = True) -> "TextArray":
+        folder = Path(folder)
+        offsets = np.load(folder / TEXT_OFFSETS)
+        if offsets[-1] == 0:  # np.memmap refuses empty files
+            data = np.zeros(0, dtype=np.uint8)
+        elif mmap:
+            data = np.memmap(folder / TEXTS, dtype=np.uint8, mode="r")
+        else:
+            data = np.fromfile(folder / TEXTS, dtype=np.uint8)
+        return cls(data, offsets)
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (len(self),)
+
+    dtype = np.dtype(object)
+
+    def _text(self, i: int) -> str:
+        return bytes(self._data[self._offsets[i] : self._offsets[i + 1]]).decode("utf-8")
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)):
+            i = int(index)
+            if not -len(self) <= i < len(self):
+                raise IndexError(f"text index {i} out of range for {len(self)} texts")
+            return self._text(i % len(self))
+        if isinstance(index, slice):
+            index = np.arange(len(self))[index]
+        index = np.asarray(index)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        index = index.astype(np.int64, copy=False).ravel()
+        if len(index) and (index.max() >= len(self) or index.min() < -len(self)):
+            raise IndexError(f"text index out of range for {len(self)} texts")
+        out = np.empty(len(index), dtype=object)
+        for k, i in enumerate(index % max(len(self), 1)):
+            out[k] = self._text(int(i))
+        return out
+
+    def __iter__(self):
+        return (self._text(i) for i in range(len(self)))
+
+    def __array__(self, dtype=None, copy=None):
+        return self[np.arange(len(self))]
+
+
+def is_text(inputs) -> bool:
+    """True for a list/tuple of ``str``, a numpy str/object array, or a :class:`TextArray`."""
+    if isinstance(inputs, TextArray):
+        return True
+    if isinstance(inputs, np.ndarray):
+        return inputs.dtype.kind in "OU"
+    return isinstance(inputs, (list, tuple)) and all(isinstance(t, str) for t in inputs)
+
+
+def _write_texts(folder: Path, texts: Sequence[str]) -> None:
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    with open(folder / TEXTS, "wb") as out:
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"text input {i} is {type(text).__name__}, not str")
+            encoded = text.encode("utf-8")
+            out.write(encoded)
+            offsets[i + 1] = offsets[i] + len(encoded)
+    np.save(folder / TEXT_OFFSETS, offsets)
+
+
 @dataclass
 class PreparedDataset:
-    inputs: np.ndarray
+    inputs: np.ndarray | TextArray
     labels: np.ndarray
     metadata: pd.DataFrame
     info: dict
@@ -37,19 +128,32 @@ class PreparedDataset:
         return len(self.labels)
 
 
-def write_prepared(out_dir: str | Path, inputs: np.ndarray, labels: np.ndarray, metadata: pd.DataFrame, info: dict) -> None:
-    """Write a prepared dataset folder atomically (all files appear together or none)."""
+def write_prepared(
+    out_dir: str | Path, inputs: np.ndarray | Sequence[str], labels: np.ndarray, metadata: pd.DataFrame, info: dict
+) -> None:
+    """Write a prepared dataset folder atomically (all files appear together or none).
+
+    ``inputs`` is an array (one row per sample) or, for text datasets, a sequence of ``str``.
+    """
     labels = np.asarray(labels, dtype=np.int64)
     if len(inputs) != len(labels) or len(metadata) != len(labels):
         raise ValueError(f"inputs ({len(inputs)}), labels ({len(labels)}) and metadata ({len(metadata)}) differ in length")
+    text = is_text(inputs)
     info = dict(info)
-    info.update(n_samples=int(len(labels)), input_shape=list(inputs.shape[1:]), input_dtype=str(inputs.dtype))
+    if text:
+        info.update(n_samples=int(len(labels)), input_shape=[], input_dtype="str")
+    else:
+        inputs = np.asarray(inputs)
+        info.update(n_samples=int(len(labels)), input_shape=list(inputs.shape[1:]), input_dtype=str(inputs.dtype))
     info.setdefault("n_classes", int(labels.max()) + 1)
     metadata = metadata.copy()
     metadata.insert(0, "label", labels)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
-        np.save(tmp / "inputs.npy", inputs)
+        if text:
+            _write_texts(tmp, inputs)
+        else:
+            np.save(tmp / "inputs.npy", inputs)
         np.save(tmp / "labels.npy", labels)
         metadata.to_csv(tmp / "metadata.csv", index=False)
         (tmp / "info.json").write_text(json.dumps(info, indent=1) + "\n")
@@ -58,11 +162,13 @@ def write_prepared(out_dir: str | Path, inputs: np.ndarray, labels: np.ndarray, 
 def load_prepared(path: str | Path, mmap: bool = True) -> PreparedDataset:
     """Load a prepared folder; inputs are memory-mapped so large datasets cost no RAM up front."""
     path = Path(path)
-    missing = [n for n in ("inputs.npy", "labels.npy", "metadata.csv", "info.json") if not (path / n).exists()]
+    text = (path / TEXT_OFFSETS).exists()
+    inputs_files = (TEXTS, TEXT_OFFSETS) if text else ("inputs.npy",)
+    missing = [n for n in (*inputs_files, "labels.npy", "metadata.csv", "info.json") if not (path / n).exists()]
     if missing:
         raise FileNotFoundError(f"prepared dataset {path} lacks {', '.join(missing)}; run the prepare step first")
     return PreparedDataset(
-        inputs=np.load(path / "inputs.npy", mmap_mode="r" if mmap else None),
+        inputs=TextArray.open(path, mmap) if text else np.load(path / "inputs.npy", mmap_mode="r" if mmap else None),
         labels=np.load(path / "labels.npy"),
         metadata=pd.read_csv(path / "metadata.csv"),
         info=json.loads((path / "info.json").read_text()),

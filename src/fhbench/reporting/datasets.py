@@ -1,0 +1,164 @@
+"""The dataset table and per-client label-distribution figures, from prepared data and splits.
+
+Both read only ``info.json`` of a prepared folder and a partition JSON (whose clients carry
+their per-split ``class_counts``), so they cost nothing next to the data they describe.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from fhbench.io import atomic_path
+
+SPLITS = ("train", "val", "test")
+COLUMNS = [
+    "dataset",
+    "partition",
+    "modality",
+    "classes",
+    "pooled_size",
+    "used_size",
+    "clients",
+    "client_size_min",
+    "client_size_median",
+    "client_size_max",
+    "single_class_clients",
+    "client_sizes",
+]
+
+
+def client_class_counts(split: dict) -> np.ndarray:
+    """Clients × classes matrix of sample counts over all three parts of each client."""
+    n_classes = int(split["n_classes"])
+    rows = [np.sum([c["class_counts"][s] for s in SPLITS], axis=0) for c in split["clients"]]
+    return np.asarray(rows, dtype=np.int64).reshape(len(rows), n_classes)
+
+
+def dataset_row(prepared_dir: str | Path, split_path: str | Path, dataset: str, partition: str) -> dict:
+    """One table row: what the dataset is and how its split distributes it."""
+    info = json.loads((Path(prepared_dir) / "info.json").read_text())
+    split = json.loads(Path(split_path).read_text())
+    counts = client_class_counts(split)
+    sizes = counts.sum(axis=1)
+    return {
+        "dataset": dataset,
+        "partition": partition,
+        "modality": info["modality"],
+        "classes": int(info["n_classes"]),
+        "pooled_size": int(info["n_samples"]),
+        "used_size": int(sizes.sum()),
+        "clients": len(sizes),
+        "client_size_min": int(sizes.min()),
+        "client_size_median": float(np.median(sizes)),
+        "client_size_max": int(sizes.max()),
+        "single_class_clients": int(((counts > 0).sum(axis=1) == 1).sum()),
+        "client_sizes": ";".join(str(int(n)) for n in sizes),
+    }
+
+
+def dataset_table(entries: Iterable[tuple[str, str, str | Path, str | Path]]) -> pd.DataFrame:
+    """Rows for (dataset, partition, prepared folder, split JSON) entries, in the given order."""
+    return pd.DataFrame([dataset_row(prep, split, d, p) for d, p, prep, split in entries], columns=COLUMNS)
+
+
+def _size_cell(row: pd.Series) -> str:
+    return f"{row.client_size_min}–{row.client_size_max} (median {row.client_size_median:g})"
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    view = pd.DataFrame(
+        {
+            "dataset": table["dataset"],
+            "partition": table["partition"],
+            "modality": table["modality"],
+            "classes": table["classes"],
+            "pooled": table["pooled_size"],
+            "used": table["used_size"],
+            "clients": table["clients"],
+            "samples per client": [_size_cell(r) for r in table.itertuples()],
+            "single-class clients": table["single_class_clients"],
+        }
+    )
+    header = "# Datasets and client splits\n\nPooled: prepared samples; used: samples held by the clients (after datapercent).\n\n"
+    return header + view.to_markdown(index=False) + "\n"
+
+
+def _tex_escape(text: str) -> str:
+    for char, repl in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#")):
+        text = text.replace(char, repl)
+    return text
+
+
+def to_latex(table: pd.DataFrame) -> str:
+    """A booktabs tabular (no jinja2-dependent pandas Styler needed)."""
+    head = ["Dataset", "Partition", "Modality", "Classes", "Pooled", "Used", "Clients", "Samples/client (median)", "Single-class"]
+    lines = [r"\begin{tabular}{lllrrrrlr}", r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
+    for r in table.itertuples():
+        cells = [
+            r.dataset,
+            r.partition,
+            r.modality,
+            str(r.classes),
+            f"{r.pooled_size:,}",
+            f"{r.used_size:,}",
+            str(r.clients),
+            f"{r.client_size_min}--{r.client_size_max} ({r.client_size_median:g})",
+            str(r.single_class_clients),
+        ]
+        lines.append(" & ".join(_tex_escape(str(c)) for c in cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_dataset_table(
+    entries: Iterable[tuple[str, str, str | Path, str | Path]], csv_out: str | Path, md_out: str | Path, tex_out: str | Path
+) -> pd.DataFrame:
+    table = dataset_table(entries)
+    with atomic_path(csv_out) as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_path(md_out) as tmp:
+        tmp.write_text(to_markdown(table))
+    with atomic_path(tex_out) as tmp:
+        tmp.write_text(to_latex(table))
+    return table
+
+
+def plot_split(
+    prepared_dir: str | Path, split_path: str | Path, pdf_out: str | Path, png_out: str | Path, title: str | None = None
+) -> np.ndarray:
+    """Stacked bars: per client (x), its samples of each class (colours). Returns the counts plotted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    info = json.loads((Path(prepared_dir) / "info.json").read_text())
+    split = json.loads(Path(split_path).read_text())
+    counts = client_class_counts(split)
+    names = info.get("class_names") or [str(c) for c in range(counts.shape[1])]
+    labels = [str(c.get("group", i)) for i, c in enumerate(split["clients"])]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.3 * len(labels) + 2.5), 3.2))
+    cmap = plt.get_cmap("tab20" if counts.shape[1] > 10 else "tab10")
+    bottom = np.zeros(len(labels))
+    for c in range(counts.shape[1]):
+        ax.bar(np.arange(len(labels)), counts[:, c], bottom=bottom, color=cmap(c % cmap.N), label=names[c], width=0.85)
+        bottom += counts[:, c]
+    natural = any("group" in c for c in split["clients"])  # clients named by their group
+    ax.set_xticks(np.arange(len(labels)), labels, rotation=90 if natural or len(labels) > 20 else 0, fontsize=7)
+    ax.set_xlabel(split.get("params", {}).get("group", "group") if natural else "client")
+    ax.set_ylabel("samples")
+    ax.set_title(title or f"{info.get('dataset', '')}: {split['scheme']} split", fontsize=9)
+    ax.legend(fontsize=6, bbox_to_anchor=(1.01, 1), loc="upper left", frameon=False)
+    fig.tight_layout()
+    # No creation date in the files, so a rerun writes identical bytes.
+    with atomic_path(pdf_out) as tmp:
+        fig.savefig(tmp, format="pdf", metadata={"CreationDate": None})
+    with atomic_path(png_out) as tmp:
+        fig.savefig(tmp, format="png", dpi=150, metadata={"Software": None})
+    plt.close(fig)
+    return counts

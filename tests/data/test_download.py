@@ -1,0 +1,166 @@
+"""Download infrastructure against a real HTTP server on 127.0.0.1 (tests/http_mirror.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fhbench.data import get_dataset
+from fhbench.data.download import DownloadError, RemoteFile, extract_archive, fetch
+
+
+@pytest.fixture
+def payload(tmp_path) -> Path:
+    """A served folder with one 300 kB file of random bytes (several read chunks are not needed)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    data = np.random.default_rng(0).integers(0, 256, size=300_000, dtype=np.uint8).tobytes()
+    (served / "blob.bin").write_bytes(data)
+    return served / "blob.bin"
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def test_fetch_verifies_md5_and_places_file(tmp_path, payload, http_mirror):
+    data = payload.read_bytes()
+    with http_mirror(payload.parent) as (base_url, handler):
+        got = fetch(RemoteFile(f"{base_url}/blob.bin", "blob.bin", md5(data)), tmp_path / "raw", progress=False)
+    assert got == tmp_path / "raw" / "blob.bin"
+    assert got.read_bytes() == data
+    assert [r["range"] for r in handler.requests] == [None]
+    assert not list((tmp_path / "raw").glob("*.part"))
+
+
+def test_interrupted_download_resumes_with_range_request(tmp_path, payload, http_mirror):
+    data = payload.read_bytes()
+    remote_name = "blob.bin"
+    raw, parts = tmp_path / "raw", tmp_path / "parts"
+    # First server drops the connection after 100 kB: an error, the partial file is kept.
+    with http_mirror(payload.parent, cut_after=100_000) as (base_url, _):
+        with pytest.raises(DownloadError, match=r"connection closed after 100000 of 300000 bytes"):
+            fetch(RemoteFile(f"{base_url}/{remote_name}", remote_name, md5(data)), raw, part_dir=parts, progress=False)
+    assert not (raw / remote_name).exists()
+    assert (parts / "blob.bin.part").stat().st_size == 100_000
+    # The rerun asks only for the rest and ends with the exact bytes.
+    with http_mirror(payload.parent) as (base_url, handler):
+        got = fetch(RemoteFile(f"{base_url}/{remote_name}", remote_name, md5(data)), raw, part_dir=parts, progress=False)
+    assert [r["range"] for r in handler.requests] == ["bytes=100000-"]
+    assert got.read_bytes() == data
+    assert not (parts / "blob.bin.part").exists()
+
+
+def test_interrupted_download_without_checksum_is_not_taken_as_complete(tmp_path, payload, http_mirror):
+    with http_mirror(payload.parent, cut_after=1234) as (base_url, _):
+        with pytest.raises(DownloadError):
+            fetch(RemoteFile(f"{base_url}/blob.bin", "blob.bin"), tmp_path / "raw", progress=False)
+    assert not (tmp_path / "raw" / "blob.bin").exists()
+
+
+def test_checksum_mismatch_names_url_and_manual_place(tmp_path, payload, http_mirror):
+    raw = tmp_path / "raw"
+    with http_mirror(payload.parent) as (base_url, _):
+        url = f"{base_url}/blob.bin"
+        with pytest.raises(DownloadError) as error:
+            fetch(RemoteFile(url, "blob.bin", "0" * 32), raw, progress=False)
+    message = str(error.value)
+    assert url in message and "checksum mismatch" in message
+    assert str(raw / "blob.bin") in message  # where a manually downloaded copy goes
+    assert not (raw / "blob.bin").exists()
+    assert not list(raw.glob("*.part"))
+
+
+def test_unreachable_host_names_url(tmp_path):
+    # Port 9 on loopback: nothing listens, the connection is refused at once.
+    url = "http://127.0.0.1:9/nothing.npz"
+    with pytest.raises(DownloadError, match="could not download http://127.0.0.1:9/nothing.npz"):
+        fetch(RemoteFile(url, "nothing.npz"), tmp_path / "raw", progress=False, timeout=5)
+
+
+def make_tree(root: Path) -> Path:
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_text("alpha\n" * 1000)
+    (root / "sub" / "b.txt").write_bytes(np.random.default_rng(1).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    return root
+
+
+def zip_archive(src: Path, out: Path) -> Path:
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in sorted(src.rglob("*")):
+            if f.is_file():
+                z.write(f, f.relative_to(src))
+    return out
+
+
+def sevenzip_archive(src: Path, out: Path) -> Path:
+    import py7zr
+
+    with py7zr.SevenZipFile(out, "w") as z:
+        for f in sorted(src.rglob("*")):
+            if f.is_file():
+                z.write(f, str(f.relative_to(src)))
+    return out
+
+
+@pytest.mark.parametrize("make_archive", [zip_archive, sevenzip_archive], ids=["zip", "7z"])
+def test_extract_archive_roundtrip(tmp_path, make_archive):
+    src = make_tree(tmp_path / "src")
+    archive = make_archive(src, tmp_path / ("x.zip" if make_archive is zip_archive else "x.7z"))
+    out = extract_archive(archive, tmp_path / "out")
+    assert (out / "a.txt").read_text() == (src / "a.txt").read_text()
+    assert (out / "sub" / "b.txt").read_bytes() == (src / "sub" / "b.txt").read_bytes()
+
+
+@pytest.mark.parametrize("make_archive", [zip_archive, sevenzip_archive], ids=["zip", "7z"])
+def test_truncated_archive_names_file_and_leaves_destination(tmp_path, make_archive):
+    src = make_tree(tmp_path / "src")
+    archive = make_archive(src, tmp_path / ("x.zip" if make_archive is zip_archive else "x.7z"))
+    data = archive.read_bytes()
+    archive.write_bytes(data[: len(data) // 2])
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "keep.txt").write_text("previous content")
+    with pytest.raises(DownloadError, match=f"cannot unpack {archive}"):
+        extract_archive(archive, dest)
+    assert sorted(p.name for p in dest.iterdir()) == ["keep.txt"]
+    assert (dest / "keep.txt").read_text() == "previous content"
+    # No temporary folder is left beside the destination either.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["src", archive.name, "dest"])
+
+
+def test_organamnist_real_path_rejects_a_file_with_another_checksum(tmp_path, http_mirror):
+    """The real remote list (URL and md5 from medmnist.INFO) served from loopback: the demo twin
+    cannot match Zenodo's md5, so the download must stop, naming the URL, and keep nothing."""
+    dataset = get_dataset("organamnist")
+    served = tmp_path / "served"
+    dataset.generate_demo(served, n_train=20, n_val=5, n_test=10)
+    published = dataset.remote_files()[0]
+    assert published.url.startswith("https://zenodo.org/") and len(published.md5) == 32
+    raw = tmp_path / "raw"
+    with http_mirror(served) as (base_url, _):
+        with pytest.raises(DownloadError) as error:
+            dataset.download(raw, base_url=base_url, part_dir=tmp_path / "parts")
+    message = str(error.value)
+    assert f"{base_url}/organamnist_224.npz" in message and published.md5 in message
+    assert str(raw / "organamnist_224.npz") in message
+    assert not (raw / "organamnist_224.npz").exists()
+    assert not list((tmp_path / "parts").glob("*"))
+
+
+def test_organamnist_mirror_with_its_own_checksum(tmp_path, http_mirror):
+    """Same code path with the mirror's checksum given explicitly: the file arrives verified."""
+    dataset = get_dataset("organamnist")
+    served = tmp_path / "served"
+    dataset.generate_demo(served, n_train=20, n_val=5, n_test=10)
+    digest = md5((served / "organamnist_224.npz").read_bytes())
+    with http_mirror(served) as (base_url, handler):
+        (path,) = dataset.download(tmp_path / "raw", base_url=base_url, checksums={"organamnist_224.npz": digest})
+    assert path.read_bytes() == (served / "organamnist_224.npz").read_bytes()
+    assert handler.requests[0]["path"] == "/organamnist_224.npz"
+    with pytest.raises(KeyError, match="not files of organamnist"):
+        dataset.download(tmp_path / "raw", base_url=base_url, checksums={"other.npz": digest})
