@@ -29,6 +29,7 @@ class Backbone(ABC):
     modality: str
     lora_targets: tuple[str, ...]
     head_modules: tuple[str, ...]
+    reference_classes: int  # classes of the PROTOCOL dataset used to count this backbone's head
     # Files a run needs (config, weights, tokenizer); skips the TF/Flax/ONNX copies hub repos hold.
     fetch_patterns: tuple[str, ...] = ("*.json", "*.txt", "*.safetensors", "pytorch_model.bin")
 

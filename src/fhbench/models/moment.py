@@ -243,6 +243,7 @@ class MomentBackbone(Backbone):
     architecture = "moment"
     modality = "timeseries"
     lora_targets = ("q", "v")
+    reference_classes = 5  # PTB-XL: the head size PROTOCOL §3 counts with
     head_modules = ("head",)
 
     def create_tiny(self, out_dir: str | Path, config: dict, seed: int = 0) -> None:

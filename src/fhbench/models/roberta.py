@@ -67,6 +67,7 @@ class RobertaBackbone(Backbone):
     architecture = "roberta"
     modality = "text"
     lora_targets = ("query", "value")
+    reference_classes = 5  # Medical Abstracts and PubMed RCT: the head size PROTOCOL §3 counts with
     head_modules = ("classifier",)
 
     def create_tiny(self, out_dir: str | Path, config: dict, seed: int = 0) -> None:

@@ -32,6 +32,7 @@ class Wav2Vec2Backbone(Backbone):
     architecture = "wav2vec2"
     modality = "audio"
     lora_targets = ("q_proj", "v_proj")
+    reference_classes = 4  # ICBHI: the head size PROTOCOL §3 counts with
     head_modules = ("projector", "classifier")
 
     def create_tiny(self, out_dir: str | Path, config: dict, seed: int = 0) -> None:
