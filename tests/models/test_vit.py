@@ -29,14 +29,6 @@ def test_tiny_twin_loads_through_from_pretrained_with_its_weights(tiny_vit_dir):
     assert loaded.classifier.out_features == 11
 
 
-def test_missing_model_folder_names_the_rule_that_fills_it(tmp_path):
-    from fhbench.federation import Federation  # noqa: F401  (the engine calls require_model_dir)
-    from fhbench.models import require_model_dir
-
-    with pytest.raises(FileNotFoundError, match=r"rule fetch_model.*fhbench fetch-model --backbone vit_b16"):
-        require_model_dir(tmp_path / "resources" / "models" / "vit_b16", "vit_b16")
-
-
 @pytest.mark.slow
 def test_two_federated_rounds_on_images(tmp_path, tiny_vit_dir, rng):
     labels = np.repeat(np.arange(3), 12)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fhbench.models.base import Backbone
+from fhbench.models.base import Backbone, require_model_dir
 
 SEQ_LEN = 512
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -266,7 +266,9 @@ class MomentBackbone(Backbone):
         (1 on observed steps, 0 on the padding), so that rows indexed into a batch carry
         their own mask.
         """
-        seq_len = int(json.loads((Path(model_dir) / "config.json").read_text()).get("seq_len", SEQ_LEN))
+        # The engine encodes before it loads: fail here with the fetch command, not a bare IOError.
+        config_path = require_model_dir(model_dir, Path(model_dir).name) / "config.json"
+        seq_len = int(json.loads(config_path.read_text()).get("seq_len", SEQ_LEN))
         x = left_pad(inputs, seq_len)
         steps = min(int(np.shape(inputs)[-1]), seq_len)
         mask = torch.zeros(x.shape[0], 1, seq_len)

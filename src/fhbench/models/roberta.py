@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fhbench.models.base import Backbone
+from fhbench.models.base import Backbone, require_model_dir
 
 MAX_LENGTH = 512
 
@@ -107,6 +107,8 @@ class RobertaBackbone(Backbone):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoTokenizer
 
+        # The engine encodes before it loads: fail here with the fetch command, not a hub error.
+        require_model_dir(model_dir, Path(model_dir).name)
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
         texts = [str(t) for t in np.asarray(inputs, dtype=object).tolist()]
         encoded = tokenizer(
