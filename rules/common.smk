@@ -49,7 +49,8 @@ def train_resource(name):
 
 
 def print_outputs(targets):
-    tables = [t for t in targets if t.endswith(".md")]
+    # Only the tables this invocation has (a partial target such as the efficiency table is fine).
+    tables = [t for t in targets if t.endswith(".md") and os.path.exists(t)]
     for table in tables:
         print(f"\nfhbench: wrote {table}\n")
         print(open(table).read())
