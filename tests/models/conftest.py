@@ -26,6 +26,7 @@ def federate(tmp_path: Path, architecture: str, model_dir: Path, inputs: np.ndar
     """Two federated rounds through fhbench.federation.run_federation on synthetic prepared data."""
     from fhbench.federation import run_federation
 
+    tmp_path.mkdir(parents=True, exist_ok=True)
     prepared = tmp_path / "prepared"
     write_prepared(prepared, inputs, labels, pd.DataFrame({"patient": np.arange(len(labels))}),
                    {"key": "synthetic", "modality": "synthetic", "n_classes": int(labels.max()) + 1})

@@ -60,3 +60,14 @@ def test_two_federated_rounds_on_audio(tmp_path, tiny_dir, rng):
     labels = np.repeat(np.arange(3), 12)
     clips = (rng.standard_normal((36, 800)) * (1 + labels[:, None])).astype(np.float32)
     check_federated_metrics(federate(tmp_path, "wav2vec2", tiny_dir, clips, labels))
+
+
+@pytest.mark.slow
+def test_audio_runs_repeat_exactly_from_their_seed(tmp_path, tiny_dir, rng):
+    """LayerDrop and LoRA dropout draw from seeded torch streams; SpecAugment (numpy global) is off."""
+    labels = np.repeat(np.arange(2), 9)
+    clips = rng.standard_normal((18, 800)).astype(np.float32)
+    lora = {"rank": 4, "alpha": 8, "dropout": 0.01}
+    first = federate(tmp_path / "a", "wav2vec2", tiny_dir, clips, labels, algorithm="fedavg", lora=lora)
+    second = federate(tmp_path / "b", "wav2vec2", tiny_dir, clips, labels, algorithm="fedavg", lora=lora)
+    assert first.equals(second)
