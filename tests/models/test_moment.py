@@ -63,6 +63,20 @@ def test_checkpoint_in_moment_format_reproduces_the_in_memory_model(tmp_path):
     assert torch.allclose(got.logits, expected.logits, atol=1e-6)
 
 
+def test_a_checkpoint_without_the_unused_token_embedding_still_loads(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    original = MomentClassifier(tiny_config(), n_classes=2).eval()
+    save_moment(original, tmp_path / "moment")
+    path = tmp_path / "moment" / "model.safetensors"
+    state = load_file(str(path))
+    del state["encoder.embed_tokens.weight"]
+    save_file(state, str(path))
+    loaded = load_moment(tmp_path / "moment", 2)
+    name = "encoder.block.1.layer.0.SelfAttention.v.weight"
+    assert torch.equal(loaded.state_dict()[name], original.state_dict()[name])
+
+
 def test_a_checkpoint_that_does_not_match_is_refused(tmp_path):
     original = MomentClassifier(tiny_config(), n_classes=2)
     save_moment(original, tmp_path / "moment")

@@ -58,22 +58,26 @@ def test_encode_pads_to_longest_and_truncates_to_the_model_limit(tiny_dir):
     assert torch.equal(backbone.encode(tiny_dir, long_text.astype(str)), ids)
 
 
-def test_batches_trimmed_to_longest_give_the_logits_of_padding_to_512(tiny_dir):
+def test_batches_trimmed_to_longest_give_the_logits_of_padding_to_512(tmp_path):
     from transformers import AutoTokenizer
 
     backbone = get_backbone("roberta")
+    model_dir = tmp_path / "roberta_514"  # roberta-base's 514 positions: 512 tokens
+    backbone.create_tiny(model_dir, {**TINY, "max_position_embeddings": 514}, seed=1)
     torch.manual_seed(0)
-    model = wrap_with_lora(backbone.load(tiny_dir, n_classes=3), backbone, LoraSpec(8, 16, 0.0)).eval()
-    ids = backbone.encode(tiny_dir, TEXTS)
+    model = wrap_with_lora(backbone.load(model_dir, n_classes=3), backbone, LoraSpec(8, 16, 0.0)).eval()
+    ids = backbone.encode(model_dir, TEXTS)
     batch = backbone.batch_inputs(model, ids[:2], "cpu")
     assert batch["input_ids"].shape[1] == int(ids[:2].ne(1).sum(1).max()) < ids.shape[1]
-    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
-    # Padding to the model's maximum (512 for roberta-base, 64 for the twin) as a reference.
-    full = tokenizer(list(TEXTS[:2]), padding="max_length", max_length=64, truncation=True, return_tensors="pt")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    full = tokenizer(list(TEXTS[:2]), padding="max_length", max_length=512, truncation=True, return_tensors="pt")
+    assert full["input_ids"].shape == (2, 512)
     with torch.no_grad():
         trimmed = model(**batch).logits
         padded = model(input_ids=full["input_ids"], attention_mask=full["attention_mask"]).logits
+        unmasked = model(input_ids=full["input_ids"]).logits
     assert torch.allclose(trimmed, padded, atol=1e-5)
+    assert not torch.allclose(unmasked, padded, atol=1e-4)  # the comparison can fail
 
 
 @pytest.mark.slow
