@@ -46,3 +46,17 @@ rule plot_split:
         "../environment.yml"
     script:
         "../workflow/scripts/plot_split.py"
+rule efficiency_table:
+    output:
+        csv=report("results/tables/efficiency.csv", caption="../report/efficiency_table.rst", category="Tables"),
+        md="results/tables/efficiency.md",
+        tex="results/tables/efficiency.tex",
+    log:
+        "logs/efficiency_table/efficiency.log",
+    params:
+        # Counted from the real architectures' configs: no model files are inputs.
+        config={key: config[key] for key in ("backbones", "datasets", "algorithms")},
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/efficiency_table.py"

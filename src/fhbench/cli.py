@@ -44,13 +44,24 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch_model(args: argparse.Namespace) -> None:
+    import yaml
+
     from fhbench.models import get_backbone
 
-    backbone = get_backbone(args.architecture)
-    if args.tiny:
-        backbone.create_tiny(args.out, json.loads(args.tiny))
+    architecture, hf_id, tiny = args.architecture, args.hf_id, json.loads(args.tiny) if args.tiny else None
+    if args.backbone:  # everything from the config entry backbones.<name>
+        entries = yaml.safe_load(Path(args.config).read_text())["backbones"]
+        if args.backbone not in entries:
+            raise KeyError(f"{args.config}: backbones.{args.backbone} is not defined; defined: {sorted(entries)}")
+        entry = entries[args.backbone]
+        architecture, hf_id, tiny = entry["architecture"], entry["hf_id"], entry.get("tiny")
+    if not architecture or not (hf_id or tiny):
+        raise ValueError("fetch-model needs --backbone NAME, or --architecture with --hf-id or --tiny")
+    backbone = get_backbone(architecture)
+    if tiny:
+        backbone.create_tiny(args.out, tiny)
     else:
-        backbone.fetch_pretrained(args.hf_id, args.out)
+        backbone.fetch_pretrained(hf_id, args.out)
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -107,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("fetch-model", help="download pretrained weights, or save a tiny random twin")
-    p.add_argument("--architecture", required=True)
+    p.add_argument("--backbone", default=None, help="a key of backbones: in --config (sets the three options below)")
+    p.add_argument("--config", default="config/config.yaml")
+    p.add_argument("--architecture", default=None)
     p.add_argument("--hf-id", default=None)
     p.add_argument("--tiny", default=None, help="JSON model config for a tiny random model")
     p.add_argument("--out", required=True)

@@ -138,7 +138,8 @@ def all_runs(config: dict) -> list[RunKey]:
 
 
 def table_targets(config: dict) -> list[str]:
-    return [f"results/tables/{exp}_accuracy.{ext}" for exp in config["experiments"] for ext in ("csv", "md")]
+    tables = [f"results/tables/{exp}_accuracy.{ext}" for exp in config["experiments"] for ext in ("csv", "md")]
+    return tables + [f"results/tables/efficiency.{ext}" for ext in ("csv", "md", "tex")]
 
 
 def iter_backbones_used(config: dict) -> Iterator[str]:

@@ -29,12 +29,15 @@ class Backbone(ABC):
     modality: str
     lora_targets: tuple[str, ...]
     head_modules: tuple[str, ...]
+    reference_classes: int  # classes of the PROTOCOL dataset used to count this backbone's head
+    # Files a run needs (config, weights, tokenizer); skips the TF/Flax/ONNX copies hub repos hold.
+    fetch_patterns: tuple[str, ...] = ("*.json", "*.txt", "*.safetensors", "pytorch_model.bin")
 
     def fetch_pretrained(self, hf_id: str, out_dir: str | Path) -> None:
         """Download the published weights into ``out_dir`` (needs internet: a local rule)."""
         from huggingface_hub import snapshot_download
 
-        snapshot_download(repo_id=hf_id, local_dir=str(out_dir))
+        snapshot_download(repo_id=hf_id, local_dir=str(out_dir), allow_patterns=list(self.fetch_patterns))
 
     @abstractmethod
     def create_tiny(self, out_dir: str | Path, config: dict, seed: int = 0) -> None:
@@ -43,6 +46,13 @@ class Backbone(ABC):
     @abstractmethod
     def load(self, model_dir: str | Path, n_classes: int):
         """Load weights from a local folder with the hub switched off, with a fresh ``n_classes`` head."""
+
+    @abstractmethod
+    def build_meta(self, n_classes: int):
+        """The real published architecture with an ``n_classes`` head on the meta device (no weights).
+
+        Used to count parameters and communication without downloading anything.
+        """
 
     def encode(self, model_dir: str | Path, inputs) -> "torch.Tensor":
         """Turn the prepared inputs a run uses into one tensor, once per run (text: tokenise).

@@ -15,11 +15,20 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def real_config(n_classes: int = 2):
+    """The configuration of ``google/vit-base-patch16-224`` (ViT-B/16 at 224 px), for weightless counts."""
+    from transformers import ViTConfig
+
+    return ViTConfig(image_size=224, patch_size=16, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                     intermediate_size=3072, num_labels=n_classes)
+
+
 class ViTBackbone(Backbone):
     architecture = "vit"
     modality = "image"
     # transformers 5 names ViT's attention projections q_proj/k_proj/v_proj.
     lora_targets = ("q_proj", "v_proj")
+    reference_classes = 11  # OrganA/C/SMNIST: the head size PROTOCOL §3 counts with
     head_modules = ("classifier",)
 
     def create_tiny(self, out_dir: str | Path, config: dict, seed: int = 0) -> None:
@@ -38,6 +47,12 @@ class ViTBackbone(Backbone):
         return ViTForImageClassification.from_pretrained(
             str(model_dir), num_labels=n_classes, ignore_mismatched_sizes=True, local_files_only=True
         )
+
+    def build_meta(self, n_classes: int):
+        from transformers import ViTForImageClassification
+
+        with torch.device("meta"):
+            return ViTForImageClassification(real_config(n_classes))
 
     def batch_inputs(self, model, inputs, device) -> dict:
         """uint8 grey (B,H,W) or colour (B,H,W,3) images → normalised (B,3,S,S), resized on the device."""
