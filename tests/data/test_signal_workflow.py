@@ -16,33 +16,14 @@ from tests.conftest import REPO, copy_repo
 SIGNAL = ("icbhi", "sprsound", "ptbxl", "adftd")
 
 
-def demo_config_for_data() -> dict:
-    """config/demo.yaml, unchanged except where a backbone's module is not registered yet.
-
-    Data and partition targets never read the backbone, so a dataset whose backbone
-    architecture is not (yet) in BACKBONES is pointed at one that is, keeping the config valid.
-    """
-    from fhbench.models import BACKBONES
-
-    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-    usable = next(k for k, b in config["backbones"].items() if b["architecture"] in BACKBONES)
-    for name in [k for k, b in config["backbones"].items() if b["architecture"] not in BACKBONES]:
-        del config["backbones"][name]
-        for ds in config["datasets"].values():
-            if ds["backbone"] == name:
-                ds["backbone"] = usable
-    return config
-
-
 @pytest.mark.slow
 def test_demo_dag_builds_signal_partitions(tmp_path):
     work = copy_repo(tmp_path / "repo")
-    (work / "config" / "data_only.yaml").write_text(yaml.safe_dump(demo_config_for_data()))
     targets = [f"resources/partitions/{d}/fhbench.json" for d in SIGNAL]
     env = dict(os.environ, PYTHONPATH=str(work / "src"), HF_HUB_OFFLINE="1")
     snakemake = Path(sys.executable).with_name("snakemake")
     run = subprocess.run(
-        [str(snakemake), *targets, "--cores", "2", "--configfile", "config/data_only.yaml"],
+        [str(snakemake), *targets, "--cores", "2", "--configfile", "config/demo.yaml"],
         cwd=work,
         env=env,
         capture_output=True,
@@ -60,7 +41,7 @@ def test_demo_dag_builds_signal_partitions(tmp_path):
         info = json.loads((work / "resources" / "prepared" / dataset / "info.json").read_text())
         assert info["clip_seconds"] == 1.0 and info["input_shape"] == [16_000]
     dry = subprocess.run(
-        [str(snakemake), *targets, "--cores", "1", "--configfile", "config/data_only.yaml", "-n"],
+        [str(snakemake), *targets, "--cores", "1", "--configfile", "config/demo.yaml", "-n"],
         cwd=work,
         env=env,
         capture_output=True,
@@ -73,7 +54,7 @@ def test_demo_dag_builds_signal_partitions(tmp_path):
 def test_unknown_prepare_option_fails_naming_the_key():
     from fhbench.config import validate_config
 
-    config = demo_config_for_data()
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     config["datasets"]["icbhi"]["prepare"] = {"clip_second": 2.0}
     with pytest.raises(ValueError, match=r"datasets\.icbhi\.prepare\.clip_second: .*clip_seconds"):
         validate_config(config)

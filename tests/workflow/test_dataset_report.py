@@ -8,13 +8,12 @@ import pytest
 import yaml
 
 from tests.conftest import copy_repo
-from tests.workflow.test_dvc import environment, registered_demo_config, run
+from tests.workflow.test_dvc import environment, run
 
 
 @pytest.mark.slow
 def test_dataset_table_and_figures_from_demo_config(tmp_path):
     repo = copy_repo(tmp_path / "repo")
-    registered_demo_config(repo)  # a no-op once every backbone is merged
     env = environment(repo)
     config = yaml.safe_load((repo / "config" / "demo.yaml").read_text())
     datasets = list(config["datasets"])

@@ -27,8 +27,9 @@ def test_lint_passes():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_paper_config_dry_run_lists_the_full_grid_offline():
-    done = snakemake(["-n", "--cores", "8", "--quiet", "rules", "all"], REPO, timeout=300)
+def test_paper_config_dry_run_lists_the_full_grid_offline(tmp_path):
+    work = copy_repo(tmp_path / "repo")  # no leftover resources/ from other runs
+    done = snakemake(["-n", "--cores", "8", "--quiet", "rules", "all"], work, timeout=300)
     assert done.returncode == 0, done.stderr
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", done.stdout, flags=re.M))
     expected_runs = len(all_runs(load_config(REPO / "config" / "config.yaml")))

@@ -37,24 +37,6 @@ def environment(repo: Path) -> dict:
     return env
 
 
-def registered_demo_config(repo: Path) -> None:
-    """Keep the demo datasets whose backbone architecture this checkout registers.
-
-    A branch may list datasets whose backbone arrives with another branch; Snakemake rejects
-    such a config. On a complete checkout this changes nothing.
-    """
-    from fhbench.models import BACKBONES
-
-    path = repo / "config" / "demo.yaml"
-    config = yaml.safe_load(path.read_text())
-    usable = {k for k, v in config["backbones"].items() if v["architecture"] in BACKBONES}
-    config["datasets"] = {k: v for k, v in config["datasets"].items() if v["backbone"] in usable}
-    config["backbones"] = {k: v for k, v in config["backbones"].items() if k in usable}
-    for exp in config["experiments"].values():
-        exp["datasets"] = [d for d in exp["datasets"] if d in config["datasets"]]
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-
-
 def tracked_files(root: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(root)): p.read_bytes()
@@ -68,7 +50,6 @@ def tracked_files(root: Path) -> dict[str, bytes]:
 def test_dvc_repro_push_clone_pull_and_snakemake_has_nothing_to_do(tmp_path):
     repo = copy_repo(tmp_path / "repo")
     (repo / "dvc.lock").unlink(missing_ok=True)  # built here from scratch
-    registered_demo_config(repo)
     env = environment(repo)
     datasets = list(yaml.safe_load((repo / "config" / "demo.yaml").read_text())["datasets"])
     run("git init -q && git add -A && git commit -qm workflow", repo, env)
