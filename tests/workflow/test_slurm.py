@@ -61,24 +61,53 @@ def targets() -> list[str]:
     return [f"results/runs/organamnist/fhbench/{alg}/default/seed0/metrics.csv" for alg in ALGORITHMS]
 
 
-def run_snakemake(workdir: Path, args: list[str]) -> str:
-    """Run Snakemake in its own process group; on timeout kill the group and cancel its jobs."""
+def start_snakemake(workdir: Path, args: list[str]) -> tuple[subprocess.Popen, Path]:
+    """Start Snakemake in its own process group, its output going to a file we can watch."""
     env = dict(os.environ, PYTHONPATH=str(workdir / "src"), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     # Targets first: --configfile and --default-resources take every word after them.
     cmd = [sys.executable, "-m", "snakemake", *targets(), *args, "--configfile", "config/test_subset.yaml"]
     print("$", " ".join(cmd[2:]), f"(in {workdir})", flush=True)
-    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=SNAKEMAKE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
+    log = workdir / "snakemake.out"
+    with log.open("w") as handle:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    return proc, log
+
+
+def abort(proc: subprocess.Popen, log: Path, why: str) -> None:
+    """Kill Snakemake and everything it started, cancel its Slurm jobs, fail the test."""
+    if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        jobs = SUBMITTED.findall(out)
-        if jobs:
-            subprocess.run(["scancel", *jobs], timeout=QUERY_TIMEOUT_S)
-        pytest.fail(f"snakemake did not finish in {SNAKEMAKE_TIMEOUT_S}s (Slurm jobs {jobs} cancelled):\n{out[-4000:]}")
+        proc.wait(timeout=QUERY_TIMEOUT_S)
+    out = log.read_text()
+    jobs = SUBMITTED.findall(out)
+    if jobs:
+        subprocess.run(["scancel", *jobs], timeout=QUERY_TIMEOUT_S)
+    pytest.fail(f"{why} (Slurm jobs {jobs} cancelled):\n{out[-4000:]}")
+
+
+def wait_until(proc: subprocess.Popen, log: Path, what: str, condition, deadline: float) -> None:
+    """Poll ``condition`` until it holds; abort on Snakemake exiting first or on the deadline."""
+    while not condition():
+        if proc.poll() is not None:
+            abort(proc, log, f"snakemake exited (rc={proc.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            abort(proc, log, f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def finish_snakemake(proc: subprocess.Popen, log: Path, deadline: float) -> str:
+    try:
+        proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        abort(proc, log, f"snakemake did not finish in {SNAKEMAKE_TIMEOUT_S}s")
+    out = log.read_text()
     assert proc.returncode == 0, f"snakemake failed (rc={proc.returncode}):\n{out[-6000:]}"
     return out
+
+
+def squeue_state(job_id: str) -> str:
+    result = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, timeout=QUERY_TIMEOUT_S)
+    return result.stdout.strip()
 
 
 def sacct(job_ids: list[str]) -> dict[str, dict[str, str]]:
@@ -101,12 +130,15 @@ def test_demo_subset_through_slurm_equals_local_run(tmp_path, repo):
         (workdirs[name] / "config" / "test_subset.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
     t0 = time.perf_counter()
-    run_snakemake(workdirs["local"], ["--cores", "2"])
+    proc, log = start_snakemake(workdirs["local"], ["--cores", "2"])
+    finish_snakemake(proc, log, time.monotonic() + SNAKEMAKE_TIMEOUT_S)
     local_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    out = run_snakemake(
-        workdirs["slurm"],
+    deadline = time.monotonic() + SNAKEMAKE_TIMEOUT_S
+    slurm = workdirs["slurm"]
+    proc, log = start_snakemake(
+        slurm,
         [
             "--profile", "profiles/slurm",
             # Test-cluster overrides: the default 40 s before the first status check would
@@ -116,6 +148,23 @@ def test_demo_subset_through_slurm_equals_local_run(tmp_path, repo):
             "--latency-wait", "10",
         ],
     )
+    # Preempt one run as a cluster would: once it has checkpointed a round, requeue its job.
+    # Slurm kills it and puts the same job id back in the queue; it must resume, and
+    # Snakemake must keep waiting for it.
+    run_dir = "organamnist/fhbench/fedavg/default/seed0"
+    checkpoint = slurm / "results" / "checkpoints" / run_dir / "last.pt"
+    wait_until(proc, log, f"a checkpoint of {run_dir}", checkpoint.exists, deadline)
+    match = re.search(rf"SLURM jobid (\d+) \(log: [^)]*rule_run_federation/[^)]*fedavg", log.read_text())
+    assert match, log.read_text()[-3000:]
+    requeued = match.group(1)
+    assert not (slurm / "results" / "runs" / run_dir / "metrics.csv").exists(), "run ended before it could be requeued"
+    subprocess.run(["scontrol", "requeue", requeued], check=True, timeout=QUERY_TIMEOUT_S)
+    print(f"requeued Slurm job {requeued} after its first checkpoint", flush=True)
+    wait_until(proc, log, f"job {requeued} to be pending again", lambda: squeue_state(requeued) == "PENDING", deadline)
+    # Slurm holds a requeued job for about 2 minutes; a preempting cluster would let it start
+    # when resources free up. Release it now.
+    subprocess.run(["scontrol", "update", f"JobId={requeued}", "StartTime=now"], check=True, timeout=QUERY_TIMEOUT_S)
+    out = finish_snakemake(proc, log, deadline)
     slurm_s = time.perf_counter() - t0
 
     job_ids = SUBMITTED.findall(out)
@@ -135,6 +184,14 @@ def test_demo_subset_through_slurm_equals_local_run(tmp_path, repo):
     for job_id, row in records.items():
         assert row["State"] == "COMPLETED" and row["ExitCode"] == "0:0", row
         assert row["Partition"] == "debug", row
+    history = subprocess.run(["sacct", "-D", "-X", "-n", "-P", "-j", requeued, "-o", "State"], capture_output=True, text=True,
+                             timeout=QUERY_TIMEOUT_S, check=True).stdout.split()
+    print(f"sacct -D history of requeued job {requeued}: {history}")
+    assert history[0] == "REQUEUED" and history[-1] == "COMPLETED", history
+    run_log = (slurm / "logs" / "run_federation" / "organamnist" / "fhbench" / "fedavg" / "default" / "seed0.log").read_text()
+    assert "resuming from" in run_log, run_log[-2000:]
+    print("requeued run:", next(line for line in run_log.splitlines() if "resuming from" in line))
+
     # The plugin logs each job to .snakemake/slurm_logs/rule_<rule>/<wildcards>/<jobid>.log.
     log_root = workdirs["slurm"] / ".snakemake" / "slurm_logs"
     logs = {p.stem: p.relative_to(log_root).parts[0] for p in log_root.rglob("*.log")}
