@@ -265,7 +265,12 @@ class Federation:
         return pd.DataFrame(self.rows, columns=METRIC_COLUMNS)
 
     def fingerprint(self) -> str:
-        return json.dumps(asdict(self.config), sort_keys=True)
+        """What a checkpoint must match to be resumed: the run config and the device kind.
+
+        ``device: auto`` resolves to a GPU on a cluster node and to the CPU on a laptop; their
+        arithmetic differs, so a resume across the two would not reproduce an uninterrupted run.
+        """
+        return json.dumps({**asdict(self.config), "device_type": self.shared.device.type}, sort_keys=True)
 
     def save_checkpoint(self, directory: Path, round_: int) -> None:
         state = {
