@@ -193,15 +193,14 @@ def test_demo_subset_through_slurm_equals_local_run(tmp_path, repo):
     print("requeued run:", next(line for line in run_log.splitlines() if "resuming from" in line))
 
     # The plugin logs each job to .snakemake/slurm_logs/rule_<rule>/<wildcards>/<jobid>.log.
-    log_root = workdirs["slurm"] / ".snakemake" / "slurm_logs"
+    log_root = slurm / ".snakemake" / "slurm_logs"
     logs = {p.stem: p.relative_to(log_root).parts[0] for p in log_root.rglob("*.log")}
     assert set(logs) == set(job_ids), f"Slurm logs {logs} do not match the submitted jobs {job_ids}"
     assert sorted(logs.values()) == sorted(["rule_prepare_data", "rule_make_partition"] + ["rule_run_federation"] * len(ALGORITHMS))
 
     for target in targets():
-        local = (workdirs["local"] / target).read_bytes()
-        slurm = (workdirs["slurm"] / target).read_bytes()
-        same = local == slurm
-        print(f"equality check: {target}: local {len(local)} bytes, slurm {len(slurm)} bytes, byte-identical={same}")
+        on_local, on_slurm = (workdirs["local"] / target).read_bytes(), (slurm / target).read_bytes()
+        same = on_local == on_slurm
+        print(f"equality check: {target}: local {len(on_local)} bytes, slurm {len(on_slurm)} bytes, byte-identical={same}")
         assert same, f"{target} differs between the local and the Slurm run"
     print(f"timing: local run {local_s:.0f}s, Slurm run {slurm_s:.0f}s")
