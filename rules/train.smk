@@ -17,6 +17,9 @@ rule run_federation:
         run=run_params,
         # Not an output: Snakemake would delete it when a preempted job fails.
         checkpoints="results/checkpoints/{dataset}/{partition}/{algorithm}/{variant}/seed{seed}",
+    # A run killed by preemption, a time limit or a node failure is resubmitted and resumes
+    # from its last round checkpoint (on Slurm, `slurm-requeue` requeues it first).
+    retries: 2
     threads: train_resource("cpus")
     resources:
         gpu=train_resource("gpus"),

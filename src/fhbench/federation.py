@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ import torch
 from fhbench.algorithms import build as build_algorithm
 from fhbench.algorithms.base import ClientState, FederationInfo, Tensors
 from fhbench.data.prepared import load_prepared
+from fhbench.devices import claim_device
 from fhbench.io import atomic_path, read_json, write_json
 from fhbench.metrics import METRIC_COLUMNS, classification_metrics
 from fhbench.models import LoraSpec, get_backbone, require_model_dir, wrap_with_lora
@@ -32,6 +34,7 @@ from fhbench.seeding import seed_torch, stream, stream_seed
 
 
 PROGRESS_SECONDS = 10.0
+CHECKPOINT = "last.pt"  # one file per run, replaced after every round
 
 
 class Diverged(RuntimeError):
@@ -97,9 +100,15 @@ def tensor_bytes(tensors: Tensors) -> int:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` picks the GPU when there is one, so one config serves laptops and clusters."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``auto`` picks a GPU when there is one, so one config serves laptops and clusters.
+
+    With several visible GPUs (a workstation running N runs on N GPUs), ``auto`` and ``cuda``
+    claim one that no other run holds (:func:`fhbench.devices.claim_device`).
+    """
+    if name == "auto" and not torch.cuda.is_available():
+        return torch.device("cpu")
+    if name in ("auto", "cuda"):
+        return torch.device("cuda", claim_device(torch.cuda.device_count()))
     return torch.device(name)
 
 
@@ -257,7 +266,12 @@ class Federation:
         return pd.DataFrame(self.rows, columns=METRIC_COLUMNS)
 
     def fingerprint(self) -> str:
-        return json.dumps(asdict(self.config), sort_keys=True)
+        """What a checkpoint must match to be resumed: the run config and the device kind.
+
+        ``device: auto`` resolves to a GPU on a cluster node and to the CPU on a laptop; their
+        arithmetic differs, so a resume across the two would not reproduce an uninterrupted run.
+        """
+        return json.dumps({**asdict(self.config), "device_type": self.shared.device.type}, sort_keys=True)
 
     def save_checkpoint(self, directory: Path, round_: int) -> None:
         state = {
@@ -267,15 +281,24 @@ class Federation:
             "server": self.algorithm.server_state(),
             "rows": self.rows,
         }
-        with atomic_path(directory / "last.pt") as tmp:
-            torch.save(state, tmp)
+        # Written to a temporary sibling, flushed to disk, then renamed over last.pt: a kill or a
+        # node crash at any moment leaves either the previous checkpoint or the new one.
+        with atomic_path(directory / CHECKPOINT) as tmp:
+            with open(tmp, "wb") as handle:
+                torch.save(state, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
 
     def try_resume(self, directory: Path) -> None:
-        path = directory / "last.pt"
+        path = directory / CHECKPOINT
         if not path.exists():
             return
-        state = torch.load(path, weights_only=False, map_location=self.shared.device)
-        if state["fingerprint"] != self.fingerprint():
+        try:
+            state = torch.load(path, weights_only=False, map_location=self.shared.device)
+        except Exception as exc:  # a damaged file must cost the rounds it held, never the run
+            self.log(f"ignoring unreadable checkpoint {path} ({type(exc).__name__}: {exc}); starting from round 1")
+            return
+        if not isinstance(state, dict) or state.get("fingerprint") != self.fingerprint():
             self.log(f"ignoring checkpoint {path}: it belongs to a different run configuration")
             return
         self.states = [ClientState(params=p, extra=e) for p, e in state["clients"]]
@@ -364,6 +387,23 @@ def run_federation(
         engine.metrics_frame().to_csv(tmp, index=False)
     run_info_out = run_info_out or Path(metrics_out).with_name("run.json")
     write_json(run_info_out, {"status": status, "wall_seconds": round(time.perf_counter() - t0, 2), "config": asdict(config)})
-    if checkpoint_dir and (Path(checkpoint_dir) / "last.pt").exists():
-        os.remove(Path(checkpoint_dir) / "last.pt")
+    if checkpoint_dir:
+        remove_checkpoints(checkpoint_dir)
     return status
+
+
+def remove_checkpoints(directory: str | Path) -> None:
+    """Delete a finished run's checkpoint and leftovers of interrupted saves, then the folder if empty.
+
+    Only files this module writes are removed, so a folder given by mistake loses nothing else.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return
+    (directory / CHECKPOINT).unlink(missing_ok=True)
+    for leftover in directory.glob(f".{CHECKPOINT}.*"):  # atomic_path temp folders of killed saves
+        shutil.rmtree(leftover, ignore_errors=True)
+    try:
+        directory.rmdir()
+    except OSError:
+        pass  # not empty: something else lives there
