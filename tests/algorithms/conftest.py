@@ -58,6 +58,7 @@ def make_federation(
     params: dict | None = None,
     seed: int = 0,
     eval_every: int = 1,
+    **overrides,
 ) -> Federation:
     """A federation over random data; ``identical`` gives every client the same samples."""
     g = torch.Generator().manual_seed(100 + seed)
@@ -71,10 +72,21 @@ def make_federation(
         split.append({"train": list(range(base, base + n_train)), "val": list(range(base + n_train, base + n_train + 4)),
                       "test": list(range(base + n_train + 4, base + per_client))})
     config = RunConfig(dataset="toy", partition="toy", algorithm=algorithm, seed=seed, backbone="tiny", architecture="tiny",
-                       rounds=rounds, lr=lr, lr_min=lr, batch_size=batch_size, eval_every=eval_every, algorithm_params=params or {})
+                       rounds=rounds, lr=lr, lr_min=lr, batch_size=batch_size, eval_every=eval_every, algorithm_params=params or {},
+                       **overrides)
     return Federation.from_tensors(config, TinyLoraNet(seed=seed), batch_inputs, inputs, labels, split, log=lambda m: None)
 
 
-@pytest.fixture
-def federation():
-    return make_federation
+def train_batch(fed: Federation, client: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All of a client's training samples as one batch (full-batch steps make orders irrelevant)."""
+    idx = fed.clients[client].train
+    return fed.inputs[idx], fed.labels[idx]
+
+
+def full_grad(fed: Federation, params: dict, client: int) -> dict:
+    """Gradient of the mean cross-entropy over the client's training data at ``params``."""
+    return fed.shared.loss_and_grads(params, *train_batch(fed, client))[1]
+
+
+def snapshot(tensors: dict) -> dict:
+    return {k: v.detach().clone() for k, v in tensors.items()}
