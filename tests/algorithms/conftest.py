@@ -43,6 +43,9 @@ class TinyLoraNet(torch.nn.Module):
         return SimpleNamespace(logits=self.classifier(h))
 
 
+FAST = {"fedala": {"max_start_epochs": 5}}
+
+
 def batch_inputs(model, inputs, device) -> dict:
     return {"x": inputs.to(device)}
 
@@ -58,9 +61,15 @@ def make_federation(
     params: dict | None = None,
     seed: int = 0,
     eval_every: int = 1,
+    rank: int = 2,
     **overrides,
 ) -> Federation:
-    """A federation over random data; ``identical`` gives every client the same samples."""
+    """A federation over random data; ``identical`` gives every client the same samples.
+
+    FedALA's start phase is capped at a few epochs unless ``params`` says otherwise, to keep
+    the suite fast on two cores.
+    """
+    params = {**FAST.get(algorithm, {}), **(params or {})}
     g = torch.Generator().manual_seed(100 + seed)
     per_client = n_train + 8
     n = per_client * (1 if identical else n_clients)
@@ -74,7 +83,7 @@ def make_federation(
     config = RunConfig(dataset="toy", partition="toy", algorithm=algorithm, seed=seed, backbone="tiny", architecture="tiny",
                        rounds=rounds, lr=lr, lr_min=lr, batch_size=batch_size, eval_every=eval_every, algorithm_params=params or {},
                        **overrides)
-    return Federation.from_tensors(config, TinyLoraNet(seed=seed), batch_inputs, inputs, labels, split, log=lambda m: None)
+    return Federation.from_tensors(config, TinyLoraNet(rank=rank, seed=seed), batch_inputs, inputs, labels, split, log=lambda m: None)
 
 
 def train_batch(fed: Federation, client: int) -> tuple[torch.Tensor, torch.Tensor]:

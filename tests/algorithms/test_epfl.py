@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from fhbench.algorithms.epfl import similarity_weights
@@ -64,10 +65,18 @@ def test_identical_b_matrices_aggregate_to_finite_values():
         assert all(bool(torch.isfinite(v).all()) for v in s.params.values())
 
 
-def test_rank_comes_from_config_variants():
+def test_rank_and_variant_settings_come_from_config():
     config = load_config(REPO / "config" / "config.yaml")
-    for variant, rank in (("rank4", 4), ("default", 8), ("rank16", 16)):
+    config["variants"].update({"rank4": {"lora": {"rank": 4}}, "rank16": {"lora": {"rank": 16}}, "share_b": {"algorithm": {"share": "B"}}})
+    for variant, rank in (("rank4", 4), ("default", config["backbones"]["vit_b16"]["lora"]["rank"]), ("rank16", 16)):
         resolved = resolve_run_config(config, RunKey("organamnist", "fhbench", "epfl", variant, 0))
         assert resolved["lora"]["rank"] == rank
     resolved = resolve_run_config(config, RunKey("organamnist", "fhbench", "epfl", "share_b", 0))
-    assert resolved["algorithm_params"]["share"] == "B"
+    assert resolved["algorithm_params"] == {**config["algorithms"]["epfl"], "share": "B"}
+
+
+@pytest.mark.parametrize("rank", [1, 4])
+def test_epfl_runs_at_any_rank(rank):
+    fed = make_federation("epfl", rank=rank)
+    assert fed.shared.trainable[fed.algorithm.info.lora_a[0]].shape[0] == rank
+    assert fed.run() == "completed"
