@@ -15,6 +15,7 @@ import pytest
 from fhbench.algorithms import ALGORITHMS
 from fhbench.federation import run_federation
 from fhbench.partition import partition_prepared
+from fhbench.reporting.tables import accuracy_table
 
 N_CLIENTS = 4
 
@@ -54,3 +55,15 @@ def test_two_rounds_end_to_end_and_repeatable(algorithm, tmp_path, demo_organamn
     assert len(comm) == 2 * 2 * N_CLIENTS  # upload and download, per client and round
     _, second, _ = run(tmp_path, "b", run_config(algorithm), demo_organamnist, split_path, tiny_vit_dir)
     pd.testing.assert_frame_equal(first, second)  # same seed, same metrics, bit for bit
+
+
+@pytest.mark.slow
+def test_huge_learning_rate_is_recorded_as_diverged(tmp_path, demo_organamnist, split_path, tiny_vit_dir):
+    config = run_config("fedavg")
+    config["lr"] = 1e38
+    status, metrics, info = run(tmp_path, "nan", config, demo_organamnist, split_path, tiny_vit_dir)
+    assert status == "diverged" and info["status"] == "diverged"
+    stop = metrics[(metrics.split == "run") & (metrics.metric == "diverged")]
+    assert len(stop) == 1 and stop["value"].iloc[0] == 1.0
+    table = accuracy_table(metrics)
+    assert table["n_diverged"].tolist() == [1]
