@@ -7,8 +7,9 @@ the download), the element-wise weights W_i of the top ``layers`` tensors, and �
 used.
 
 Adaptive local aggregation (ALA), at the start of the next local training (paper Eq. 4–6):
-the lower tensors take the global values; each of the top ``layers`` trainable tensors (in
-model order, so the head comes first) becomes θ̂ = θ_i + (θ − θ_i) ⊙ W. W starts at 1 and is
+the lower tensors take the global values; each of the top ``layers`` trainable tensors (the
+last ones in model order; the default 2 is the head's weight and bias, larger values reach into
+the LoRA matrices of the last blocks) becomes θ̂ = θ_i + (θ − θ_i) ⊙ W. W starts at 1 and is
 learned on a random ``data_fraction`` slice of the client's training data:
     W ← clip₀¹(W − η · ∇_θ̂ f(θ̂) ⊙ (θ − θ_i))
 In the client's first ALA (start phase) W is trained for epochs over the slice until the
