@@ -16,8 +16,10 @@ sampling of cores). Kept local: its own core, p_i, and the downloaded cores (in 
 those are shared, never copied, so memory stays one set of N cores).
 
 "As published" here means: learned p_i with the proximal pull and the cosine λ schedule of the
-paper, own core trained through the mixture, and every core exchanged every round. What the
-published FHBench code did instead (a fixed FedAvg-style mixture) is not reproduced.
+paper, own core trained through the mixture (so its step is scaled by p_ii), and every core
+exchanged every round. The APPLE authors' p_0 is the client-size proportions, which is 1/N on
+FHBench's equal-size clients; their optimiser was SGD with momentum, here it is the protocol's
+plain SGD for every method. The simplified mixture of the published FHBench code is not kept.
 """
 
 from __future__ import annotations
