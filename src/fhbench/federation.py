@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 import numpy as np
 import pandas as pd
@@ -145,11 +145,13 @@ class SharedModel:
         lr: float,
         loss_term: Callable | None = None,
         grad_hook: Callable | None = None,
+        frozen: Collection[str] = (),
     ) -> float:
         """One pass of plain SGD (no momentum, no weight decay) over ``order``; updates ``params`` in place.
 
         Tensors in ``params`` but not trainable in the model (an algorithm's extra copies) are
-        ignored; trainable tensors missing from ``params`` keep whatever is loaded.
+        ignored; trainable tensors missing from ``params`` keep whatever is loaded. Tensors named
+        in ``frozen`` take part in the forward pass but are never stepped (FFA-LoRA's A).
         """
         self.load(params)
         self.model.train()
@@ -168,8 +170,8 @@ class SharedModel:
             if grad_hook is not None:
                 grad_hook(self.trainable)
             with torch.no_grad():
-                for p in self.trainable.values():
-                    if p.grad is not None:
+                for name, p in self.trainable.items():
+                    if p.grad is not None and name not in frozen:
                         p.add_(p.grad, alpha=-lr)
             losses.append(loss.item())
         with torch.no_grad():
@@ -177,6 +179,26 @@ class SharedModel:
                 if name in self.trainable:
                     params[name].copy_(self.trainable[name])
         return float(np.mean(losses)) if losses else float("nan")
+
+    def loss_and_grads(self, params: Tensors, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[float, Tensors]:
+        """Cross-entropy of one batch at ``params`` and its gradient for every trainable tensor.
+
+        For algorithms that step their own tensors (APFL's mixture, APPLE's p_i, FedALA's W):
+        the gradient is taken at the loaded point and nothing is updated.
+        """
+        self.load(params)
+        self.model.train()
+        logits = self.forward(inputs)
+        loss = torch.nn.functional.cross_entropy(logits, labels)
+        if not torch.isfinite(loss):
+            raise Diverged(f"loss became {loss.item()}")
+        for p in self.trainable.values():
+            p.grad = None
+        loss.backward()
+        grads = {n: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)) for n, p in self.trainable.items()}
+        for p in self.trainable.values():
+            p.grad = None
+        return float(loss.item()), grads
 
     @torch.no_grad()
     def predict(self, params: Tensors, inputs: torch.Tensor, batch_size: int) -> np.ndarray:
@@ -192,26 +214,47 @@ class ClientRound:
     def __init__(self, engine: "Federation", client: int, round_: int):
         self.engine, self.client, self.round = engine, client, round_
         self.lr = engine.config.lr_at(round_)
+        self.local_epochs = engine.config.local_epochs
+        self.steps = 0  # SGD steps taken by train() so far (SCAFFOLD's K)
         self.rng = stream(engine.config.seed, round_, client)
         seed_torch(stream_seed(engine.config.seed, round_, client))  # LoRA dropout draws
 
-    def train(self, params: Tensors, loss_term: Callable | None = None, grad_hook: Callable | None = None) -> float:
+    def train(
+        self,
+        params: Tensors,
+        loss_term: Callable | None = None,
+        grad_hook: Callable | None = None,
+        frozen: Collection[str] = (),
+    ) -> float:
         engine, data = self.engine, self.engine.clients[self.client]
         losses = []
         for _ in range(engine.config.local_epochs):
             order = data.train[torch.as_tensor(self.rng.permutation(len(data.train)))].cpu().numpy()
             losses.append(
-                engine.shared.sgd(params, engine.inputs, engine.labels, order, engine.config.batch_size, self.lr, loss_term, grad_hook)
+                engine.shared.sgd(
+                    params, engine.inputs, engine.labels, order, engine.config.batch_size, self.lr, loss_term, grad_hook, frozen
+                )
             )
+            self.steps += math.ceil(len(order) / engine.config.batch_size)
         return float(np.mean(losses))
 
-    def batches(self, split: str = "train"):
-        """Shuffled (inputs, labels) batches of this client's data, for algorithms that need their own loop."""
+    def batches(self, split: str = "train", fraction: float = 1.0):
+        """Shuffled (inputs, labels) batches of this client's data, for algorithms that need their own loop.
+
+        ``fraction`` < 1 keeps a random subset of that size (at least one sample), drawn from
+        this (round, client) stream: FedALA learns its weights on such a slice.
+        """
         engine, idx = self.engine, getattr(self.engine.clients[self.client], split)
         order = idx[torch.as_tensor(self.rng.permutation(len(idx)))]
+        if fraction < 1.0:
+            order = order[: max(1, int(fraction * len(order)))]
         for s in range(0, len(order), engine.config.batch_size):
             b = order[s : s + engine.config.batch_size]
             yield engine.inputs[b], engine.labels[b]
+
+    def loss_and_grads(self, params: Tensors, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[float, Tensors]:
+        """Loss of one batch at ``params`` and the gradient of every trainable tensor there."""
+        return self.engine.shared.loss_and_grads(params, inputs, labels)
 
 
 class Federation:
@@ -239,7 +282,37 @@ class Federation:
         seed_torch(config.seed)  # LoRA A and head initialisation
         model = backbone.load(require_model_dir(model_dir, config.backbone), data.n_classes)
         model = wrap_with_lora(model, backbone, LoraSpec(**config.lora))
-        self.shared = SharedModel(model, backbone.batch_inputs, device)
+        self._assemble(SharedModel(model, backbone.batch_inputs, device))
+
+    @classmethod
+    def from_tensors(
+        cls,
+        config: RunConfig,
+        model: torch.nn.Module,
+        batch_inputs: Callable,
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
+        split: list[dict[str, list[int]]],
+        log: Callable[[str], None] | None = None,
+    ) -> "Federation":
+        """A run over in-memory data and an already wrapped model (tests, notebooks).
+
+        ``model``'s trainable parameters are the client tensors; names containing ``lora_A`` /
+        ``lora_B`` are LoRA matrices, the rest the head. ``split`` indexes rows of ``inputs``.
+        """
+        self = cls.__new__(cls)
+        self.config = config
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        device = resolve_device(config.device)
+        self.inputs, self.labels = inputs.to(device), labels.to(device)
+        self.clients = [ClientData(**{s: torch.as_tensor(c[s], dtype=torch.long, device=device) for s in ("train", "val", "test")}) for c in split]
+        self._assemble(SharedModel(model, batch_inputs, device))
+        return self
+
+    def _assemble(self, shared: SharedModel) -> None:
+        """Build the algorithm and the client states around the shared model."""
+        config = self.config
+        self.shared = shared
         self.algorithm = build_algorithm(config.algorithm, **config.algorithm_params)
         self.algorithm.setup(
             FederationInfo(
@@ -327,6 +400,9 @@ class Federation:
         for client in range(n):
             trainer = ClientRound(self, client, round_)
             loss = self.algorithm.local_update(client, self.states[client], trainer)
+            # A huge step can leave finite losses but infinite tensors; stop before they spread.
+            if not math.isfinite(loss) or not all(bool(torch.isfinite(t).all()) for t in self.states[client].params.values()):
+                raise Diverged(f"client {client}: non-finite loss or parameters after local training")
             losses.append(loss)
             if time.perf_counter() - last_report > PROGRESS_SECONDS:  # long rounds (real models) show clients too
                 self.log(f"  round {round_}: client {client + 1}/{n} trained · loss {loss:.4f}")
@@ -358,6 +434,9 @@ class Federation:
                 summary = self.run_round(round_)
             except Diverged as exc:
                 self.log(f"[{name}] round {round_}/{c.rounds}: diverged ({exc}); stopping this run")
+                # Drop the partial round, keep one row saying where the run stopped.
+                self.rows = [r for r in self.rows if r[5] < round_]
+                self._row(round_, -1, "run", "diverged", 1.0)
                 return "diverged"
             self.log(f"[{name}] round {round_}/{c.rounds} · {len(self.clients)} clients · lr {c.lr_at(round_):.2e} · {summary} · {time.perf_counter() - t0:.1f}s")
             if checkpoint_dir:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+RUN_KEYS = ["dataset", "partition", "algorithm", "variant", "seed"]
 METRIC_COLUMNS = ["dataset", "partition", "algorithm", "variant", "seed", "round", "client", "split", "metric", "value"]
 
 
@@ -46,23 +47,71 @@ def best_validation_scores(metrics: pd.DataFrame, metric: str = "accuracy") -> p
     every evaluation round and the test score is kept from the first round reaching the best.
     Returns one row per (run keys, client) with ``best_round`` and ``value``.
     """
-    keys = [c for c in ("dataset", "partition", "algorithm", "variant", "seed") if c in metrics.columns]
+    keys = [c for c in RUN_KEYS if c in metrics.columns]
     val = metrics[(metrics.split == "val") & (metrics.metric == "accuracy")]
     test = metrics[(metrics.split == "test") & (metrics.metric == metric)]
     rows = []
     for group, v in val.groupby(keys + ["client"], sort=True):
         v = v.sort_values("round")
+        if not v["value"].notna().any():
+            continue  # a client with an empty validation part has no best round
         best_round = int(v.loc[v["value"].idxmax(), "round"])  # idxmax takes the first maximum
         t = test.set_index(keys + ["client", "round"])["value"]
         rows.append((*group, best_round, float(t.loc[(*group, best_round)])))
     return pd.DataFrame(rows, columns=keys + ["client", "best_round", "value"])
 
 
+SUMMARY_COLUMNS = RUN_KEYS + ["metric", "mean", "std", "worst", "final_mean", "final_std", "final_worst", "n_clients", "diverged"]
+
+
+def final_round_scores(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """Per client, the test score at the run's last evaluated round (one row per run keys, client)."""
+    keys = [c for c in RUN_KEYS if c in metrics.columns]
+    test = metrics[(metrics.split == "test") & (metrics.metric == metric)]
+    if test.empty:
+        return pd.DataFrame(columns=keys + ["client", "round", "value"])
+    last = test.groupby(keys)["round"].transform("max")
+    return test[test["round"] == last][keys + ["client", "round", "value"]].reset_index(drop=True)
+
+
+def diverged_runs(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Run keys of the runs that stopped on a non-finite loss (a ``run``/``diverged`` row)."""
+    keys = [c for c in RUN_KEYS if c in metrics.columns]
+    rows = metrics[(metrics.split == "run") & (metrics.metric == "diverged") & (metrics.value > 0)]
+    return rows[keys].drop_duplicates().reset_index(drop=True)
+
+
+def _spread(per_client: pd.DataFrame, keys: list[str], prefix: str = "") -> pd.DataFrame:
+    """Mean, std (over clients, ddof 1) and the worst client of ``value`` per run."""
+    names = {"mean": f"{prefix}mean", "std": f"{prefix}std", "worst": f"{prefix}worst"}
+    if per_client.empty:
+        return pd.DataFrame(columns=keys + list(names.values()))
+    out = per_client.groupby(keys)["value"].agg(mean="mean", std="std", worst="min").reset_index()
+    return out.rename(columns=names)
+
+
 def run_summary(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
-    """One row per run: the protocol figure (mean over clients), its spread and the worst client."""
-    per_client = best_validation_scores(metrics, metric)
-    keys = [c for c in ("dataset", "partition", "algorithm", "variant", "seed") if c in per_client.columns]
-    grouped = per_client.groupby(keys)["value"]
-    out = grouped.agg(mean="mean", std="std", worst="min").reset_index()
+    """One row per run: the protocol figure and its spread across clients, final-round values.
+
+    Columns: ``mean`` is the published protocol's figure (test ``metric`` at each client's best
+    validation round, averaged over clients); ``std`` and ``worst`` its spread across clients
+    (sample std; the lowest client). ``final_mean``/``final_std``/``final_worst`` are the same
+    over the test scores of the last evaluated round. ``n_clients`` counts the clients scored;
+    ``diverged`` marks runs stopped on a non-finite loss (their values cover the rounds before,
+    NaN when none was evaluated), so tables can mark them instead of silently dropping them.
+    """
+    keys = [c for c in RUN_KEYS if c in metrics.columns]
+    runs = metrics[keys].drop_duplicates().sort_values(keys).reset_index(drop=True)
+    best = best_validation_scores(metrics, metric)
+    out = runs.merge(_spread(best, keys), on=keys, how="left")
+    out = out.merge(_spread(final_round_scores(metrics, metric), keys, "final_"), on=keys, how="left")
+    counts = best.groupby(keys)["client"].nunique().rename("n_clients").reset_index() if not best.empty else None
+    out = out.merge(counts, on=keys, how="left") if counts is not None else out.assign(n_clients=0)
+    out["n_clients"] = out["n_clients"].fillna(0).astype(int)
+    diverged = diverged_runs(metrics).assign(diverged=True)
+    out = out.merge(diverged, on=keys, how="left")
+    out["diverged"] = out["diverged"].astype("boolean").fillna(False).astype(bool)
     out["metric"] = metric
-    return out
+    for col in ("mean", "std", "worst", "final_mean", "final_std", "final_worst"):
+        out[col] = out[col].astype(float)
+    return out[[c for c in SUMMARY_COLUMNS if c in out.columns]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, ClassVar, Protocol
+from typing import Any, Callable, ClassVar, Collection, Iterator, Protocol
 
 import torch
 
@@ -43,21 +43,40 @@ class FederationInfo:
 
 
 class LocalTrainer(Protocol):
-    """What the engine offers an algorithm for one client in one round."""
+    """What the engine offers an algorithm for one client in one round.
+
+    ``train`` runs the standard local epochs; algorithms with their own inner loop (APFL,
+    APPLE, FedALA) draw ``batches`` and take gradients with ``loss_and_grads``. Both draw from
+    the same seeded (round, client) stream, so a run repeats exactly.
+    """
 
     round: int
     lr: float
+    local_epochs: int
+    steps: int  # SGD steps taken by ``train`` so far
 
     def train(
         self,
         params: Tensors,
         loss_term: Callable[[Tensors], torch.Tensor] | None = None,
         grad_hook: Callable[[Tensors], None] | None = None,
+        frozen: Collection[str] = (),
     ) -> float:
-        """Run the local epochs of plain SGD on ``params`` in place; return the mean loss."""
+        """Run the local epochs of plain SGD on ``params`` in place; return the mean loss.
+
+        ``loss_term`` adds to each batch's loss (FedProx), ``grad_hook`` may edit the gradients
+        before the step (SCAFFOLD), tensors in ``frozen`` are never stepped (FFA-LoRA).
+        """
+
+    def batches(self, split: str = "train", fraction: float = 1.0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One shuffled pass over (a random ``fraction`` of) this client's ``split``."""
+
+    def loss_and_grads(self, params: Tensors, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[float, Tensors]:
+        """Cross-entropy of one batch evaluated at ``params`` and its gradient per trainable tensor."""
 
 
 def clone(tensors: Tensors) -> Tensors:
+    """Detached copies, so later in-place steps never touch the originals."""
     return {k: v.detach().clone() for k, v in tensors.items()}
 
 
@@ -68,6 +87,12 @@ def weighted_mean(tensor_dicts: list[Tensors], weights: list[float]) -> Tensors:
         key: sum(w / total * d[key] for w, d in zip(weights, tensor_dicts))  # type: ignore[misc]
         for key in tensor_dicts[0]
     }
+
+
+def copy_into(state_params: Tensors, message: Tensors) -> None:
+    """Overwrite the named client tensors with the server's values (in place, no aliasing)."""
+    for key, value in message.items():
+        state_params[key].copy_(value)
 
 
 class Algorithm(ABC):

@@ -1,7 +1,8 @@
 """FedAvg (McMahan et al., AISTATS 2017).
 
 Uploaded: every trained tensor (LoRA A and B, head). Server: the average weighted by client
-training-set size. Downloaded: that average, which replaces the client's tensors.
+training-set size. Downloaded: that average, which replaces the client's tensors. Kept local:
+nothing beyond the tensors being trained.
 """
 
 from __future__ import annotations

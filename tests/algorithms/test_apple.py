@@ -1,0 +1,59 @@
+"""APPLE: the p_i step with its proximal pull, the λ(t) schedule, and the core exchange."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from fhbench.algorithms.apple import loss_schedule
+from fhbench.federation import ClientRound, tensor_bytes
+from tests.algorithms.conftest import full_grad, make_federation, snapshot, train_batch
+
+LR, P_LR, MU = 0.1, 0.05, 0.7
+
+
+def test_loss_schedule_is_the_published_cosine():
+    assert loss_schedule(1, 10) == 1.0  # t = 0
+    assert loss_schedule(6, 10) == pytest.approx(0.5)  # t = T/2
+    assert loss_schedule(3, 10) == pytest.approx((math.cos(math.pi * 2 / 10) + 1) / 2)
+    assert loss_schedule(6, 10, decay_fraction=0.5) == 0.0  # past T
+    assert loss_schedule(11, 10) == 0.0
+
+
+def test_p_and_core_step_match_hand_computation():
+    fed = make_federation("apple", n_clients=3, lr=LR, rounds=4, params={"p_lr": P_LR, "mu": MU})
+    fed.run_round(1)  # cores now differ between clients
+    state = fed.states[0]
+    state.extra["p"] = torch.tensor([0.5, 0.2, 0.4])  # off 1/N, so the pull is visible
+    p = state.extra["p"].clone()
+    own = snapshot(state.params)
+    cores = {0: own, **state.extra["cores"]}
+    mixed = {k: sum(p[j].item() * cores[j][k] for j in range(3)) for k in own}
+    g = full_grad(fed, mixed, 0)
+    lam = loss_schedule(2, 4)
+    grad_p = torch.tensor([sum((g[k] * cores[j][k]).sum().item() for k in own) for j in range(3)])
+    expected_p = p - P_LR * (grad_p + lam * MU * (p - 1 / 3))
+    fed.algorithm.step(0, state, ClientRound(fed, 0, 2), *train_batch(fed, 0))
+    torch.testing.assert_close(state.extra["p"], expected_p, rtol=1e-5, atol=1e-6)
+    for k in own:  # own core moves by lr · p_ii · g; downloaded cores do not move
+        torch.testing.assert_close(state.params[k], own[k] - LR * p[0].item() * g[k], rtol=1e-5, atol=1e-6)
+        assert torch.equal(state.extra["cores"][1][k], cores[1][k])
+
+
+def test_every_client_downloads_all_other_cores():
+    n = 4
+    fed = make_federation("apple", n_clients=n)
+    fed.run_round(1)
+    model = tensor_bytes(fed.states[0].params)
+    comm = fed.metrics_frame().query("split == 'comm'")
+    assert (comm.query("metric == 'upload_bytes'")["value"] == model).all()
+    assert (comm.query("metric == 'download_bytes'")["value"] == (n - 1) * model).all()
+    for i, state in enumerate(fed.states):
+        assert sorted(state.extra["cores"]) == [j for j in range(n) if j != i]
+        for j, core in state.extra["cores"].items():
+            assert all(torch.equal(core[k], fed.states[j].params[k]) for k in core)
+    # Cores are frozen copies, shared by the clients that downloaded them.
+    assert fed.states[0].extra["cores"][2]["classifier.weight"] is fed.states[1].extra["cores"][2]["classifier.weight"]
+    assert fed.states[0].extra["cores"][2]["classifier.weight"] is not fed.states[2].params["classifier.weight"]

@@ -1,0 +1,63 @@
+"""FedALA: W is learned by hand-checkable steps and moves away from 1, so it is not FedAvg."""
+
+from __future__ import annotations
+
+import torch
+
+from fhbench.federation import ClientRound
+from tests.algorithms.conftest import full_grad, make_federation, snapshot
+
+
+def after_one_round(**params):
+    fed = make_federation("fedala", n_clients=3, batch_size=64, params={"data_fraction": 1.0, **params})
+    fed.run_round(1)
+    return fed
+
+
+def test_first_round_has_no_adaptation_and_download_keeps_the_local_model():
+    fed = make_federation("fedala", n_clients=3)
+    before = snapshot(fed.states[0].params)
+    fed.run_round(1)
+    state = fed.states[0]
+    glob = state.extra["global"]
+    assert any(not torch.equal(state.params[k], glob[k]) for k in glob)  # θ_i kept beside θ
+    assert any(not torch.equal(state.params[k], before[k]) for k in before)
+
+
+def test_one_weight_step_matches_hand_computation():
+    fed = after_one_round(layers=2, eta=1.0)
+    state = fed.states[0]
+    state.extra["start_phase"] = False  # one pass over the slice, a single full batch
+    local, glob = snapshot(state.params), state.extra["global"]
+    top = fed.algorithm.top_names()
+    assert top == ("classifier.weight", "classifier.bias")
+    # At W = 1 the candidate is the global model; the step is W − η g ⊙ (θ − θ_i), clipped.
+    g = full_grad(fed, glob, 0)
+    expected_w = {k: torch.clamp(1.0 - g[k] * (glob[k] - local[k]), 0, 1) for k in top}
+    fed.algorithm.adapt(state, ClientRound(fed, 0, 2))
+    for k in top:
+        torch.testing.assert_close(state.extra["weights"][k], expected_w[k])
+        torch.testing.assert_close(state.params[k], local[k] + (glob[k] - local[k]) * expected_w[k])
+    for k in local:
+        if k not in top:
+            assert torch.equal(state.params[k], glob[k])  # lower layers: global values
+    assert "global" not in state.extra
+
+
+def test_weights_move_away_from_one_and_result_differs_from_fedavg():
+    fed = after_one_round(layers=3, eta=5.0)
+    state = fed.states[1]
+    glob = snapshot(state.extra["global"])
+    losses = fed.algorithm.adapt(state, ClientRound(fed, 1, 2))
+    assert len(losses) >= 1 and state.extra["start_phase"] is False
+    moved = [bool((w < 1).any()) for w in state.extra["weights"].values()]
+    assert all(moved)
+    assert any(not torch.allclose(state.params[k], glob[k]) for k in fed.algorithm.top_names())
+
+
+def test_start_phase_runs_until_losses_settle_or_cap():
+    fed = after_one_round(num_pre_loss=2, threshold=0.0, max_start_epochs=4)
+    losses = fed.algorithm.adapt(fed.states[0], ClientRound(fed, 0, 2))
+    assert len(losses) == 4  # threshold 0 never met: capped
+    fed = after_one_round(num_pre_loss=2, threshold=1e9, max_start_epochs=40)
+    assert len(fed.algorithm.adapt(fed.states[0], ClientRound(fed, 0, 2))) == 3  # > num_pre_loss, then std < threshold

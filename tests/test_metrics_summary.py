@@ -1,0 +1,67 @@
+"""Run summaries against scikit-learn on random labels: protocol figure, spread, final round."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+from fhbench.metrics import METRIC_COLUMNS, classification_metrics, run_summary
+
+SKLEARN = {
+    "accuracy": accuracy_score,
+    "balanced_accuracy": balanced_accuracy_score,
+    "macro_f1": lambda t, p: f1_score(t, p, average="macro"),
+}
+
+
+def random_run(seed: int, n_clients=4, rounds=(2, 4, 6), algorithm="fedavg"):
+    """Tidy rows of a fake run from random predictions, and the raw labels per (round, client, split)."""
+    rng = np.random.default_rng(seed)
+    rows, raw = [], {}
+    for rnd in rounds:
+        for client in range(n_clients):
+            for split in ("val", "test"):
+                y_true = rng.integers(0, 4, 30)
+                y_pred = np.where(rng.random(30) < 0.5, y_true, rng.integers(0, 5, 30))
+                raw[(rnd, client, split)] = (y_true, y_pred)
+                for metric, value in classification_metrics(y_true, y_pred).items():
+                    rows.append(("d", "p", algorithm, "default", seed, rnd, client, split, metric, value))
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS), raw
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("metric", sorted(SKLEARN))
+def test_summary_matches_scikit_learn(seed, metric):
+    frame, raw = random_run(seed)
+    score = SKLEARN[metric]
+    best, final = [], []
+    for client in range(4):
+        val = {r: accuracy_score(*raw[(r, client, "val")]) for r in (2, 4, 6)}
+        best_round = min(r for r in val if val[r] == max(val.values()))  # first strict maximum
+        best.append(score(*raw[(best_round, client, "test")]))
+        final.append(score(*raw[(6, client, "test")]))
+    got = run_summary(frame, metric).iloc[0]
+    assert got["mean"] == pytest.approx(np.mean(best))  # the protocol figure
+    assert got["std"] == pytest.approx(np.std(best, ddof=1))
+    assert got["worst"] == pytest.approx(min(best))
+    assert got["final_mean"] == pytest.approx(np.mean(final))
+    assert got["final_std"] == pytest.approx(np.std(final, ddof=1))
+    assert got["final_worst"] == pytest.approx(min(final))
+    assert got["n_clients"] == 4 and not got["diverged"]
+
+
+def test_diverged_runs_are_kept_and_marked():
+    ok, _ = random_run(0)
+    late, _ = random_run(1, algorithm="scaffold")
+    late = pd.concat([late, pd.DataFrame([("d", "p", "scaffold", "default", 1, 7, -1, "run", "diverged", 1.0)], columns=METRIC_COLUMNS)])
+    early = pd.DataFrame(
+        [("d", "p", "apfl", "default", 0, 1, 0, "train", "loss", 2.0), ("d", "p", "apfl", "default", 0, 1, -1, "run", "diverged", 1.0)],
+        columns=METRIC_COLUMNS,
+    )
+    summary = run_summary(pd.concat([ok, late, early], ignore_index=True)).set_index("algorithm")
+    assert summary.loc["fedavg", "diverged"] == False  # noqa: E712 (numpy bool)
+    assert summary.loc["scaffold", "diverged"] and np.isfinite(summary.loc["scaffold", "mean"])
+    assert summary.loc["apfl", "diverged"] and np.isnan(summary.loc["apfl", "mean"]) and summary.loc["apfl", "n_clients"] == 0
