@@ -31,6 +31,10 @@ from fhbench.models import LoraSpec, get_backbone, require_model_dir, wrap_with_
 from fhbench.seeding import seed_torch, stream, stream_seed
 
 
+ENGINES = ("sequential", "batched")
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+
 class Diverged(RuntimeError):
     """The training loss became NaN or infinite."""
 
@@ -57,6 +61,9 @@ class RunConfig:
     algorithm_params: dict = field(default_factory=dict)
     device: str = "cpu"
     threads: int = 1
+    engine: str = "sequential"  # or "batched": all clients of a round step together (fhbench.batched)
+    batched_clients: int = 0  # batched engine: most clients stepped together (0 = all)
+    precision: str = "fp32"  # or "bf16": autocast on CUDA (tensors stay float32)
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
@@ -65,6 +72,12 @@ class RunConfig:
         if unknown:
             raise TypeError(f"run config: unknown key(s) {sorted(unknown)}")
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"run config: engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"run config: precision must be one of {tuple(PRECISIONS)}, got {self.precision!r}")
 
     def lr_at(self, round_: int) -> float:
         """Cosine decay from ``lr`` to ``lr_min`` over the rounds, stepped once per round."""
@@ -128,7 +141,7 @@ class SharedModel:
         params: Tensors,
         inputs: torch.Tensor,
         labels: torch.Tensor,
-        order: np.ndarray,
+        order: torch.Tensor | np.ndarray,
         batch_size: int,
         lr: float,
         loss_term: Callable | None = None,
@@ -137,41 +150,51 @@ class SharedModel:
         """One pass of plain SGD (no momentum, no weight decay) over ``order``; updates ``params`` in place.
 
         Tensors in ``params`` but not trainable in the model (an algorithm's extra copies) are
-        ignored; trainable tensors missing from ``params`` keep whatever is loaded.
+        ignored; trainable tensors missing from ``params`` keep whatever is loaded. Losses are
+        summed on the device and checked once at the end of the pass: a per-batch ``.item()``
+        would stall a GPU at every step. A pass that went non-finite raises :class:`Diverged`.
         """
         self.load(params)
         self.model.train()
-        losses = []
+        order = torch.as_tensor(order, device=inputs.device)
+        tensors = list(self.trainable.values())
+        total = torch.zeros((), device=self.device)
+        n_batches = 0
         for start in range(0, len(order), batch_size):
-            idx = torch.as_tensor(order[start : start + batch_size], device=inputs.device)
+            idx = order[start : start + batch_size]
             logits = self.forward(inputs[idx])
             loss = torch.nn.functional.cross_entropy(logits, labels[idx])
             if loss_term is not None:
                 loss = loss + loss_term(self.trainable)
-            if not torch.isfinite(loss):
-                raise Diverged(f"loss became {loss.item()}")
-            for p in self.trainable.values():
+            for p in tensors:
                 p.grad = None
             loss.backward()
             if grad_hook is not None:
                 grad_hook(self.trainable)
             with torch.no_grad():
-                for p in self.trainable.values():
-                    if p.grad is not None:
-                        p.add_(p.grad, alpha=-lr)
-            losses.append(loss.item())
+                stepped = [p for p in tensors if p.grad is not None]
+                if stepped:
+                    torch._foreach_add_(stepped, [p.grad for p in stepped], alpha=-lr)
+            total += loss.detach().float()
+            n_batches += 1
+        if n_batches == 0:
+            return float("nan")  # a client without training data
+        mean = total.item() / n_batches
+        if not math.isfinite(mean):
+            raise Diverged(f"loss became {mean}")
         with torch.no_grad():
             for name in params:
                 if name in self.trainable:
                     params[name].copy_(self.trainable[name])
-        return float(np.mean(losses)) if losses else float("nan")
+        return mean
 
     @torch.no_grad()
     def predict(self, params: Tensors, inputs: torch.Tensor, batch_size: int) -> np.ndarray:
         self.load(params)
         self.model.eval()
-        preds = [self.forward(inputs[s : s + batch_size]).argmax(-1).cpu() for s in range(0, len(inputs), batch_size)]
-        return torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
+        # Predictions stay on the device until the end: one transfer per split, not per batch.
+        preds = [self.forward(inputs[s : s + batch_size]).argmax(-1) for s in range(0, len(inputs), batch_size)]
+        return torch.cat(preds).cpu().numpy() if preds else np.zeros(0, dtype=np.int64)
 
 
 class ClientRound:
@@ -187,7 +210,7 @@ class ClientRound:
         engine, data = self.engine, self.engine.clients[self.client]
         losses = []
         for _ in range(engine.config.local_epochs):
-            order = data.train[torch.as_tensor(self.rng.permutation(len(data.train)))].cpu().numpy()
+            order = data.train[torch.as_tensor(self.rng.permutation(len(data.train)), device=data.train.device)]
             losses.append(
                 engine.shared.sgd(params, engine.inputs, engine.labels, order, engine.config.batch_size, self.lr, loss_term, grad_hook)
             )
@@ -196,7 +219,7 @@ class ClientRound:
     def batches(self, split: str = "train"):
         """Shuffled (inputs, labels) batches of this client's data, for algorithms that need their own loop."""
         engine, idx = self.engine, getattr(self.engine.clients[self.client], split)
-        order = idx[torch.as_tensor(self.rng.permutation(len(idx)))]
+        order = idx[torch.as_tensor(self.rng.permutation(len(idx)), device=idx.device)]
         for s in range(0, len(order), engine.config.batch_size):
             b = order[s : s + engine.config.batch_size]
             yield engine.inputs[b], engine.labels[b]
@@ -242,6 +265,11 @@ class Federation:
         )
         initial = self.shared.snapshot()
         self.states = [self.algorithm.init_client(i, initial) for i in range(len(self.clients))]
+        self.batched = None
+        if config.engine == "batched":
+            from fhbench.batched import batched_trainer
+
+            self.batched = batched_trainer(self)
         self.rows: list[tuple] = []
         self.start_round = 1
 
@@ -288,18 +316,28 @@ class Federation:
         for split in ("val", "test"):
             idx = getattr(self.clients[client], split)
             pred = self.shared.predict(params, self.inputs[idx], self.config.eval_batch_size)
-            for metric, value in classification_metrics(self.labels[idx].cpu().numpy(), pred).items():
+            scores = classification_metrics(self.labels[idx].cpu().numpy(), pred)
+            for metric, value in scores.items():
                 self._row(round_, client, split, metric, value)
             if split == "val":
-                accuracy = classification_metrics(self.labels[idx].cpu().numpy(), pred)["accuracy"]
+                accuracy = scores["accuracy"]
         return accuracy
+
+    def autocast(self):
+        """Mixed precision for the forward passes when ``precision`` asks for it (CUDA only)."""
+        dtype = PRECISIONS[self.config.precision]
+        enabled = dtype is not None and self.shared.device.type == "cuda"
+        return torch.autocast(self.shared.device.type, dtype=dtype, enabled=enabled)
 
     def run_round(self, round_: int) -> str:
         n = len(self.clients)
         uploads, losses, val_acc = [], [], []
+        trained = self.batched.train_round(round_) if self.batched else None
         for client in range(n):
-            trainer = ClientRound(self, client, round_)
-            loss = self.algorithm.local_update(client, self.states[client], trainer)
+            if trained is None:
+                loss = self.algorithm.local_update(client, self.states[client], ClientRound(self, client, round_))
+            else:
+                loss = trained[client]
             losses.append(loss)
             self._row(round_, client, "train", "loss", loss)
             if self.config.is_eval_round(round_):
@@ -325,7 +363,8 @@ class Federation:
         for round_ in range(self.start_round, c.rounds + 1):
             t0 = time.perf_counter()
             try:
-                summary = self.run_round(round_)
+                with self.autocast():
+                    summary = self.run_round(round_)
             except Diverged as exc:
                 self.log(f"[{name}] round {round_}/{c.rounds}: diverged ({exc}); stopping this run")
                 return "diverged"
