@@ -169,6 +169,7 @@ class BatchedTrainer:
                 per_client.sum().backward()
                 with torch.no_grad():
                     torch._foreach_add_(tensors, [t.grad for t in tensors], alpha=-lr)
+                shared.stepped()
                 slots = [k * n_epochs + plans[k][step][1] for k in active]
                 loss_sum.index_add_(0, torch.as_tensor(slots, device=device), per_client.detach())
                 batch_count[slots] += 1

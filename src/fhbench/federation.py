@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 import torch
 
 from fhbench.algorithms import build as build_algorithm
@@ -121,6 +120,13 @@ class SharedModel:
         self.device = device
         self.batch_inputs = batch_inputs
         self.trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+        self.on_first_step: Callable[[], None] | None = None  # called once, after the first SGD step
+
+    def stepped(self) -> None:
+        """Mark an SGD step done; the first one fires :attr:`on_first_step` (start-up cost is measured to it)."""
+        if self.on_first_step is not None:
+            callback, self.on_first_step = self.on_first_step, None
+            callback()
 
     def names(self, contains: str) -> tuple[str, ...]:
         return tuple(n for n in self.trainable if contains in n)
@@ -175,6 +181,7 @@ class SharedModel:
                 stepped = [p for p in tensors if p.grad is not None]
                 if stepped:
                     torch._foreach_add_(stepped, [p.grad for p in stepped], alpha=-lr)
+            self.stepped()
             total += loss.detach().float()
             n_batches += 1
         if n_batches == 0:
@@ -251,6 +258,7 @@ class Federation:
         model = backbone.load(require_model_dir(model_dir, config.backbone), data.n_classes)
         model = wrap_with_lora(model, backbone, LoraSpec(**config.lora))
         self.shared = SharedModel(model, backbone.batch_inputs, device)
+        self.shared.on_first_step = lambda: self.log(f"first training step done at unix time {time.time():.3f}")
         self.algorithm = build_algorithm(config.algorithm, **config.algorithm_params)
         self.algorithm.setup(
             FederationInfo(
@@ -278,7 +286,9 @@ class Federation:
         c = self.config
         self.rows.append((c.dataset, c.partition, c.algorithm, c.variant, c.seed, round_, client, split, metric, value))
 
-    def metrics_frame(self) -> pd.DataFrame:
+    def metrics_frame(self) -> "pandas.DataFrame":
+        import pandas as pd  # only when writing results: keeps it off a job's start-up path
+
         return pd.DataFrame(self.rows, columns=METRIC_COLUMNS)
 
     def fingerprint(self) -> str:
