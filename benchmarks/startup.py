@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,8 @@ def child_env() -> dict:
     return env
 
 
-def time_to_first_step(ws, root: Path) -> float:
+def time_to_first_step(ws, root: Path) -> tuple[float, float]:
+    """Wall seconds from spawning ``fhbench run`` to its first SGD step, and the CPU seconds of the whole run."""
     import yaml
 
     config = root / "run.yaml"
@@ -39,12 +41,15 @@ def time_to_first_step(ws, root: Path) -> float:
     cmd = [sys.executable, "-m", "fhbench.cli", "run", "--config", str(config), "--prepared", str(ws.prepared),
            "--split", str(ws.split), "--model", str(ws.model), "--out", str(root / "metrics.csv")]
     with open(log, "w") as stream:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.time()
         subprocess.run(cmd, stderr=stream, stdout=stream, env=child_env(), check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
     match = FIRST_STEP.search(log.read_text())
     if not match:
         raise RuntimeError(f"no first-step line in {log}:\n{log.read_text()[-2000:]}")
-    return float(match.group(1)) - t0
+    return float(match.group(1)) - t0, cpu
 
 
 def import_seconds(statement: str) -> float:
@@ -54,8 +59,12 @@ def import_seconds(statement: str) -> float:
 
 
 def heaviest_imports(top: int) -> list[tuple[float, str]]:
-    """Top-level packages by cumulative import time of the run's import chain (python -X importtime)."""
-    statement = "import fhbench.cli, fhbench.federation, fhbench.models.vit, peft, transformers.models.vit.modeling_vit"
+    """Import cost of each layer of a run, in the order they load (python -X importtime).
+
+    Each later entry counts only what the earlier ones did not already import.
+    """
+    statement = ("import torch, numpy, pandas, yaml, transformers, transformers.models.vit.modeling_vit, peft, "
+                 "fhbench.data, fhbench.algorithms, fhbench.models, fhbench.federation, fhbench.cli")
     out = subprocess.run([sys.executable, "-X", "importtime", "-c", statement], env=child_env(),
                          capture_output=True, text=True, check=True).stderr
     rows = []
@@ -77,12 +86,14 @@ def main() -> int:
         root = Path(tmp)
         ws = make_workspace(root, n_clients=2, samples_per_client=40, vit="tiny")
         torch_only = min(import_seconds("import torch") for _ in range(args.repeats))
-        startup = min(time_to_first_step(ws, root) for _ in range(args.repeats))
+        runs = [time_to_first_step(ws, root) for _ in range(args.repeats)]
+        startup, cpu = min(w for w, _ in runs), min(c for _, c in runs)
         print(f"# {load_average()}; best of {args.repeats}")
         print("heaviest imports of a run (cumulative s, python -X importtime):")
-        for seconds, name in heaviest_imports(6):
+        for seconds, name in heaviest_imports(12):
             print(f"  {seconds:6.2f}  {name}")
         print(f"python -c 'import torch' (floor of any job): {torch_only:.2f} s")
+        print(f"CPU seconds of the whole 1-round run (not only to the first step): {cpu:.2f} s")
         print(f"process start -> first training step: {startup:.2f} s; target <= {args.target:.2f} s; "
               f"ratio {startup / args.target:.2f}; {verdict(startup, args.target)}")
     return 0
