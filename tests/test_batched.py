@@ -118,3 +118,39 @@ def test_client_linears_match_per_client_linear():
     expected = torch.cat([torch.nn.functional.linear(x[5 * c : 5 * c + 5], weight[c], bias[c]) for c in range(4)])
     torch.testing.assert_close(y, expected)
     assert "forward" not in model[0].__dict__  # the class forward is restored
+
+
+@pytest.mark.parametrize("engine", ["sequential", "batched"])
+def test_divergence_is_detected(engine, demo_organamnist, ragged_split, tiny_vit_dir):
+    """Losses are checked once per pass (no per-batch sync), and a blow-up still stops the run."""
+    run = make_engine("fedavg", engine, demo_organamnist, ragged_split, tiny_vit_dir, lr=1e12, rounds=3)
+    assert run.run() == "diverged"
+
+
+def test_first_step_is_logged_once(demo_organamnist, ragged_split, tiny_vit_dir):
+    """benchmarks/startup.py times process start to this line."""
+    messages = []
+    config = RunConfig(dataset="organamnist", partition="dirichlet", algorithm="fedavg", seed=0, backbone="vit_tiny",
+                       architecture="vit", rounds=2, lr=0.05, batch_size=BATCH, engine="batched")
+    Federation(config, demo_organamnist, ragged_split, tiny_vit_dir, log=messages.append).run()
+    assert sum("first training step done at unix time" in m for m in messages) == 1
+
+
+def test_engine_is_configured_and_validated(repo):
+    import yaml
+
+    from fhbench.config import validate_config
+    from fhbench.grid import all_runs, resolve_run_config
+
+    config = yaml.safe_load((repo / "config" / "demo.yaml").read_text())
+    config["training"]["engine"] = "batched"
+    config["training"]["batched_clients"] = 4
+    validate_config(config)
+    run = resolve_run_config(config, all_runs(config)[0])
+    assert (run["engine"], run["batched_clients"], run["precision"]) == ("batched", 4, "fp32")
+    assert RunConfig.from_dict(run).engine == "batched"
+    config["training"]["engine"] = "fast"
+    with pytest.raises(ValueError, match="training.engine"):
+        validate_config(config)
+    with pytest.raises(ValueError, match="engine"):
+        RunConfig.from_dict(dict(run, engine="fast"))
