@@ -141,7 +141,7 @@ class BatchedTrainer:
         tensors = list(stacked.values())
         loss_sum = torch.zeros(n_group * n_epochs, device=device)
         batch_count = torch.zeros(n_group * n_epochs, dtype=torch.long)
-        shared.model.train()
+        shared.set_training(True)
         with self.linears.installed() as linears:
             for step in range(max((len(p) for p in plans), default=0)):
                 active = [k for k in range(n_group) if step < len(plans[k])]

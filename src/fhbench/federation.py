@@ -122,6 +122,12 @@ class SharedModel:
         self.trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
         self.on_first_step: Callable[[], None] | None = None  # called once, after the first SGD step
 
+    def set_training(self, training: bool) -> None:
+        """Switch train/eval mode only when it changes: ``Module.train`` walks every submodule."""
+        if self.model.training != training or not hasattr(self, "_mode_set"):
+            self.model.train(training)
+            self._mode_set = True
+
     def stepped(self) -> None:
         """Mark an SGD step done; the first one fires :attr:`on_first_step` (start-up cost is measured to it)."""
         if self.on_first_step is not None:
@@ -161,7 +167,7 @@ class SharedModel:
         would stall a GPU at every step. A pass that went non-finite raises :class:`Diverged`.
         """
         self.load(params)
-        self.model.train()
+        self.set_training(True)
         order = torch.as_tensor(order, device=inputs.device)
         tensors = list(self.trainable.values())
         total = torch.zeros((), device=self.device)
@@ -198,7 +204,7 @@ class SharedModel:
     @torch.no_grad()
     def predict(self, params: Tensors, inputs: torch.Tensor, batch_size: int) -> np.ndarray:
         self.load(params)
-        self.model.eval()
+        self.set_training(False)
         # Predictions stay on the device until the end: one transfer per split, not per batch.
         preds = [self.forward(inputs[s : s + batch_size]).argmax(-1) for s in range(0, len(inputs), batch_size)]
         return torch.cat(preds).cpu().numpy() if preds else np.zeros(0, dtype=np.int64)
