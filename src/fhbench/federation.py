@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Callable, Collection
 
 import numpy as np
-import pandas as pd
 import torch
 
 from fhbench.algorithms import build as build_algorithm
@@ -35,6 +34,8 @@ from fhbench.seeding import seed_torch, stream, stream_seed
 
 PROGRESS_SECONDS = 10.0
 CHECKPOINT = "last.pt"  # one file per run, replaced after every round
+ENGINES = ("sequential", "batched")
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
 
 class Diverged(RuntimeError):
@@ -63,6 +64,9 @@ class RunConfig:
     algorithm_params: dict = field(default_factory=dict)
     device: str = "cpu"
     threads: int = 1
+    engine: str = "sequential"  # or "batched": all clients of a round step together (fhbench.batched)
+    batched_clients: int = 0  # batched engine: most clients stepped together (0 = all)
+    precision: str = "fp32"  # or "bf16": autocast on CUDA (tensors stay float32)
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
@@ -71,6 +75,12 @@ class RunConfig:
         if unknown:
             raise TypeError(f"run config: unknown key(s) {sorted(unknown)}")
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"run config: engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"run config: precision must be one of {tuple(PRECISIONS)}, got {self.precision!r}")
 
     def lr_at(self, round_: int) -> float:
         """Cosine decay from ``lr`` to ``lr_min`` over the rounds, stepped once per round."""
@@ -120,6 +130,19 @@ class SharedModel:
         self.device = device
         self.batch_inputs = batch_inputs
         self.trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+        self.on_first_step: Callable[[], None] | None = None  # called once, after the first SGD step
+
+    def set_training(self, training: bool) -> None:
+        """Switch train/eval mode only when it changes: ``Module.train`` walks every submodule."""
+        if self.model.training != training or not hasattr(self, "_mode_set"):
+            self.model.train(training)
+            self._mode_set = True
+
+    def stepped(self) -> None:
+        """Mark an SGD step done; the first one fires :attr:`on_first_step` (start-up cost is measured to it)."""
+        if self.on_first_step is not None:
+            callback, self.on_first_step = self.on_first_step, None
+            callback()
 
     def names(self, contains: str) -> tuple[str, ...]:
         return tuple(n for n in self.trainable if contains in n)
@@ -140,7 +163,7 @@ class SharedModel:
         params: Tensors,
         inputs: torch.Tensor,
         labels: torch.Tensor,
-        order: np.ndarray,
+        order: torch.Tensor | np.ndarray,
         batch_size: int,
         lr: float,
         loss_term: Callable | None = None,
@@ -151,34 +174,44 @@ class SharedModel:
 
         Tensors in ``params`` but not trainable in the model (an algorithm's extra copies) are
         ignored; trainable tensors missing from ``params`` keep whatever is loaded. Tensors named
-        in ``frozen`` take part in the forward pass but are never stepped (FFA-LoRA's A).
+        in ``frozen`` take part in the forward pass but are never stepped (FFA-LoRA's A). Losses
+        are summed on the device and checked once at the end of the pass: a per-batch ``.item()``
+        would stall a GPU at every step. A pass that went non-finite raises :class:`Diverged`.
         """
         self.load(params)
-        self.model.train()
-        losses = []
+        self.set_training(True)
+        order = torch.as_tensor(order, device=inputs.device)
+        tensors = list(self.trainable.values())
+        total = torch.zeros((), device=self.device)
+        n_batches = 0
         for start in range(0, len(order), batch_size):
-            idx = torch.as_tensor(order[start : start + batch_size], device=inputs.device)
+            idx = order[start : start + batch_size]
             logits = self.forward(inputs[idx])
             loss = torch.nn.functional.cross_entropy(logits, labels[idx])
             if loss_term is not None:
                 loss = loss + loss_term(self.trainable)
-            if not torch.isfinite(loss):
-                raise Diverged(f"loss became {loss.item()}")
-            for p in self.trainable.values():
+            for p in tensors:
                 p.grad = None
             loss.backward()
             if grad_hook is not None:
                 grad_hook(self.trainable)
             with torch.no_grad():
-                for name, p in self.trainable.items():
-                    if p.grad is not None and name not in frozen:
-                        p.add_(p.grad, alpha=-lr)
-            losses.append(loss.item())
+                stepped = [p for name, p in self.trainable.items() if p.grad is not None and name not in frozen]
+                if stepped:
+                    torch._foreach_add_(stepped, [p.grad for p in stepped], alpha=-lr)
+            self.stepped()
+            total += loss.detach().float()
+            n_batches += 1
+        if n_batches == 0:
+            return float("nan")  # a client without training data
+        mean = total.item() / n_batches
+        if not math.isfinite(mean):
+            raise Diverged(f"loss became {mean}")
         with torch.no_grad():
             for name in params:
                 if name in self.trainable:
                     params[name].copy_(self.trainable[name])
-        return float(np.mean(losses)) if losses else float("nan")
+        return mean
 
     def loss_and_grads(self, params: Tensors, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[float, Tensors]:
         """Cross-entropy of one batch at ``params`` and its gradient for every trainable tensor.
@@ -187,7 +220,7 @@ class SharedModel:
         the gradient is taken at the loaded point and nothing is updated.
         """
         self.load(params)
-        self.model.train()
+        self.set_training(True)
         logits = self.forward(inputs)
         loss = torch.nn.functional.cross_entropy(logits, labels)
         if not torch.isfinite(loss):
@@ -203,9 +236,10 @@ class SharedModel:
     @torch.no_grad()
     def predict(self, params: Tensors, inputs: torch.Tensor, batch_size: int) -> np.ndarray:
         self.load(params)
-        self.model.eval()
-        preds = [self.forward(inputs[s : s + batch_size]).argmax(-1).cpu() for s in range(0, len(inputs), batch_size)]
-        return torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
+        self.set_training(False)
+        # Predictions stay on the device until the end: one transfer per split, not per batch.
+        preds = [self.forward(inputs[s : s + batch_size]).argmax(-1) for s in range(0, len(inputs), batch_size)]
+        return torch.cat(preds).cpu().numpy() if preds else np.zeros(0, dtype=np.int64)
 
 
 class ClientRound:
@@ -229,7 +263,7 @@ class ClientRound:
         engine, data = self.engine, self.engine.clients[self.client]
         losses = []
         for _ in range(engine.config.local_epochs):
-            order = data.train[torch.as_tensor(self.rng.permutation(len(data.train)))].cpu().numpy()
+            order = data.train[torch.as_tensor(self.rng.permutation(len(data.train)), device=data.train.device)]
             losses.append(
                 engine.shared.sgd(
                     params, engine.inputs, engine.labels, order, engine.config.batch_size, self.lr, loss_term, grad_hook, frozen
@@ -245,7 +279,7 @@ class ClientRound:
         this (round, client) stream: FedALA learns its weights on such a slice.
         """
         engine, idx = self.engine, getattr(self.engine.clients[self.client], split)
-        order = idx[torch.as_tensor(self.rng.permutation(len(idx)))]
+        order = idx[torch.as_tensor(self.rng.permutation(len(idx)), device=idx.device)]
         if fraction < 1.0:
             order = order[: max(1, int(fraction * len(order)))]
         for s in range(0, len(order), engine.config.batch_size):
@@ -313,6 +347,7 @@ class Federation:
         """Build the algorithm and the client states around the shared model."""
         config = self.config
         self.shared = shared
+        self.shared.on_first_step = lambda: self.log(f"first training step done at unix time {time.time():.3f}")
         self.algorithm = build_algorithm(config.algorithm, **config.algorithm_params)
         self.algorithm.setup(
             FederationInfo(
@@ -327,6 +362,11 @@ class Federation:
         )
         initial = self.shared.snapshot()
         self.states = [self.algorithm.init_client(i, initial) for i in range(len(self.clients))]
+        self.batched = None
+        if config.engine == "batched":
+            from fhbench.batched import batched_trainer
+
+            self.batched = batched_trainer(self)
         self.rows: list[tuple] = []
         self.start_round = 1
 
@@ -335,7 +375,9 @@ class Federation:
         c = self.config
         self.rows.append((c.dataset, c.partition, c.algorithm, c.variant, c.seed, round_, client, split, metric, value))
 
-    def metrics_frame(self) -> pd.DataFrame:
+    def metrics_frame(self) -> "pandas.DataFrame":
+        import pandas as pd  # only when writing results: keeps it off a job's start-up path
+
         return pd.DataFrame(self.rows, columns=METRIC_COLUMNS)
 
     def fingerprint(self) -> str:
@@ -387,19 +429,29 @@ class Federation:
         for split in ("val", "test"):
             idx = getattr(self.clients[client], split)
             pred = self.shared.predict(params, self.inputs[idx], self.config.eval_batch_size)
-            for metric, value in classification_metrics(self.labels[idx].cpu().numpy(), pred).items():
+            scores = classification_metrics(self.labels[idx].cpu().numpy(), pred)
+            for metric, value in scores.items():
                 self._row(round_, client, split, metric, value)
             if split == "val":
-                accuracy = classification_metrics(self.labels[idx].cpu().numpy(), pred)["accuracy"]
+                accuracy = scores["accuracy"]
         return accuracy
+
+    def autocast(self):
+        """Mixed precision for the forward passes when ``precision`` asks for it (CUDA only)."""
+        dtype = PRECISIONS[self.config.precision]
+        enabled = dtype is not None and self.shared.device.type == "cuda"
+        return torch.autocast(self.shared.device.type, dtype=dtype, enabled=enabled)
 
     def run_round(self, round_: int) -> str:
         n = len(self.clients)
         uploads, losses, val_acc = [], [], []
+        trained = self.batched.train_round(round_) if self.batched else None
         last_report = time.perf_counter()
         for client in range(n):
-            trainer = ClientRound(self, client, round_)
-            loss = self.algorithm.local_update(client, self.states[client], trainer)
+            if trained is None:
+                loss = self.algorithm.local_update(client, self.states[client], ClientRound(self, client, round_))
+            else:
+                loss = trained[client]
             # A huge step can leave finite losses but infinite tensors; stop before they spread.
             if not math.isfinite(loss) or not all(bool(torch.isfinite(t).all()) for t in self.states[client].params.values()):
                 raise Diverged(f"client {client}: non-finite loss or parameters after local training")
@@ -431,7 +483,8 @@ class Federation:
         for round_ in range(self.start_round, c.rounds + 1):
             t0 = time.perf_counter()
             try:
-                summary = self.run_round(round_)
+                with self.autocast():
+                    summary = self.run_round(round_)
             except Diverged as exc:
                 self.log(f"[{name}] round {round_}/{c.rounds}: diverged ({exc}); stopping this run")
                 # Drop the partial round, keep one row saying where the run stopped.

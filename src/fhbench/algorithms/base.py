@@ -99,6 +99,19 @@ class Algorithm(ABC):
     """Base class: hyperparameters are dataclass fields of the subclass."""
 
     name: ClassVar[str]
+    #: Whether a client's local update is exactly ``trainer.train(state.params)`` (plain SGD on
+    #: all trainable tensors, no loss term, no gradient hook), so that the batched engine
+    #: (:mod:`fhbench.batched`) may train all clients of a round together. ``None`` infers it:
+    #: true exactly when the subclass keeps the base :meth:`local_update`. An algorithm that
+    #: overrides ``local_update`` but still trains plainly may set ``True``.
+    plain_local_training: ClassVar[bool | None] = None
+
+    @classmethod
+    def supports_batched_training(cls) -> bool:
+        """True when the batched multi-client engine reproduces this algorithm's local update."""
+        if cls.plain_local_training is not None:
+            return bool(cls.plain_local_training)
+        return cls.local_update is Algorithm.local_update
 
     def setup(self, info: FederationInfo) -> None:
         self.info = info

@@ -1,0 +1,103 @@
+"""Fixed cost per job: process start to the first training step of ``fhbench run``.
+
+Starts ``python -m fhbench.cli run`` on a tiny ViT and random data in a fresh process, takes
+the wall-clock time just before the process is spawned, and reads the time of the first SGD
+step from the line the engine logs (``first training step done at unix time …``). Also prints
+the cost of ``import torch`` alone (the floor any job pays) and the heaviest imports of the
+run as ``python -X importtime`` reports them.
+
+    python benchmarks/startup.py [--repeats 3] [--target 3.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import REPO, load_average, make_workspace, verdict
+
+FIRST_STEP = re.compile(r"first training step done at unix time ([0-9.]+)")
+
+
+def child_env() -> dict:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=f"{REPO / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    return env
+
+
+def time_to_first_step(ws, root: Path) -> tuple[float, float]:
+    """Wall seconds from spawning ``fhbench run`` to its first SGD step, and the CPU seconds of the whole run."""
+    import yaml
+
+    config = root / "run.yaml"
+    config.write_text(yaml.safe_dump(ws.run_config(rounds=1)))
+    log = root / "run.log"
+    cmd = [sys.executable, "-m", "fhbench.cli", "run", "--config", str(config), "--prepared", str(ws.prepared),
+           "--split", str(ws.split), "--model", str(ws.model), "--out", str(root / "metrics.csv")]
+    with open(log, "w") as stream:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.time()
+        subprocess.run(cmd, stderr=stream, stdout=stream, env=child_env(), check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
+    match = FIRST_STEP.search(log.read_text())
+    if not match:
+        raise RuntimeError(f"no first-step line in {log}:\n{log.read_text()[-2000:]}")
+    return float(match.group(1)) - t0, cpu
+
+
+def import_seconds(statement: str) -> float:
+    t0 = time.time()
+    subprocess.run([sys.executable, "-c", statement], env=child_env(), check=True)
+    return time.time() - t0
+
+
+def heaviest_imports(top: int) -> list[tuple[float, str]]:
+    """Import cost of each layer of a run, in the order they load (python -X importtime).
+
+    Each later entry counts only what the earlier ones did not already import.
+    """
+    statement = ("import torch, numpy, pandas, yaml, transformers, transformers.models.vit.modeling_vit, peft, "
+                 "fhbench.data, fhbench.algorithms, fhbench.models, fhbench.federation, fhbench.cli")
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", statement], env=child_env(),
+                         capture_output=True, text=True, check=True).stderr
+    rows = []
+    for line in out.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            name = parts[2].rstrip()
+            if not name.startswith("  ") and name.strip():  # direct imports of the statement
+                rows.append((int(parts[1]) / 1e6, name.strip()))
+    return sorted(rows, reverse=True)[:top]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--target", type=float, default=3.0, help="seconds")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        ws = make_workspace(root, n_clients=2, samples_per_client=40, vit="tiny")
+        torch_only = min(import_seconds("import torch") for _ in range(args.repeats))
+        runs = [time_to_first_step(ws, root) for _ in range(args.repeats)]
+        startup, cpu = min(w for w, _ in runs), min(c for _, c in runs)
+        print(f"# {load_average()}; best of {args.repeats}")
+        print("heaviest imports of a run (cumulative s, python -X importtime):")
+        for seconds, name in heaviest_imports(12):
+            print(f"  {seconds:6.2f}  {name}")
+        print(f"python -c 'import torch' (floor of any job): {torch_only:.2f} s")
+        print(f"CPU seconds of the whole 1-round run (not only to the first step): {cpu:.2f} s")
+        print(f"process start -> first training step: {startup:.2f} s; target <= {args.target:.2f} s; "
+              f"ratio {startup / args.target:.2f}; {verdict(startup, args.target)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
