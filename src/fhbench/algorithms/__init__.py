@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-from fhbench.algorithms.base import Algorithm, ClientState, FederationInfo
-from fhbench.algorithms.apfl import APFL
-from fhbench.algorithms.apple import APPLE
-from fhbench.algorithms.epfl import EPFL
-from fhbench.algorithms.fedala import FedALA
-from fhbench.algorithms.fedavg import FedAvg
-from fhbench.algorithms.fedprox import FedProx
-from fhbench.algorithms.fedsa_lora import FedSALoRA
-from fhbench.algorithms.ffa_lora import FFALoRA
-from fhbench.algorithms.local import Local
-from fhbench.algorithms.scaffold import Scaffold
+from typing import TYPE_CHECKING
 
-ALGORITHMS: dict[str, type[Algorithm]] = {
-    "fedavg": FedAvg,
-    "fedprox": FedProx,
-    "scaffold": Scaffold,
-    "apfl": APFL,
-    "apple": APPLE,
-    "fedala": FedALA,
-    "epfl": EPFL,
-    "local": Local,
-    "fedsa_lora": FedSALoRA,
-    "ffa_lora": FFALoRA,
-}
+from fhbench.registry import LazyRegistry
+
+if TYPE_CHECKING:
+    from fhbench.algorithms.base import Algorithm
+
+# Imported on first use, so checking names (config validation, dry runs) does not import torch.
+ALGORITHMS: LazyRegistry = LazyRegistry(
+    {
+        "fedavg": "fhbench.algorithms.fedavg:FedAvg",
+        "fedprox": "fhbench.algorithms.fedprox:FedProx",
+        "scaffold": "fhbench.algorithms.scaffold:Scaffold",
+        "apfl": "fhbench.algorithms.apfl:APFL",
+        "apple": "fhbench.algorithms.apple:APPLE",
+        "fedala": "fhbench.algorithms.fedala:FedALA",
+        "epfl": "fhbench.algorithms.epfl:EPFL",
+        "local": "fhbench.algorithms.local:Local",
+        "fedsa_lora": "fhbench.algorithms.fedsa_lora:FedSALoRA",
+        "ffa_lora": "fhbench.algorithms.ffa_lora:FFALoRA",
+    }
+)
 
 
 def build(name: str, **hparams) -> Algorithm:
@@ -37,6 +35,15 @@ def build(name: str, **hparams) -> Algorithm:
     if unknown:
         raise TypeError(f"algorithms.{name}: unknown hyperparameter(s) {sorted(unknown)}; known: {cls.hyperparameters()}")
     return cls(**hparams)
+
+
+def __getattr__(name: str):
+    # The interface types live in base.py (which imports torch); re-exported on demand.
+    if name in ("Algorithm", "ClientState", "FederationInfo"):
+        from fhbench.algorithms import base
+
+        return getattr(base, name)
+    raise AttributeError(name)
 
 
 __all__ = ["ALGORITHMS", "Algorithm", "ClientState", "FederationInfo", "build"]

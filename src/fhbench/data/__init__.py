@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fhbench.data import adftd, icbhi, medabs, organamnist, organcmnist, organsmnist, ptbxl, pubmedrct, sprsound
 from fhbench.data.base import Dataset, write_manifest
+from fhbench.registry import LazyRegistry
 
-DATASETS: dict[str, Dataset] = {
-    "organamnist": organamnist.DATASET,
-    "organcmnist": organcmnist.DATASET,
-    "organsmnist": organsmnist.DATASET,
-    "icbhi": icbhi.DATASET,
-    "sprsound": sprsound.DATASET,
-    "ptbxl": ptbxl.DATASET,
-    "adftd": adftd.DATASET,
-    "medabs": medabs.DATASET,
-    "pubmedrct": pubmedrct.DATASET,
-}
+# Imported on first use: the readers pull in wfdb, mne, soundfile and friends.
+DATASETS: LazyRegistry = LazyRegistry(
+    {
+        name: f"fhbench.data.{name}:DATASET"
+        for name in ("organamnist", "organcmnist", "organsmnist", "icbhi", "sprsound", "ptbxl", "adftd", "medabs", "pubmedrct")
+    }
+)
 
 
 def get_dataset(key: str) -> Dataset:

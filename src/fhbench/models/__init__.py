@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from fhbench.models.base import Backbone, LoraSpec, require_model_dir, wrap_with_lora
-from fhbench.models.moment import MomentBackbone
-from fhbench.models.roberta import RobertaBackbone
-from fhbench.models.vit import ViTBackbone
-from fhbench.models.wav2vec2 import Wav2Vec2Backbone
+from fhbench.registry import LazyRegistry
 
-BACKBONES: dict[str, Backbone] = {
-    "vit": ViTBackbone(),
-    "wav2vec2": Wav2Vec2Backbone(),
-    "roberta": RobertaBackbone(),
-    "moment": MomentBackbone(),
-}
+# Imported on first use: each backbone module imports torch and transformers.
+BACKBONES: LazyRegistry = LazyRegistry(
+    {
+        "vit": "fhbench.models.vit:ViTBackbone",
+        "wav2vec2": "fhbench.models.wav2vec2:Wav2Vec2Backbone",
+        "roberta": "fhbench.models.roberta:RobertaBackbone",
+        "moment": "fhbench.models.moment:MomentBackbone",
+    },
+    instantiate=True,
+)
 
 
 def get_backbone(architecture: str) -> Backbone:
