@@ -17,11 +17,13 @@ wildcard_constraints:
     variant="|".join(map(re.escape, config["variants"])),
     backbone="|".join(config["backbones"]),
     experiment="|".join(config["experiments"]),
+    metric="accuracy|balanced_accuracy|macro_f1",
+    figure="|".join(config.get("figures", {})) or "(?!)",
     seed=r"\d+",
 
 
 def all_targets():
-    return [key.metrics for key in grid.all_runs(config)] + grid.table_targets(config)
+    return [key.metrics for key in grid.all_runs(config)] + grid.final_targets(config)
 
 
 def run_key(wildcards):
@@ -44,12 +46,22 @@ def experiment_metrics(wildcards):
     return [key.metrics for key in grid.experiment_runs(config, wildcards.experiment)]
 
 
+def figure_metrics(wildcards):
+    return [key.metrics for key in grid.figure_runs(config, wildcards.figure)]
+
+
+def report_figures():
+    """Figures REPORT.md shows: the configured ones (PNG and PDF). Rules that draw more figures
+    (split distributions) add their targets here so the report embeds them too."""
+    return grid.figure_targets(config)
+
+
 def train_resource(name):
     return config["resources"]["run_federation"][name]
 
 
 def print_outputs(targets):
-    tables = [t for t in targets if t.endswith(".md")]
+    tables = [t for t in targets if t.endswith(".md") and t.startswith("results/tables/main_")]
     for table in tables:
         print(f"\nfhbench: wrote {table}\n")
         print(open(table).read())
