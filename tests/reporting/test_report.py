@@ -72,7 +72,10 @@ def test_finding_partitions_reports_the_gap_per_alpha_and_its_trend(metrics):
 def test_finding_variants(metrics):
     text = finding_variants(select_runs(metrics, LAYERS), spec("layers", "variants", LAYERS), ALPHAS)
     assert "variant second_half scores highest (81.0%)" in text and "first_half lowest (77.0%)" in text
-    assert "4.0 points range is larger than the largest seed std (0.0 points)" in text
+    assert "a 4.0 points range from one seed, so without a noise estimate" in text
+    two_seeds = [("ds", "fhbench", "epfl", v, s) for v in VARIANT for s in (0, 1)]
+    text = finding_variants(tidy_metrics(two_seeds, score), spec("layers", "variants", two_seeds), ALPHAS)
+    assert "the 4.0 points range is larger than the largest seed std (0.7 points)" in text
 
 
 def test_finding_communication(metrics):

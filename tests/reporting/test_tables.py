@@ -119,3 +119,12 @@ def test_write_accuracy_table_writes_every_format(tmp_path):
     assert {"modality", "dataset", "method", "mean", "std", "n_seeds", "best"} <= set(csv.columns)
     assert "\\begin{tabular}" in out["tex"].read_text()
     assert out["md"].read_text().startswith("# Main")
+
+
+def test_a_single_seed_shows_no_std():
+    metrics = tidy_metrics(runs(datasets=("img1",), seeds=(0,)), score)
+    table = accuracy_table(metrics, modality=MODALITY)
+    md, tex, page = to_markdown(table, "T"), to_latex(table, "T", "t"), to_html(table, "T")
+    assert "| **80.00** |" in md and "±" not in md.split("\n\n")[-1] and "one seed" in md
+    assert r"\textbf{80.00}" in tex and r"$\pm$" not in tex.split(r"\midrule")[1]
+    assert "<b>80.00</b>" in page

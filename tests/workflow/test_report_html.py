@@ -67,6 +67,7 @@ def built(tmp_path_factory):
     return repo, config
 
 
+@pytest.mark.slow
 def test_report_lists_tables_figures_and_report(built):
     repo, config = built
     text = (repo / "report.html").read_text()
@@ -80,6 +81,7 @@ def test_report_lists_tables_figures_and_report(built):
     assert "Main results" in results["results/tables/main_accuracy.html"]["caption"]
 
 
+@pytest.mark.slow
 def test_report_renders_in_chromium(built, tmp_path):
     repo, config = built
     page = repo / "report.html"

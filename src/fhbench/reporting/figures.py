@@ -142,6 +142,9 @@ def plot_communication(metrics: pd.DataFrame, title: str = "", **_) -> "Figure":
             for x, y, variant in zip(line["bytes"] / 1e6, 100 * line["mean"], line["variant"]):
                 ax.annotate(variant, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
         ax.set_xscale("log")
+        # Plain numbers on the log axis: the default minor labels (2×10⁻¹, …) overlap.
+        ax.xaxis.set_major_formatter(_pyplot().FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(_pyplot().NullFormatter())
         ax.set_title(f"{dataset} ({partition})")
         ax.set_xlabel("MB communicated per run (up + down)")
         ax.set_ylabel("test accuracy (%)")

@@ -96,11 +96,14 @@ def finding_variants(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]
         best, worst = rows.iloc[0], rows.iloc[-1]
         spread = best["mean"] - worst["mean"]
         noise = rows["std"].max()
-        verdict = "larger" if spread > noise else "no larger"
+        if metrics["seed"].nunique() > 1:
+            verdict = "larger" if spread > noise else "no larger"
+            noise_text = f"the {_pts(spread)} range is {verdict} than the largest seed std ({_pts(noise)})"
+        else:
+            noise_text = f"a {_pts(spread)} range from one seed, so without a noise estimate"
         sentences.append(
             f"For {algorithm} on {_where(metrics)}, variant {best['variant']} scores highest ({_pct(best['mean'])}) and "
-            f"{worst['variant']} lowest ({_pct(worst['mean'])}); the {_pts(spread)} range is {verdict} than the largest "
-            f"seed std ({_pts(noise)})."
+            f"{worst['variant']} lowest ({_pct(worst['mean'])}); {noise_text}."
         )
     return " ".join(sentences) if sentences else finding_main(metrics, spec, alphas)
 

@@ -140,25 +140,30 @@ def accuracy_table(
     return table[TABLE_COLUMNS]
 
 
-def _layout(table: pd.DataFrame) -> tuple[list[tuple[str, str]], list[str], dict[tuple[str, str], tuple[float, float, bool]]]:
-    """Columns as (modality, label) in table order, methods in order, and the cell values."""
+def _layout(table: pd.DataFrame) -> tuple[list[tuple[str, str]], list[str], dict[tuple[str, str], tuple[float, float | None, bool]]]:
+    """Columns as (modality, label) in table order, methods in order, and the cell values.
+
+    A cell from a single seed has no std (``None``): printing ``± 0.00`` would claim a precision
+    nobody measured.
+    """
     columns = list(dict.fromkeys(zip(table["modality"], table["column"])))
     methods = list(dict.fromkeys(table["method"]))
-    cells = {(m, c): (mu, sd, b) for m, c, mu, sd, b in zip(table["method"], table["column"], table["mean"], table["std"], table["best"])}
+    cells = {
+        (m, c): (mu, sd if n > 1 else None, b)
+        for m, c, mu, sd, n, b in zip(table["method"], table["column"], table["mean"], table["std"], table["n_seeds"], table["best"])
+    }
     return columns, methods, cells
 
 
-def _fmt(mean: float, std: float) -> str:
-    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+def _fmt(mean: float, std: float | None, pm: str = "±") -> str:
+    return f"{100 * mean:.2f}" if std is None else f"{100 * mean:.2f} {pm} {100 * std:.2f}"
 
 
 def _caption(table: pd.DataFrame) -> str:
     seeds = int(table["n_seeds"].max()) if len(table) else 0
     metric = table["metric"].iloc[0] if len(table) else "accuracy"
-    return (
-        f"Test {metric.replace('_', ' ')} (%) at each client's best validation round, mean over clients; "
-        f"mean ± std over {seeds} seed(s); best per column in bold."
-    )
+    spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed"
+    return f"Test {metric.replace('_', ' ')} (%) at each client's best validation round, mean over clients; {spread}; best per column in bold."
 
 
 def _modality_header(modality: str) -> str:
@@ -220,7 +225,7 @@ def to_latex(table: pd.DataFrame, title: str, label: str) -> str:
         for _, col in columns:
             if (method, col) in cells:
                 mu, sd, best = cells[(method, col)]
-                text = f"{100 * mu:.2f} $\\pm$ {100 * sd:.2f}"
+                text = _fmt(mu, sd, pm="$\\pm$")
                 row.append(rf"\textbf{{{text}}}" if best else text)
             else:
                 row.append("--")
