@@ -40,7 +40,8 @@
       return;
     }
     const path = order[i];
-    app.showCategory(results[path].category || Object.keys(categories)[0]);
+    const category = Object.keys(categories).find((c) => Object.values(categories[c]).some((ps) => ps.includes(path)));
+    app.showCategory(category);
     new ToggleViewManager(app).handleSelectedResult(path);
     setTimeout(() => step(i + 1), 400);
   }

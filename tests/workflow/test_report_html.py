@@ -72,9 +72,8 @@ def test_report_lists_tables_figures_and_report(built):
     repo, config = built
     text = (repo / "report.html").read_text()
     results = json.loads(re.search(r"var results = (\{.*?\});\n", text, re.S).group(1))
-    by_category = {}
-    for path, entry in results.items():
-        by_category.setdefault(entry["category"], set()).add(path)
+    categories = json.loads(re.search(r"var categories = (\{.*?\});\n", text, re.S).group(1))
+    by_category = {name: {p for paths in subs.values() for p in paths} for name, subs in categories.items()}
     assert by_category["Tables"] == {f"results/tables/{e}_accuracy.html" for e in config["experiments"]}
     assert by_category["Figures"] == {f"results/figures/{f}.png" for f in config["figures"]}
     assert by_category["Report"] == {"results/REPORT.md"}
