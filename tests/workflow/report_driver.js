@@ -30,6 +30,8 @@
     report.results[path] = entry;
   }
   function step(i) {
+    // The menu as the app first rendered it (category entries under "Results").
+    if (i === 0) report.menu = Array.from(document.querySelectorAll("#app nav li span")).map((s) => s.textContent);
     if (i > 0) probe(order[i - 1]);
     if (i === order.length) {
       const pre = document.createElement("pre");
