@@ -83,6 +83,20 @@ def test_finding_communication(metrics):
     assert "epfl with rank4 sends 0.00 MB per run for 80.0%, with default 0.00 MB (2.0×) for 80.0% (+0.0 points)" in text
 
 
+def test_finding_main_reports_a_tie(metrics):
+    tie = [("ds", "fhbench", a, "default", 0) for a in ("fedavg", "epfl")]
+    text = finding_main(tidy_metrics(tie, lambda *a: 0.5), spec("t", "main", tie), ALPHAS)
+    assert "tied with" in text and "points above" not in text
+
+
+def test_finding_convergence(metrics):
+    from fhbench.reporting.report import finding_convergence
+
+    # test accuracy climbs linearly to the score (80.5% over seeds): 0.805 * (0.5 + 0.5 / 4) at round 1
+    text = finding_convergence(select_runs(metrics, MAIN))
+    assert "epfl 50.3% at round 1, peak 80.5% at round 4, 80.5% at round 4" in text
+
+
 def test_finding_client_spread(metrics):
     # clients alternate ±0.05 around the score: the std over 4 clients is 0.0577
     text = finding_client_spread(select_runs(metrics, MAIN))

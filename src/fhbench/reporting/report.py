@@ -66,7 +66,10 @@ def finding_main(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) ->
     text = f"Averaged over {n_columns} dataset/partition column(s) ({_where(metrics)}), {best['method']} scores highest ({_pct(best['mean'])})"
     if len(means) > 1:
         second = means.iloc[1]
-        text += f", {_pts(best['mean'] - second['mean'])} above {second['method']} ({_pct(second['mean'])})"
+        if round(100 * (best["mean"] - second["mean"]), 1) == 0:
+            text += f", tied with {second['method']} ({_pct(second['mean'])})"
+        else:
+            text += f", {_pts(best['mean'] - second['mean'])} above {second['method']} ({_pct(second['mean'])})"
         cell = scores.groupby(["dataset", "partition", "algorithm", "variant"])["score"].mean().reset_index()
         winners = cell.loc[cell.groupby(["dataset", "partition"])["score"].idxmax()]
         wins = sum((winners["algorithm"] == best["algorithm"]) & (winners["variant"] == best["variant"]))
@@ -168,17 +171,17 @@ def finding_client_spread(metrics: pd.DataFrame) -> str:
 
 
 def finding_convergence(metrics: pd.DataFrame) -> str:
-    """First and last evaluated mean test accuracy per method."""
+    """Per method: mean client test accuracy at the first evaluation, at its peak and at the end."""
     test = metrics[(metrics["split"] == "test") & (metrics["metric"] == "accuracy")]
     curve = test.groupby(["algorithm", "variant", "round"])["value"].mean().reset_index()
     parts = []
     for (algorithm, variant), frame in curve.groupby(["algorithm", "variant"], sort=True):
-        frame = frame.sort_values("round")
-        final = frame["value"].iloc[-1]
-        reached = frame[frame["value"] >= final - 0.01]["round"].iloc[0]
+        frame = frame.sort_values("round").reset_index(drop=True)
+        peak = frame.loc[frame["value"].idxmax()]
+        first, last = frame.iloc[0], frame.iloc[-1]
         parts.append(
-            f"{method_label(algorithm, variant)} goes from {_pct(frame['value'].iloc[0])} (round {frame['round'].iloc[0]}) to "
-            f"{_pct(final)} (round {frame['round'].iloc[-1]}), within 1 point of that from round {reached}"
+            f"{method_label(algorithm, variant)} {_pct(first['value'])} at round {int(first['round'])}, "
+            f"peak {_pct(peak['value'])} at round {int(peak['round'])}, {_pct(last['value'])} at round {int(last['round'])}"
         )
     return "Mean client test accuracy: " + "; ".join(parts) + "."
 
