@@ -10,7 +10,7 @@ CORES ?= 2
 export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: env demo test clean-demo
+.PHONY: env demo report test clean-demo
 
 env: $(STAMP)
 
@@ -26,8 +26,12 @@ $(STAMP): requirements.txt pyproject.toml
 demo: env
 	$(BIN)/snakemake all --cores $(CORES) --configfile config/demo.yaml
 
+# The Snakemake report (tables and figures with captions) of the demo run.
+report: demo
+	$(BIN)/snakemake --report report.html --configfile config/demo.yaml
+
 test: env
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean-demo:
-	rm -rf resources results/runs results/tables results/figures results/checkpoints logs benchmarks/rules .snakemake
+	rm -rf resources results/runs results/tables results/figures results/REPORT.md results/checkpoints logs benchmarks/rules .snakemake report.html

@@ -19,11 +19,13 @@ wildcard_constraints:
     variant="|".join(map(re.escape, config["variants"])),
     backbone="|".join(config["backbones"]),
     experiment="|".join(config["experiments"]),
+    metric="accuracy|balanced_accuracy|macro_f1",
+    figure="|".join(config.get("figures", {})) or "(?!)",
     seed=r"\d+",
 
 
 def all_targets():
-    return [key.metrics for key in grid.all_runs(config)] + grid.table_targets(config) + grid.dataset_report_targets(config)
+    return [key.metrics for key in grid.all_runs(config)] + grid.final_targets(config) + grid.dataset_report_targets(config)
 
 
 def data_targets():
@@ -66,13 +68,27 @@ def experiment_metrics(wildcards):
     return [key.metrics for key in grid.experiment_runs(config, wildcards.experiment)]
 
 
+def figure_metrics(wildcards):
+    return [key.metrics for key in grid.figure_runs(config, wildcards.figure)]
+
+
+def report_figures():
+    """Figures REPORT.md shows: the configured ones (PNG and PDF). Rules that draw more figures
+    (split distributions) add their targets here so the report embeds them too."""
+    return grid.figure_targets(config)
+
+
 def train_resource(name):
     return config["resources"]["run_federation"][name]
 
 
 def print_outputs(targets):
-    # Only tables that exist: a run may have asked for other targets (e.g. dvc.yaml's data).
-    tables = [t for t in targets if t.endswith(".md") and os.path.exists(t)]
+    # The headline tables that exist: a run may have asked for other targets (e.g. dvc.yaml's data).
+    tables = [t for t in targets if t.startswith("results/tables/main_") and t.endswith(".md") and os.path.exists(t)]
     for table in tables:
         print(f"\nfhbench: wrote {table}\n")
         print(open(table).read())
+    figures = sorted({t.rsplit(".", 1)[0] for t in targets if t.startswith("results/figures/")})
+    print(f"fhbench: {len(grid.table_targets(config))} table files under results/tables/, {len(figures)} figures under results/figures/")
+    if "results/REPORT.md" in targets:
+        print("fhbench: the reproduction report is results/REPORT.md; `snakemake --report report.html` bundles tables and figures")

@@ -1,14 +1,26 @@
-# Tables (and later figures) computed from the tidy metrics of the runs.
+# Tables, figures and REPORT.md, each computed from the tidy metrics of the runs it needs.
+# Every output is a file target: `snakemake results/figures/<name>.pdf` runs only its experiment.
 
 
-rule accuracy_table:
+rule make_table:
     input:
         experiment_metrics,
     output:
-        csv=report("results/tables/{experiment}_accuracy.csv", caption="../report/accuracy_table.rst", category="Tables"),
-        md="results/tables/{experiment}_accuracy.md",
+        csv="results/tables/{experiment}_{metric}.csv",
+        md="results/tables/{experiment}_{metric}.md",
+        tex="results/tables/{experiment}_{metric}.tex",
+        html=report(
+            "results/tables/{experiment}_{metric}.html",
+            caption="../report/table.rst",
+            category="Tables",
+            subcategory="{metric}",
+            labels={"experiment": "{experiment}", "metric": "{metric}"},
+        ),
     log:
-        "logs/accuracy_table/{experiment}.log",
+        "logs/make_table/{experiment}_{metric}.log",
+    params:
+        spec=lambda wc: grid.experiment_spec(config, wc.experiment),
+    localrule: True
     conda:
         "../environment.yml"
     script:
@@ -60,3 +72,49 @@ rule efficiency_table:
         "../environment.yml"
     script:
         "../workflow/scripts/efficiency_table.py"
+        "../workflow/scripts/make_table.py"
+
+
+rule plot_figure:
+    input:
+        figure_metrics,
+    output:
+        pdf="results/figures/{figure}.pdf",
+        png=report(
+            "results/figures/{figure}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "{figure}"},
+        ),
+    log:
+        "logs/plot_figure/{figure}.log",
+    params:
+        spec=lambda wc: grid.figure_spec(config, wc.figure),
+        alphas=grid.partition_alphas(config),
+    localrule: True
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/plot_figure.py"
+
+
+rule write_report:
+    input:
+        metrics=lambda wc: [key.metrics for key in grid.all_runs(config)],
+        tables=grid.table_targets(config),
+        figures=report_figures(),
+        deviations="report/deviations.yaml",
+    output:
+        report("results/REPORT.md", caption="../report/reproduction.rst", category="Report"),
+    log:
+        "logs/write_report/report.log",
+    params:
+        experiments={name: grid.experiment_spec(config, name) for name in config["experiments"]},
+        figures={name: grid.figure_spec(config, name) for name in config.get("figures", {})},
+        alphas=grid.partition_alphas(config),
+        headline=config.get("report", {}).get("headline", "main"),
+    localrule: True
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/write_report.py"

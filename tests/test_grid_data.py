@@ -55,8 +55,11 @@ def test_data_partitions_and_targets(repo):
     config["partitions"]["by_patient"] = {"scheme": "natural", "group": "patient", "n_clients": None}
     validate_config(copy.deepcopy(config))  # unused natural partitions are fine
     pairs = grid.data_partitions(config)
-    # No image dataset has a patient column: the natural partition applies to none of them.
-    assert pairs == [(d, "fhbench") for d in config["datasets"]]
+    # Every dataset under the first partition, plus the pairs experiments run; no image dataset
+    # has a patient column, so the natural partition applies to none of them.
+    used = {(d, p) for exp in config["experiments"].values() for d in exp["datasets"] for p in exp["partitions"]}
+    assert set(pairs) == {(d, "fhbench") for d in config["datasets"]} | used
+    assert not any(p == "by_patient" for _, p in pairs)
     targets = grid.data_targets(config)
     assert "resources/raw/organcmnist" in targets and "resources/partitions/organsmnist/fhbench.json" in targets
     report = grid.dataset_report_targets(config)

@@ -52,6 +52,23 @@ def check_references(config: dict) -> None:
             for value in exp.get(field, []):
                 if value not in config[section]:
                     raise ConfigError(f"experiments.{exp_name}.{field}: {value!r} is not defined under {section}")
+        for value in exp.get("compare", []):
+            if value not in exp["algorithms"]:
+                raise ConfigError(f"experiments.{exp_name}.compare: {value!r} is not one of the experiment's algorithms {exp['algorithms']}")
+    for fig_name, fig in config.get("figures", {}).items():
+        if fig["experiment"] not in config["experiments"]:
+            raise ConfigError(f"figures.{fig_name}.experiment: {fig['experiment']!r} is not defined under experiments")
+    headline = config.get("report", {}).get("headline", "main")
+    if headline not in config["experiments"]:
+        raise ConfigError(f"report.headline: {headline!r} is not defined under experiments")
+    from fhbench.reporting import FIGURE_KINDS, TABLE_KINDS
+
+    for exp_name, exp in config["experiments"].items():
+        if exp.get("kind", "main") not in TABLE_KINDS:
+            raise ConfigError(f"experiments.{exp_name}.kind: {exp.get('kind')!r} is not one of {sorted(TABLE_KINDS)}")
+    for fig_name, fig in config.get("figures", {}).items():
+        if fig["kind"] not in FIGURE_KINDS:
+            raise ConfigError(f"figures.{fig_name}.kind: {fig['kind']!r} is not one of {sorted(FIGURE_KINDS)}")
     from fhbench.algorithms import ALGORITHMS
     from fhbench.data import DATASETS, check_prepare_options
     from fhbench.models import BACKBONES
@@ -59,6 +76,16 @@ def check_references(config: dict) -> None:
     for name in config["algorithms"]:
         if name not in ALGORITHMS:
             raise ConfigError(f"algorithms.{name}: no such algorithm; registered: {sorted(ALGORITHMS)}")
+    for exp_name, exp in config["experiments"].items():
+        # A variant's algorithm overrides must be hyperparameters of every algorithm it is crossed with.
+        for variant in exp.get("variants", ["default"]):
+            overrides = set(config["variants"][variant].get("algorithm", {}))
+            for algorithm in exp["algorithms"]:
+                unknown = overrides - set(ALGORITHMS[algorithm].hyperparameters()) if algorithm in ALGORITHMS else set()
+                if unknown:
+                    raise ConfigError(
+                        f"experiments.{exp_name}: variant {variant!r} sets {sorted(unknown)}, which algorithm {algorithm!r} does not have"
+                    )
     for name in config["datasets"]:
         if name not in DATASETS:
             raise ConfigError(f"datasets.{name}: no such dataset; registered: {sorted(DATASETS)}")
@@ -90,17 +117,23 @@ def used_data_partitions(config: dict) -> list[tuple[str, str]]:
 
 
 def data_partitions(config: dict) -> list[tuple[str, str]]:
-    """Every configured dataset with every partition that applies to it (a natural partition
-    only where the dataset has its group column): the splits the dataset table and the
-    distribution figures describe, and the data DVC tracks."""
+    """The splits the dataset table and distribution figures describe and DVC tracks: every pair
+    some experiment runs, plus each dataset under the first configured partition (so every
+    dataset has a row), skipping natural partitions where the dataset lacks the group column."""
     from fhbench.data import DATASETS
 
-    return [
-        (dataset, name)
-        for dataset in config["datasets"]
-        for name, part in config["partitions"].items()
-        if part.get("group") is None or part["group"] in DATASETS[dataset].natural_groups
-    ]
+    first = next(iter(config["partitions"]))
+    pairs = set(used_data_partitions(config)) | {(d, first) for d in config["datasets"]}
+    order = {name: i for i, name in enumerate(config["partitions"])}
+    return sorted(
+        (
+            (dataset, name)
+            for dataset, name in pairs
+            if config["partitions"][name].get("group") is None
+            or config["partitions"][name]["group"] in DATASETS[dataset].natural_groups
+        ),
+        key=lambda pair: (list(config["datasets"]).index(pair[0]), order[pair[1]]),
+    )
 
 
 def data_targets(config: dict) -> list[str]:
@@ -137,9 +170,76 @@ def all_runs(config: dict) -> list[RunKey]:
     return sorted({key for exp in config["experiments"] for key in experiment_runs(config, exp)})
 
 
-def table_targets(config: dict) -> list[str]:
-    tables = [f"results/tables/{exp}_accuracy.{ext}" for exp in config["experiments"] for ext in ("csv", "md")]
-    return tables + [f"results/tables/efficiency.{ext}" for ext in ("csv", "md", "tex")]
+TABLE_FORMATS = ("csv", "md", "tex", "html")
+FIGURE_FORMATS = ("pdf", "png")
+
+
+def experiment_metric_names(config: dict, experiment: str) -> list[str]:
+    """The metrics an experiment tabulates (``accuracy`` unless it lists more)."""
+    return list(config["experiments"][experiment].get("metrics", ["accuracy"]))
+
+
+def table_targets(config: dict, experiment: str | None = None) -> list[str]:
+    """``results/tables/{experiment}_{metric}.{csv,md,tex,html}`` for one or every experiment."""
+    experiments = [experiment] if experiment else list(config["experiments"])
+    return [
+        f"results/tables/{exp}_{metric}.{ext}"
+        for exp in experiments
+        for metric in experiment_metric_names(config, exp)
+        for ext in TABLE_FORMATS
+    ]
+
+
+def figure_targets(config: dict) -> list[str]:
+    """``results/figures/{figure}.{pdf,png}`` for every figure named under ``figures``."""
+    return [f"results/figures/{name}.{ext}" for name in config.get("figures", {}) for ext in FIGURE_FORMATS]
+
+
+def figure_runs(config: dict, figure: str) -> list[RunKey]:
+    """The runs one figure is computed from: those of the experiment it names."""
+    return experiment_runs(config, config["figures"][figure]["experiment"])
+
+
+def report_targets(config: dict) -> list[str]:
+    return ["results/REPORT.md"]
+
+
+def efficiency_targets(config: dict) -> list[str]:
+    """The parameter and communication accounting table (computed from configs, no runs)."""
+    return [f"results/tables/efficiency.{ext}" for ext in ("csv", "md", "tex")]
+
+
+def final_targets(config: dict) -> list[str]:
+    """Every table, figure and the reproduction report (the runs follow from them)."""
+    return table_targets(config) + efficiency_targets(config) + figure_targets(config) + report_targets(config)
+
+
+def partition_alphas(config: dict) -> dict[str, float]:
+    """Dirichlet concentration of every partition, the x axis of the heterogeneity sweep."""
+    return {name: float(part["alpha"]) for name, part in config["partitions"].items()}
+
+
+def experiment_spec(config: dict, experiment: str) -> dict:
+    """What the reporting code needs to know about one experiment (no paths, no run lists)."""
+    exp = config["experiments"][experiment]
+    return {
+        "name": experiment,
+        "kind": exp.get("kind", "main"),
+        "title": exp.get("title", experiment),
+        "datasets": list(exp["datasets"]),
+        "partitions": list(exp["partitions"]),
+        "algorithms": list(exp["algorithms"]),
+        "variants": list(exp.get("variants", ["default"])),
+        "compare": list(exp.get("compare", [])),
+        "reference": exp.get("reference"),
+        "metrics": experiment_metric_names(config, experiment),
+        "runs": [[k.dataset, k.partition, k.algorithm, k.variant, k.seed] for k in experiment_runs(config, experiment)],
+    }
+
+
+def figure_spec(config: dict, figure: str) -> dict:
+    fig = config["figures"][figure]
+    return {"name": figure, "kind": fig["kind"], "experiment": fig["experiment"], "title": fig.get("title", figure)}
 
 
 def iter_backbones_used(config: dict) -> Iterator[str]:

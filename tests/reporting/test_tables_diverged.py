@@ -36,7 +36,7 @@ def test_markdown_marks_diverged_cells(tmp_path):
     md = to_markdown(accuracy_table(frame()), "t")
     assert "| apfl " in md and "diverged" in md.split("| apfl")[1].splitlines()[0]
     assert "†1" in md.split("| scaffold")[1].splitlines()[0]
-    assert "over 2 seed(s)" in md
+    assert "over 2 seeds" in md
     paths = []
     for i, (key, part) in enumerate(frame().groupby(["algorithm", "seed"])):
         path = tmp_path / f"{i}.csv"

@@ -1,14 +1,28 @@
-"""Result tables: mean ± std over seeds of the protocol figure, per algorithm and dataset."""
+"""Result tables: mean ± std over seeds of the protocol figure, grouped by modality.
+
+Every table starts from the tidy per-run metrics. :func:`accuracy_table` turns them into a tidy
+table (one row per column cell × method) that is written as CSV; the renderers turn that tidy
+table into Markdown, LaTeX (booktabs) and a self-contained HTML page for the Snakemake report.
+A "column" is a dataset, or a (dataset, partition) pair when an experiment spans several
+partitions (the heterogeneity sweep); columns are grouped by the dataset's modality, and a
+modality with several columns gets an average column.
+"""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from fhbench.io import atomic_path
 from fhbench.metrics import run_summary
+
+RUN_KEYS = ["dataset", "partition", "algorithm", "variant", "seed"]
+AVERAGE = "average"  # the dataset name of average cells in the tidy table
+TABLE_COLUMNS = ["modality", "dataset", "partition", "column", "algorithm", "variant", "method", "metric", "mean", "std", "n_seeds", "n_diverged", "best"]
 
 
 def load_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
@@ -18,24 +32,160 @@ def load_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def accuracy_table(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
-    """Tidy table: one row per (dataset, partition, algorithm, variant) with mean and std over seeds.
+def method_label(algorithm: str, variant: str) -> str:
+    return algorithm if variant == "default" else f"{algorithm} ({variant})"
 
-    Diverged runs are left out of the mean and counted in ``n_diverged``; a cell whose every
-    seed diverged keeps its row with a NaN mean, so the table says so instead of dropping it.
+
+def dataset_modalities(datasets: Iterable[str]) -> dict[str, str]:
+    """Modality of each dataset from the dataset registry (``other`` for unregistered keys)."""
+    from fhbench.data import DATASETS
+
+    return {d: getattr(DATASETS.get(d), "modality", "other") for d in datasets}
+
+
+def _order(values: Iterable[str], preferred: Sequence[str] | None) -> list[str]:
+    """Values in the preferred (config) order, any others after them alphabetically."""
+    values = list(dict.fromkeys(values))
+    preferred = [v for v in (preferred or []) if v in values]
+    return preferred + sorted(v for v in values if v not in preferred)
+
+
+def seed_scores(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """One row per run (dataset, partition, algorithm, variant, seed): the protocol figure ``score``
+    and whether the run diverged (its score then covers only the rounds before)."""
+    return run_summary(metrics, metric).rename(columns={"mean": "score"})[RUN_KEYS + ["score", "diverged"]]
+
+
+def accuracy_table(
+    metrics: pd.DataFrame,
+    metric: str = "accuracy",
+    modality: dict[str, str] | None = None,
+    averages: bool = True,
+    datasets: Sequence[str] | None = None,
+    partitions: Sequence[str] | None = None,
+    algorithms: Sequence[str] | None = None,
+    variants: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Tidy table of mean ± std over seeds per (column, method), with per-modality averages.
+
+    Parameters
+    ----------
+    metrics
+        Tidy per-run metrics (``fhbench.metrics.METRIC_COLUMNS``).
+    modality
+        Dataset → modality; missing datasets fall back to the dataset registry.
+    averages
+        Add, per modality with several columns, the average over its columns (averaged per seed,
+        then mean ± std over seeds); and an ``all`` average when there are several modalities.
+    datasets, partitions, algorithms, variants
+        Preferred orders (the experiment's config lists).
+
+    Returns
+    -------
+    DataFrame with :data:`TABLE_COLUMNS`; rows are ordered as the rendered table reads.
     """
-    cell = ["dataset", "partition", "algorithm", "variant"]
-    per_run = run_summary(metrics, metric)
-    finished = per_run[~per_run["diverged"]]
-    table = per_run[cell].drop_duplicates().reset_index(drop=True)
-    scores = finished.groupby(cell)["mean"].agg(mean="mean", std="std", n_seeds="count").reset_index()
-    table = table.merge(scores, on=cell, how="left")
-    table = table.merge(per_run.groupby(cell)["diverged"].sum().rename("n_diverged").reset_index(), on=cell, how="left")
-    table["n_seeds"] = table["n_seeds"].fillna(0).astype(int)
-    table["n_diverged"] = table["n_diverged"].astype(int)
+    scores = seed_scores(metrics, metric)
+    modality = dict(modality or {})
+    missing = [d for d in scores["dataset"].unique() if d not in modality]
+    modality.update(dataset_modalities(missing))
+    scores["modality"] = scores["dataset"].map(modality)
+    ds_order = _order(scores["dataset"], datasets)
+    part_order = _order(scores["partition"], partitions)
+    mod_order = list(dict.fromkeys(modality[d] for d in ds_order))
+    multi_partition = scores.groupby("dataset")["partition"].nunique().max() > 1
+    scores["column"] = [f"{d} ({p})" if multi_partition else d for d, p in zip(scores["dataset"], scores["partition"])]
+
+    cell_keys = ["modality", "dataset", "partition", "column", "algorithm", "variant"]
+    # Diverged seeds leave the mean and are counted; a cell whose every seed diverged keeps its
+    # row with a NaN mean, so the table says so instead of dropping it.
+    table = scores[cell_keys].drop_duplicates().reset_index(drop=True)
+    cells = scores[~scores["diverged"]].groupby(cell_keys, sort=False)["score"]
+    table = table.merge(cells.agg(mean="mean", std="std", n_seeds="count").reset_index(), on=cell_keys, how="left")
+    table = table.merge(scores.groupby(cell_keys)["diverged"].sum().rename("n_diverged").reset_index(), on=cell_keys, how="left")
+    table["n_seeds"] = table["n_seeds"].fillna(0)
+    scores = scores[~scores["diverged"]]
+    if averages:
+        extra = []
+        columns_per_modality = scores.groupby("modality")["column"].nunique()
+        groups = [(m, scores[scores.modality == m]) for m in mod_order if columns_per_modality[m] > 1]
+        if len(mod_order) > 1:
+            groups.append(("all", scores))
+        for mod, part in groups:
+            n_columns = part["column"].nunique()
+            per_seed = part.groupby(["algorithm", "variant", "seed"])["score"].agg(["mean", "count"]).reset_index()
+            # An average over only some of the columns would not be comparable across methods.
+            per_seed = per_seed[per_seed["count"] == n_columns]
+            agg = per_seed.groupby(["algorithm", "variant"])["mean"].agg(mean="mean", std="std", n_seeds="count").reset_index()
+            agg.insert(0, "modality", mod)
+            agg.insert(1, "dataset", AVERAGE)
+            agg.insert(2, "partition", "")
+            agg.insert(3, "column", f"{mod} avg" if mod != "all" else "avg")
+            extra.append(agg)
+        table = pd.concat([table, *extra], ignore_index=True)
     table["std"] = table["std"].fillna(0.0)
     table["metric"] = metric
-    return table
+    table["method"] = [method_label(a, v) for a, v in zip(table["algorithm"], table["variant"])]
+    best = table.groupby("column")["mean"].transform("max")
+    table["best"] = np.isclose(table["mean"], best, rtol=0, atol=1e-12)
+
+    # Reading order: modality blocks (their columns, then their average), the overall average last.
+    alg_order = _order(table["algorithm"], algorithms)
+    var_order = _order(table["variant"], variants)
+    column_rank = {}
+    for mod in mod_order + ["all"]:
+        block = table[table.modality == mod]
+        for d in ds_order:
+            for p in part_order:
+                for col in block[(block.dataset == d) & (block.partition == p)]["column"]:
+                    column_rank.setdefault(col, len(column_rank))
+        for col in block[block.dataset == AVERAGE]["column"]:
+            column_rank.setdefault(col, len(column_rank))
+    table["_c"] = table["column"].map(column_rank)
+    table["_a"] = table["algorithm"].map({a: i for i, a in enumerate(alg_order)})
+    table["_v"] = table["variant"].map({v: i for i, v in enumerate(var_order)})
+    table = table.sort_values(["_c", "_a", "_v"]).drop(columns=["_c", "_a", "_v"]).reset_index(drop=True)
+    table["n_seeds"] = table["n_seeds"].astype(int)
+    table["n_diverged"] = table["n_diverged"].fillna(0).astype(int)
+    return table[TABLE_COLUMNS]
+
+
+def _layout(table: pd.DataFrame) -> tuple[list[tuple[str, str]], list[str], dict[tuple[str, str], tuple[float, float | None, bool]]]:
+    """Columns as (modality, label) in table order, methods in order, and the cell values.
+
+    A cell from a single seed has no std (``None``): printing ``± 0.00`` would claim a precision
+    nobody measured.
+    """
+    columns = list(dict.fromkeys(zip(table["modality"], table["column"])))
+    methods = list(dict.fromkeys(table["method"]))
+    cells = {
+        (m, c): (mu, sd if n > 1 else None, b, k)
+        for m, c, mu, sd, n, k, b in zip(
+            table["method"], table["column"], table["mean"], table["std"], table["n_seeds"], table["n_diverged"], table["best"]
+        )
+    }
+    return columns, methods, cells
+
+
+def _fmt(mean: float, std: float | None, pm: str = "±", n_diverged: int = 0, dagger: str = "†") -> str:
+    """``mean ± std`` in percent; ``diverged`` when no seed finished; a dagger counts diverged seeds."""
+    if pd.isna(mean):
+        return "diverged"
+    text = f"{100 * mean:.2f}" if std is None else f"{100 * mean:.2f} {pm} {100 * std:.2f}"
+    return f"{text} {dagger}{n_diverged}" if n_diverged else text
+
+
+def _caption(table: pd.DataFrame) -> str:
+    seeds = int((table["n_seeds"] + table["n_diverged"]).max()) if len(table) else 0
+    metric = table["metric"].iloc[0] if len(table) else "accuracy"
+    spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed"
+    note = ""
+    if len(table) and table["n_diverged"].any():
+        note = " †k: k seeds diverged (non-finite loss) and are left out of the mean; 'diverged': every seed did."
+    return f"Test {metric.replace('_', ' ')} (%) at each client's best validation round, mean over clients; {spread}; best per column in bold.{note}"
+
+
+def _modality_header(modality: str) -> str:
+    return "all" if modality == "all" else modality.replace("_", " ")
 
 
 def format_cell(mean: float, std: float, n_diverged: int) -> str:
@@ -47,27 +197,148 @@ def format_cell(mean: float, std: float, n_diverged: int) -> str:
 
 
 def to_markdown(table: pd.DataFrame, title: str) -> str:
-    """Algorithms as rows, datasets as columns, ``mean ± std`` in percent; the best per column in bold."""
-    n_diverged = table["n_diverged"] if "n_diverged" in table else pd.Series(0, index=table.index)
-    cells = table.assign(cell=[format_cell(m, s, int(d)) for m, s, d in zip(table["mean"], table["std"], n_diverged)])
-    finite = table.dropna(subset=["mean"])
-    best = finite.loc[finite.groupby("dataset")["mean"].idxmax(), ["dataset", "algorithm", "variant"]]
-    best_keys = set(map(tuple, best.to_numpy()))
-    cells["cell"] = [
-        f"**{c}**" if (d, a, v) in best_keys else c for c, d, a, v in zip(cells["cell"], cells["dataset"], cells["algorithm"], cells["variant"])
+    """Methods as rows; columns headed ``modality · dataset``; best per column in bold."""
+    columns, methods, cells = _layout(table)
+    header = ["method"] + [col if mod == "all" else f"{_modality_header(mod)} · {col}" for mod, col in columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---"] + [":---:"] * len(columns)) + "|"]
+    for method in methods:
+        row = [method]
+        for _, col in columns:
+            if (method, col) in cells:
+                mu, sd, best, k = cells[(method, col)]
+                row.append(f"**{_fmt(mu, sd, n_diverged=k)}**" if best else _fmt(mu, sd, n_diverged=k))
+            else:
+                row.append("–")
+        lines.append("| " + " | ".join(row) + " |")
+    return f"# {title}\n\n{_caption(table)}\n\n" + "\n".join(lines) + "\n"
+
+
+def latex_escape(text: str) -> str:
+    for char, repl in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"), ("_", r"\_"), ("$", r"\$")):
+        text = text.replace(char, repl)
+    return text
+
+
+def to_latex(table: pd.DataFrame, title: str, label: str) -> str:
+    """A booktabs ``table`` environment: a modality header row over the dataset columns."""
+    columns, methods, cells = _layout(table)
+    groups: list[tuple[str, int]] = []
+    for mod, _ in columns:
+        if groups and groups[-1][0] == mod:
+            groups[-1] = (mod, groups[-1][1] + 1)
+        else:
+            groups.append((mod, 1))
+    caption = latex_escape(f"{title}. {_caption(table)}").replace("±", r"$\pm$")
+    top, rules, start = ["Modality"], [], 2
+    for mod, width in groups:
+        top.append(rf"\multicolumn{{{width}}}{{c}}{{{latex_escape(_modality_header(mod))}}}")
+        rules.append(rf"\cmidrule(lr){{{start}-{start + width - 1}}}")
+        start += width
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{caption}}}",
+        rf"\label{{tab:{label}}}",
+        r"\begin{tabular}{l" + "c" * len(columns) + "}",
+        r"\toprule",
+        " & ".join(top) + r" \\",
+        " ".join(rules),
+        " & ".join(["Method"] + [latex_escape(col) for _, col in columns]) + r" \\",
+        r"\midrule",
     ]
-    cells["method"] = [a if v == "default" else f"{a} ({v})" for a, v in zip(cells["algorithm"], cells["variant"])]
-    wide = cells.pivot_table(index="method", columns="dataset", values="cell", aggfunc="first")
-    seeds = int((table["n_seeds"] + n_diverged).max())
-    header = f"# {title}\n\nTest {table['metric'].iloc[0]} (%) at each client's best validation round, mean over clients; mean ± std over {seeds} seed(s).\n\n"
-    footer = "\n† k: k seed(s) diverged (non-finite loss) and are left out of the mean; `diverged`: every seed did.\n" if n_diverged.any() else ""
-    return header + wide.to_markdown() + "\n" + footer
+    for method in methods:
+        row = [latex_escape(method)]
+        for _, col in columns:
+            if (method, col) in cells:
+                mu, sd, best, k = cells[(method, col)]
+                text = _fmt(mu, sd, pm="$\\pm$", n_diverged=k, dagger="$\\dagger$")
+                row.append(rf"\textbf{{{text}}}" if best else text)
+            else:
+                row.append("--")
+        lines.append(" & ".join(row) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
 
 
-def write_accuracy_table(metrics_paths: Iterable[str | Path], csv_out: str | Path, md_out: str | Path, title: str = "Main results") -> pd.DataFrame:
-    table = accuracy_table(load_metrics(metrics_paths))
-    with atomic_path(csv_out) as tmp:
-        table.to_csv(tmp, index=False)
-    with atomic_path(md_out) as tmp:
-        tmp.write_text(to_markdown(table, title))
+def to_html(table: pd.DataFrame, title: str) -> str:
+    """A self-contained HTML page of the table (the Snakemake report shows HTML, not CSV)."""
+    columns, methods, cells = _layout(table)
+    esc = html.escape
+    groups: list[tuple[str, int]] = []
+    for mod, _ in columns:
+        if groups and groups[-1][0] == mod:
+            groups[-1] = (mod, groups[-1][1] + 1)
+        else:
+            groups.append((mod, 1))
+    head1 = "<th></th>" + "".join(f'<th colspan="{w}" class="modality">{esc(_modality_header(m))}</th>' for m, w in groups)
+    head2 = "<th>method</th>" + "".join(f"<th>{esc(col)}</th>" for _, col in columns)
+    body = []
+    for method in methods:
+        row = [f"<th>{esc(method)}</th>"]
+        for _, col in columns:
+            if (method, col) in cells:
+                mu, sd, best, k = cells[(method, col)]
+                text = esc(_fmt(mu, sd, n_diverged=k))
+                row.append(f'<td class="best"><b>{text}</b></td>' if best else f"<td>{text}</td>")
+            else:
+                row.append("<td>–</td>")
+        body.append("<tr>" + "".join(row) + "</tr>")
+    style = (
+        "body{font-family:sans-serif;margin:1.5em;background:#fff;color:#111}"
+        "table{border-collapse:collapse}th,td{padding:.3em .8em;text-align:center}"
+        "thead tr:first-child th{border-top:2px solid #111}thead tr:last-child th{border-bottom:1px solid #111}"
+        "tbody tr:last-child th,tbody tr:last-child td{border-bottom:2px solid #111}"
+        "th.modality{border-bottom:1px solid #777}tbody th{text-align:left}"
+    )
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{esc(title)}</title><style>{style}</style></head>\n'
+        f'<body><h1>{esc(title)}</h1><p>{esc(_caption(table))}</p>\n'
+        f'<table id="results-table"><thead><tr>{head1}</tr><tr>{head2}</tr></thead>\n<tbody>{"".join(body)}</tbody></table>\n'
+        "</body></html>\n"
+    )
+
+
+def write_tables(
+    table: pd.DataFrame,
+    title: str,
+    label: str,
+    csv_out: str | Path,
+    md_out: str | Path | None = None,
+    tex_out: str | Path | None = None,
+    html_out: str | Path | None = None,
+) -> None:
+    """Write the tidy table and its renderings, each atomically."""
+    outputs = [(csv_out, lambda: table.to_csv(index=False)), (md_out, lambda: to_markdown(table, title)),
+               (tex_out, lambda: to_latex(table, title, label)), (html_out, lambda: to_html(table, title))]
+    for path, render in outputs:
+        if path is None:
+            continue
+        with atomic_path(path) as tmp:
+            tmp.write_text(render())
+
+
+def write_accuracy_table(
+    metrics_paths: Iterable[str | Path],
+    csv_out: str | Path,
+    md_out: str | Path,
+    tex_out: str | Path | None = None,
+    html_out: str | Path | None = None,
+    title: str = "Main results",
+    metric: str = "accuracy",
+    spec: dict | None = None,
+    averages: bool = True,
+) -> pd.DataFrame:
+    """Read the runs' metrics, build the table for ``metric`` and write every format."""
+    spec = spec or {}
+    table = accuracy_table(
+        load_metrics(metrics_paths),
+        metric=metric,
+        averages=averages,
+        datasets=spec.get("datasets"),
+        partitions=spec.get("partitions"),
+        algorithms=spec.get("algorithms"),
+        variants=spec.get("variants"),
+    )
+    label = f"{spec.get('name', 'main')}_{metric}"
+    write_tables(table, title, label, csv_out, md_out, tex_out, html_out)
     return table

@@ -1,0 +1,218 @@
+"""Figures, each one function from the tidy per-run metrics to a matplotlib figure.
+
+Every function takes the metrics of one experiment (``fhbench.metrics.METRIC_COLUMNS``) and
+returns a :class:`matplotlib.figure.Figure`; :func:`save_figure` writes it as PDF and PNG.
+``FIGURES`` maps the ``kind`` named under ``figures:`` in the config to its function.
+matplotlib is imported inside the functions (Agg backend) so importing the registry is cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from fhbench.io import atomic_path
+from fhbench.reporting.tables import method_label, seed_scores
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _panels(n: int, width: float = 4.2, height: float = 3.2):
+    """A grid of ``n`` axes (at most 3 per row); unused axes are hidden."""
+    plt = _pyplot()
+    cols = min(3, max(1, n))
+    rows = math.ceil(max(1, n) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def _methods(frame: pd.DataFrame) -> pd.Series:
+    return pd.Series([method_label(a, v) for a, v in zip(frame["algorithm"], frame["variant"])], index=frame.index)
+
+
+def _finish(fig, title: str):
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _require(metrics: pd.DataFrame, split: str, metric: str) -> pd.DataFrame:
+    rows = metrics[(metrics["split"] == split) & (metrics["metric"] == metric)]
+    if rows.empty:
+        raise ValueError(f"the metrics hold no {split} {metric} rows to plot")
+    return rows
+
+
+def convergence_curves(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """Mean over clients of the test ``metric`` per round and run, then mean/std over seeds."""
+    test = _require(metrics, "test", metric)
+    per_run = test.groupby(["dataset", "partition", "algorithm", "variant", "seed", "round"])["value"].mean().reset_index()
+    out = per_run.groupby(["dataset", "partition", "algorithm", "variant", "round"])["value"].agg(mean="mean", std="std").reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def plot_convergence(metrics: pd.DataFrame, title: str = "", **_) -> "Figure":
+    """Test accuracy (mean over clients) against round, one line per method, one panel per dataset."""
+    curves = convergence_curves(metrics)
+    curves["method"] = _methods(curves)
+    panels = list(curves.groupby(["dataset", "partition"], sort=True))
+    fig, axes = _panels(len(panels))
+    for ax, ((dataset, partition), frame) in zip(axes, panels):
+        for method, line in frame.groupby("method", sort=True):
+            line = line.sort_values("round")
+            ax.plot(line["round"], 100 * line["mean"], marker="o", ms=3, label=method)
+            ax.fill_between(line["round"], 100 * (line["mean"] - line["std"]), 100 * (line["mean"] + line["std"]), alpha=0.2)
+        ax.set_title(f"{dataset} ({partition})")
+        ax.set_xlabel("round")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _finish(fig, title)
+
+
+def heterogeneity_points(metrics: pd.DataFrame, alphas: dict[str, float]) -> pd.DataFrame:
+    """Protocol accuracy per (dataset, method, α): mean and std over seeds."""
+    scores = seed_scores(metrics)
+    unknown = sorted(set(scores["partition"]) - set(alphas))
+    if unknown:
+        raise ValueError(f"no Dirichlet alpha given for partition(s) {unknown}")
+    scores["alpha"] = scores["partition"].map(alphas)
+    out = scores.groupby(["dataset", "algorithm", "variant", "alpha"])["score"].agg(mean="mean", std="std").reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def plot_heterogeneity(metrics: pd.DataFrame, title: str = "", alphas: dict[str, float] | None = None, **_) -> "Figure":
+    """Accuracy against the Dirichlet α of the partition (log axis), one line per method."""
+    points = heterogeneity_points(metrics, alphas or {})
+    points["method"] = _methods(points)
+    panels = list(points.groupby("dataset", sort=True))
+    fig, axes = _panels(len(panels))
+    for ax, (dataset, frame) in zip(axes, panels):
+        for method, line in frame.groupby("method", sort=True):
+            line = line.sort_values("alpha")
+            ax.errorbar(line["alpha"], 100 * line["mean"], yerr=100 * line["std"], marker="o", capsize=3, label=method)
+        ax.set_xscale("log")
+        ax.set_title(dataset)
+        ax.set_xlabel("Dirichlet α (larger = closer to IID)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _finish(fig, title)
+
+
+def communication_points(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, partition, method): bytes sent per run (upload + download, all rounds and
+    clients) and protocol accuracy, each mean (and accuracy std) over seeds."""
+    _require(metrics, "comm", "upload_bytes")
+    comm = metrics[(metrics["split"] == "comm") & metrics["metric"].isin(["upload_bytes", "download_bytes"])]
+    keys = ["dataset", "partition", "algorithm", "variant", "seed"]
+    sent = comm.groupby(keys)["value"].sum().rename("bytes").reset_index()
+    scores = seed_scores(metrics).merge(sent, on=keys, how="left")
+    out = scores.groupby(keys[:-1]).agg(mean=("score", "mean"), std=("score", "std"), bytes=("bytes", "mean")).reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def plot_communication(metrics: pd.DataFrame, title: str = "", **_) -> "Figure":
+    """Accuracy against megabytes communicated per run; points labelled by variant, joined per algorithm."""
+    points = communication_points(metrics)
+    panels = list(points.groupby(["dataset", "partition"], sort=True))
+    fig, axes = _panels(len(panels))
+    for ax, ((dataset, partition), frame) in zip(axes, panels):
+        for algorithm, line in frame.groupby("algorithm", sort=True):
+            line = line.sort_values("bytes")
+            ax.errorbar(line["bytes"] / 1e6, 100 * line["mean"], yerr=100 * line["std"], marker="o", capsize=3, label=algorithm)
+            for x, y, variant in zip(line["bytes"] / 1e6, 100 * line["mean"], line["variant"]):
+                ax.annotate(variant, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set_xscale("log")
+        # Plain numbers on the log axis: the default minor labels (2×10⁻¹, …) overlap.
+        ax.xaxis.set_major_formatter(_pyplot().FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(_pyplot().NullFormatter())
+        ax.set_title(f"{dataset} ({partition})")
+        ax.set_xlabel("MB communicated per run (up + down)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _finish(fig, title)
+
+
+def client_accuracies(metrics: pd.DataFrame, max_rounds: int = 8) -> pd.DataFrame:
+    """Per-client test accuracy at up to ``max_rounds`` evenly spaced evaluation rounds (always the last)."""
+    test = _require(metrics, "test", "accuracy")
+    rounds = np.sort(test["round"].unique())
+    if len(rounds) > max_rounds:
+        rounds = rounds[np.unique(np.linspace(0, len(rounds) - 1, max_rounds).round().astype(int))]
+    return test[test["round"].isin(rounds)].copy()
+
+
+def plot_client_spread(metrics: pd.DataFrame, title: str = "", max_rounds: int = 8, **_) -> "Figure":
+    """Box plots of per-client test accuracy (clients × seeds) at evaluation rounds, per method."""
+    data = client_accuracies(metrics, max_rounds)
+    data["method"] = _methods(data)
+    panels = list(data.groupby(["dataset", "partition"], sort=True))
+    fig, axes = _panels(len(panels), width=5.5)
+    for ax, ((dataset, partition), frame) in zip(axes, panels):
+        methods = sorted(frame["method"].unique())
+        rounds = sorted(frame["round"].unique())
+        width = 0.8 / len(methods)
+        colors = [f"C{i}" for i in range(len(methods))]
+        for m, (method, color) in enumerate(zip(methods, colors)):
+            values = [100 * frame[(frame["method"] == method) & (frame["round"] == r)]["value"].to_numpy() for r in rounds]
+            positions = np.arange(len(rounds)) - 0.4 + width * (m + 0.5)
+            box = ax.boxplot(values, positions=positions, widths=width * 0.9, patch_artist=True, manage_ticks=False, showfliers=True,
+                             flierprops={"markersize": 2})
+            for patch in box["boxes"]:
+                patch.set_facecolor(color)
+                patch.set_alpha(0.5)
+            ax.plot([], [], color=color, lw=6, alpha=0.5, label=method)
+        ax.set_xticks(np.arange(len(rounds)))
+        ax.set_xticklabels([str(r) for r in rounds])
+        ax.set_title(f"{dataset} ({partition})")
+        ax.set_xlabel("round")
+        ax.set_ylabel("client test accuracy (%)")
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=7)
+    return _finish(fig, title)
+
+
+FIGURES: dict[str, Callable[..., "Figure"]] = {
+    "convergence": plot_convergence,
+    "heterogeneity": plot_heterogeneity,
+    "communication": plot_communication,
+    "client_spread": plot_client_spread,
+}
+
+
+def save_figure(fig, outputs: Sequence[str | Path], dpi: int = 150) -> None:
+    """Write the figure to every path (format from the suffix), each atomically, then close it."""
+    plt = _pyplot()
+    try:
+        for path in outputs:
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=Path(path).suffix.lstrip("."), dpi=dpi, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+
+
+def make_figure(kind: str, metrics: pd.DataFrame, outputs: Sequence[str | Path], title: str = "", **options) -> None:
+    """Draw the registered figure ``kind`` from ``metrics`` and save it to ``outputs``."""
+    if kind not in FIGURES:
+        raise KeyError(f"unknown figure kind {kind!r}; registered: {sorted(FIGURES)}")
+    save_figure(FIGURES[kind](metrics, title=title, **options), outputs)

@@ -1,0 +1,327 @@
+"""``results/REPORT.md``: what was run, the headline table, one computed sentence per experiment
+and figure, and the ways this reproduction differs from the published code.
+
+Every number in the report is computed here from the tidy metrics; the only typed-in text is
+the sentence templates and the list of deviations (``report/deviations.yaml``).
+``EXPERIMENT_KINDS`` maps an experiment's ``kind`` (config) to how it is tabulated and what its
+finding sentence computes; ``FIGURE_FINDINGS`` does the same for figure kinds that have one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from fhbench.io import atomic_path
+from fhbench.reporting.figures import communication_points, heterogeneity_points
+from fhbench.reporting.tables import RUN_KEYS, accuracy_table, method_label, seed_scores, to_markdown
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _pts(x: float, sign: bool = False) -> str:
+    return f"{100 * x:+.1f} points" if sign else f"{100 * x:.1f} points"
+
+
+def select_runs(metrics: pd.DataFrame, runs: Iterable[Sequence]) -> pd.DataFrame:
+    """The rows of ``metrics`` that belong to the given run keys (dataset, partition, algorithm, variant, seed)."""
+    wanted = pd.DataFrame([tuple(r) for r in runs], columns=RUN_KEYS).astype({"seed": "int64"})
+    return metrics.astype({"seed": "int64"}).merge(wanted, on=RUN_KEYS, how="inner")
+
+
+def _column_means(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per (algorithm, variant, seed): the score averaged over the experiment's (dataset, partition) columns."""
+    scores = seed_scores(metrics)
+    n_columns = scores.groupby(["dataset", "partition"]).ngroups
+    per_seed = scores.groupby(["algorithm", "variant", "seed"])["score"].agg(["mean", "count"]).reset_index()
+    return per_seed[per_seed["count"] == n_columns]
+
+
+def _method_means(metrics: pd.DataFrame) -> pd.DataFrame:
+    per_seed = _column_means(metrics)
+    out = per_seed.groupby(["algorithm", "variant"])["mean"].agg(mean="mean", std="std").reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    out["method"] = [method_label(a, v) for a, v in zip(out["algorithm"], out["variant"])]
+    return out.sort_values("mean", ascending=False).reset_index(drop=True)
+
+
+def _where(metrics: pd.DataFrame) -> str:
+    pairs = sorted(set(zip(metrics["dataset"], metrics["partition"])))
+    return ", ".join(f"{d}/{p}" for d, p in pairs)
+
+
+def finding_main(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) -> str:
+    """Best method on average over the columns, its margin, and how often it is best."""
+    means = _method_means(metrics)
+    scores = seed_scores(metrics)
+    n_columns = scores.groupby(["dataset", "partition"]).ngroups
+    best = means.iloc[0]
+    text = f"Averaged over {n_columns} dataset/partition column(s) ({_where(metrics)}), {best['method']} scores highest ({_pct(best['mean'])})"
+    if len(means) > 1:
+        second = means.iloc[1]
+        if round(100 * (best["mean"] - second["mean"]), 1) == 0:
+            text += f", tied with {second['method']} ({_pct(second['mean'])})"
+        else:
+            text += f", {_pts(best['mean'] - second['mean'])} above {second['method']} ({_pct(second['mean'])})"
+        cell = scores.groupby(["dataset", "partition", "algorithm", "variant"])["score"].mean().reset_index()
+        winners = cell.loc[cell.groupby(["dataset", "partition"])["score"].idxmax()]
+        wins = sum((winners["algorithm"] == best["algorithm"]) & (winners["variant"] == best["variant"]))
+        text += f"; it is best on {wins} of {n_columns}"
+    text += "."
+    reference = spec.get("reference")
+    if reference:
+        algorithm = reference.get("algorithm", best["algorithm"])
+        row = means[(means["algorithm"] == algorithm)]
+        if len(row):
+            value = row.iloc[0]["mean"]
+            text += (
+                f" Published reference: {reference.get('text', 'paper')} ({_pct(reference['value'])}); "
+                f"{algorithm} here reaches {_pct(value)} ({_pts(value - reference['value'], sign=True)})."
+            )
+    return text
+
+
+def finding_variants(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) -> str:
+    """Per algorithm: best and worst variant and whether their range exceeds the seed noise."""
+    means = _method_means(metrics)
+    sentences = []
+    for algorithm in [a for a in spec.get("algorithms", sorted(means["algorithm"].unique())) if a in set(means["algorithm"])]:
+        rows = means[means["algorithm"] == algorithm].sort_values("mean", ascending=False)
+        if len(rows) < 2:
+            continue
+        best, worst = rows.iloc[0], rows.iloc[-1]
+        spread = best["mean"] - worst["mean"]
+        noise = rows["std"].max()
+        if metrics["seed"].nunique() > 1:
+            verdict = "larger" if spread > noise else "no larger"
+            noise_text = f"the {_pts(spread)} range is {verdict} than the largest seed std ({_pts(noise)})"
+        else:
+            noise_text = f"a {_pts(spread)} range from one seed, so without a noise estimate"
+        sentences.append(
+            f"For {algorithm} on {_where(metrics)}, variant {best['variant']} scores highest ({_pct(best['mean'])}) and "
+            f"{worst['variant']} lowest ({_pct(worst['mean'])}); {noise_text}."
+        )
+    return " ".join(sentences) if sentences else finding_main(metrics, spec, alphas)
+
+
+def finding_partitions(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) -> str:
+    """The accuracy gap between the two compared algorithms at each α, and its trend."""
+    points = heterogeneity_points(metrics, alphas)
+    algorithms = spec.get("compare") or sorted(points["algorithm"].unique())[:2]
+    if len(algorithms) < 2:
+        return finding_main(metrics, spec, alphas)
+    first, second = algorithms[:2]
+    sentences = []
+    for dataset, frame in points.groupby("dataset", sort=True):
+        frame = frame[frame["variant"] == "default"] if "default" in set(frame["variant"]) else frame
+        a = frame[frame["algorithm"] == first].set_index("alpha")["mean"]
+        b = frame[frame["algorithm"] == second].set_index("alpha")["mean"]
+        gap = (a - b).dropna().sort_index()
+        if gap.empty:
+            continue
+        parts = ", ".join(f"{_pts(g, sign=True)} at α={alpha:g}" for alpha, g in gap.items())
+        diffs = np.diff(gap.to_numpy())
+        if len(gap) < 2:
+            trend = ""
+        elif (diffs < 0).all():
+            trend = "; the gap shrinks as α grows (data closer to IID)"
+        elif (diffs > 0).all():
+            trend = "; the gap grows as α grows (data closer to IID)"
+        else:
+            trend = "; the gap does not change monotonically with α"
+        sentences.append(f"On {dataset}, the {first} − {second} accuracy gap is {parts}{trend}.")
+    return " ".join(sentences)
+
+
+def finding_communication(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) -> str:
+    """Per algorithm: bytes and accuracy of the cheapest and the costliest variant."""
+    points = communication_points(metrics)
+    sentences = []
+    for (dataset, partition, algorithm), frame in points.groupby(["dataset", "partition", "algorithm"], sort=True):
+        frame = frame.sort_values("bytes")
+        if len(frame) < 2:
+            continue
+        low, high = frame.iloc[0], frame.iloc[-1]
+        ratio = high["bytes"] / low["bytes"] if low["bytes"] > 0 else float("inf")
+        sentences.append(
+            f"On {dataset}/{partition}, {algorithm} with {low['variant']} sends {low['bytes'] / 1e6:.2f} MB per run for "
+            f"{_pct(low['mean'])}, with {high['variant']} {high['bytes'] / 1e6:.2f} MB ({ratio:.1f}×) for {_pct(high['mean'])} "
+            f"({_pts(high['mean'] - low['mean'], sign=True)})."
+        )
+    return " ".join(sentences) if sentences else finding_main(metrics, spec, alphas)
+
+
+def finding_client_spread(metrics: pd.DataFrame) -> str:
+    """Client-to-client standard deviation of test accuracy at the last evaluation round, per method."""
+    test = metrics[(metrics["split"] == "test") & (metrics["metric"] == "accuracy")]
+    last = test[test["round"] == test.groupby(RUN_KEYS)["round"].transform("max")]
+    per_seed = last.groupby(["algorithm", "variant", "seed"])["value"].agg(std="std", worst="min").reset_index()
+    per_method = per_seed.groupby(["algorithm", "variant"])[["std", "worst"]].mean().reset_index()
+    per_method["method"] = [method_label(a, v) for a, v in zip(per_method["algorithm"], per_method["variant"])]
+    per_method = per_method.sort_values("std")
+    parts = ", ".join(f"{m} {_pts(s)} (worst client {_pct(w)})" for m, s, w in zip(per_method["method"], per_method["std"], per_method["worst"]))
+    return f"At the last evaluation round, the std of test accuracy across clients is {parts}; {per_method.iloc[0]['method']} is the most even."
+
+
+def finding_convergence(metrics: pd.DataFrame) -> str:
+    """Per method: mean client test accuracy at the first evaluation, at its peak and at the end."""
+    test = metrics[(metrics["split"] == "test") & (metrics["metric"] == "accuracy")]
+    curve = test.groupby(["algorithm", "variant", "round"])["value"].mean().reset_index()
+    parts = []
+    for (algorithm, variant), frame in curve.groupby(["algorithm", "variant"], sort=True):
+        frame = frame.sort_values("round").reset_index(drop=True)
+        peak = frame.loc[frame["value"].idxmax()]
+        first, last = frame.iloc[0], frame.iloc[-1]
+        parts.append(
+            f"{method_label(algorithm, variant)} {_pct(first['value'])} at round {int(first['round'])}, "
+            f"peak {_pct(peak['value'])} at round {int(peak['round'])}, {_pct(last['value'])} at round {int(last['round'])}"
+        )
+    return "Mean client test accuracy: " + "; ".join(parts) + "."
+
+
+@dataclass(frozen=True)
+class ExperimentKind:
+    """How one kind of experiment is tabulated and summarised."""
+
+    averages: bool  # per-modality average columns in its table
+    finding: Callable[[pd.DataFrame, dict, dict], str]
+
+
+EXPERIMENT_KINDS: dict[str, ExperimentKind] = {
+    "main": ExperimentKind(averages=True, finding=finding_main),
+    "variants": ExperimentKind(averages=False, finding=finding_variants),
+    "partitions": ExperimentKind(averages=False, finding=finding_partitions),
+    "communication": ExperimentKind(averages=False, finding=finding_communication),
+}
+
+FIGURE_FINDINGS: dict[str, Callable[[pd.DataFrame], str]] = {
+    "convergence": finding_convergence,
+    "client_spread": finding_client_spread,
+}
+
+
+def run_counts(metrics: pd.DataFrame) -> dict[str, int]:
+    """How much was run, counted from the metrics themselves."""
+    runs = metrics[RUN_KEYS].drop_duplicates()
+    clients = metrics.groupby(["dataset", "partition"])["client"].nunique()
+    return {
+        "runs": len(runs),
+        "datasets": metrics["dataset"].nunique(),
+        "partitions": metrics["partition"].nunique(),
+        "algorithms": metrics["algorithm"].nunique(),
+        "variants": metrics["variant"].nunique(),
+        "seeds": metrics["seed"].nunique(),
+        "max_rounds": int(metrics["round"].max()),
+        "max_clients": int(clients.max()),
+        "rows": len(metrics),
+    }
+
+
+def build_report(
+    metrics: pd.DataFrame,
+    experiments: dict[str, dict],
+    figures: dict[str, dict],
+    alphas: dict[str, float],
+    deviations: list[dict],
+    headline: str = "main",
+    table_dir: str = "tables",
+    figure_dir: str = "figures",
+    extra_figures: Sequence[str] = (),
+) -> str:
+    """The Markdown text of REPORT.md.
+
+    Parameters
+    ----------
+    experiments
+        Name → spec (``fhbench.grid.experiment_spec`` plus ``runs``: the experiment's run keys).
+    figures
+        Name → ``{"kind", "experiment", "title"}`` from the config.
+    extra_figures
+        PNG paths relative to the report of figures made elsewhere (e.g. split distributions).
+    """
+    counts = run_counts(metrics)
+    lines = ["# FHBench reproduction report", ""]
+    lines += [
+        "## What was run",
+        "",
+        f"{counts['runs']} federated runs: {counts['datasets']} dataset(s), {counts['partitions']} partition(s), "
+        f"{counts['algorithms']} algorithm(s), {counts['variants']} variant(s), {counts['seeds']} seed(s); up to "
+        f"{counts['max_rounds']} rounds and {counts['max_clients']} clients; {counts['rows']} metric rows.",
+        "",
+        "| experiment | kind | runs | datasets | partitions | algorithms | variants | seeds |",
+        "|---|---|---:|---|---|---|---|---|",
+    ]
+    per_experiment = {}
+    for name, spec in experiments.items():
+        sub = select_runs(metrics, spec["runs"])
+        per_experiment[name] = sub
+        n_runs = len(sub[RUN_KEYS].drop_duplicates())
+        lines.append(
+            f"| {name} | {spec['kind']} | {n_runs} | {', '.join(sorted(sub['dataset'].unique()))} | "
+            f"{', '.join(sorted(sub['partition'].unique()))} | {', '.join(sorted(sub['algorithm'].unique()))} | "
+            f"{', '.join(sorted(sub['variant'].unique()))} | {sub['seed'].nunique()} |"
+        )
+    lines.append("")
+    if headline in experiments:
+        spec = experiments[headline]
+        table = accuracy_table(
+            per_experiment[headline], averages=EXPERIMENT_KINDS[spec["kind"]].averages, datasets=spec["datasets"],
+            partitions=spec["partitions"], algorithms=spec["algorithms"], variants=spec["variants"],
+        )
+        body = to_markdown(table, spec["title"]).split("\n", 2)[2]  # drop the table's own title line
+        lines += ["## Headline table", "", body.strip(), "", f"Also as [CSV]({table_dir}/{headline}_accuracy.csv) and [LaTeX]({table_dir}/{headline}_accuracy.tex).", ""]
+    lines += ["## Findings", ""]
+    for name, spec in experiments.items():
+        sub = per_experiment[name]
+        if sub.empty:
+            lines.append(f"- **{spec['title']}** (`{name}`): no runs finished.")
+            continue
+        sentence = EXPERIMENT_KINDS[spec["kind"]].finding(sub, spec, alphas)
+        lines.append(f"- **{spec['title']}** (`{name}`, [table]({table_dir}/{name}_accuracy.md)): {sentence}")
+    lines.append("")
+    lines += ["## Figures", ""]
+    for name, fig in figures.items():
+        lines.append(f"### {fig.get('title', name)}")
+        lines.append("")
+        finding = FIGURE_FINDINGS.get(fig["kind"])
+        sub = per_experiment.get(fig["experiment"])
+        if finding is not None and sub is not None and not sub.empty:
+            lines += [finding(sub), ""]
+        lines += [f"![{name}]({figure_dir}/{name}.png)", "", f"[PDF]({figure_dir}/{name}.pdf)", ""]
+    for path in extra_figures:
+        lines += [f"![{Path(path).stem}]({path})", ""]
+    lines += [
+        "## Where this reproduction differs from the published code",
+        "",
+        "| published code | this reproduction | why |",
+        "|---|---|---|",
+    ]
+    for item in deviations:
+        lines.append(f"| {item['published']} | {item['here']} | {item['why']} |")
+    return "\n".join(lines) + "\n"
+
+
+def load_deviations(path: str | Path) -> list[dict]:
+    items = yaml.safe_load(Path(path).read_text())
+    for i, item in enumerate(items):
+        missing = {"published", "here", "why"} - set(item)
+        if missing:
+            raise ValueError(f"{path}: entry {i} lacks {sorted(missing)}")
+    return items
+
+
+def write_report(out: str | Path, metrics_paths: Iterable[str | Path], deviations_path: str | Path, **kwargs) -> str:
+    """Read the metrics, build REPORT.md and write it atomically; returns the text."""
+    from fhbench.reporting.tables import load_metrics
+
+    text = build_report(load_metrics(metrics_paths), deviations=load_deviations(deviations_path), **kwargs)
+    with atomic_path(out) as tmp:
+        tmp.write_text(text)
+    return text

@@ -1,0 +1,113 @@
+"""Figures from tiny hand-made tidy metrics: the numbers behind each plot and the files written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fhbench.reporting.figures import (
+    FIGURES,
+    client_accuracies,
+    communication_points,
+    convergence_curves,
+    heterogeneity_points,
+    make_figure,
+    plot_client_spread,
+    plot_communication,
+    plot_convergence,
+    plot_heterogeneity,
+)
+from tests.reporting.tidy import tidy_metrics
+
+ALPHAS = {"dir0.1": 0.1, "dir1": 1.0, "dir10": 10.0}
+
+
+def score(dataset, partition, algorithm, variant, seed):
+    alpha = ALPHAS.get(partition, 1.0)
+    return (0.8 if algorithm == "epfl" else 0.6) + 0.01 * np.log10(alpha) + 0.02 * seed
+
+
+def visible_axes(fig):
+    return [ax for ax in fig.axes if ax.get_visible()]
+
+
+@pytest.fixture(scope="module")
+def main_metrics():
+    runs = [(d, "fhbench", a, "default", s) for d in ("ds1", "ds2") for a in ("fedavg", "epfl") for s in (0, 1)]
+    return tidy_metrics(runs, score, rounds=6, clients=4)
+
+
+def test_convergence_curve_values(main_metrics):
+    curves = convergence_curves(main_metrics)
+    last = curves[(curves.dataset == "ds1") & (curves.algorithm == "epfl") & (curves["round"] == 6)].iloc[0]
+    assert last["mean"] == pytest.approx(0.81)  # mean over seeds of 0.80 and 0.82
+    first = curves[(curves.dataset == "ds1") & (curves.algorithm == "epfl") & (curves["round"] == 1)].iloc[0]
+    assert first["mean"] == pytest.approx(0.81 * (0.5 + 0.5 / 6))
+
+
+def test_plot_convergence_one_panel_per_dataset_one_line_per_method(main_metrics):
+    fig = plot_convergence(main_metrics, title="t")
+    axes = visible_axes(fig)
+    assert len(axes) == 2
+    assert [len(ax.get_lines()) for ax in axes] == [2, 2]
+    assert sorted(t.get_text() for t in axes[0].get_legend().get_texts()) == ["epfl", "fedavg"]
+
+
+def test_heterogeneity_points_and_plot():
+    runs = [("ds1", p, a, "default", s) for p in ALPHAS for a in ("fedavg", "epfl") for s in (0, 1)]
+    metrics = tidy_metrics(runs, score)
+    points = heterogeneity_points(metrics, ALPHAS)
+    row = points[(points.algorithm == "epfl") & (points.alpha == 10.0)].iloc[0]
+    assert row["mean"] == pytest.approx(0.8 + 0.01 + 0.01)
+    fig = plot_heterogeneity(metrics, alphas=ALPHAS)
+    (ax,) = visible_axes(fig)
+    assert ax.get_xscale() == "log"
+    xs = sorted(ax.get_lines()[0].get_xdata())
+    assert xs == [0.1, 1.0, 10.0]
+    with pytest.raises(ValueError, match="dir1"):
+        heterogeneity_points(metrics, {"dir0.1": 0.1, "dir10": 10.0})
+
+
+def test_communication_points_sum_bytes_over_rounds_and_clients():
+    runs = [("ds1", "fhbench", a, v, 0) for a in ("fedavg", "epfl") for v in ("rank4", "default", "rank16")]
+    size = {"rank4": 100, "default": 200, "rank16": 400}
+    metrics = tidy_metrics(runs, score, rounds=3, clients=2, bytes_per_client=lambda a, v: size[v])
+    points = communication_points(metrics)
+    row = points[(points.algorithm == "epfl") & (points.variant == "rank16")].iloc[0]
+    assert row["bytes"] == 400 * 2 * 3 * 2  # up + down, clients, rounds
+    fig = plot_communication(metrics)
+    (ax,) = visible_axes(fig)
+    assert {t.get_text() for t in ax.texts} == {"rank4", "default", "rank16"}
+
+
+def test_client_accuracies_keep_at_most_max_rounds_and_the_last():
+    metrics = tidy_metrics([("ds1", "p", "fedavg", "default", 0)], score, rounds=20, clients=4)
+    kept = sorted(client_accuracies(metrics, max_rounds=5)["round"].unique())
+    assert len(kept) == 5 and kept[0] == 1 and kept[-1] == 20
+
+
+def test_plot_client_spread_draws_a_box_per_round_and_method(main_metrics):
+    fig = plot_client_spread(main_metrics, max_rounds=3)
+    axes = visible_axes(fig)
+    assert len(axes) == 2
+    assert len(axes[0].patches) == 3 * 2  # rounds × methods
+
+
+@pytest.mark.parametrize("kind", sorted(FIGURES))
+def test_make_figure_writes_non_blank_pdf_and_png(kind, tmp_path, main_metrics):
+    import matplotlib.image
+
+    if kind == "heterogeneity":
+        metrics = tidy_metrics([("ds1", p, a, "default", 0) for p in ALPHAS for a in ("fedavg", "epfl")], score)
+    else:
+        metrics = main_metrics
+    pdf, png = tmp_path / f"{kind}.pdf", tmp_path / f"{kind}.png"
+    make_figure(kind, metrics, [pdf, png], title=kind, alphas=ALPHAS)
+    assert pdf.read_bytes().startswith(b"%PDF")
+    pixels = matplotlib.image.imread(png)
+    assert pixels.std() > 0.01  # not a blank canvas
+
+
+def test_make_figure_unknown_kind(tmp_path, main_metrics):
+    with pytest.raises(KeyError, match="registered"):
+        make_figure("nope", main_metrics, [tmp_path / "x.pdf"])

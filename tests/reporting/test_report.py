@@ -1,0 +1,152 @@
+"""REPORT.md from tiny hand-made tidy metrics: counts, findings and deviations come from the inputs."""
+
+from __future__ import annotations
+
+import pytest
+
+from fhbench.reporting.report import (
+    EXPERIMENT_KINDS,
+    build_report,
+    finding_client_spread,
+    finding_communication,
+    finding_main,
+    finding_partitions,
+    finding_variants,
+    load_deviations,
+    run_counts,
+    select_runs,
+    write_report,
+)
+from tests.reporting.tidy import tidy_metrics
+
+ALPHAS = {"fhbench": 0.1, "dir0.1": 0.1, "dir1": 1.0, "dir10": 10.0}
+GAP = {"dir0.1": 0.10, "dir1": 0.05, "dir10": 0.02}
+VARIANT = {"default": 0.0, "first_half": -0.03, "second_half": 0.01}
+
+
+def score(dataset, partition, algorithm, variant, seed):
+    base = 0.6 + (GAP.get(partition, 0.2) if algorithm == "epfl" else 0.0)
+    return base + VARIANT.get(variant, 0.0) + 0.01 * seed
+
+
+def spec(name, kind, runs, **extra):
+    return {
+        "name": name, "kind": kind, "title": name.title(), "runs": runs,
+        "datasets": sorted({r[0] for r in runs}), "partitions": sorted({r[1] for r in runs}),
+        "algorithms": sorted({r[2] for r in runs}), "variants": sorted({r[3] for r in runs}), **extra,
+    }
+
+
+MAIN = [("ds", "fhbench", a, "default", s) for a in ("fedavg", "epfl") for s in (0, 1)]
+HET = [("ds", p, a, "default", 0) for p in GAP for a in ("fedavg", "epfl")]
+LAYERS = [("ds", "fhbench", "epfl", v, 0) for v in VARIANT]
+RANK = [("ds", "fhbench", "epfl", v, 0) for v in ("rank4", "default")]
+BYTES = {"rank4": 50, "default": 100}
+
+
+@pytest.fixture(scope="module")
+def metrics():
+    return tidy_metrics(sorted(set(MAIN + HET + LAYERS + RANK)), score, bytes_per_client=lambda a, v: BYTES.get(v, 100))
+
+
+def test_select_runs(metrics):
+    assert len(select_runs(metrics, HET)[["partition", "algorithm"]].drop_duplicates()) == 6
+
+
+def test_finding_main_names_the_best_and_its_margin(metrics):
+    text = finding_main(select_runs(metrics, MAIN), spec("main", "main", MAIN), ALPHAS)
+    assert "epfl scores highest (80.5%)" in text and "20.0 points above fedavg (60.5%)" in text and "best on 1 of 1" in text
+
+
+def test_finding_main_compares_with_the_reference(metrics):
+    s = spec("c5", "main", MAIN, reference={"value": 0.88, "algorithm": "epfl", "text": "paper"})
+    assert "paper (88.0%); epfl here reaches 80.5% (-7.5 points)" in finding_main(select_runs(metrics, MAIN), s, ALPHAS)
+
+
+def test_finding_partitions_reports_the_gap_per_alpha_and_its_trend(metrics):
+    text = finding_partitions(select_runs(metrics, HET), spec("het", "partitions", HET, compare=["epfl", "fedavg"]), ALPHAS)
+    assert "+10.0 points at α=0.1, +5.0 points at α=1, +2.0 points at α=10" in text
+    assert "shrinks as α grows" in text
+
+
+def test_finding_variants(metrics):
+    text = finding_variants(select_runs(metrics, LAYERS), spec("layers", "variants", LAYERS), ALPHAS)
+    assert "variant second_half scores highest (81.0%)" in text and "first_half lowest (77.0%)" in text
+    assert "a 4.0 points range from one seed, so without a noise estimate" in text
+    two_seeds = [("ds", "fhbench", "epfl", v, s) for v in VARIANT for s in (0, 1)]
+    text = finding_variants(tidy_metrics(two_seeds, score), spec("layers", "variants", two_seeds), ALPHAS)
+    assert "the 4.0 points range is larger than the largest seed std (0.7 points)" in text
+
+
+def test_finding_communication(metrics):
+    text = finding_communication(select_runs(metrics, RANK), spec("rank", "communication", RANK), ALPHAS)
+    assert "epfl with rank4 sends 0.00 MB per run for 80.0%, with default 0.00 MB (2.0×) for 80.0% (+0.0 points)" in text
+
+
+def test_finding_main_reports_a_tie(metrics):
+    tie = [("ds", "fhbench", a, "default", 0) for a in ("fedavg", "epfl")]
+    text = finding_main(tidy_metrics(tie, lambda *a: 0.5), spec("t", "main", tie), ALPHAS)
+    assert "tied with" in text and "points above" not in text
+
+
+def test_finding_convergence(metrics):
+    from fhbench.reporting.report import finding_convergence
+
+    # test accuracy climbs linearly to the score (80.5% over seeds): 0.805 * (0.5 + 0.5 / 4) at round 1
+    text = finding_convergence(select_runs(metrics, MAIN))
+    assert "epfl 50.3% at round 1, peak 80.5% at round 4, 80.5% at round 4" in text
+
+
+def test_finding_client_spread(metrics):
+    # clients alternate ±0.05 around the score: the std over 4 clients is 0.0577
+    text = finding_client_spread(select_runs(metrics, MAIN))
+    assert "epfl 5.8 points" in text and "fedavg 5.8 points" in text
+
+
+def test_run_counts(metrics):
+    counts = run_counts(metrics)
+    assert counts["runs"] == len(set(MAIN + HET + LAYERS + RANK))
+    assert counts["max_rounds"] == 4 and counts["max_clients"] == 4
+
+
+def test_build_report_sections(metrics, tmp_path):
+    experiments = {
+        "main": spec("main", "main", MAIN),
+        "heterogeneity": spec("heterogeneity", "partitions", HET, compare=["epfl", "fedavg"]),
+        "layers": spec("layers", "variants", LAYERS),
+        "rank": spec("rank", "communication", RANK),
+    }
+    figures = {"convergence": {"kind": "convergence", "experiment": "main", "title": "Conv"},
+               "spread": {"kind": "client_spread", "experiment": "main", "title": "Spread"}}
+    deviations = [{"published": "no seed", "here": "seeded", "why": "repeatable"}]
+    text = build_report(metrics, experiments, figures, ALPHAS, deviations, extra_figures=["figures/split_ds_fhbench.png"])
+    assert f"{run_counts(metrics)['runs']} federated runs" in text
+    assert "## Headline table" in text and "**80.50 ± 0.71**" in text
+    assert text.count("\n- **") == len(experiments)
+    assert "![convergence](figures/convergence.png)" in text and "![split_ds_fhbench](figures/split_ds_fhbench.png)" in text
+    assert "| no seed | seeded | repeatable |" in text
+    assert "| heterogeneity | partitions | 6 |" in text
+
+
+def test_every_kind_has_a_finding():
+    assert set(EXPERIMENT_KINDS) == {"main", "variants", "partitions", "communication"}
+
+
+def test_deviations_file_of_the_repository(repo):
+    items = load_deviations(repo / "report" / "deviations.yaml")
+    assert len(items) >= 10 and all(item["why"] for item in items)
+
+
+def test_bad_deviations_name_the_entry(tmp_path):
+    path = tmp_path / "d.yaml"
+    path.write_text("- {published: a, here: b}\n")
+    with pytest.raises(ValueError, match="entry 0 lacks"):
+        load_deviations(path)
+
+
+def test_write_report(metrics, tmp_path, repo):
+    path = tmp_path / "m.csv"
+    select_runs(metrics, MAIN).to_csv(path, index=False)
+    out = tmp_path / "REPORT.md"
+    write_report(out, [path], repo / "report" / "deviations.yaml", experiments={"main": spec("main", "main", MAIN)}, figures={}, alphas=ALPHAS)
+    assert out.read_text().startswith("# FHBench reproduction report")
