@@ -24,7 +24,7 @@ rule make_table:
     conda:
         "../environment.yml"
     script:
-        "../workflow/scripts/accuracy_table.py"
+        "../workflow/scripts/make_table.py"
 
 
 rule dataset_table:
@@ -58,6 +58,8 @@ rule plot_split:
         "../environment.yml"
     script:
         "../workflow/scripts/plot_split.py"
+
+
 rule efficiency_table:
     output:
         csv=report("results/tables/efficiency.csv", caption="../report/efficiency_table.rst", category="Tables"),
@@ -72,7 +74,6 @@ rule efficiency_table:
         "../environment.yml"
     script:
         "../workflow/scripts/efficiency_table.py"
-        "../workflow/scripts/make_table.py"
 
 
 rule plot_figure:

@@ -37,7 +37,7 @@ def test_experiment_runs_cross_the_lists_and_honour_seed_overrides(demo):
     assert {k.variant for k in layers} == {"default", "layers_first_half", "layers_second_half"}
     assert {k.seed for k in layers} == set(demo["experiments"]["layers"].get("seeds", demo["seeds"]))
     main = grid.experiment_runs(demo, "main")
-    assert len(main) == len(demo["experiments"]["main"]["algorithms"]) * len(demo["seeds"])
+    assert len(main) == len(demo["experiments"]["main"]["datasets"]) * len(demo["experiments"]["main"]["algorithms"]) * len(demo["seeds"])
     # runs shared by several experiments are run once
     all_runs = grid.all_runs(demo)
     assert len(all_runs) == len(set(all_runs))
