@@ -219,15 +219,21 @@ def latex_escape(text: str) -> str:
     return text
 
 
-def to_latex(table: pd.DataFrame, title: str, label: str) -> str:
-    """A booktabs ``table`` environment: a modality header row over the dataset columns."""
-    columns, methods, cells = _layout(table)
+def _modality_groups(columns: list[tuple[str, str]]) -> list[tuple[str, int]]:
+    """Consecutive columns of one modality as (modality, width): the spanning header cells."""
     groups: list[tuple[str, int]] = []
     for mod, _ in columns:
         if groups and groups[-1][0] == mod:
             groups[-1] = (mod, groups[-1][1] + 1)
         else:
             groups.append((mod, 1))
+    return groups
+
+
+def to_latex(table: pd.DataFrame, title: str, label: str) -> str:
+    """A booktabs ``table`` environment: a modality header row over the dataset columns."""
+    columns, methods, cells = _layout(table)
+    groups = _modality_groups(columns)
     caption = latex_escape(f"{title}. {_caption(table)}").replace("±", r"$\pm$")
     top, rules, start = ["Modality"], [], 2
     for mod, width in groups:
@@ -264,12 +270,7 @@ def to_html(table: pd.DataFrame, title: str) -> str:
     """A self-contained HTML page of the table (the Snakemake report shows HTML, not CSV)."""
     columns, methods, cells = _layout(table)
     esc = html.escape
-    groups: list[tuple[str, int]] = []
-    for mod, _ in columns:
-        if groups and groups[-1][0] == mod:
-            groups[-1] = (mod, groups[-1][1] + 1)
-        else:
-            groups.append((mod, 1))
+    groups = _modality_groups(columns)
     head1 = "<th></th>" + "".join(f'<th colspan="{w}" class="modality">{esc(_modality_header(m))}</th>' for m, w in groups)
     head2 = "<th>method</th>" + "".join(f"<th>{esc(col)}</th>" for _, col in columns)
     body = []
