@@ -47,6 +47,8 @@ def image_config(repo):
 
     config = load(repo, "demo.yaml")
     config["datasets"] = {k: v for k, v in config["datasets"].items() if DATASETS[k].modality == "image"}
+    for exp in config["experiments"].values():
+        exp["datasets"] = [d for d in exp["datasets"] if d in config["datasets"]]
     return config
 
 

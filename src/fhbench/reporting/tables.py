@@ -107,7 +107,7 @@ def accuracy_table(
     if averages:
         extra = []
         columns_per_modality = scores.groupby("modality")["column"].nunique()
-        groups = [(m, scores[scores.modality == m]) for m in mod_order if columns_per_modality[m] > 1]
+        groups = [(m, scores[scores.modality == m]) for m in mod_order if columns_per_modality.get(m, 0) > 1]
         if len(mod_order) > 1:
             groups.append(("all", scores))
         for mod, part in groups:
