@@ -37,9 +37,11 @@ def test_demo_dag_builds_signal_partitions(tmp_path):
         assert (work / "resources" / "raw" / dataset / "MANIFEST.json").is_file()
         assert (work / "logs" / "prepare_data" / f"{dataset}.log").is_file()
     # the prepare: options of config/demo.yaml reach Dataset.prepare through the rule
+    demo = yaml.safe_load((work / "config" / "demo.yaml").read_text())
     for dataset in ("icbhi", "sprsound"):
         info = json.loads((work / "resources" / "prepared" / dataset / "info.json").read_text())
-        assert info["clip_seconds"] == 1.0 and info["input_shape"] == [16_000]
+        seconds = demo["datasets"][dataset]["prepare"]["clip_seconds"]
+        assert info["clip_seconds"] == seconds and info["input_shape"] == [int(16_000 * seconds)]
     dry = subprocess.run(
         [str(snakemake), *targets, "--cores", "1", "--configfile", "config/demo.yaml", "-n"],
         cwd=work,

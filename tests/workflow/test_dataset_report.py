@@ -7,6 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from fhbench import grid
+from fhbench.config import validate_config
+
 from tests.conftest import copy_repo
 from tests.workflow.test_dvc import environment, run
 
@@ -22,7 +25,9 @@ def test_dataset_table_and_figures_from_demo_config(tmp_path):
     assert "dataset_table" in dry and "plot_split" in dry  # part of `all`
     run(f"snakemake results/tables/datasets.csv {' '.join(figures)} --cores 2 --configfile config/demo.yaml", repo, env)
     table = pd.read_csv(repo / "results" / "tables" / "datasets.csv")
-    assert table["dataset"].tolist() == datasets  # one row per dataset (one partition in the demo)
+    assert len(table) == len(grid.data_partitions(validate_config(config)))  # one row per described split
+    table = table[table["partition"] == "fhbench"]
+    assert table["dataset"].tolist() == datasets  # every dataset under the paper's split, in config order
     n_clients = config["partitions"]["fhbench"]["n_clients"]
     for row in table.itertuples():
         prepared = repo / "resources" / "prepared" / row.dataset
