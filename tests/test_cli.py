@@ -32,3 +32,12 @@ def test_partition_command_reports_bad_input(tmp_path):
     assert done.returncode == 2
     assert "datapercent" in done.stderr
     assert not (tmp_path / "split.json").exists()
+
+
+def test_data_targets_of_one_dataset(repo):
+    """dvc.yaml's stages list one dataset's targets; other datasets in experiments do not break it."""
+    cmd = [sys.executable, "-m", "fhbench.cli", "data-targets", "--config", str(repo / "config/demo.yaml"), "--dataset", "ptbxl"]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    targets = done.stdout.split()
+    assert targets[:2] == ["resources/raw/ptbxl", "resources/prepared/ptbxl"]
+    assert all("ptbxl" in t for t in targets) and "resources/partitions/ptbxl/fhbench.json" in targets

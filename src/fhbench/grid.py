@@ -123,7 +123,8 @@ def data_partitions(config: dict) -> list[tuple[str, str]]:
     from fhbench.data import DATASETS
 
     first = next(iter(config["partitions"]))
-    pairs = set(used_data_partitions(config)) | {(d, first) for d in config["datasets"]}
+    used = {(d, p) for d, p in used_data_partitions(config) if d in config["datasets"]}
+    pairs = used | {(d, first) for d in config["datasets"]}
     order = {name: i for i, name in enumerate(config["partitions"])}
     return sorted(
         (
