@@ -12,8 +12,10 @@ import argparse
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 from common import REPO, load_average, verdict
@@ -26,9 +28,14 @@ def children_cpu() -> float:
 
 def dry_run(configfile: str) -> tuple[float, float, str]:
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=f"{REPO / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    # A copy without resources/ or results/: the whole grid is planned, whatever this checkout holds.
+    workdir = tempfile.mkdtemp(prefix="fhbench-dag-")
+    ignore = shutil.ignore_patterns(".venv", ".git", "resources", "results", "logs", ".snakemake", "__pycache__", "*.egg-info")
+    shutil.copytree(REPO, workdir, ignore=ignore, dirs_exist_ok=True)
     cmd = [sys.executable, "-m", "snakemake", "-n", "all", "--cores", "1", "--configfile", configfile]
     t0, cpu0 = time.perf_counter(), children_cpu()
-    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    out = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+    shutil.rmtree(workdir, ignore_errors=True)
     seconds, cpu = time.perf_counter() - t0, children_cpu() - cpu0
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
