@@ -56,14 +56,15 @@ def built(tmp_path_factory):
     repo, _ = prepare(root / "repo")
     config = yaml.safe_load((repo / "config" / "demo.yaml").read_text())
     config["experiments"] = {
-        "main": dict(config["experiments"]["main"], metrics=["accuracy"]),
+        "main": dict(config["experiments"]["main"], metrics=["accuracy"], datasets=["organamnist"]),
         "heterogeneity": config["experiments"]["heterogeneity"],
     }
     config["figures"] = {name: config["figures"][name] for name in ("convergence", "heterogeneity_sweep")}
     (repo / "config" / "report_test.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
     config = validate_config(config)
     snakemake(repo, *grid.final_targets(config), configfile="config/report_test.yaml")
-    snakemake(repo, "--report", "report.html", configfile="config/report_test.yaml")
+    # The report of the result targets (the data tables and split figures need the raw data).
+    snakemake(repo, "--report", "report.html", *grid.final_targets(config), configfile="config/report_test.yaml")
     return repo, config
 
 
@@ -74,7 +75,7 @@ def test_report_lists_tables_figures_and_report(built):
     results = json.loads(re.search(r"var results = (\{.*?\});\n", text, re.S).group(1))
     categories = json.loads(re.search(r"var categories = (\{.*?\});\n", text, re.S).group(1))
     by_category = {name: {p for paths in subs.values() for p in paths} for name, subs in categories.items()}
-    assert by_category["Tables"] == {f"results/tables/{e}_accuracy.html" for e in config["experiments"]}
+    assert by_category["Tables"] == {f"results/tables/{e}_accuracy.html" for e in config["experiments"]} | {"results/tables/efficiency.csv"}
     assert by_category["Figures"] == {f"results/figures/{f}.png" for f in config["figures"]}
     assert by_category["Report"] == {"results/REPORT.md"}
     assert "Main results" in results["results/tables/main_accuracy.html"]["caption"]

@@ -54,6 +54,7 @@ def demo_subset(repo: Path) -> dict:
     config["partitions"]["fhbench"]["n_clients"] = 5
     config["algorithms"] = {name: config["algorithms"][name] for name in ALGORITHMS}
     config["experiments"] = {"main": {"datasets": ["organamnist"], "partitions": ["fhbench"], "algorithms": ALGORITHMS, "variants": ["default"]}}
+    config["figures"] = {k: v for k, v in config.get("figures", {}).items() if v["experiment"] in config["experiments"]}
     return config
 
 
