@@ -67,3 +67,18 @@ def test_client_state_holds_only_trained_tensors(demo_organamnist, split, tiny_v
 def test_missing_model_folder_names_the_fix(tmp_path, demo_organamnist, split):
     with pytest.raises(FileNotFoundError, match="fetch_model"):
         Federation(RunConfig.from_dict(config()), demo_organamnist, split, tmp_path / "nothing")
+
+
+def test_client_without_training_rows_is_not_divergence(tmp_path, demo_organamnist, split, tiny_vit_dir):
+    # Tiny clients can get no training row from the per-class 40/30/30 cut (int(0.4 * 1) = 0).
+    import json
+
+    data = json.loads(split.read_text())
+    data["clients"][0]["val"] += data["clients"][0]["train"]
+    data["clients"][0]["train"] = []
+    empty = tmp_path / "split.json"
+    empty.write_text(json.dumps(data))
+    out = tmp_path / "metrics.csv"
+    assert run_federation(config(), demo_organamnist, empty, tiny_vit_dir, out) == "completed"
+    metrics = pd.read_csv(out)
+    assert metrics[(metrics.client == 0) & (metrics.split == "test")].shape[0] > 0

@@ -453,7 +453,9 @@ class Federation:
             else:
                 loss = trained[client]
             # A huge step can leave finite losses but infinite tensors; stop before they spread.
-            if not math.isfinite(loss) or not all(bool(torch.isfinite(t).all()) for t in self.states[client].params.values()):
+            # (A client with no training rows has a NaN loss and has not diverged.)
+            no_data = len(self.clients[client].train) == 0
+            if (not math.isfinite(loss) and not no_data) or not all(bool(torch.isfinite(t).all()) for t in self.states[client].params.values()):
                 raise Diverged(f"client {client}: non-finite loss or parameters after local training")
             losses.append(loss)
             if time.perf_counter() - last_report > PROGRESS_SECONDS:  # long rounds (real models) show clients too

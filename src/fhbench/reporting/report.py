@@ -62,6 +62,9 @@ def finding_main(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) ->
     means = _method_means(metrics)
     scores = seed_scores(metrics)
     n_columns = scores.groupby(["dataset", "partition"]).ngroups
+    if means.empty:  # e.g. a column where every run diverged: no method has a score on every column
+        diverged = int(scores["diverged"].sum())
+        return f"No method has a score on all {n_columns} column(s) ({_where(metrics)}; {diverged} diverged run(s)); see the table."
     best = means.iloc[0]
     text = f"Averaged over {n_columns} dataset/partition column(s) ({_where(metrics)}), {best['method']} scores highest ({_pct(best['mean'])})"
     if len(means) > 1:
