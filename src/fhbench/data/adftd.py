@@ -68,10 +68,7 @@ class ADFTD(Dataset):
             print(f"adftd: {i}/{len(participants)} subjects, {sum(len(p) for p in parts)} windows", file=sys.stderr)
         metadata = pd.DataFrame({"subject": np.concatenate(subjects), "window": np.concatenate([np.arange(len(p)) for p in parts])})
         info = {
-            "dataset": self.key,
-            "modality": self.modality,
-            "n_classes": self.n_classes,
-            "class_names": list(self.class_names),
+            **self.base_info(),
             "sample_rate": TARGET_FS,
             "channels": list(CHANNELS),
         }

@@ -27,6 +27,10 @@ class Dataset(ABC):
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    def base_info(self) -> dict:
+        """The ``info.json`` entries every prepared dataset has; modules add their own."""
+        return {"dataset": self.key, "modality": self.modality, "n_classes": self.n_classes, "class_names": list(self.class_names)}
+
     @abstractmethod
     def remote_files(self) -> list[RemoteFile]:
         """The files of the real source, with their published checksums where known."""

@@ -84,10 +84,7 @@ class ICBHI(Dataset):
         if clips.n == 0:
             raise ValueError(f"no annotated cycles found under {raw_dir}")
         info = {
-            "dataset": self.key,
-            "modality": self.modality,
-            "n_classes": self.n_classes,
-            "class_names": list(self.class_names),
+            **self.base_info(),
             "sample_rate": audio.TARGET_SR,
             "clip_seconds": clip_seconds,
         }

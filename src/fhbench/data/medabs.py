@@ -66,7 +66,7 @@ class MedicalAbstracts(Dataset):
         pooled = pd.concat(frames, ignore_index=True)
         texts = pooled["medical_abstract"].astype(str).tolist()
         labels = pooled["condition_label"].to_numpy(dtype=np.int64) - 1
-        info = {"dataset": self.key, "modality": self.modality, "n_classes": self.n_classes, "class_names": list(self.class_names)}
+        info = self.base_info()
         write_prepared(out_dir, texts, labels, pooled[["source_split"]], info)
 
     def generate_demo(self, raw_dir: str | Path, seed: int = 0, n_train: int = 400, n_test: int = 100, words: int = 40) -> None:

@@ -77,7 +77,7 @@ class MedMNISTDataset(Dataset):
         images = np.concatenate([p[1] for p in parts]).astype(np.uint8)
         labels = np.concatenate([p[2] for p in parts]).astype(np.int64)
         metadata = pd.DataFrame({"source_split": np.concatenate([[s] * len(p[2]) for s, p in zip(POOL_ORDER, parts)])})
-        info = {"dataset": self.key, "modality": self.modality, "n_classes": self.n_classes, "class_names": list(self.class_names)}
+        info = self.base_info()
         write_prepared(out_dir, images, labels, metadata, info)
 
     def generate_demo(

@@ -77,10 +77,7 @@ class PTBXL(Dataset):
         )
         labels = np.repeat(records["label"].to_numpy(), N_WINDOWS)
         info = {
-            "dataset": self.key,
-            "modality": self.modality,
-            "n_classes": self.n_classes,
-            "class_names": list(self.class_names),
+            **self.base_info(),
             "sample_rate": TARGET_FS,
             "channels": list(LEADS),
         }

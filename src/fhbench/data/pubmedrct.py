@@ -93,7 +93,7 @@ class PubMedRCT(Dataset):
                     meta["abstract_id"].append(abstract)
                     meta["sentence"].append(sentence)
                 print(f"{split}: {len(texts)} sentences pooled so far", file=sys.stderr, flush=True)
-        info = {"dataset": self.key, "modality": self.modality, "n_classes": self.n_classes, "class_names": list(self.class_names)}
+        info = self.base_info()
         write_prepared(out_dir, texts, np.asarray(labels, dtype=np.int64), pd.DataFrame(meta), info)
 
     def generate_demo(

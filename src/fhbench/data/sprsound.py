@@ -105,10 +105,7 @@ class SPRSound(Dataset):
         if clips.n == 0:
             raise ValueError(f"no annotated events found under {raw_dir}")
         info = {
-            "dataset": self.key,
-            "modality": self.modality,
-            "n_classes": self.n_classes,
-            "class_names": list(self.class_names),
+            **self.base_info(),
             "sample_rate": audio.TARGET_SR,
             "clip_seconds": clip_seconds,
         }
