@@ -68,6 +68,23 @@ class Backbone(ABC):
         """Turn a batch of encoded rows into the model's keyword arguments, on ``device``."""
 
 
+def load_classifier(model_class, model_dir: str | Path, n_classes: int, **overrides):
+    """``model_class.from_pretrained`` from a local folder only, with a fresh ``n_classes`` head.
+
+    The hub stays off (compute nodes have no internet); the replaced head is expected, so
+    transformers' warning about it is silenced.
+    """
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    return model_class.from_pretrained(
+        str(model_dir), num_labels=n_classes, ignore_mismatched_sizes=True, local_files_only=True, **overrides
+    )
+
+
 def require_model_dir(model_dir: str | Path, backbone_key: str) -> Path:
     """Fail with the command that fills the folder when a model was never fetched."""
     model_dir = Path(model_dir)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fhbench.models.base import Backbone, require_model_dir
+from fhbench.models.base import Backbone, load_classifier, require_model_dir
 
 MAX_LENGTH = 512
 
@@ -83,14 +83,9 @@ class RobertaBackbone(Backbone):
         save_tiny_tokenizer(out_dir, config["vocab_size"], min(MAX_LENGTH, max_positions - 2))
 
     def load(self, model_dir: str | Path, n_classes: int):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import RobertaForSequenceClassification
-        from transformers.utils import logging
 
-        logging.set_verbosity_error()  # the replaced head is expected, not worth a warning
-        return RobertaForSequenceClassification.from_pretrained(
-            str(model_dir), num_labels=n_classes, ignore_mismatched_sizes=True, local_files_only=True
-        )
+        return load_classifier(RobertaForSequenceClassification, model_dir, n_classes)
 
     def build_meta(self, n_classes: int):
         from transformers import RobertaForSequenceClassification

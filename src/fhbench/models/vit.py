@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fhbench.models.base import Backbone
+from fhbench.models.base import Backbone, load_classifier
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -39,14 +38,9 @@ class ViTBackbone(Backbone):
         model.save_pretrained(out_dir)
 
     def load(self, model_dir: str | Path, n_classes: int):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import ViTForImageClassification
-        from transformers.utils import logging
 
-        logging.set_verbosity_error()  # the replaced head is expected, not worth a warning
-        return ViTForImageClassification.from_pretrained(
-            str(model_dir), num_labels=n_classes, ignore_mismatched_sizes=True, local_files_only=True
-        )
+        return load_classifier(ViTForImageClassification, model_dir, n_classes)
 
     def build_meta(self, n_classes: int):
         from transformers import ViTForImageClassification

@@ -8,12 +8,11 @@ does. LoRA on the encoder's ``q_proj``/``v_proj``; the sequence-classification h
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
-from fhbench.models.base import Backbone
+from fhbench.models.base import Backbone, load_classifier
 
 # Wav2Vec2FeatureExtractor's zero_mean_unit_var_norm adds this to the variance.
 FEATURE_EXTRACTOR_EPS = 1e-7
@@ -43,20 +42,11 @@ class Wav2Vec2Backbone(Backbone):
         model.save_pretrained(out_dir)
 
     def load(self, model_dir: str | Path, n_classes: int):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import Wav2Vec2ForSequenceClassification
-        from transformers.utils import logging
 
-        logging.set_verbosity_error()  # the CTC head is dropped and a new head added: expected
-        return Wav2Vec2ForSequenceClassification.from_pretrained(
-            str(model_dir),
-            num_labels=n_classes,
-            ignore_mismatched_sizes=True,
-            local_files_only=True,
-            # SpecAugment draws its masks from numpy's global RNG, which would make runs
-            # unrepeatable; LayerDrop (torch RNG, seeded per client and round) stays on.
-            apply_spec_augment=False,
-        )
+        # SpecAugment draws its masks from numpy's global RNG, which would make runs
+        # unrepeatable; LayerDrop (torch RNG, seeded per client and round) stays on.
+        return load_classifier(Wav2Vec2ForSequenceClassification, model_dir, n_classes, apply_spec_augment=False)
 
     def build_meta(self, n_classes: int):
         from transformers import Wav2Vec2ForSequenceClassification
