@@ -38,3 +38,10 @@ def write_json(path: str | os.PathLike, obj) -> None:
 
 def read_json(path: str | os.PathLike):
     return json.loads(Path(path).read_text())
+
+
+def write_texts(outputs: dict) -> None:
+    """Write several text files, each atomically: ``{path: text}``."""
+    for path, text in outputs.items():
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)

@@ -13,7 +13,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from fhbench.io import atomic_path
+from fhbench.io import atomic_path, write_texts
 
 SPLITS = ("train", "val", "test")
 COLUMNS = [
@@ -119,12 +119,7 @@ def write_dataset_table(
     entries: Iterable[tuple[str, str, str | Path, str | Path]], csv_out: str | Path, md_out: str | Path, tex_out: str | Path
 ) -> pd.DataFrame:
     table = dataset_table(entries)
-    with atomic_path(csv_out) as tmp:
-        table.to_csv(tmp, index=False)
-    with atomic_path(md_out) as tmp:
-        tmp.write_text(to_markdown(table))
-    with atomic_path(tex_out) as tmp:
-        tmp.write_text(to_latex(table))
+    write_texts({csv_out: table.to_csv(index=False), md_out: to_markdown(table), tex_out: to_latex(table)})
     return table
 
 

@@ -18,7 +18,7 @@ import torch
 
 from fhbench.algorithms import build as build_algorithm
 from fhbench.algorithms.base import FederationInfo
-from fhbench.io import atomic_path
+from fhbench.io import write_texts
 from fhbench.models import LoraSpec, get_backbone, wrap_with_lora
 
 COLUMNS = [
@@ -163,10 +163,5 @@ def to_latex(table: pd.DataFrame) -> str:
 
 def write_efficiency_table(config: dict, csv_out: str | Path, md_out: str | Path, tex_out: str | Path) -> pd.DataFrame:
     table = efficiency_table(config["backbones"], backbone_classes(config), config["algorithms"])
-    with atomic_path(csv_out) as tmp:
-        table.to_csv(tmp, index=False)
-    with atomic_path(md_out) as tmp:
-        tmp.write_text(to_markdown(table))
-    with atomic_path(tex_out) as tmp:
-        tmp.write_text(to_latex(table))
+    write_texts({csv_out: table.to_csv(index=False), md_out: to_markdown(table), tex_out: to_latex(table)})
     return table
