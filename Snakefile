@@ -31,5 +31,14 @@ rule all:
     default_target: True
 
 
+onstart:
+    start_warm_worker()
+
+
 onsuccess:
+    stop_warm_worker()
     print_outputs(all_targets())
+
+
+onerror:
+    stop_warm_worker()

@@ -70,6 +70,10 @@ def test_demo_dag_end_to_end(tmp_path):
     for key in all_runs(config):
         log = work / f"logs/run_federation/{key.dataset}/{key.partition}/{key.algorithm}/{key.variant}/seed{key.seed}.log"
         assert f"round {config['training']['rounds']}/{config['training']['rounds']}" in log.read_text()
+        # The demo's runs were forked by the warm worker (execution.warm_worker), which then stopped.
+        assert "fhbench worker: pid" in log.read_text()
+    worker_log = (work / "logs/warm_worker.log").read_text()
+    assert "ready after" in worker_log and "stopped" in worker_log, worker_log
     for rule in ("acquire_data", "prepare_data", "make_partition", "fetch_model", "make_table", "plot_figure", "write_report"):
         assert list((work / "logs" / rule).rglob("*.log")), rule
     # A second invocation has nothing to do.

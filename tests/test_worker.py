@@ -1,0 +1,137 @@
+"""The warm worker: a run handed to it over its socket ends exactly like a run in its own process,
+fails loudly, dies with the job that asked for it, and the worker dies with its owner."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fhbench import worker
+from fhbench.federation import run_federation
+from fhbench.io import write_json
+from fhbench.partition import make_partition
+from tests.conftest import REPO
+
+TARGET = "fhbench.federation:run_federation"
+
+
+@pytest.fixture(scope="module")
+def split(demo_organamnist, tmp_path_factory):
+    labels = np.load(demo_organamnist / "labels.npy")
+    path = tmp_path_factory.mktemp("split") / "split.json"
+    write_json(path, make_partition(labels, "fhbench", 4, 0.1, 1.0, 2025).to_json(labels.astype(int).ravel()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory):
+    """A worker owned by this test process, preloading only the engine (the rest loads on demand)."""
+    started = worker.start(tmp_path_factory.mktemp("worker") / "worker.log", preload=("fhbench.federation",))
+    yield started
+    started.stop()
+    assert started.process.returncode is not None
+
+
+def run_kwargs(tmp_path, demo_organamnist, split, model, rounds=3, name="run") -> dict:
+    config = {
+        "dataset": "organamnist", "partition": "fhbench", "algorithm": "epfl", "seed": 1, "backbone": "vit_tiny",
+        "architecture": "vit", "rounds": rounds, "lr": 0.05, "batch_size": 16, "eval_every": 1,
+        "lora": {"rank": 4, "alpha": 8, "dropout": 0.0}, "algorithm_params": {"self_weight": 0.5},
+    }
+    out = tmp_path / name
+    return dict(config=config, prepared_dir=demo_organamnist, split_path=split, model_dir=model,
+                metrics_out=out / "metrics.csv", checkpoint_dir=out / "ckpt", run_info_out=out / "run.json")
+
+
+def test_run_in_worker_equals_run_in_own_process(tmp_path, monkeypatch, warm, demo_organamnist, split, tiny_vit_dir):
+    direct = run_kwargs(tmp_path, demo_organamnist, split, tiny_vit_dir, name="direct")
+    assert run_federation(**direct) == "completed"
+
+    monkeypatch.setenv(worker.WORKER_ENV, warm.address)
+    forked = run_kwargs(tmp_path, demo_organamnist, split, tiny_vit_dir, name="forked")
+    log = tmp_path / "forked.log"
+    assert worker.call(TARGET, forked, log=log) == "completed"
+    text = log.read_text()
+    assert re.search(r"fhbench worker: pid \d+ runs fhbench.federation:run_federation", text), text
+    assert "round 3/3" in text
+    assert forked["metrics_out"].read_bytes() == direct["metrics_out"].read_bytes()
+    assert not forked["checkpoint_dir"].exists()
+
+
+def test_failure_in_worker_reaches_the_job(tmp_path, monkeypatch, warm, demo_organamnist, split):
+    monkeypatch.setenv(worker.WORKER_ENV, warm.address)
+    kwargs = run_kwargs(tmp_path, demo_organamnist, split, tmp_path / "no_such_model")
+    log = tmp_path / "failed.log"
+    with pytest.raises(worker.WorkerError, match="failed in the warm worker") as error:
+        worker.call(TARGET, kwargs, log=log)
+    assert "no_such_model" in str(error.value)
+    assert "Traceback" in log.read_text()
+    assert not kwargs["metrics_out"].exists()
+    assert warm.process.poll() is None, "one failed job must not take the worker down"
+
+
+def test_killed_job_kills_its_run(tmp_path, warm, demo_organamnist, split, tiny_vit_dir):
+    kwargs = run_kwargs(tmp_path, demo_organamnist, split, tiny_vit_dir, rounds=500)
+    log = tmp_path / "killed.log"
+    client = subprocess.Popen(
+        [sys.executable, "-c", f"from fhbench.worker import call; call({TARGET!r}, {worker_json(kwargs)}, log={str(log)!r})"],
+        env=dict(os.environ, **{worker.WORKER_ENV: warm.address}, PYTHONPATH=str(REPO / "src")),
+    )
+    deadline = time.monotonic() + 120
+    while not (log.exists() and "round 1/500" in log.read_text()):
+        assert client.poll() is None and time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
+        time.sleep(0.05)
+    pid = int(re.search(r"fhbench worker: pid (\d+)", log.read_text()).group(1))
+    client.send_signal(signal.SIGKILL)  # what Snakemake does to a cancelled job, or the OOM killer
+    client.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists():  # gone, and reaped by the worker
+        assert time.monotonic() < deadline, f"the run (pid {pid}) outlived its job"
+        time.sleep(0.05)
+    assert not kwargs["metrics_out"].exists()
+    assert warm.process.poll() is None
+
+
+def worker_json(kwargs: dict) -> str:
+    return repr({k: (str(v) if isinstance(v, Path) else v) for k, v in kwargs.items()})
+
+
+def test_without_worker_the_job_runs_here(tmp_path, monkeypatch, demo_organamnist, split, tiny_vit_dir):
+    # A socket nobody listens on (the workflow ended, or a cluster node): run in this process.
+    monkeypatch.setenv(worker.WORKER_ENV, str(tmp_path / "gone.socket"))
+    kwargs = run_kwargs(tmp_path, demo_organamnist, split, tiny_vit_dir, rounds=1)
+    log = tmp_path / "here.log"
+    saved = sys.stdout, sys.stderr
+    try:
+        assert worker.call(TARGET, kwargs, log=log) == "completed"
+    finally:
+        sys.stdout, sys.stderr = saved
+    assert "round 1/1" in log.read_text() and "fhbench worker" not in log.read_text()
+    assert kwargs["metrics_out"].exists()
+
+
+def test_worker_ends_with_its_owner(tmp_path):
+    owner = subprocess.Popen(["sleep", "600"])
+    started = worker.start(tmp_path / "worker.log", owner_pid=owner.pid, preload=())
+    try:
+        assert Path(started.address).exists()
+        owner.kill()
+        owner.wait()
+        started.process.wait(timeout=10)
+        assert not Path(started.address).exists()
+    finally:
+        started.stop()
+
+
+def test_only_fhbench_functions_are_served():
+    with pytest.raises(ValueError, match="os:system"):
+        worker.resolve("os:system")
+    assert worker.resolve(TARGET) is run_federation
