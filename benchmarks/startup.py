@@ -2,9 +2,11 @@
 
 Starts ``python -m fhbench.cli run`` on a tiny ViT and random data in a fresh process, takes
 the wall-clock time just before the process is spawned, and reads the time of the first SGD
-step from the line the engine logs (``first training step done at unix time …``). Also prints
-the cost of ``import torch`` alone (the floor any job pays) and the heaviest imports of the
-run as ``python -X importtime`` reports them.
+step from the line the engine logs (``first training step done at unix time …``), twice:
+cold (the run imports torch, transformers and peft itself: what a cluster job pays) and warm
+(the job hands its run to a warm worker, ``fhbench.worker``, as local workflow jobs do with
+``execution.warm_worker``). Also prints the cost of ``import torch`` alone (the floor any cold
+job pays) and the heaviest imports of the run as ``python -X importtime`` reports them.
 
     python benchmarks/startup.py [--repeats 3] [--target 3.0]
 """
@@ -31,8 +33,9 @@ def child_env() -> dict:
     return env
 
 
-def time_to_first_step(ws, root: Path) -> tuple[float, float]:
-    """Wall seconds from spawning ``fhbench run`` to its first SGD step, and the CPU seconds of the whole run."""
+def time_to_first_step(ws, root: Path, worker_address: str | None = None) -> tuple[float, float]:
+    """Wall seconds from spawning ``fhbench run`` to its first SGD step, and the CPU seconds of the
+    whole run (of the job process and its children: a warm worker's child is not among them)."""
     import yaml
 
     config = root / "run.yaml"
@@ -43,12 +46,14 @@ def time_to_first_step(ws, root: Path) -> tuple[float, float]:
     with open(log, "w") as stream:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.time()
-        subprocess.run(cmd, stderr=stream, stdout=stream, env=child_env(), check=True)
+        env = child_env() | ({"FHBENCH_WORKER": worker_address} if worker_address else {})
+        subprocess.run(cmd, stderr=stream, stdout=stream, env=env, check=True)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
+    text = log.read_text() + ((root / "metrics.csv").with_name("run.json").read_text() if worker_address else "")
     match = FIRST_STEP.search(log.read_text())
     if not match:
-        raise RuntimeError(f"no first-step line in {log}:\n{log.read_text()[-2000:]}")
+        raise RuntimeError(f"no first-step line in {log}:\n{text[-2000:]}")
     return float(match.group(1)) - t0, cpu
 
 

@@ -67,10 +67,12 @@ def cmd_fetch_model(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     import yaml
 
-    from fhbench.federation import run_federation
+    from fhbench.worker import call
 
     config = yaml.safe_load(Path(args.config).read_text())
-    status = run_federation(config, args.prepared, args.split, args.model, args.out, args.checkpoints)
+    # In the warm worker named by $FHBENCH_WORKER when one answers, else here (fhbench.worker).
+    status = call("fhbench.federation:run_federation", dict(config=config, prepared_dir=args.prepared, split_path=args.split,
+                  model_dir=args.model, metrics_out=args.out, checkpoint_dir=args.checkpoints))
     print(f"run {status}: {args.out}", file=sys.stderr)
 
 

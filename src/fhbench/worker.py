@@ -16,8 +16,10 @@ runs the job in its own process, so the results never depend on whether a worker
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -28,7 +30,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 #: Environment variable holding the worker's socket path; job processes inherit it from Snakemake.
 WORKER_ENV = "FHBENCH_WORKER"
@@ -61,8 +63,8 @@ def resolve(target: str) -> Callable:
 
 
 def call(target: str, kwargs: dict, log: str | Path | None = None):
-    """Run ``target(**kwargs)`` with its output in ``log``: in the warm worker named by
-    ``$FHBENCH_WORKER`` when one answers, otherwise in this process."""
+    """Run ``target(**kwargs)`` with its output in ``log`` (default: this process's stdout and
+    stderr): in the warm worker named by ``$FHBENCH_WORKER`` when one answers, else here."""
     kwargs = json.loads(json.dumps(kwargs, default=str))  # what the worker would receive: paths as strings
     connection = _connect(os.environ.get(WORKER_ENV))
     if connection is None:
@@ -71,17 +73,30 @@ def call(target: str, kwargs: dict, log: str | Path | None = None):
 
             to_log_file(log)
         return resolve(target)(**kwargs)
-    request = {"target": target, "kwargs": kwargs, "log": str(Path(log).resolve()) if log else None,
-               "cwd": os.getcwd(), "env": dict(os.environ)}
-    with connection:
+    request = {"target": target, "kwargs": kwargs, "cwd": os.getcwd(), "env": dict(os.environ)}
+    with connection, _output_files(log) as fds:
+        # The child writes to this job's own log or terminal: the open files travel with the request.
+        socket.send_fds(connection, [b"F"], fds)
         connection.sendall(json.dumps(request).encode() + b"\n")
         reply = _read_line(connection)
+    where = f"see {log}" if log else "see above"
     if reply is None:
-        raise WorkerError(f"the warm worker ended without answering for {target} (killed, or out of memory?); see {log}")
+        raise WorkerError(f"the warm worker ended without answering for {target} (killed, or out of memory?); {where}")
     reply = json.loads(reply)
     if not reply["ok"]:
-        raise WorkerError(f"{target} failed in the warm worker: {reply['error']} (traceback in {log})")
+        raise WorkerError(f"{target} failed in the warm worker: {reply['error']} (traceback: {where})")
     return reply["result"]
+
+
+@contextlib.contextmanager
+def _output_files(log: str | Path | None) -> Iterator[list[int]]:
+    """File descriptors for the child's stdout and stderr."""
+    if not log:
+        yield [1, 2]
+        return
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as stream:
+        yield [stream.fileno(), stream.fileno()]
 
 
 def _connect(address: str | None) -> socket.socket | None:
@@ -147,12 +162,12 @@ def _serve_one(connection: socket.socket) -> int:
     """In the forked child: run one request and answer; die with the connection."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     connection.settimeout(None)
+    _, fds, _, _ = socket.recv_fds(connection, 1, 2)
     request = json.loads(_read_line(connection) or b"{}")
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    if request["log"]:
-        _redirect_output(request["log"])
+    _adopt_output(fds)
     finished = threading.Event()
 
     def die_with_client():
@@ -178,13 +193,14 @@ def _serve_one(connection: socket.socket) -> int:
     return code
 
 
-def _redirect_output(log: str) -> None:
-    """The run's Python and C-level output (fds 1 and 2) to its log file, as in a job process."""
-    from fhbench.logs import to_log_file
-
-    to_log_file(log)
-    os.dup2(sys.stdout.fileno(), 1)
-    os.dup2(sys.stdout.fileno(), 2)
+def _adopt_output(fds: list[int]) -> None:
+    """Make the job's files this child's fds 1 and 2, for Python, logging and C-level output alike."""
+    for fd, target in zip(fds, (1, 2)):
+        os.dup2(fd, target)
+        os.close(fd)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
 
 
 def _alive(pid: int) -> bool:
