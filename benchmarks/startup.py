@@ -50,10 +50,9 @@ def time_to_first_step(ws, root: Path, worker_address: str | None = None) -> tup
         subprocess.run(cmd, stderr=stream, stdout=stream, env=env, check=True)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
-    text = log.read_text() + ((root / "metrics.csv").with_name("run.json").read_text() if worker_address else "")
     match = FIRST_STEP.search(log.read_text())
     if not match:
-        raise RuntimeError(f"no first-step line in {log}:\n{text[-2000:]}")
+        raise RuntimeError(f"no first-step line in {log}:\n{log.read_text()[-2000:]}")
     return float(match.group(1)) - t0, cpu
 
 
@@ -82,6 +81,20 @@ def heaviest_imports(top: int) -> list[tuple[float, str]]:
     return sorted(rows, reverse=True)[:top]
 
 
+def warm_worker(root: Path):
+    """A worker started as the workflow starts it (fhbench.worker.start), once its imports are done."""
+    from fhbench import worker
+
+    log = root / "worker.log"
+    started = worker.start(log)
+    deadline = time.monotonic() + 120
+    while "ready after" not in log.read_text():
+        if started.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the warm worker did not get ready:\n{log.read_text()[-2000:]}")
+        time.sleep(0.1)
+    return started
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -91,16 +104,24 @@ def main() -> int:
         root = Path(tmp)
         ws = make_workspace(root, n_clients=2, samples_per_client=40, vit="tiny")
         torch_only = min(import_seconds("import torch") for _ in range(args.repeats))
-        runs = [time_to_first_step(ws, root) for _ in range(args.repeats)]
-        startup, cpu = min(w for w, _ in runs), min(c for _, c in runs)
+        cold = [time_to_first_step(ws, root) for _ in range(args.repeats)]
+        worker = warm_worker(root)
+        try:
+            warm = [time_to_first_step(ws, root, worker.address) for _ in range(args.repeats)]
+        finally:
+            worker.stop()
         print(f"# {load_average()}; best of {args.repeats}")
         print("heaviest imports of a run (cumulative s, python -X importtime):")
         for seconds, name in heaviest_imports(12):
             print(f"  {seconds:6.2f}  {name}")
-        print(f"python -c 'import torch' (floor of any job): {torch_only:.2f} s")
-        print(f"CPU seconds of the whole 1-round run (not only to the first step): {cpu:.2f} s")
-        print(f"process start -> first training step: {startup:.2f} s; target <= {args.target:.2f} s; "
-              f"ratio {startup / args.target:.2f}; {verdict(startup, args.target)}")
+        print(f"python -c 'import torch' (floor of any cold job): {torch_only:.2f} s")
+        cold_start, cold_cpu = min(w for w, _ in cold), min(c for _, c in cold)
+        warm_start, warm_cpu = min(w for w, _ in warm), min(c for _, c in warm)
+        print(f"CPU seconds of the job process, whole 1-round run: cold {cold_cpu:.2f} s, warm {warm_cpu:.2f} s (the run itself is in the worker's child)")
+        print(f"cold (own imports, as on a cluster node): process start -> first training step: {cold_start:.2f} s; "
+              f"ratio to target {cold_start / args.target:.2f}; {verdict(cold_start, args.target)}")
+        print(f"warm (forked by the workflow's warm worker, local runs): process start -> first training step: {warm_start:.2f} s; "
+              f"target <= {args.target:.2f} s; ratio {warm_start / args.target:.2f}; {verdict(warm_start, args.target)}")
     return 0
 
 

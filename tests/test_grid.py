@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -87,3 +89,15 @@ def test_bad_reporting_config_names_the_key(demo, edit, message):
     edit(bad)
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         validate_config(bad)
+
+
+def test_config_checks_import_neither_torch_nor_transformers(repo):
+    # Every `snakemake -n` runs these checks; importing torch would add ~3 s to each.
+    code = (
+        "import sys; from fhbench.config import load_config; "
+        f"load_config({str(repo / 'config' / 'config.yaml')!r}); "
+        "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]", done.stdout

@@ -76,12 +76,13 @@ def check_references(config: dict) -> None:
     for name in config["algorithms"]:
         if name not in ALGORITHMS:
             raise ConfigError(f"algorithms.{name}: no such algorithm; registered: {sorted(ALGORITHMS)}")
+    hyperparameters = schema_hyperparameters()
     for exp_name, exp in config["experiments"].items():
         # A variant's algorithm overrides must be hyperparameters of every algorithm it is crossed with.
         for variant in exp.get("variants", ["default"]):
             overrides = set(config["variants"][variant].get("algorithm", {}))
             for algorithm in exp["algorithms"]:
-                unknown = overrides - set(ALGORITHMS[algorithm].hyperparameters()) if algorithm in ALGORITHMS else set()
+                unknown = overrides - hyperparameters.get(algorithm, set())
                 if unknown:
                     raise ConfigError(
                         f"experiments.{exp_name}: variant {variant!r} sets {sorted(unknown)}, which algorithm {algorithm!r} does not have"
@@ -109,6 +110,18 @@ def check_references(config: dict) -> None:
                 f"partitions.{partition}.group: {group!r} is not a natural grouping of {dataset} "
                 f"(has: {list(DATASETS[dataset].natural_groups) or 'none'})"
             )
+
+
+def schema_hyperparameters() -> dict[str, set[str]]:
+    """Each algorithm's hyperparameters as the config schema lists them, read without importing
+    the algorithms (and torch) so that ``snakemake -n`` stays quick; a test checks they equal
+    each class's ``hyperparameters()``."""
+    import yaml
+
+    from fhbench.config import SCHEMA
+
+    entries = yaml.safe_load(SCHEMA.read_text())["properties"]["algorithms"]["properties"]
+    return {name: set(entry.get("properties", {})) for name, entry in entries.items()}
 
 
 def used_data_partitions(config: dict) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from fhbench.algorithms import ALGORITHMS, build
+from fhbench.grid import schema_hyperparameters
 from fhbench.config import load_config, validate_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,6 +25,7 @@ def test_schema_entry_matches_hyperparameters_and_defaults(name):
     assert entry["additionalProperties"] is False
     props = entry.get("properties", {})
     assert sorted(props) == sorted(ALGORITHMS[name].hyperparameters())
+    assert schema_hyperparameters()[name] == set(ALGORITHMS[name].hyperparameters())  # what config checks use
     defaults = {f.name: f.default for f in fields(ALGORITHMS[name])}
     for key, spec in props.items():
         assert spec["default"] == defaults[key], f"algorithms.{name}.{key}"
