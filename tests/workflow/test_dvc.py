@@ -62,6 +62,8 @@ def test_dvc_repro_push_clone_pull_and_snakemake_has_nothing_to_do(tmp_path):
         assert (repo / "resources" / "partitions" / d / "fhbench.json").exists()
     original = tracked_files(repo)
     assert len(original) >= 4 * len(datasets)
+    # The demo config asks for a warm worker, but data-only invocations run no federated runs.
+    assert not (repo / "logs" / "warm_worker.log").exists()
 
     remote = tmp_path / "remote"
     run(f"dvc remote add -d local {remote} && dvc push -q && git add -A && git commit -qm data", repo, env)
