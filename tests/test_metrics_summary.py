@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from fhbench.metrics import METRIC_COLUMNS, classification_metrics, run_summary
+from fhbench.metrics import METRIC_COLUMNS, best_validation_scores, classification_metrics, run_summary
 
 SKLEARN = {
     "accuracy": accuracy_score,
@@ -65,3 +65,21 @@ def test_diverged_runs_are_kept_and_marked():
     assert summary.loc["fedavg", "diverged"] == False  # noqa: E712 (numpy bool)
     assert summary.loc["scaffold", "diverged"] and np.isfinite(summary.loc["scaffold", "mean"])
     assert summary.loc["apfl", "diverged"] and np.isnan(summary.loc["apfl", "mean"]) and summary.loc["apfl", "n_clients"] == 0
+
+
+def test_best_validation_round_is_the_first_reaching_the_best_and_skips_clients_without_validation():
+    # Validation accuracies with ties (a client reaching its best twice keeps the first round) and a
+    # client whose validation part is empty (NaN): two runs, rows shuffled as a concatenation may be.
+    val = {0: [0.5, 0.7, 0.7, 0.6], 1: [0.9, 0.2, 0.9, 0.9], 2: [np.nan] * 4, 3: [0.1, 0.2, 0.3, 0.4]}
+    rows = []
+    for seed in (0, 1):
+        for client, accs in val.items():
+            for i, (rnd, acc) in enumerate(zip((2, 4, 6, 8), accs)):
+                rows.append(("d", "p", "epfl", "default", seed, rnd, client, "val", "accuracy", acc))
+                rows.append(("d", "p", "epfl", "default", seed, rnd, client, "test", "accuracy", 10 * seed + client + i / 10))
+    metrics = pd.DataFrame(rows, columns=METRIC_COLUMNS).sample(frac=1.0, random_state=0)
+    best = best_validation_scores(metrics)
+    assert list(best.columns) == ["dataset", "partition", "algorithm", "variant", "seed", "client", "best_round", "value"]
+    assert best[["seed", "client", "best_round"]].values.tolist() == [[s, c, r] for s in (0, 1) for c, r in ((0, 4), (1, 2), (3, 8))]
+    expected = [10 * s + c + i / 10 for s in (0, 1) for c, i in ((0, 1), (1, 0), (3, 3))]
+    assert best["value"].tolist() == pytest.approx(expected)

@@ -48,17 +48,20 @@ def best_validation_scores(metrics: pd.DataFrame, metric: str = "accuracy") -> p
     Returns one row per (run keys, client) with ``best_round`` and ``value``.
     """
     keys = [c for c in RUN_KEYS if c in metrics.columns]
-    val = metrics[(metrics.split == "val") & (metrics.metric == "accuracy")]
+    group = keys + ["client"]
+    val = metrics[(metrics.split == "val") & (metrics.metric == "accuracy") & metrics["value"].notna()]
     test = metrics[(metrics.split == "test") & (metrics.metric == metric)]
-    rows = []
-    for group, v in val.groupby(keys + ["client"], sort=True):
-        v = v.sort_values("round")
-        if not v["value"].notna().any():
-            continue  # a client with an empty validation part has no best round
-        best_round = int(v.loc[v["value"].idxmax(), "round"])  # idxmax takes the first maximum
-        t = test.set_index(keys + ["client", "round"])["value"]
-        rows.append((*group, best_round, float(t.loc[(*group, best_round)])))
-    return pd.DataFrame(rows, columns=keys + ["client", "best_round", "value"])
+    # A client with an empty validation part (NaN accuracy) has no best round and no row. Sorted
+    # by round, idxmax picks each client's first round reaching its best. One vectorised pass:
+    # tables and REPORT.md summarise tens of thousands of client rows.
+    val = val.sort_values(group + ["round"], kind="stable")
+    best = val.loc[val.groupby(group, sort=True)["value"].idxmax(), group + ["round"]]
+    scores = test[group + ["round", "value"]]
+    out = best.merge(scores, on=group + ["round"], how="left", validate="one_to_one")
+    out = out.rename(columns={"round": "best_round"}).reset_index(drop=True)
+    out["best_round"] = out["best_round"].astype(int)
+    out["value"] = out["value"].astype(float)
+    return out[keys + ["client", "best_round", "value"]]
 
 
 SUMMARY_COLUMNS = RUN_KEYS + ["metric", "mean", "std", "worst", "final_mean", "final_std", "final_worst", "n_clients", "diverged"]
