@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fhbench.io import atomic_path
+from fhbench.metrics import RUN_KEYS
 from fhbench.reporting.tables import method_label, seed_scores
 
 
@@ -51,6 +52,15 @@ def _finish(fig, title: str):
     return fig
 
 
+def _label_axes(ax, title: str, xlabel: str, ylabel: str = "test accuracy (%)", grid_axis: str = "both") -> None:
+    """The styling every panel shares: title, axis labels, a light grid and a small legend."""
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, axis=grid_axis)
+    ax.legend(fontsize=7)
+
+
 def _require(metrics: pd.DataFrame, split: str, metric: str) -> pd.DataFrame:
     rows = metrics[(metrics["split"] == split) & (metrics["metric"] == metric)]
     if rows.empty:
@@ -61,8 +71,8 @@ def _require(metrics: pd.DataFrame, split: str, metric: str) -> pd.DataFrame:
 def convergence_curves(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     """Mean over clients of the test ``metric`` per round and run, then mean/std over seeds."""
     test = _require(metrics, "test", metric)
-    per_run = test.groupby(["dataset", "partition", "algorithm", "variant", "seed", "round"])["value"].mean().reset_index()
-    out = per_run.groupby(["dataset", "partition", "algorithm", "variant", "round"])["value"].agg(mean="mean", std="std").reset_index()
+    per_run = test.groupby(RUN_KEYS + ["round"])["value"].mean().reset_index()
+    out = per_run.groupby(RUN_KEYS[:-1] + ["round"])["value"].agg(mean="mean", std="std").reset_index()
     out["std"] = out["std"].fillna(0.0)
     return out
 
@@ -78,11 +88,7 @@ def plot_convergence(metrics: pd.DataFrame, title: str = "", **_) -> "Figure":
             line = line.sort_values("round")
             ax.plot(line["round"], 100 * line["mean"], marker="o", ms=3, label=method)
             ax.fill_between(line["round"], 100 * (line["mean"] - line["std"]), 100 * (line["mean"] + line["std"]), alpha=0.2)
-        ax.set_title(f"{dataset} ({partition})")
-        ax.set_xlabel("round")
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _label_axes(ax, f"{dataset} ({partition})", "round")
     return _finish(fig, title)
 
 
@@ -109,11 +115,7 @@ def plot_heterogeneity(metrics: pd.DataFrame, title: str = "", alphas: dict[str,
             line = line.sort_values("alpha")
             ax.errorbar(line["alpha"], 100 * line["mean"], yerr=100 * line["std"], marker="o", capsize=3, label=method)
         ax.set_xscale("log")
-        ax.set_title(dataset)
-        ax.set_xlabel("Dirichlet α (larger = closer to IID)")
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _label_axes(ax, dataset, "Dirichlet α (larger = closer to IID)")
     return _finish(fig, title)
 
 
@@ -122,7 +124,7 @@ def communication_points(metrics: pd.DataFrame) -> pd.DataFrame:
     clients) and protocol accuracy, each mean (and accuracy std) over seeds."""
     _require(metrics, "comm", "upload_bytes")
     comm = metrics[(metrics["split"] == "comm") & metrics["metric"].isin(["upload_bytes", "download_bytes"])]
-    keys = ["dataset", "partition", "algorithm", "variant", "seed"]
+    keys = RUN_KEYS
     sent = comm.groupby(keys)["value"].sum().rename("bytes").reset_index()
     scores = seed_scores(metrics).merge(sent, on=keys, how="left")
     out = scores.groupby(keys[:-1]).agg(mean=("score", "mean"), std=("score", "std"), bytes=("bytes", "mean")).reset_index()
@@ -145,11 +147,7 @@ def plot_communication(metrics: pd.DataFrame, title: str = "", **_) -> "Figure":
         # Plain numbers on the log axis: the default minor labels (2×10⁻¹, …) overlap.
         ax.xaxis.set_major_formatter(_pyplot().FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(_pyplot().NullFormatter())
-        ax.set_title(f"{dataset} ({partition})")
-        ax.set_xlabel("MB communicated per run (up + down)")
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _label_axes(ax, f"{dataset} ({partition})", "MB communicated per run (up + down)")
     return _finish(fig, title)
 
 
@@ -184,11 +182,7 @@ def plot_client_spread(metrics: pd.DataFrame, title: str = "", max_rounds: int =
             ax.plot([], [], color=color, lw=6, alpha=0.5, label=method)
         ax.set_xticks(np.arange(len(rounds)))
         ax.set_xticklabels([str(r) for r in rounds])
-        ax.set_title(f"{dataset} ({partition})")
-        ax.set_xlabel("round")
-        ax.set_ylabel("client test accuracy (%)")
-        ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=7)
+        _label_axes(ax, f"{dataset} ({partition})", "round", ylabel="client test accuracy (%)", grid_axis="y")
     return _finish(fig, title)
 
 

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from fhbench.io import atomic_path
+from fhbench.io import write_texts
+from fhbench.metrics import RUN_KEYS
 from fhbench.reporting.figures import communication_points, heterogeneity_points
-from fhbench.reporting.tables import RUN_KEYS, accuracy_table, method_label, seed_scores, to_markdown
+from fhbench.reporting.tables import accuracy_table, column_average_per_seed, load_metrics, method_label, seed_scores, to_markdown
 
 
 def _pct(x: float) -> str:
@@ -36,16 +37,9 @@ def select_runs(metrics: pd.DataFrame, runs: Iterable[Sequence]) -> pd.DataFrame
     return metrics.astype({"seed": "int64"}).merge(wanted, on=RUN_KEYS, how="inner")
 
 
-def _column_means(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per (algorithm, variant, seed): the score averaged over the experiment's (dataset, partition) columns."""
-    scores = seed_scores(metrics)
-    n_columns = scores.groupby(["dataset", "partition"]).ngroups
-    per_seed = scores.groupby(["algorithm", "variant", "seed"])["score"].agg(["mean", "count"]).reset_index()
-    return per_seed[per_seed["count"] == n_columns]
-
-
-def _method_means(metrics: pd.DataFrame) -> pd.DataFrame:
-    per_seed = _column_means(metrics)
+def _method_means(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per method: mean and std over seeds of its score averaged over the experiment's columns."""
+    per_seed = column_average_per_seed(scores)
     out = per_seed.groupby(["algorithm", "variant"])["mean"].agg(mean="mean", std="std").reset_index()
     out["std"] = out["std"].fillna(0.0)
     out["method"] = [method_label(a, v) for a, v in zip(out["algorithm"], out["variant"])]
@@ -59,8 +53,8 @@ def _where(metrics: pd.DataFrame) -> str:
 
 def finding_main(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) -> str:
     """Best method on average over the columns, its margin, and how often it is best."""
-    means = _method_means(metrics)
     scores = seed_scores(metrics)
+    means = _method_means(scores)
     n_columns = scores.groupby(["dataset", "partition"]).ngroups
     if means.empty:  # e.g. a column where every run diverged: no method has a score on every column
         diverged = int(scores["diverged"].sum())
@@ -93,7 +87,7 @@ def finding_main(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) ->
 
 def finding_variants(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) -> str:
     """Per algorithm: best and worst variant and whether their range exceeds the seed noise."""
-    means = _method_means(metrics)
+    means = _method_means(seed_scores(metrics))
     sentences = []
     for algorithm in [a for a in spec.get("algorithms", sorted(means["algorithm"].unique())) if a in set(means["algorithm"])]:
         rows = means[means["algorithm"] == algorithm].sort_values("mean", ascending=False)
@@ -322,9 +316,6 @@ def load_deviations(path: str | Path) -> list[dict]:
 
 def write_report(out: str | Path, metrics_paths: Iterable[str | Path], deviations_path: str | Path, **kwargs) -> str:
     """Read the metrics, build REPORT.md and write it atomically; returns the text."""
-    from fhbench.reporting.tables import load_metrics
-
     text = build_report(load_metrics(metrics_paths), deviations=load_deviations(deviations_path), **kwargs)
-    with atomic_path(out) as tmp:
-        tmp.write_text(text)
+    write_texts({out: text})
     return text

@@ -17,10 +17,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from fhbench.io import atomic_path
-from fhbench.metrics import run_summary
+from fhbench.io import write_texts
+from fhbench.metrics import RUN_KEYS, run_summary
 
-RUN_KEYS = ["dataset", "partition", "algorithm", "variant", "seed"]
 AVERAGE = "average"  # the dataset name of average cells in the tidy table
 TABLE_COLUMNS = ["modality", "dataset", "partition", "column", "algorithm", "variant", "method", "metric", "mean", "std", "n_seeds", "n_diverged", "best"]
 
@@ -54,6 +53,14 @@ def seed_scores(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame
     """One row per run (dataset, partition, algorithm, variant, seed): the protocol figure ``score``
     and whether the run diverged (its score then covers only the rounds before)."""
     return run_summary(metrics, metric).rename(columns={"mean": "score"})[RUN_KEYS + ["score", "diverged"]]
+
+
+def column_average_per_seed(scores: pd.DataFrame, columns: Sequence[str] = ("dataset", "partition")) -> pd.DataFrame:
+    """Per (algorithm, variant, seed): the ``score`` averaged over the table columns, kept only for
+    seeds that have every column (an average over some columns would not compare across methods)."""
+    n_columns = scores.groupby(list(columns)).ngroups
+    per_seed = scores.groupby(["algorithm", "variant", "seed"])["score"].agg(["mean", "count"]).reset_index()
+    return per_seed[per_seed["count"] == n_columns]
 
 
 def accuracy_table(
@@ -111,10 +118,7 @@ def accuracy_table(
         if len(mod_order) > 1:
             groups.append(("all", scores))
         for mod, part in groups:
-            n_columns = part["column"].nunique()
-            per_seed = part.groupby(["algorithm", "variant", "seed"])["score"].agg(["mean", "count"]).reset_index()
-            # An average over only some of the columns would not be comparable across methods.
-            per_seed = per_seed[per_seed["count"] == n_columns]
+            per_seed = column_average_per_seed(part, ["column"])
             agg = per_seed.groupby(["algorithm", "variant"])["mean"].agg(mean="mean", std="std", n_seeds="count").reset_index()
             agg.insert(0, "modality", mod)
             agg.insert(1, "dataset", AVERAGE)
@@ -149,7 +153,7 @@ def accuracy_table(
     return table[TABLE_COLUMNS]
 
 
-def _layout(table: pd.DataFrame) -> tuple[list[tuple[str, str]], list[str], dict[tuple[str, str], tuple[float, float | None, bool]]]:
+def _layout(table: pd.DataFrame) -> tuple[list[tuple[str, str]], list[str], dict[tuple[str, str], tuple[float, float | None, bool, int]]]:
     """Columns as (modality, label) in table order, methods in order, and the cell values.
 
     A cell from a single seed has no std (``None``): printing ``± 0.00`` would claim a precision
@@ -186,14 +190,6 @@ def _caption(table: pd.DataFrame) -> str:
 
 def _modality_header(modality: str) -> str:
     return "all" if modality == "all" else modality.replace("_", " ")
-
-
-def format_cell(mean: float, std: float, n_diverged: int) -> str:
-    """``mean ± std`` in percent; ``diverged`` when no seed finished; a dagger counts diverged seeds."""
-    if pd.isna(mean):
-        return "diverged"
-    text = f"{100 * mean:.2f} ± {100 * std:.2f}"
-    return f"{text} †{n_diverged}" if n_diverged else text
 
 
 def to_markdown(table: pd.DataFrame, title: str) -> str:
@@ -309,13 +305,9 @@ def write_tables(
     html_out: str | Path | None = None,
 ) -> None:
     """Write the tidy table and its renderings, each atomically."""
-    outputs = [(csv_out, lambda: table.to_csv(index=False)), (md_out, lambda: to_markdown(table, title)),
-               (tex_out, lambda: to_latex(table, title, label)), (html_out, lambda: to_html(table, title))]
-    for path, render in outputs:
-        if path is None:
-            continue
-        with atomic_path(path) as tmp:
-            tmp.write_text(render())
+    renderers = {csv_out: lambda: table.to_csv(index=False), md_out: lambda: to_markdown(table, title),
+                 tex_out: lambda: to_latex(table, title, label), html_out: lambda: to_html(table, title)}
+    write_texts({path: render() for path, render in renderers.items() if path is not None})
 
 
 def write_accuracy_table(
