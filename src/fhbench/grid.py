@@ -46,6 +46,8 @@ def check_references(config: dict) -> None:
     for name, ds in config["datasets"].items():
         if ds["backbone"] not in config["backbones"]:
             raise ConfigError(f"datasets.{name}.backbone: {ds['backbone']!r} is not defined under backbones")
+    from fhbench.reporting import FIGURE_KINDS, TABLE_KINDS
+
     sections = {"datasets": "datasets", "partitions": "partitions", "algorithms": "algorithms", "variants": "variants"}
     for exp_name, exp in config["experiments"].items():
         for field, section in sections.items():
@@ -55,20 +57,16 @@ def check_references(config: dict) -> None:
         for value in exp.get("compare", []):
             if value not in exp["algorithms"]:
                 raise ConfigError(f"experiments.{exp_name}.compare: {value!r} is not one of the experiment's algorithms {exp['algorithms']}")
-    for fig_name, fig in config.get("figures", {}).items():
-        if fig["experiment"] not in config["experiments"]:
-            raise ConfigError(f"figures.{fig_name}.experiment: {fig['experiment']!r} is not defined under experiments")
-    headline = config.get("report", {}).get("headline", "main")
-    if headline not in config["experiments"]:
-        raise ConfigError(f"report.headline: {headline!r} is not defined under experiments")
-    from fhbench.reporting import FIGURE_KINDS, TABLE_KINDS
-
-    for exp_name, exp in config["experiments"].items():
         if exp.get("kind", "main") not in TABLE_KINDS:
             raise ConfigError(f"experiments.{exp_name}.kind: {exp.get('kind')!r} is not one of {sorted(TABLE_KINDS)}")
     for fig_name, fig in config.get("figures", {}).items():
+        if fig["experiment"] not in config["experiments"]:
+            raise ConfigError(f"figures.{fig_name}.experiment: {fig['experiment']!r} is not defined under experiments")
         if fig["kind"] not in FIGURE_KINDS:
             raise ConfigError(f"figures.{fig_name}.kind: {fig['kind']!r} is not one of {sorted(FIGURE_KINDS)}")
+    headline = config.get("report", {}).get("headline", "main")
+    if headline not in config["experiments"]:
+        raise ConfigError(f"report.headline: {headline!r} is not defined under experiments")
     from fhbench.algorithms import ALGORITHMS
     from fhbench.data import DATASETS, check_prepare_options
     from fhbench.models import BACKBONES
@@ -138,6 +136,7 @@ def data_partitions(config: dict) -> list[tuple[str, str]]:
     first = next(iter(config["partitions"]))
     used = {(d, p) for d, p in used_data_partitions(config) if d in config["datasets"]}
     pairs = used | {(d, first) for d in config["datasets"]}
+    dataset_order = {name: i for i, name in enumerate(config["datasets"])}
     order = {name: i for i, name in enumerate(config["partitions"])}
     return sorted(
         (
@@ -146,7 +145,7 @@ def data_partitions(config: dict) -> list[tuple[str, str]]:
             if config["partitions"][name].get("group") is None
             or config["partitions"][name]["group"] in DATASETS[dataset].natural_groups
         ),
-        key=lambda pair: (list(config["datasets"]).index(pair[0]), order[pair[1]]),
+        key=lambda pair: (dataset_order[pair[0]], order[pair[1]]),
     )
 
 

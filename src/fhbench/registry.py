@@ -11,6 +11,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 
+def import_attribute(spec: str) -> Any:
+    """``"package.module:attribute"`` to the attribute, importing the module."""
+    module, _, attribute = spec.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 class LazyRegistry(Mapping):
     """A read-only mapping of name → ``"module:attribute"``, resolved (and cached) on access.
 
@@ -24,8 +30,7 @@ class LazyRegistry(Mapping):
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._loaded:
-            module, _, attribute = self._entries[name].partition(":")
-            value = getattr(importlib.import_module(module), attribute)
+            value = import_attribute(self._entries[name])
             self._loaded[name] = value() if self._instantiate else value
         return self._loaded[name]
 

@@ -32,6 +32,8 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterator
 
+from fhbench.registry import import_attribute
+
 #: Environment variable holding the worker's socket path; job processes inherit it from Snakemake.
 WORKER_ENV = "FHBENCH_WORKER"
 #: What a worker imports before serving: everything a federated run needs for any backbone.
@@ -56,7 +58,7 @@ def resolve(target: str) -> Callable:
     module, _, name = target.partition(":")
     if not module.startswith("fhbench.") or not name:
         raise ValueError(f"worker target {target!r}: expected 'fhbench.<module>:<function>'")
-    return getattr(importlib.import_module(module), name)
+    return import_attribute(target)
 
 
 # --------------------------------------------------------------------------- client side
@@ -208,8 +210,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, under another user
+        pass
     return True
 
 
