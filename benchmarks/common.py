@@ -98,6 +98,26 @@ def best_time(fn, repeats: int = 3) -> float:
     return min(times)
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def copy_workflow() -> Path:
+    """A fresh temporary copy of the workflow without data, results or Snakemake state, so that
+    what is timed is what a fresh clone does, whatever this checkout holds."""
+    import shutil
+    import tempfile
+
+    workdir = Path(tempfile.mkdtemp(prefix="fhbench-bench-"))
+    ignore = shutil.ignore_patterns(".venv", ".git", "resources", "results", "logs", ".snakemake", "__pycache__", "*.egg-info", "report.html")
+    shutil.copytree(REPO, workdir, ignore=ignore, dirs_exist_ok=True)
+    return workdir
+
+
 def load_average() -> str:
     try:
         one, five, _ = os.getloadavg()

@@ -11,27 +11,17 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
-from common import REPO, load_average, verdict
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+from common import REPO, children_cpu, copy_workflow, load_average, verdict
 
 
 def dry_run(configfile: str) -> tuple[float, float, str]:
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=f"{REPO / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    # A copy without resources/ or results/: the whole grid is planned, whatever this checkout holds.
-    workdir = tempfile.mkdtemp(prefix="fhbench-dag-")
-    ignore = shutil.ignore_patterns(".venv", ".git", "resources", "results", "logs", ".snakemake", "__pycache__", "*.egg-info")
-    shutil.copytree(REPO, workdir, ignore=ignore, dirs_exist_ok=True)
+    workdir = copy_workflow()  # without resources/ or results/: the whole grid is planned
     cmd = [sys.executable, "-m", "snakemake", "-n", "all", "--cores", "1", "--configfile", configfile]
     t0, cpu0 = time.perf_counter(), children_cpu()
     out = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)

@@ -14,29 +14,19 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import yaml
 
-from common import REPO, load_average, verdict
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+from common import REPO, children_cpu, copy_workflow, load_average, verdict
 
 
 def run_demo(cores: int, warm_worker: bool) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds and finished jobs of the demo grid in a fresh copy."""
-    workdir = Path(tempfile.mkdtemp(prefix="fhbench-demo-"))
-    ignore = shutil.ignore_patterns(".venv", ".git", "resources", "results", "logs", ".snakemake", "__pycache__", "*.egg-info", "report.html")
-    shutil.copytree(REPO, workdir, ignore=ignore, dirs_exist_ok=True)
+    workdir = copy_workflow()
     config = yaml.safe_load((workdir / "config/demo.yaml").read_text())
     config.setdefault("execution", {})["warm_worker"] = warm_worker
     (workdir / "config/bench_demo.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

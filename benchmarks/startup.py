@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, load_average, make_workspace, verdict
+from common import REPO, children_cpu, load_average, make_workspace, verdict
 
 FIRST_STEP = re.compile(r"first training step done at unix time ([0-9.]+)")
 
@@ -44,12 +43,10 @@ def time_to_first_step(ws, root: Path, worker_address: str | None = None) -> tup
     cmd = [sys.executable, "-m", "fhbench.cli", "run", "--config", str(config), "--prepared", str(ws.prepared),
            "--split", str(ws.split), "--model", str(ws.model), "--out", str(root / "metrics.csv")]
     with open(log, "w") as stream:
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.time()
+        cpu0, t0 = children_cpu(), time.time()
         env = child_env() | ({"FHBENCH_WORKER": worker_address} if worker_address else {})
         subprocess.run(cmd, stderr=stream, stdout=stream, env=env, check=True)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
+        cpu = children_cpu() - cpu0
     match = FIRST_STEP.search(log.read_text())
     if not match:
         raise RuntimeError(f"no first-step line in {log}:\n{log.read_text()[-2000:]}")
