@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Collection
+from typing import TYPE_CHECKING, Callable, Collection
 
 import numpy as np
 import torch
@@ -31,6 +31,9 @@ from fhbench.io import atomic_path, read_json, write_json
 from fhbench.metrics import METRIC_COLUMNS, classification_metrics
 from fhbench.models import LoraSpec, get_backbone, require_model_dir, wrap_with_lora
 from fhbench.seeding import seed_torch
+
+if TYPE_CHECKING:
+    import pandas
 
 
 PROGRESS_SECONDS = 10.0
