@@ -59,8 +59,18 @@ def test_every_declared_range_admits_the_pinned_version():
         assert req.specifier.contains(version), f"pyproject.toml: {req} excludes the pinned {name}=={version}"
     # What requirements.txt pins for the package itself (not tools, not medmnist) is declared.
     runtime = {Requirement(r).name.lower() for r in PYPROJECT["project"]["dependencies"]}
-    tools = {"pytest", "ruff", "snakefmt", "tensorboard", "snakemake", "snakemake-executor-plugin-slurm", "dvc",
-             "scikit-learn", "librosa", "pillow"}
+    tools = {
+        "pytest",
+        "ruff",
+        "snakefmt",
+        "tensorboard",
+        "snakemake",
+        "snakemake-executor-plugin-slurm",
+        "dvc",
+        "scikit-learn",
+        "librosa",
+        "pillow",
+    }
     assert set(pins) - tools <= runtime, f"pinned but not declared in pyproject.toml: {sorted(set(pins) - tools - runtime)}"
 
 
@@ -72,8 +82,11 @@ def test_every_third_party_import_of_the_package_is_declared():
     missing = {}
     for path in (REPO / "src" / "fhbench").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+            )
             for name in names:
                 top = name.split(".")[0]
                 if top in sys.stdlib_module_names or top in ("fhbench", "__future__"):
@@ -120,9 +133,11 @@ def test_wheel_installs_in_a_fresh_venv_and_runs(tmp_path):
     assert Path(out[0]).is_relative_to(site), f"fhbench imported from {out[0]}, not from the wheel in {site}"
     assert all(int(n) > 0 for n in out[1].split())
     # The declared ranges hold in this environment (what `pip check` would say, medmnist aside).
-    check = "import importlib.metadata as m; from packaging.requirements import Requirement as R\n" \
-            "bad=[r for r in m.requires('fhbench') if 'extra ==' not in r and not R(r).specifier.contains(m.version(R(r).name))]\n" \
-            "print(bad)"
+    check = (
+        "import importlib.metadata as m; from packaging.requirements import Requirement as R\n"
+        "bad=[r for r in m.requires('fhbench') if 'extra ==' not in r and not R(r).specifier.contains(m.version(R(r).name))]\n"
+        "print(bad)"
+    )
     assert run(python, "-c", check).strip() == "[]"
 
 
