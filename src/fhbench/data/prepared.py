@@ -195,7 +195,7 @@ class NpyRowWriter:
     def add(self, rows: np.ndarray) -> None:
         """Append one row (shape ``row_shape``) or a block of rows (``k × row_shape``)."""
         rows = np.asarray(rows)
-        if rows.shape == self.row_shape:
+        if rows.ndim == len(self.row_shape):  # one row
             rows = rows[None]
         if rows.shape[1:] != self.row_shape:
             raise ValueError(f"{self.path.name}: a row of shape {rows.shape[1:]} where {self.row_shape} is expected")
