@@ -215,19 +215,47 @@ class NpyRowWriter:
         return self.n
 
 
+class TextWriter:
+    """Texts appended to ``texts.bin`` as they come; offsets kept as one int64 array."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._file = open(folder / TEXTS, "wb")
+        self._offsets = np.zeros(1 << 16, dtype=np.int64)
+        self.n = 0
+
+    def add(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise TypeError(f"text input {self.n} is {type(text).__name__}, not str")
+        encoded = text.encode("utf-8")
+        if self.n + 1 >= len(self._offsets):
+            self._offsets = np.concatenate([self._offsets, np.zeros(len(self._offsets), dtype=np.int64)])
+        self._file.write(encoded)
+        self._offsets[self.n + 1] = self._offsets[self.n] + len(encoded)
+        self.n += 1
+
+    def close(self) -> int:
+        if not self._file.closed:
+            self._file.close()
+            np.save(self.folder / TEXT_OFFSETS, self._offsets[: self.n + 1])
+        return self.n
+
+
 class PreparedStream:
     """A prepared folder being written: inputs row by row (:meth:`add`), the rest at :meth:`finish`."""
 
-    def __init__(self, folder: Path, row_shape: Sequence[int], dtype, capacity: int):
+    def __init__(self, folder: Path, row_shape: Sequence[int] | None, dtype, capacity: int | None):
         self.folder = folder
-        self.inputs = NpyRowWriter(folder / "inputs.npy", row_shape, dtype, capacity)
+        self.text = row_shape is None
+        self.inputs = TextWriter(folder) if self.text else NpyRowWriter(folder / "inputs.npy", row_shape, dtype, capacity)
         self.finished = False
 
     @property
     def n(self) -> int:
         return self.inputs.n
 
-    def add(self, rows: np.ndarray) -> None:
+    def add(self, rows) -> None:
+        """One row or a block of rows; for a text dataset, one ``str``."""
         self.inputs.add(rows)
 
     def finish(self, labels: np.ndarray, metadata: pd.DataFrame, info: dict) -> None:
@@ -236,7 +264,10 @@ class PreparedStream:
         if len(labels) != n or len(metadata) != n:
             raise ValueError(f"inputs ({n}), labels ({len(labels)}) and metadata ({len(metadata)}) differ in length")
         info = dict(info)
-        info.update(n_samples=n, input_shape=list(self.inputs.row_shape), input_dtype=str(self.inputs.dtype))
+        if self.text:
+            info.update(n_samples=n, input_shape=[], input_dtype="str")
+        else:
+            info.update(n_samples=n, input_shape=list(self.inputs.row_shape), input_dtype=str(self.inputs.dtype))
         info.setdefault("n_classes", int(labels.max()) + 1)
         metadata = metadata.reset_index(drop=True).copy()
         metadata.insert(0, "label", labels)
@@ -247,10 +278,13 @@ class PreparedStream:
 
 
 @contextmanager
-def stream_prepared(out_dir: str | Path, row_shape: Sequence[int], dtype, capacity: int) -> Iterator[PreparedStream]:
+def stream_prepared(
+    out_dir: str | Path, row_shape: Sequence[int] | None, dtype=None, capacity: int | None = None
+) -> Iterator[PreparedStream]:
     """Write a prepared folder whose inputs never sit in memory whole, atomically like :func:`write_prepared`.
 
     ``capacity`` bounds the number of rows (rows skipped on the way are simply not written).
+    ``row_shape=None``: a text dataset, one ``str`` per :meth:`PreparedStream.add`.
     The folder appears only if the block calls :meth:`PreparedStream.finish` and returns.
     """
     with atomic_path(out_dir) as tmp:
