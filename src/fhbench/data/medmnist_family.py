@@ -156,7 +156,7 @@ def npz_member_header(archive, name: str) -> tuple[tuple[int, ...], np.dtype]:
     return shape, dtype
 
 
-def npz_member_blocks(archive, name: str, block_bytes: int = 64 << 20):
+def npz_member_blocks(archive, name: str, block_bytes: int = 16 << 20):
     """The rows of one array of an open ``.npz``, a block of about ``block_bytes`` at a time."""
     with archive.open(f"{name}.npy") as f:
         shape, dtype, _ = _read_npy_header(f, f"{name}.npy")
