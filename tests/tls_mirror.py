@@ -16,8 +16,8 @@ from tests.http_mirror import RangeRequestHandler
 
 
 def _name(common_name: str):
-    from cryptography.x509.oid import NameOID
     from cryptography import x509
+    from cryptography.x509.oid import NameOID
 
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
