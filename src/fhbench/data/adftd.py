@@ -16,6 +16,7 @@ Channels are read from every recording by name and stored in one order, the reco
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -77,6 +78,9 @@ class ADFTD(Dataset):
             for i, (row, path) in enumerate(zip(participants.itertuples(), paths), start=1):
                 x = subject_windows(path)
                 out.add(x)
+                # mne's Raw objects sit in reference cycles: without a collection each subject's
+                # samples (tens of MB) stay allocated until the collector happens to run.
+                gc.collect()
                 labels.append(np.full(len(x), GROUP_LABELS[row.Group]))
                 subjects.append(np.full(len(x), row.participant_id))
                 windows.append(np.arange(len(x)))
