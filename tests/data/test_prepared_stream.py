@@ -78,3 +78,16 @@ def test_npz_member_read_in_blocks(tmp_path, save):
         blocks = list(npz_member_blocks(archive, "train_images", block_bytes=10 * 63))
     assert [len(b) for b in blocks] == [10] * 5 + [3]
     np.testing.assert_array_equal(np.concatenate(blocks), images)
+
+
+def test_row_count_unknown_ahead(tmp_path):
+    rows = np.arange(24, dtype=np.float32).reshape(6, 4)
+    writer = NpyRowWriter(tmp_path / "x.npy", (4,), np.float32)
+    for block in np.split(rows, 3):
+        writer.add(block)
+    assert writer.close() == 6
+    np.testing.assert_array_equal(np.load(tmp_path / "x.npy"), rows)
+    with stream_prepared(tmp_path / "p", (4,), np.float32) as out:
+        out.add(rows)
+        out.finish(np.zeros(6), pd.DataFrame(index=range(6)), {"modality": "timeseries"})
+    assert load_prepared(tmp_path / "p").inputs.shape == (6, 4)

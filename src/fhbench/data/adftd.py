@@ -70,11 +70,8 @@ class ADFTD(Dataset):
         raw_dir = Path(raw_dir)
         participants = read_participants(raw_dir / PARTICIPANTS)
         paths = [raw_dir / recording_path(s) for s in participants["participant_id"]]
-        # Headers first: the exact window count (to stream the windows) and every channel set
-        # checked before any work is done.
-        counts = [window_count(*recording_header(path)[1:]) for path in paths]
         labels, subjects, windows = [], [], []
-        with stream_prepared(out_dir, (len(CHANNELS), TARGET_FS), np.float32, sum(counts)) as out:
+        with stream_prepared(out_dir, (len(CHANNELS), TARGET_FS), np.float32) as out:
             for i, (row, path) in enumerate(zip(participants.itertuples(), paths), start=1):
                 x = subject_windows(path)
                 out.add(x)

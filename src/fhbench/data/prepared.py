@@ -181,13 +181,16 @@ class NpyRowWriter:
     The real ICBHI and SPRSound clips are 3.5-4.7 GB at 8 s, PTB-XL's windows 2.3 GB and
     OrganAMNIST's images 3 GB: preparing them must not need the whole array in RAM. Plain
     writes, not a memory map, so the written rows are page cache the kernel can drop rather
-    than resident memory of the job. ``capacity`` is an upper bound of the row count; the
-    header is rewritten with the true count (padded to the same length) when closed.
+    than resident memory of the job. ``capacity`` is an upper bound of the row count, or None
+    when it is not known ahead; the header is rewritten with the true count (padded to the
+    same length) when closed.
     """
 
-    def __init__(self, path: str | Path, row_shape: Sequence[int], dtype, capacity: int):
+    UNKNOWN_ROWS = 10**15  # sizes the header when the row count is not known ahead
+
+    def __init__(self, path: str | Path, row_shape: Sequence[int], dtype, capacity: int | None = None):
         self.path, self.row_shape, self.dtype = Path(path), tuple(int(d) for d in row_shape), np.dtype(dtype)
-        self.capacity, self.n = int(capacity), 0
+        self.capacity, self.n = (self.UNKNOWN_ROWS if capacity is None else int(capacity)), 0
         self._header = _npy_header((self.capacity, *self.row_shape), self.dtype)
         self._file = open(self.path, "wb")
         self._file.write(self._header)
