@@ -38,9 +38,22 @@ def cmd_acquire(args: argparse.Namespace) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from fhbench.data import get_dataset
+    from fhbench.data import check_prepare_options, get_dataset
 
-    get_dataset(args.dataset).prepare(args.raw, args.out)
+    options = json.loads(args.options) if args.options else {}
+    check_prepare_options(args.dataset, options)
+    get_dataset(args.dataset).prepare(args.raw, args.out, **options)
+
+
+def cmd_verify_source(args: argparse.Namespace) -> int:
+    from fhbench.data import get_dataset
+    from fhbench.data.published import format_table, verify_source
+
+    rows = verify_source(get_dataset(args.dataset), args.raw, checksums=not args.no_checksums)
+    print(format_table(args.dataset, rows))
+    bad = [r["figure"] for r in rows if not r["match"]]
+    print(f"{args.dataset}: {'all ' + str(len(rows)) + ' checks match' if not bad else 'differs from the published source in: ' + ', '.join(bad)}")
+    return 1 if bad else 0
 
 
 def cmd_fetch_model(args: argparse.Namespace) -> None:
@@ -117,7 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True)
     p.add_argument("--raw", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--options", default=None, help="JSON prepare options (the config's datasets.<key>.prepare)")
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("verify-source", help="check a raw download against the source's published figures (exit 1 on a difference)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--raw", required=True, help="the raw folder, e.g. resources/raw/icbhi")
+    p.add_argument("--no-checksums", action="store_true", help="skip hashing the files (counts only)")
+    p.set_defaults(func=cmd_verify_source)
 
     p = sub.add_parser("fetch-model", help="download pretrained weights, or save a tiny random twin")
     p.add_argument("--backbone", default=None, help="a key of backbones: in --config (sets the three options below)")
@@ -146,11 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except (ValueError, KeyError, FileNotFoundError, TypeError) as exc:
         print(f"fhbench {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -115,3 +115,46 @@ def test_twin_classes_are_learnable(acquired):
     prepared = load_prepared(acquired[0] / "prepared")
     accuracy = held_out_accuracy(prepared.inputs, prepared.labels)
     assert accuracy > 0.8, f"a linear spectral classifier reaches only {accuracy:.2f} on the demo twin"
+
+
+def rewrite_recording(path, order=None, rename=None) -> None:
+    """Export a recording again with its channels reordered and/or renamed (EEGLAB via mne)."""
+    import mne
+
+    raw = mne.io.read_raw_eeglab(str(path), preload=True, verbose="error")
+    if order is not None:
+        raw.reorder_channels([raw.ch_names[i] for i in order])
+    if rename:
+        raw.rename_channels(rename)
+    mne.export.export_raw(str(path), raw, fmt="eeglab", overwrite=True, verbose="error")
+
+
+def test_twin_channels_are_the_real_order_and_info_follows_the_arrays(acquired):
+    import mne
+
+    from fhbench.data.adftd import CHANNELS
+
+    root, _ = acquired
+    real = ["Fp1", "Fp2", "F3", "F4", "C3", "C4", "P3", "P4", "O1", "O2", "F7", "F8", "T3", "T4", "T5", "T6", "Fz", "Cz", "Pz"]
+    assert list(CHANNELS) == real
+    for path in (root / "raw" / "derivatives").rglob("*.set"):
+        assert mne.io.read_raw_eeglab(str(path), preload=False, verbose="error").ch_names == real
+    assert load_prepared(root / "prepared").info["channels"] == real
+
+
+def test_recording_in_another_channel_order_is_read_by_name(tmp_path):
+    dataset = get_dataset("adftd")
+    dataset.generate_demo(tmp_path / "raw", n_per_group=1, seconds=3)
+    dataset.prepare(tmp_path / "raw", tmp_path / "before")
+    rewrite_recording(tmp_path / "raw" / recording_path("sub-002"), order=list(range(19))[::-1])
+    dataset.prepare(tmp_path / "raw", tmp_path / "after")
+    np.testing.assert_allclose(load_prepared(tmp_path / "after").inputs, load_prepared(tmp_path / "before").inputs, atol=1e-4)
+
+
+def test_recording_with_another_channel_set_stops_naming_it(tmp_path):
+    dataset = get_dataset("adftd")
+    dataset.generate_demo(tmp_path / "raw", n_per_group=1, seconds=3)
+    rewrite_recording(tmp_path / "raw" / recording_path("sub-003"), rename={"Pz": "POz"})
+    with pytest.raises(ValueError, match=r"sub-003_task-eyesclosed_eeg.set: channels differ .*missing \['Pz'\], unexpected \['POz'\]"):
+        dataset.prepare(tmp_path / "raw", tmp_path / "prepared")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]

@@ -131,3 +131,45 @@ def test_twin_classes_are_learnable(acquired):
     prepared = load_prepared(acquired[0] / "prepared")
     accuracy = held_out_accuracy(prepared.inputs, prepared.labels)
     assert accuracy > 0.8, f"a linear spectral classifier reaches only {accuracy:.2f} on the demo twin"
+
+
+def rewrite_record(record, order, names=None) -> None:
+    """Write a record again with its leads in ``order`` (indices), optionally renamed."""
+    import wfdb
+
+    rec = wfdb.rdrecord(str(record))
+    wfdb.wrsamp(record.name, fs=rec.fs, units=[rec.units[i] for i in order], sig_name=names or [rec.sig_name[i] for i in order],
+                p_signal=rec.p_signal[:, order], fmt=["16"] * len(order), adc_gain=[1000.0] * len(order), baseline=[0] * len(order),
+                write_dir=str(record.parent))
+
+
+def test_leads_are_taken_by_name_in_the_info_order(tmp_path):
+    """A record storing its leads in another order gives the same arrays; info.json holds the order."""
+    import wfdb
+
+    from fhbench.data.ptbxl import LEADS
+
+    dataset = get_dataset("ptbxl")
+    dataset.generate_demo(tmp_path / "raw", n_patients=3)
+    assert wfdb.rdheader(str(sorted((tmp_path / "raw" / "records500").rglob("*.hea"))[0].with_suffix(""))).sig_name == list(LEADS)
+    dataset.prepare(tmp_path / "raw", tmp_path / "before")
+    record = sorted((tmp_path / "raw" / "records500").rglob("*.hea"))[0].with_suffix("")
+    order = list(np.random.default_rng(0).permutation(12))
+    rewrite_record(record, order)
+    assert wfdb.rdheader(str(record)).sig_name == [LEADS[i] for i in order]
+    dataset.prepare(tmp_path / "raw", tmp_path / "after")
+    before, after = load_prepared(tmp_path / "before"), load_prepared(tmp_path / "after")
+    assert after.info["channels"] == list(LEADS)
+    np.testing.assert_allclose(after.inputs, before.inputs, atol=1e-5)
+
+
+def test_record_with_another_lead_set_stops_naming_it(tmp_path):
+    from fhbench.data.ptbxl import LEADS
+
+    dataset = get_dataset("ptbxl")
+    dataset.generate_demo(tmp_path / "raw", n_patients=3)
+    record = sorted((tmp_path / "raw" / "records500").rglob("*.hea"))[1].with_suffix("")
+    rewrite_record(record, list(range(12)), names=[*LEADS[:11], "V7"])
+    with pytest.raises(ValueError, match=f"{record.name}.hea: leads .*'V7'.* differ"):
+        dataset.prepare(tmp_path / "raw", tmp_path / "prepared")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]

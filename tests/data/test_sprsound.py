@@ -30,14 +30,79 @@ def acquired(tmp_path_factory):
     return root, requested
 
 
+def listed_blobs(mirror) -> list[str]:
+    return [e["path"] for e in json.loads((mirror / LISTING).read_text())["tree"] if e["type"] == "blob"]
+
+
 def test_download_reads_the_listing_then_every_file(acquired):
     root, requested = acquired
-    listed = [e["path"] for e in json.loads((root / "mirror" / LISTING).read_text())["tree"]]
+    listed = [p for p in listed_blobs(root / "mirror") if p.startswith(f"{RELEASE}/")]
     assert requested[0] == f"/{LISTING}"
     assert sorted(requested[1:]) == sorted(f"/{p}" for p in listed)
     assert len(listed) == 40  # 20 recordings × (.wav + .json)
     for path in listed:
         assert (root / "raw" / path).read_bytes() == (root / "mirror" / path).read_bytes()
+
+
+def test_duplicate_copies_outside_the_release_are_skipped(acquired):
+    """The repository holds the same files under releases/ and Classification/: listed, never fetched."""
+    root, requested = acquired
+    copies = [p for p in listed_blobs(root / "mirror") if not p.startswith(f"{RELEASE}/")]
+    assert {p.split("/")[0] for p in copies} == {"releases", "Classification"}
+    assert not [r for r in requested if r.lstrip("/").startswith(("releases", "Classification"))]
+    assert not (root / "raw" / "releases").exists() and not (root / "raw" / "Classification").exists()
+
+
+def test_truncated_listing_is_completed_folder_by_folder(tmp_path, capfd):
+    """GitHub's answer marked truncated: the wanted folders are listed one by one over HTTP."""
+    from fhbench.data.sprsound import REF, write_tree_listings
+    from tests.http_mirror import serve_directory
+
+    dataset = get_dataset("sprsound")
+    mirror = tmp_path / "mirror"
+    dataset.generate_demo(mirror, n_patients=5, recordings_per_patient=2, events_per_recording=2)
+    blobs = listed_blobs(mirror)
+    write_tree_listings(mirror, blobs, truncate_after=6)
+    assert json.loads((mirror / LISTING).read_text())["truncated"] is True
+    with serve_directory(mirror) as (base_url, handler):
+        dataset.download(tmp_path / "raw", base_url=base_url, part_dir=tmp_path / "parts")
+        requested = [r["path"] for r in handler.requests]
+    assert "truncated" in capfd.readouterr().err
+    wanted = sorted(p for p in blobs if p.startswith(f"{RELEASE}/"))
+    assert len(wanted) == 20
+    assert sorted(r.lstrip("/") for r in requested if not r.startswith(("/git-tree", "/git-trees/"))) == wanted
+    trees = [r for r in requested if r.startswith("/git-trees/")]
+    assert f"/git-trees/{REF}.json" in trees
+    # the root, BioCAS2022, train2022_json, train2022_wav, test2022_wav, test2022_json and its two folders
+    assert len(trees) == 8, trees
+    for path in wanted:
+        assert (tmp_path / "raw" / path).read_bytes() == (mirror / path).read_bytes()
+
+
+def test_truncated_folder_listing_fails_naming_the_folder(tmp_path):
+    from fhbench.data.download import DownloadError
+    from fhbench.data.sprsound import write_tree_listings
+    from tests.http_mirror import serve_directory
+
+    dataset = get_dataset("sprsound")
+    mirror = tmp_path / "mirror"
+    dataset.generate_demo(mirror, n_patients=2, recordings_per_patient=1, events_per_recording=2)
+    write_tree_listings(mirror, listed_blobs(mirror), truncate_after=3)
+    for path in (mirror / "git-trees").glob("*.json"):
+        answer = json.loads(path.read_text())
+        if any(e["path"] == "train2022_wav" for e in answer["tree"]):
+            path.write_text(json.dumps({**answer, "truncated": True}))
+    with serve_directory(mirror) as (base_url, _):
+        with pytest.raises(DownloadError, match=f"folder '{RELEASE}' .*truncated even without recursion"):
+            dataset.download(tmp_path / "raw", base_url=base_url, part_dir=tmp_path / "parts")
+    assert not list((tmp_path / "raw").rglob("*.wav"))
+
+
+def test_annotations_with_string_or_integer_milliseconds(tmp_path):
+    from fhbench.data.sprsound import read_events
+
+    (tmp_path / "a.json").write_text(json.dumps({"event_annotation": [{"start": "342", "end": "2515", "type": "Normal"}, {"start": 2557, "end": 3776, "type": "Stridor"}]}))
+    assert read_events(tmp_path / "a.json") == [(342.0, 2515.0, 0), (2557.0, 3776.0, 6)]
 
 
 def test_labels_follow_the_event_annotations(acquired):

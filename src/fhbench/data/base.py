@@ -22,6 +22,9 @@ class Dataset(ABC):
     modality: str
     class_names: tuple[str, ...]
     natural_groups: tuple[str, ...] = ()
+    # The source's published figures (PROTOCOL §1), and the relative tolerance of the rough ones.
+    published: dict = {}
+    published_tolerance: dict = {}
 
     @property
     def n_classes(self) -> int:
@@ -64,6 +67,20 @@ class Dataset(ABC):
         ``options`` come from the dataset's ``prepare:`` config entry (for example the audio
         clip length); each dataset names the ones it accepts as keyword arguments.
         """
+
+    def source_figures(self, raw_dir: str | Path) -> dict:
+        """The figures of :attr:`published` as counted in a raw download (cheap: no audio decoding)."""
+        raise NotImplementedError(f"{self.key} does not count its source figures")
+
+    def published_checksums(self, raw_dir: str | Path) -> list[dict]:
+        """Rows checking raw files against checksums the source itself publishes (none by default)."""
+        return []
+
+    def published_figures(self, labels, metadata) -> dict:
+        """The ``info.json`` entry comparing prepared data with :attr:`published`."""
+        from fhbench.data.published import compare_figures, prepared_figures
+
+        return compare_figures(self.published, prepared_figures(labels, metadata, self.n_classes), self.published_tolerance)
 
     @abstractmethod
     def generate_demo(self, raw_dir: str | Path, seed: int = 0, **options) -> None:

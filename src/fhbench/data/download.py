@@ -6,8 +6,10 @@ import hashlib
 import http.client
 import os
 import shutil
+import ssl
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +89,9 @@ def fetch(
                     f"Partial data kept in {part} (rerun to resume), or place a manually downloaded copy at {final}"
                 )
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        tls = tls_failure(exc)
+        if tls is not None:
+            raise DownloadError(tls_message(remote.url, tls)) from exc
         raise DownloadError(
             f"could not download {remote.url}: {exc}. Partial data kept in {part} (rerun to resume), "
             f"or place a manually downloaded copy at {final}"
@@ -101,6 +106,29 @@ def fetch(
             )
     os.replace(part, final)
     return final
+
+
+def tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind a failed request (urllib wraps it in a ``URLError``), or None."""
+    for candidate in (exc, getattr(exc, "reason", None), exc.__cause__, exc.__context__):
+        if isinstance(candidate, ssl.SSLError):
+            return candidate
+    return None
+
+
+def tls_message(url: str, error: ssl.SSLError) -> str:
+    """Say that TLS failed, with which host, and the way out: a mirror through ``base_url``.
+
+    Verification is never turned off here: a host whose certificate cannot be checked (the
+    ICBHI site's has been reported expired) is replaced by a mirror the user trusts.
+    """
+    host = urllib.parse.urlsplit(url).hostname
+    reason = getattr(error, "verify_message", None) or getattr(error, "reason", None) or str(error)
+    return (
+        f"TLS failure talking to {host} ({reason}) while downloading {url}. Certificate verification stays on; "
+        f"download the files from a mirror you trust by setting the dataset's base_url "
+        f"(datasets.<name>.base_url in the config, or fhbench acquire --base-url URL), or place manually downloaded copies in the raw folder"
+    )
 
 
 def copy_local(source: str | Path, dest_dir: str | Path) -> Path:

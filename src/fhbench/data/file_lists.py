@@ -7,10 +7,12 @@ progress lines, and checks published sha256 sums where the source has them.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 from fhbench.data.download import DownloadError, RemoteFile, fetch, file_digest
 
@@ -75,3 +77,50 @@ def parse_sha256sums(path: str | Path) -> dict[str, str]:
         if len(parts) == 2:
             sums[parts[1].lstrip("*")] = parts[0].lower()
     return sums
+
+
+def git_tree_blobs(
+    listing: str | Path,
+    subtree: Callable[[str], RemoteFile],
+    raw_dir: str | Path,
+    wanted: tuple[str, ...],
+    part_dir: str | Path | None = None,
+) -> list[str]:
+    """Paths of the files (blobs) under the ``wanted`` folders of a GitHub tree listing.
+
+    ``listing`` is the saved answer of ``git/trees/<ref>?recursive=1``. GitHub cuts that answer
+    for large repositories and says so with ``"truncated": true``; then the tree is walked one
+    folder at a time with non-recursive listings (``subtree(sha)`` is the remote file of tree
+    ``sha``), descending only into the wanted folders and their parents. A folder whose own
+    listing is truncated stops the download, naming it.
+    """
+    tree = json.loads(Path(listing).read_text())
+    if "tree" not in tree:
+        raise DownloadError(f"{listing} is not a git tree listing (no 'tree' key)")
+    wanted = tuple(w.rstrip("/") + "/" for w in wanted)
+    if not tree.get("truncated"):
+        return sorted(e["path"] for e in tree["tree"] if e.get("type") == "blob" and e["path"].startswith(wanted))
+    print(f"{listing}: the listing is truncated; walking the wanted folders one by one", file=sys.stderr)
+
+    def inside(path: str) -> bool:  # a wanted folder, inside one, or on the way to one
+        return any((path + "/").startswith(w) or w.startswith(path + "/") for w in wanted)
+
+    blobs, pending = [], [("", tree.get("sha"))]
+    while pending:
+        folder, sha = pending.pop()
+        if not sha:
+            raise DownloadError(f"{listing}: no tree sha for folder {folder or '/'!r}; cannot complete the truncated listing")
+        path = fetch(subtree(sha), raw_dir, part_dir=part_dir, progress=False)
+        answer = json.loads(path.read_text())
+        if answer.get("truncated"):
+            raise DownloadError(
+                f"the listing of folder {folder or '/'!r} ({subtree(sha).url}) is truncated even without recursion; "
+                f"fetch that folder by hand into {raw_dir}"
+            )
+        for entry in answer["tree"]:
+            full = f"{folder}/{entry['path']}" if folder else entry["path"]
+            if entry.get("type") == "tree" and inside(full):
+                pending.append((full, entry.get("sha")))
+            elif entry.get("type") == "blob" and full.startswith(wanted):
+                blobs.append(full)
+    return sorted(blobs)

@@ -7,6 +7,11 @@ No checksums are published; :func:`fhbench.data.base.write_manifest` records sha
 
 Recording names are ``<patient>_<index>_<chest location>_<acquisition mode>_<device>``.
 Label per cycle (PROTOCOL §1): 0 neither, 1 crackles only, 2 wheezes only, 3 both.
+
+The official list names one recording with another device than the file on disk
+(``226_1b1_Pl_sc_Meditron`` listed, ``226_1b1_Pl_sc_LittC2SE`` shipped): a recording missing from
+the list takes the split of the one listed entry with the same patient, index, location and
+mode; what was matched that way, and what stays unlisted, is printed and kept in ``info.json``.
 """
 
 from __future__ import annotations
@@ -21,14 +26,18 @@ import pandas as pd
 from fhbench.data import respiratory as audio
 from fhbench.data.base import Dataset
 from fhbench.data.download import RemoteFile, extract_archive
-from fhbench.data.prepared import write_prepared
+from fhbench.data.prepared import stream_prepared
 
 BASE_URL = "https://bhichallenge.med.auth.gr/sites/default/files/ICBHI_final_database"
 ARCHIVE = "ICBHI_final_database.zip"
 SPLIT_LIST = "ICBHI_challenge_train_test.txt"
 UNPACKED = "unpacked"  # the archive's contents, unpacked atomically next to it
 
-DEVICE_RATES = {"Meditron": 4000, "LittC2SE": 4000, "Litt3200": 4000, "AKGC417L": 8000}  # demo twin only
+# The devices' sampling rates and sample formats in the real files; the demo twin writes the same.
+DEVICE_FORMATS = {"Meditron": (44_100, "PCM_24"), "LittC2SE": (44_100, "PCM_24"), "Litt3200": (4_000, "PCM_16"), "AKGC417L": (44_100, "PCM_24")}
+CRACKLE_HZ = 1_200  # below the 2 kHz Nyquist limit of the 4 kHz Litt3200 files
+# Published figures (PROTOCOL §1 and the source's own counts), checked by `fhbench verify-source`.
+PUBLISHED = {"recordings": 920, "patients": 126, "samples": 6_898, "class_counts": [3_642, 1_864, 886, 506]}
 CHEST_LOCATIONS = ("Tc", "Al", "Ar", "Pl", "Pr", "Ll", "Lr")
 
 
@@ -41,6 +50,8 @@ class ICBHI(Dataset):
     def remote_files(self) -> list[RemoteFile]:
         return [RemoteFile(f"{BASE_URL}/{ARCHIVE}", ARCHIVE), RemoteFile(f"{BASE_URL}/{SPLIT_LIST}", SPLIT_LIST)]
 
+    published = PUBLISHED
+
     def download(self, raw_dir, base_url=None, part_dir=None) -> list[Path]:
         paths = super().download(raw_dir, base_url=base_url, part_dir=part_dir)
         unpack(raw_dir)
@@ -50,45 +61,49 @@ class ICBHI(Dataset):
         """Cut every annotated cycle into a fixed-length 16 kHz clip; inputs (N, clip samples)."""
         raw_dir = Path(raw_dir)
         clip = audio.clip_samples_for(clip_seconds)
-        splits = read_split_list(raw_dir / SPLIT_LIST)
         root = raw_dir / UNPACKED
         wavs = sorted(root.rglob("*.wav"), key=lambda p: p.name)
         if not wavs:
             raise FileNotFoundError(f"no .wav recordings under {root}; acquire the dataset first")
+        listing = match_split_list([w.stem for w in wavs], read_split_list(raw_dir / SPLIT_LIST))
+        report_split_list(listing)
         annotations = [read_annotation(wav.with_suffix(".txt")) for wav in wavs]
-        clips = audio.ClipBuffer(sum(len(a) for a in annotations), clip)
         labels, rows = [], []
-        for i, (wav, cycles) in enumerate(zip(wavs, annotations), start=1):
-            patient, _, chest, mode, device = parse_name(wav)
-            signal, sr = audio.read_mono(wav)
-            for start, end, crackle, wheeze in cycles:
-                x = audio.clip_from_recording(signal, sr, start, end, clip)
-                if x is None:  # a cycle annotated past the end of its recording
-                    continue
-                clips.add(x)
-                labels.append(int(crackle) + 2 * int(wheeze))
-                rows.append(
-                    {
-                        "patient": patient,
-                        "recording": wav.stem,
-                        "device": device,
-                        "chest_location": chest,
-                        "acquisition_mode": mode,
-                        "source_split": splits.get(wav.stem, "unlisted"),
-                        "start_s": start,
-                        "end_s": end,
-                    }
-                )
-            if i % max(1, len(wavs) // 20) == 0 or i == len(wavs):
-                print(f"icbhi: {i}/{len(wavs)} recordings, {clips.n} cycles", file=sys.stderr)
-        if clips.n == 0:
-            raise ValueError(f"no annotated cycles found under {raw_dir}")
-        info = {
-            **self.base_info(),
-            "sample_rate": audio.TARGET_SR,
-            "clip_seconds": clip_seconds,
-        }
-        write_prepared(out_dir, clips.filled(), np.array(labels), pd.DataFrame(rows), info)
+        with stream_prepared(out_dir, (clip,), np.float32, sum(len(a) for a in annotations)) as out:
+            for i, (wav, cycles) in enumerate(zip(wavs, annotations), start=1):
+                patient, _, chest, mode, device = parse_name(wav)
+                signal, sr = audio.read_mono(wav)
+                for start, end, crackle, wheeze in cycles:
+                    x = audio.clip_from_recording(signal, sr, start, end, clip)
+                    if x is None:  # a cycle annotated past the end of its recording
+                        continue
+                    out.add(x)
+                    labels.append(int(crackle) + 2 * int(wheeze))
+                    rows.append(
+                        {
+                            "patient": patient,
+                            "recording": wav.stem,
+                            "device": device,
+                            "chest_location": chest,
+                            "acquisition_mode": mode,
+                            "source_split": listing["splits"][wav.stem],
+                            "start_s": start,
+                            "end_s": end,
+                        }
+                    )
+                if i % max(1, len(wavs) // 20) == 0 or i == len(wavs):
+                    print(f"icbhi: {i}/{len(wavs)} recordings, {out.n} cycles", file=sys.stderr)
+            if out.n == 0:
+                raise ValueError(f"no annotated cycles found under {raw_dir}")
+            metadata = pd.DataFrame(rows)
+            info = {
+                **self.base_info(),
+                "sample_rate": audio.TARGET_SR,
+                "clip_seconds": clip_seconds,
+                "split_list": {k: listing[k] for k in ("matched_ignoring_device", "unlisted", "listed_not_on_disk")},
+                "published_figures": self.published_figures(labels, metadata),
+            }
+            out.finish(np.array(labels), metadata, info)
 
     def generate_demo(
         self,
@@ -97,22 +112,27 @@ class ICBHI(Dataset):
         n_patients: int = 12,
         recordings_per_patient: int = 2,
         cycles_per_recording: int = 6,
+        list_quirk: bool = True,
     ) -> None:
         """A small ICBHI in its real layout: zip of ``.wav`` + ``.txt`` pairs and the split list.
 
-        Cycles carry the class signal: crackles are short decaying bursts, wheezes a tone of
-        300-500 Hz, both together for class 3, plain breathing noise for class 0.
+        Recordings have the real devices' formats (44.1 kHz 24-bit PCM, 4 kHz 16-bit for the
+        Litt3200). Cycles carry the class signal: crackles are short decaying bursts, wheezes
+        a tone of 300-500 Hz, both together for class 3, plain breathing noise for class 0.
+        ``list_quirk``: like the real list, the list names the first LittC2SE recording with
+        the device ``Meditron``.
         """
         rng = np.random.default_rng(seed)
         raw_dir = Path(raw_dir)
         raw_dir.mkdir(parents=True, exist_ok=True)
-        devices = list(DEVICE_RATES)
-        split_lines = []
-        with zipfile.ZipFile(raw_dir / ARCHIVE, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        devices = list(DEVICE_FORMATS)
+        split_lines, quirk_done = [], not list_quirk
+        # Deflated like the real archive; level 1 because 24-bit noise barely compresses anyway.
+        with zipfile.ZipFile(raw_dir / ARCHIVE, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
             for p in range(n_patients):
                 patient = 101 + p
                 device = devices[p % len(devices)]
-                sr = DEVICE_RATES[device]
+                sr, subtype = DEVICE_FORMATS[device]
                 for r in range(recordings_per_patient):
                     name = f"{patient}_{r + 1}b1_{CHEST_LOCATIONS[(p + r) % 7]}_sc_{device}"
                     signal, lines = [np.zeros(int(0.2 * sr))], []
@@ -122,20 +142,37 @@ class ICBHI(Dataset):
                         n = int(rng.uniform(0.4, 1.2) * sr)
                         cycle = audio.breath_noise(rng, n, sr)
                         if label in (1, 3):
-                            cycle += audio.crackles(rng, n, sr, count=6, freq=sr / 5, dur_s=0.004)
+                            cycle += audio.crackles(rng, n, sr, count=6, freq=CRACKLE_HZ, dur_s=0.004)
                         if label in (2, 3):
                             cycle += audio.tone(n, sr, freq=rng.uniform(300, 500))
                         signal.append(cycle)
                         lines.append(f"{t:.3f}\t{t + n / sr:.3f}\t{label & 1}\t{label >> 1}")
                         t += n / sr
                     path = raw_dir / f".{name}.wav"
-                    audio.write_wav(path, np.concatenate(signal), sr)
+                    audio.write_wav(path, np.concatenate(signal), sr, subtype)
                     z.write(path, f"ICBHI_final_database/{name}.wav")
                     path.unlink()
                     z.writestr(f"ICBHI_final_database/{name}.txt", "\n".join(lines) + "\n")
-                    split_lines.append(f"{name}\t{'train' if p % 5 else 'test'}")
+                    listed = name
+                    if not quirk_done and device == "LittC2SE":
+                        listed, quirk_done = name.replace("_LittC2SE", "_Meditron"), True
+                    split_lines.append(f"{listed}\t{'train' if p % 5 else 'test'}")
         (raw_dir / SPLIT_LIST).write_text("\n".join(split_lines) + "\n")
         unpack(raw_dir)
+
+    def source_figures(self, raw_dir) -> dict:
+        """Recordings, patients, cycles and cycles per class, counted from the raw files."""
+        wavs = sorted((Path(raw_dir) / UNPACKED).rglob("*.wav"))
+        labels = []
+        for wav in wavs:
+            cycles = read_annotation(wav.with_suffix(".txt"))
+            labels += [int(c) + 2 * int(w) for _, _, c, w in cycles]
+        return {
+            "recordings": len(wavs),
+            "patients": len({parse_name(w)[0] for w in wavs}),
+            "samples": len(labels),
+            "class_counts": np.bincount(labels, minlength=self.n_classes).tolist(),
+        }
 
 
 def unpack(raw_dir) -> Path:
@@ -162,6 +199,49 @@ def read_annotation(path: Path) -> np.ndarray:
     if rows.shape[1] != 4:
         raise ValueError(f"{path}: expected 4 columns (start end crackles wheezes), got {rows.shape[1]}")
     return rows
+
+
+def match_split_list(stems: list[str], listed: dict[str, str]) -> dict:
+    """The official split of every recording on disk.
+
+    A recording the list does not name takes the split of the listed name that agrees with it on
+    everything but the device (patient, index, location, mode) and names no file on disk, when
+    that pairing is one to one. Returns ``splits`` (stem → split, ``unlisted`` where nothing matches),
+    ``matched_ignoring_device`` (stem → listed name), ``unlisted`` and ``listed_not_on_disk``.
+    """
+    def key(name: str) -> str:
+        return name.rsplit("_", 1)[0]
+
+    on_disk = set(stems)
+    spare: dict[str, list[str]] = {}
+    for name in listed:
+        if name not in on_disk:
+            spare.setdefault(key(name), []).append(name)
+    missing: dict[str, list[str]] = {}
+    for stem in stems:
+        if stem not in listed:
+            missing.setdefault(key(stem), []).append(stem)
+    splits, matched, unlisted = {}, {}, []
+    for stem in stems:
+        if stem in listed:
+            splits[stem] = listed[stem]
+        elif len(missing[key(stem)]) == 1 and len(spare.get(key(stem), [])) == 1:
+            matched[stem] = spare.pop(key(stem))[0]
+            splits[stem] = listed[matched[stem]]
+        else:  # no candidate, or several: which file the list meant cannot be told
+            splits[stem] = "unlisted"
+            unlisted.append(stem)
+    leftover = sorted(n for names in spare.values() for n in names)
+    return {"splits": splits, "matched_ignoring_device": matched, "unlisted": unlisted, "listed_not_on_disk": leftover}
+
+
+def report_split_list(listing: dict) -> None:
+    for stem, name in listing["matched_ignoring_device"].items():
+        print(f"icbhi: {stem} is listed as {name} in {SPLIT_LIST} (device differs); using its split", file=sys.stderr)
+    if listing["unlisted"]:
+        print(f"icbhi: {len(listing['unlisted'])} recording(s) not in {SPLIT_LIST}, source_split=unlisted: {', '.join(listing['unlisted'])}", file=sys.stderr)
+    if listing["listed_not_on_disk"]:
+        print(f"icbhi: listed in {SPLIT_LIST} but not on disk: {', '.join(listing['listed_not_on_disk'])}", file=sys.stderr)
 
 
 def read_split_list(path: Path) -> dict[str, str]:

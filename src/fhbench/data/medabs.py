@@ -43,6 +43,7 @@ class MedicalAbstracts(Dataset):
     key = "medabs"
     modality = "text"
     class_names = CLASS_NAMES
+    published = {"samples": 14_438, "train samples": 11_550, "test samples": 2_888, "test class counts": [633, 299, 385, 610, 961]}
 
     def remote_files(self) -> list[RemoteFile]:
         return [RemoteFile(url=f"{BASE_URL}/medical_tc_{split}.csv", filename=f"medical_tc_{split}.csv") for split in POOL_ORDER]
@@ -66,8 +67,28 @@ class MedicalAbstracts(Dataset):
         pooled = pd.concat(frames, ignore_index=True)
         texts = pooled["medical_abstract"].astype(str).tolist()
         labels = pooled["condition_label"].to_numpy(dtype=np.int64) - 1
-        info = self.base_info()
+        info = {**self.base_info(), "published_figures": self.published_figures(labels, pooled)}
         write_prepared(out_dir, texts, labels, pooled[["source_split"]], info)
+
+    @staticmethod
+    def _figures(labels: np.ndarray, splits: np.ndarray, n_classes: int) -> dict:
+        test = labels[splits == "test"]
+        return {
+            "samples": int(len(labels)),
+            "train samples": int((splits == "train").sum()),
+            "test samples": int(len(test)),
+            "test class counts": np.bincount(test, minlength=n_classes).tolist(),
+        }
+
+    def published_figures(self, labels, metadata) -> dict:
+        from fhbench.data.published import compare_figures
+
+        return compare_figures(self.published, self._figures(np.asarray(labels), metadata["source_split"].to_numpy(), self.n_classes))
+
+    def source_figures(self, raw_dir) -> dict:
+        frames = [self.read_split(raw_dir, split).assign(source_split=split) for split in POOL_ORDER]
+        pooled = pd.concat(frames, ignore_index=True)
+        return self._figures(pooled["condition_label"].to_numpy() - 1, pooled["source_split"].to_numpy(), self.n_classes)
 
     def generate_demo(self, raw_dir: str | Path, seed: int = 0, n_train: int = 400, n_test: int = 100, words: int = 40) -> None:
         """Two CSVs with the source's columns: abstracts of filler words plus class words."""

@@ -10,6 +10,8 @@ Label (PROTOCOL §1): the superclass of the record's highest-likelihood SCP code
 STTC 2, CD 3, HYP 4). A patient is dropped when any of their records falls outside the five or
 two records disagree. Each record is interpolated 500 → 250 Hz, standardised per channel over
 its 10 s, cut into ten 1 s windows and each window standardised per channel: inputs (N, 12, 250).
+The leads are taken by the names in each record's header (``sig_name``), in :data:`LEADS` order,
+which ``info.json`` records; a record with another lead set stops the preparation, naming it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from fhbench.data import timeseries as ts
 from fhbench.data.base import Dataset
 from fhbench.data.download import RemoteFile
 from fhbench.data.file_lists import fetch_listed, parse_sha256sums
-from fhbench.data.prepared import write_prepared
+from fhbench.data.prepared import stream_prepared
 
 BASE_URL = "https://physionet.org/files/ptb-xl/1.0.3"
 DATABASE = "ptbxl_database.csv"
@@ -36,6 +38,7 @@ LEADS = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V
 SOURCE_FS = 500
 TARGET_FS = 250
 N_WINDOWS = 10  # ten 1 s windows of each 10 s record
+PUBLISHED = {"patients": 17_596, "samples": 191_400}  # 19,140 records × 10 windows
 
 
 class PTBXL(Dataset):
@@ -58,30 +61,53 @@ class PTBXL(Dataset):
         fetched = fetch_listed([r.rebased(base_url) for r in self.remote_files()[1:]], raw_dir, part_dir, workers, sums, self.key)
         return [sums_path] + fetched + fetch_listed(remotes, raw_dir, part_dir, workers, sums, self.key)
 
+    published = PUBLISHED
+
     def prepare(self, raw_dir, out_dir) -> None:
         raw_dir = Path(raw_dir)
         records = select_records(read_database(raw_dir / DATABASE), read_code_classes(raw_dir / STATEMENTS))
-        inputs = np.empty((len(records) * N_WINDOWS, len(LEADS), TARGET_FS), dtype=np.float32)
-        for i, rec in enumerate(records.itertuples()):
-            inputs[i * N_WINDOWS : (i + 1) * N_WINDOWS] = record_windows(raw_dir / rec.filename_hr)
-            if (i + 1) % max(1, len(records) // 20) == 0 or i + 1 == len(records):
-                print(f"ptbxl: {i + 1}/{len(records)} records", file=sys.stderr)
-        metadata = pd.DataFrame(
-            {
-                "patient": np.repeat(records["patient_id"].to_numpy(), N_WINDOWS),
-                "site": np.repeat(records["site"].to_numpy(), N_WINDOWS),
-                "strat_fold": np.repeat(records["strat_fold"].to_numpy(), N_WINDOWS),
-                "ecg_id": np.repeat(records.index.to_numpy(), N_WINDOWS),
-                "window": np.tile(np.arange(N_WINDOWS), len(records)),
+        with stream_prepared(out_dir, (len(LEADS), TARGET_FS), np.float32, len(records) * N_WINDOWS) as out:
+            for i, rec in enumerate(records.itertuples()):
+                out.add(record_windows(raw_dir / rec.filename_hr))
+                if (i + 1) % max(1, len(records) // 20) == 0 or i + 1 == len(records):
+                    print(f"ptbxl: {i + 1}/{len(records)} records", file=sys.stderr)
+            metadata = pd.DataFrame(
+                {
+                    "patient": np.repeat(records["patient_id"].to_numpy(), N_WINDOWS),
+                    "site": np.repeat(records["site"].to_numpy(), N_WINDOWS),
+                    "strat_fold": np.repeat(records["strat_fold"].to_numpy(), N_WINDOWS),
+                    "ecg_id": np.repeat(records.index.to_numpy(), N_WINDOWS),
+                    "window": np.tile(np.arange(N_WINDOWS), len(records)),
+                }
+            )
+            labels = np.repeat(records["label"].to_numpy(), N_WINDOWS)
+            info = {
+                **self.base_info(),
+                "sample_rate": TARGET_FS,
+                "channels": list(LEADS),
+                "published_figures": self.published_figures(labels, metadata),
             }
-        )
+            out.finish(labels, metadata, info)
+
+    def source_figures(self, raw_dir) -> dict:
+        """Patients kept, windows and windows per class, from the two tables (no signal read)."""
+        raw_dir = Path(raw_dir)
+        records = select_records(read_database(raw_dir / DATABASE), read_code_classes(raw_dir / STATEMENTS))
         labels = np.repeat(records["label"].to_numpy(), N_WINDOWS)
-        info = {
-            **self.base_info(),
-            "sample_rate": TARGET_FS,
-            "channels": list(LEADS),
-        }
-        write_prepared(out_dir, inputs, labels, metadata, info)
+        return {"patients": int(records["patient_id"].nunique()), "samples": len(labels), "class_counts": np.bincount(labels, minlength=self.n_classes).tolist()}
+
+    def published_checksums(self, raw_dir) -> list[dict]:
+        """The tables and records this pipeline reads, against PhysioNet's ``SHA256SUMS.txt``."""
+        from fhbench.data.download import file_digest
+
+        raw_dir = Path(raw_dir)
+        if not (raw_dir / SUMS).exists():
+            return [{"figure": f"sha256 as published ({SUMS})", "published": "-", "found": f"no {SUMS}", "match": False}]
+        sums = parse_sha256sums(raw_dir / SUMS)
+        needed = [DATABASE, STATEMENTS] + [f"{stem}.{ext}" for stem in pd.read_csv(raw_dir / DATABASE)["filename_hr"] for ext in ("hea", "dat")]
+        bad = [n for n in needed if n not in sums or not (raw_dir / n).is_file() or file_digest(raw_dir / n) != sums[n]]
+        note = f"differ or missing: {', '.join(bad[:5])}{' …' if len(bad) > 5 else ''}" if bad else ""
+        return [{"figure": f"sha256 as published ({SUMS})", "published": len(needed), "found": len(needed) - len(bad), "match": not bad, "note": note}]
 
     def generate_demo(self, raw_dir, seed: int = 0, n_patients: int = 30, seconds: int = 10) -> None:
         """A small PTB-XL: database and statement tables, 500 Hz WFDB records and SHA256SUMS.txt.
@@ -203,10 +229,14 @@ def record_windows(record: Path) -> np.ndarray:
         rec = wfdb.rdrecord(str(record))
     except Exception as exc:  # wfdb raises ValueError, IndexError, FileNotFoundError, ... on bad headers
         raise ValueError(f"cannot read WFDB record {record}.hea/.dat: {type(exc).__name__}: {exc}") from exc
+    names = [str(n).upper() for n in (rec.sig_name or [])]
+    if sorted(names) != sorted(LEADS):
+        raise ValueError(f"WFDB record {record}.hea: leads {rec.sig_name} differ from PTB-XL's 12 ({', '.join(LEADS)})")
     signal = rec.p_signal
     if rec.fs != SOURCE_FS or signal is None or signal.shape[1] != len(LEADS) or signal.shape[0] < N_WINDOWS * SOURCE_FS:
         shape = None if signal is None else signal.shape
         raise ValueError(f"WFDB record {record}.hea: expected {len(LEADS)} leads × ≥{N_WINDOWS} s at {SOURCE_FS} Hz, got fs={rec.fs}, signal {shape}")
+    signal = signal[:, [names.index(lead) for lead in LEADS]]  # by name: the arrays follow LEADS
     if not np.isfinite(signal).all():
         raise ValueError(f"WFDB record {record}.dat holds non-finite samples")
     x = ts.interpolate(signal[: N_WINDOWS * SOURCE_FS].T, SOURCE_FS, TARGET_FS)

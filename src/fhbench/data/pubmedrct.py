@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from array import array
 from pathlib import Path
 from typing import Iterator
 
@@ -21,7 +22,7 @@ import pandas as pd
 
 from fhbench.data.base import Dataset
 from fhbench.data.download import RemoteFile, extract_archive
-from fhbench.data.prepared import write_prepared
+from fhbench.data.prepared import stream_prepared
 
 BASE_URL = "https://raw.githubusercontent.com/Franck-Dernoncourt/pubmed-rct/master/PubMed_200k_RCT"
 SOURCE_FILES = ("train.7z", "dev.txt", "test.txt")
@@ -69,32 +70,61 @@ class PubMedRCT(Dataset):
     def remote_files(self) -> list[RemoteFile]:
         return [RemoteFile(url=f"{BASE_URL}/{name}", filename=name) for name in SOURCE_FILES]
 
+    published = {"samples": 2_240_000}  # "about 2.24 M sentences" (PROTOCOL §1)
+    published_tolerance = {"samples": 0.01}
+
     def prepare(self, raw_dir: str | Path, out_dir: str | Path) -> None:
+        """Sentences streamed into the prepared texts as they are parsed (2.2 M of them in the real source)."""
         raw_dir = Path(raw_dir)
         label_of = {name: i for i, name in enumerate(CLASS_NAMES)}
-        texts: list[str] = []
-        labels: list[int] = []
-        meta: dict[str, list] = {"source_split": [], "abstract_id": [], "sentence": []}
+        labels, splits, abstracts, sentences = array("b"), array("b"), [], array("i")
         # train.txt exists only inside train.7z: unpack it next to the output, then drop it.
         Path(out_dir).parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".pubmedrct-unpack.", dir=Path(out_dir).parent) as tmp:
-            unpacked = extract_archive(raw_dir / "train.7z", Path(tmp) / "train")
-            found = sorted(unpacked.rglob("train.txt"))
-            if not found:
-                raise ValueError(f"{raw_dir / 'train.7z'} holds no train.txt")
-            sources = {"train": found[0], "test": raw_dir / "test.txt"}
+            sources = self.source_files(raw_dir, Path(tmp))
+            with stream_prepared(out_dir, None) as out:
+                for k, split in enumerate(POOL_ORDER):
+                    for abstract, sentence, label, text in parse_abstracts(sources[split]):
+                        out.add(text.lower())
+                        labels.append(label_of[label])
+                        splits.append(k)
+                        if not abstracts or abstracts[-1][0] != abstract:  # ids run-length coded: one entry per abstract
+                            abstracts.append((abstract, out.n - 1))
+                        sentences.append(sentence)
+                    print(f"{split}: {out.n} sentences pooled so far", file=sys.stderr, flush=True)
+                starts = np.array([start for _, start in abstracts] + [out.n])
+                metadata = pd.DataFrame(
+                    {
+                        "source_split": pd.Categorical.from_codes(np.frombuffer(splits, dtype=np.int8), POOL_ORDER),
+                        "abstract_id": np.repeat(np.array([a for a, _ in abstracts], dtype=object), np.diff(starts)),
+                        "sentence": np.frombuffer(sentences, dtype=np.int32),
+                    }
+                )
+                labels = np.frombuffer(labels, dtype=np.int8).astype(np.int64)
+                info = {**self.base_info(), "published_figures": self.published_figures(labels, metadata)}
+                out.finish(labels, metadata, info)
+
+    def source_files(self, raw_dir: Path, tmp: Path) -> dict[str, Path]:
+        """``train.txt`` unpacked from ``train.7z`` into ``tmp``, and ``test.txt``."""
+        unpacked = extract_archive(raw_dir / "train.7z", tmp / "train")
+        found = sorted(unpacked.rglob("train.txt"))
+        if not found:
+            raise ValueError(f"{raw_dir / 'train.7z'} holds no train.txt")
+        sources = {"train": found[0], "test": raw_dir / "test.txt"}
+        for path in sources.values():
+            if not path.exists():
+                raise FileNotFoundError(f"{path} is missing; run the download step")
+        return sources
+
+    def source_figures(self, raw_dir) -> dict:
+        """Sentences and sentences per role of train and test (dev unused), parsed from the files."""
+        with tempfile.TemporaryDirectory(prefix=".pubmedrct-count.") as tmp:
+            sources = self.source_files(Path(raw_dir), Path(tmp))
+            counts = np.zeros(self.n_classes, dtype=np.int64)
             for split in POOL_ORDER:
-                if not sources[split].exists():
-                    raise FileNotFoundError(f"{sources[split]} is missing; run the download step")
-                for abstract, sentence, label, text in parse_abstracts(sources[split]):
-                    texts.append(text.lower())
-                    labels.append(label_of[label])
-                    meta["source_split"].append(split)
-                    meta["abstract_id"].append(abstract)
-                    meta["sentence"].append(sentence)
-                print(f"{split}: {len(texts)} sentences pooled so far", file=sys.stderr, flush=True)
-        info = self.base_info()
-        write_prepared(out_dir, texts, np.asarray(labels, dtype=np.int64), pd.DataFrame(meta), info)
+                for _, _, label, _ in parse_abstracts(sources[split]):
+                    counts[CLASS_NAMES.index(label)] += 1
+        return {"samples": int(counts.sum()), "class_counts": counts.tolist()}
 
     def generate_demo(
         self, raw_dir: str | Path, seed: int = 0, n_train: int = 60, n_dev: int = 10, n_test: int = 20, words: int = 12

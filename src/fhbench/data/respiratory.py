@@ -108,25 +108,6 @@ def clip_from_recording(
     return fit_length(fade(piece), clip_samples)
 
 
-class ClipBuffer:
-    """Fixed-length clips written into one preallocated float32 array.
-
-    The full ICBHI/SPRSound arrays are 3.5-4.7 GB at 8 s; stacking a list of clips would
-    need twice that at the end.
-    """
-
-    def __init__(self, capacity: int, clip_samples: int):
-        self.array = np.empty((capacity, clip_samples), dtype=np.float32)
-        self.n = 0
-
-    def add(self, clip: np.ndarray) -> None:
-        self.array[self.n] = clip
-        self.n += 1
-
-    def filled(self) -> np.ndarray:
-        return self.array[: self.n]
-
-
 def clip_samples_for(clip_seconds: float, target_sr: int = TARGET_SR) -> int:
     if clip_seconds <= 0:
         raise ValueError(f"prepare option clip_seconds must be positive, got {clip_seconds}")
@@ -162,8 +143,9 @@ def tone(n: int, sr: int, freq: float, amplitude: float = 0.3) -> np.ndarray:
     return amplitude * np.sin(2 * np.pi * freq * t) * np.sin(np.linspace(0, np.pi, n)) ** 0.5
 
 
-def write_wav(path: str | Path, signal: np.ndarray, sr: int) -> None:
+def write_wav(path: str | Path, signal: np.ndarray, sr: int, subtype: str = "PCM_16") -> None:
+    """Write a mono WAV; ``subtype`` is libsndfile's sample format (``PCM_16``, ``PCM_24``)."""
     import soundfile as sf
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), np.clip(signal, -1, 1).astype(np.float32), sr, subtype="PCM_16")
+    sf.write(str(path), np.clip(signal, -1, 1).astype(np.float32), sr, subtype=subtype)
