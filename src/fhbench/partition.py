@@ -19,7 +19,12 @@ from typing import Callable
 
 import numpy as np
 
+from fhbench.errors import InputError
+
 SPLITS = ("train", "val", "test")
+# Redraw loops give up after this many draws. A run that succeeds today never needs more than a
+# few, so the bound changes no split; it only turns an endless loop into an error.
+MAX_DRAWS = 1000
 
 
 @dataclass
@@ -43,7 +48,10 @@ class Partition:
                 s: np.bincount(labels[c[s]], minlength=n_classes).astype(int).tolist() for s in SPLITS
             }
             clients.append(entry)
-        return {"scheme": self.scheme, "params": self.params, "n_classes": n_classes, "clients": clients}
+        from fhbench.validate import labels_identity
+
+        # The labels' identity: a run checks that its prepared labels are the ones split here.
+        return {"scheme": self.scheme, "params": self.params, "n_classes": n_classes, "labels": labels_identity(labels), "clients": clients}
 
 
 def stratified_client_split(positions: np.ndarray, labels: np.ndarray) -> tuple[list, list, list]:
@@ -107,7 +115,7 @@ def fhbench_positions(
         chunk = rows[chunk_id * chunk_len : stop]
         size = len(chunk)
         min_size = int(0.5 * size / workers_per_chunk)
-        while True:
+        for _ in range(MAX_DRAWS):
             workers: list[list[int]] = [[] for _ in range(workers_per_chunk)]
             for c in range(n_classes):
                 pos_c = chunk[chunk[:, 1] == c, 0]
@@ -121,6 +129,13 @@ def fhbench_positions(
                 workers = [w + piece.tolist() for w, piece in zip(workers, np.split(pos_c, cuts))]
             if min(len(w) for w in workers) >= min_size:
                 break
+        else:
+            raise InputError(
+                "fhbench split",
+                f"alpha={alpha} cannot give both workers of chunk {chunk_id} at least {min_size} of its {size} samples "
+                f"after {MAX_DRAWS} draws (classes 0..{n_classes - 1} are drawn; labels present: {_label_summary(working_labels)})",
+                "raise alpha, or number the classes 0..K-1",
+            )
         for w in workers:
             ordered.extend(w)
     ordered_arr = np.asarray(ordered, dtype=np.int64)
@@ -139,7 +154,7 @@ def dirichlet_positions(
     """Standard per-class Dirichlet over clients; client sizes as drawn (redrawn until each holds min_size)."""
     m = len(working_labels)
     min_size = min(min_size, m // n_clients)
-    while True:
+    for _ in range(MAX_DRAWS):
         buckets: list[list[int]] = [[] for _ in range(n_clients)]
         for c in np.unique(working_labels):
             pos_c = np.flatnonzero(working_labels == c)
@@ -150,6 +165,16 @@ def dirichlet_positions(
                 b.extend(piece.tolist())
         if min(len(b) for b in buckets) >= min_size:
             return [np.asarray(b, dtype=np.int64) for b in buckets]
+    raise InputError(
+        "dirichlet split",
+        f"alpha={alpha} cannot give every one of {n_clients} clients at least {min_size} samples of {m} after {MAX_DRAWS} draws",
+        "raise alpha, use fewer clients or more data",
+    )
+
+
+def _label_summary(labels: np.ndarray) -> str:
+    values = np.unique(labels)
+    return ", ".join(map(str, values[:8].tolist())) + (", ..." if len(values) > 8 else "")
 
 
 def iid_positions(
@@ -208,7 +233,13 @@ def make_partition(
     """
     if scheme not in SCHEMES:
         raise ValueError(f"unknown partition scheme {scheme!r}; choose one of {sorted(SCHEMES)}")
-    labels = np.asarray(labels).astype(np.int64).ravel()
+    from fhbench.validate import check_labels
+
+    # Class indices only (no reshaping or truncation), and below the sample count so that no
+    # table indexed by label value grows with it.
+    labels = check_labels(labels, "labels", contiguous=False)
+    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha > 0):
+        raise InputError("alpha", f"{alpha} is not a positive finite number", "give the Dirichlet concentration, e.g. 0.1")
     if groups is not None and len(groups) != len(labels):
         raise ValueError(f"{len(groups)} group values for {len(labels)} samples")
     if n_clients is None and scheme != "natural":
@@ -227,7 +258,16 @@ def make_partition(
     if getattr(SCHEMES[scheme], "clients_are_groups", False):  # record which group each client is
         client_groups = [str(working_groups[p[0]]) for p in positions]
         params["n_clients"] = len(positions)
-    return Partition(clients=_finish(positions, chosen, working_labels), scheme=scheme, params=params, groups=client_groups)
+    clients = _finish(positions, chosen, working_labels)
+    for i, c in enumerate(clients):  # a client with nothing to train or evaluate on breaks every algorithm
+        if not c["train"] or not (c["val"] or c["test"]):
+            raise InputError(
+                f"{scheme} split",
+                f"client {i} of {len(clients)} gets {len(c['train'])} training and {len(c['val']) + len(c['test'])} evaluation samples "
+                f"({len(working_labels)} samples after datapercent={datapercent})",
+                "use fewer clients, a larger datapercent or more data",
+            )
+    return Partition(clients=clients, scheme=scheme, params=params, groups=client_groups)
 
 
 def partition_prepared(
@@ -248,8 +288,12 @@ def partition_prepared(
 
     from fhbench.io import write_json
 
+    from fhbench.validate import check_labels, check_output_path, load_npy, read_info
+
     prepared_dir = Path(prepared_dir)
-    labels = np.load(prepared_dir / "labels.npy")
+    check_output_path(out, "split")
+    info = read_info(prepared_dir)
+    labels = check_labels(load_npy(prepared_dir / "labels.npy", "labels"), prepared_dir / "labels.npy", info["n_classes"])
     groups = None
     if group is not None:
         metadata = pd.read_csv(prepared_dir / "metadata.csv", usecols=lambda c: c == group, dtype=str, keep_default_na=False)
