@@ -89,15 +89,20 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_data_targets(args: argparse.Namespace) -> None:
-    from fhbench.config import load_yaml
+    from fhbench.config import load_yaml, validate_config
     from fhbench.grid import data_targets
 
-    config = load_yaml(args.config)
+    config = validate_config(load_yaml(args.config))
     if args.dataset:
         if args.dataset not in config["datasets"]:
             raise KeyError(f"{args.config}: no dataset {args.dataset!r} under datasets")
         config["datasets"] = {args.dataset: config["datasets"][args.dataset]}
     print(" ".join(data_targets(config)))
+
+
+def n_clients(value: str) -> int | None:
+    """--n-clients: a number, or 'all' (one client per group)."""
+    return None if value == "all" else int(value)
 
 
 class Parser(argparse.ArgumentParser):
@@ -117,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("partition", help="split a label vector into clients (train/val/test indices)")
     p.add_argument("--labels", required=True, help=".npy file with the pooled label vector")
     p.add_argument("--scheme", default="fhbench", choices=["fhbench", "dirichlet", "iid", "natural"])
-    p.add_argument("--n-clients", type=lambda v: None if v == "all" else int(v), default=20, help="'all': one client per group (natural)")
+    p.add_argument("--n-clients", type=n_clients, default=20, help="'all': one client per group (natural)")
     p.add_argument("--metadata", default=None, help="metadata.csv of the prepared dataset (natural scheme)")
     p.add_argument("--group", default=None, help="metadata column whose groups are the clients (natural scheme)")
     p.add_argument("--alpha", type=float, default=0.1, help="Dirichlet concentration")
@@ -172,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     """
     from fhbench.errors import BAD_INPUT_EXIT, error_line, expected_error
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a usage error already printed as one line
+        return done.code if isinstance(done.code, int) else 2
     try:
         args.func(args)
     except Exception as exc:  # noqa: BLE001 - sorted by expected_error; anything else is a bug and keeps its traceback

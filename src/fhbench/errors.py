@@ -39,9 +39,9 @@ def error_line(exc: BaseException) -> str:
 class ReportedError(Exception):
     """An expected error raised in another process (the warm worker): its line and exit status travel as they are."""
 
-    def __init__(self, line: str, code: int):
+    def __init__(self, line: str, code: int, message: str | None = None):
         self.line, self.code = line, code
-        super().__init__(line[len(PREFIX):] if line.startswith(PREFIX) else line)
+        super().__init__(message or (line[len(PREFIX):] if line.startswith(PREFIX) else line))
 
 
 def expected_error(exc: BaseException) -> int | None:

@@ -259,14 +259,16 @@ def make_partition(
         client_groups = [str(working_groups[p[0]]) for p in positions]
         params["n_clients"] = len(positions)
     clients = _finish(positions, chosen, working_labels)
-    for i, c in enumerate(clients):  # a client with nothing to train or evaluate on breaks every algorithm
-        if not c["train"] or not (c["val"] or c["test"]):
-            raise InputError(
-                f"{scheme} split",
-                f"client {i} of {len(clients)} gets {len(c['train'])} training and {len(c['val']) + len(c['test'])} evaluation samples "
-                f"({len(working_labels)} samples after datapercent={datapercent})",
-                "use fewer clients, a larger datapercent or more data",
-            )
+    # Tiny clients may get no training row (int(0.4 * 1) = 0) and still be scored; but a split
+    # where no client trains, or a client holds nothing, gives no run (it was a ZeroDivisionError).
+    empty = [i for i, c in enumerate(clients) if not any(c[s] for s in SPLITS)]
+    if empty or not any(c["train"] for c in clients):
+        raise InputError(
+            f"{scheme} split",
+            (f"client {empty[0]} of {len(clients)} gets no sample" if empty else f"none of the {len(clients)} clients gets a training sample")
+            + f" ({len(working_labels)} samples after datapercent={datapercent})",
+            "use fewer clients, a larger datapercent or more data",
+        )
     return Partition(clients=clients, scheme=scheme, params=params, groups=client_groups)
 
 

@@ -162,9 +162,10 @@ def check_split(path: str | Path, labels: np.ndarray | None = None) -> list[dict
         for s, idx in c.items():
             if not isinstance(idx, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in idx):
                 raise InputError(path, f"clients[{i}].{s} is not a list of integer indices", redo)
-        if not c["train"] or not (c["val"] or c["test"]):
-            raise InputError(path, f"client {i} has {len(c['train'])} training and {len(c['val']) + len(c['test'])} evaluation samples; "
-                             "every client needs both", "use fewer clients, a larger datapercent or more data")
+        if not (c["val"] or c["test"]):
+            raise InputError(path, f"client {i} has no validation or test sample to be scored on", "use fewer clients, a larger datapercent or more data")
+    if not any(c["train"] for c in clients):
+        raise InputError(path, f"none of its {len(clients)} clients has a training sample", "use fewer clients, a larger datapercent or more data")
     if labels is not None:
         stored = split.get("labels")
         if stored is not None and stored != labels_identity(labels):
@@ -213,7 +214,7 @@ def check_model_loading(model_dir: str | Path, model, config, loading_info: dict
     mismatched = [k[0] if isinstance(k, tuple) else k for k in loading_info.get("mismatched_keys", [])]
     mismatched = [k for k in mismatched if not is_head(k)]
     if missing or mismatched:
-        names = (mismatched or missing)[:3]
+        names = sorted(mismatched or missing)[:3]
         kind = "have other shapes than the model's config" if mismatched else "are missing from the weights"
         raise InputError(model_dir, f"{len(mismatched) or len(missing)} backbone weights {kind} (e.g. {', '.join(names)})", refetch)
 

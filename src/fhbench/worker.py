@@ -32,6 +32,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterator
 
+from fhbench.errors import ReportedError
 from fhbench.registry import import_attribute
 
 #: Environment variable holding the worker's socket path; job processes inherit it from Snakemake.
@@ -51,6 +52,10 @@ READY_TIMEOUT_S = 30.0
 
 class WorkerError(RuntimeError):
     """A job handed to the warm worker failed, or the worker vanished while running it."""
+
+
+class WorkerReportedError(WorkerError, ReportedError):
+    """The job failed in the worker on an expected error (bad input, a download): its line and exit status as in-process."""
 
 
 def resolve(target: str) -> Callable:
@@ -91,9 +96,7 @@ def call(target: str, kwargs: dict, log: str | Path | None = None):
     reply = json.loads(reply)
     if not reply["ok"]:
         if reply.get("code"):  # bad input or a download/disk failure: the same line and status as in-process
-            from fhbench.errors import ReportedError
-
-            raise ReportedError(reply["line"], reply["code"])
+            raise WorkerReportedError(reply["line"], reply["code"], f"{target} failed in the warm worker: {reply['error']} (traceback: {where})")
         raise WorkerError(f"{target} failed in the warm worker: {reply['error']} (traceback: {where})")
     return reply["result"]
 

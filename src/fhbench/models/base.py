@@ -86,6 +86,7 @@ def load_classifier(model_class, model_dir: str | Path, n_classes: int, head_mod
     from transformers.utils import logging
 
     logging.set_verbosity_error()
+    logging.disable_progress_bar()  # one bar per load in every run log, and noise before an error line
     expected = model_class.config_class.model_type
     config_path = Path(model_dir) / "config.json"
     try:
@@ -98,7 +99,7 @@ def load_classifier(model_class, model_dir: str | Path, n_classes: int, head_mod
         model, info = model_class.from_pretrained(
             str(model_dir), num_labels=n_classes, ignore_mismatched_sizes=True, local_files_only=True, output_loading_info=True, **overrides
         )
-    except (OSError, ValueError, RuntimeError) as exc:  # truncated or foreign weight files
+    except Exception as exc:  # noqa: BLE001 - truncated or foreign weight files (safetensors, torch and transformers each raise their own)
         raise InputError(model_dir, f"weights cannot be loaded ({' '.join(str(exc).split())[:160]})", "fetch the model again (rule fetch_model)") from None
     check_model_loading(model_dir, model, model.config, info, head_modules, expected)
     return model
