@@ -27,7 +27,7 @@ class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
 
     def do_GET(self):
         path = Path(self.translate_path(self.path.split("?", 1)[0]))
-        type(self).requests.append({"path": self.path, "range": self.headers.get("Range")})
+        type(self).requests.append({"path": self.path, "range": self.headers.get("Range"), "auth": self.headers.get("Authorization")})
         if not path.is_file():
             return super().do_GET()
         size = path.stat().st_size

@@ -1,6 +1,6 @@
 from fhbench.logs import skip_failed_retry
 
-skip_failed_retry(snakemake.log[0], snakemake.input, snakemake.attempt)  # bad input: no retry
+skip_failed_retry(snakemake.log[0], snakemake.input)  # a retry after bad input stops at once
 from fhbench.worker import call
 
 # In the workflow's warm worker when one runs (execution.warm_worker), else in this process.
