@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 
 def cmd_partition(args: argparse.Namespace) -> None:
@@ -175,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     Exit status: 0 done, 2 bad input (a file, option or config value; nothing was written),
     1 a failure of the environment (a download, a full or read-only disk).
     """
-    from fhbench.errors import BAD_INPUT_EXIT, error_line, expected_error
+    from fhbench.errors import error_line, expected_error
 
     try:
         args = build_parser().parse_args(argv)

@@ -233,7 +233,7 @@ def check_model_sizes(model_dir: str | Path, expected: dict | None) -> None:
             continue  # nested (MOMENT's t5_config): its load checks every tensor's shape
         if key in saved and saved[key] != value:
             raise InputError(model_dir / "config.json", f"{key} is {saved[key]!r}, the config's backbone says {value!r}",
-                             f"fetch the model again (snakemake --forcerun fetch_model) or fix the config")
+                             "fetch the model again (snakemake --forcerun fetch_model) or fix the config")
 
 
 def check_raw_dir(raw_dir: str | Path) -> Path:

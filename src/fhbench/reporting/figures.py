@@ -214,6 +214,9 @@ def make_figure(kind: str, metrics: pd.DataFrame, outputs: Sequence[str | Path],
     if kind not in FIGURES:
         raise KeyError(f"unknown figure kind {kind!r}; registered: {sorted(FIGURES)}")
     try:
+        scored = metrics[(metrics["split"] == "test") & (metrics["metric"] == "accuracy")]["value"]
+        if not np.isfinite(scored.to_numpy(dtype=float)).any():  # every figure plots test accuracy
+            raise NothingToPlot("the runs hold no finite test accuracy")
         fig = FIGURES[kind](metrics, title=title, **options)
     except NothingToPlot as empty:  # a figure with a note, so the DAG (tables, REPORT.md) goes on
         fig = note_figure(title, f"Nothing to draw: {empty}.\nEvery run of this experiment diverged or stopped before its first evaluation\n(see each run's run.json).")
