@@ -90,6 +90,10 @@ def expect_failure(capsys, ws: Path, argv: list[str], code: int, culprits: list[
     for out in outputs:
         if not outputs_before[out]:
             assert not out.exists(), f"{out} was written"
+    if os.environ.get("FHBENCH_BATTERY_LOG"):  # docs/bad-input.md's messages come from here
+        with open(os.environ["FHBENCH_BATTERY_LOG"], "a") as log:
+            log.write(json.dumps({"case": os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0], "code": got,
+                                  "line": lines[0].replace(str(ws), "WS")}) + "\n")
     after = snapshot(ws)
     touched = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
     assert not touched, f"files outside the outputs touched: {sorted(touched)}"

@@ -90,7 +90,7 @@ def _finish(client_positions: list[np.ndarray], chosen: np.ndarray, working_labe
 
 def _subsample(rs, n: int, datapercent: float) -> np.ndarray:
     if not 0 < datapercent <= 1:
-        raise ValueError(f"datapercent must be in (0, 1], got {datapercent}")
+        raise InputError("datapercent", f"{datapercent} is not in (0, 1]", "give the fraction of the pooled data to use")
     return rs.choice(n, int(n * datapercent), replace=False)
 
 
@@ -196,11 +196,11 @@ def natural_positions(
 ) -> list[np.ndarray]:
     """One client per metadata group: the ``n_clients`` largest groups (all when None)."""
     if groups is None:
-        raise ValueError("the natural scheme needs a group per sample (partitions.<name>.group names the metadata column)")
+        raise InputError("natural split", "the natural scheme needs a group per sample", "name the metadata column (partitions.<name>.group, or --group with --metadata)")
     groups = np.asarray(groups).astype(str)
     ranked = rank_groups(groups)
     if n_clients is not None and n_clients > len(ranked):
-        raise ValueError(f"natural split: {n_clients} clients asked for, but the data holds only {len(ranked)} groups")
+        raise InputError("natural split", f"{n_clients} clients asked for, but the data holds only {len(ranked)} groups", "use fewer clients, or n_clients: null for one per group")
     return [np.flatnonzero(groups == g) for g in ranked[:n_clients]]
 
 
@@ -245,12 +245,13 @@ def make_partition(
     if n_clients is None and scheme != "natural":
         raise ValueError(f"the {scheme} scheme needs n_clients; only natural takes one client per group")
     if n_clients is not None and n_clients < 1:
-        raise ValueError(f"n_clients must be at least 1, got {n_clients}")
+        raise InputError("n_clients", f"{n_clients} is not at least 1", "give the number of clients")
     rs = np.random.RandomState(seed)
     chosen = _subsample(rs, len(labels), datapercent)
     working_labels = labels[chosen]
     if n_clients is not None and len(working_labels) < n_clients:
-        raise ValueError(f"{len(working_labels)} samples after datapercent={datapercent} cannot fill {n_clients} clients")
+        raise InputError("n_clients", f"{len(working_labels)} samples after datapercent={datapercent} cannot fill {n_clients} clients",
+                         "use fewer clients or a larger datapercent")
     working_groups = None if groups is None else np.asarray(groups).astype(str)[chosen]
     positions = SCHEMES[scheme](working_labels, n_clients, alpha, rs, groups=working_groups)
     params = {"n_clients": n_clients, "alpha": alpha, "datapercent": datapercent, "seed": seed}
