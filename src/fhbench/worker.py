@@ -57,6 +57,9 @@ class WorkerError(RuntimeError):
 class WorkerReportedError(WorkerError, ReportedError):
     """The job failed in the worker on an expected error (bad input, a download): its line and exit status as in-process."""
 
+    def __init__(self, line: str, code: int, message: str):
+        ReportedError.__init__(self, line, code, message)  # RuntimeError's __init__ comes first in the MRO
+
 
 def resolve(target: str) -> Callable:
     """``"package.module:function"`` to the function; only fhbench's own functions are served."""
