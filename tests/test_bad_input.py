@@ -472,6 +472,17 @@ def test_acquire_refuses_credentials_in_the_url(capsys, ws):
                    2, ["--base-url", "credentials", "netrc"], [out])
 
 
+@pytest.mark.parametrize("option,value", [("--demo-options", "{n_train: 5}"), ("--demo-options", "[1, 2]")], ids=["not-json", "not-an-object"])
+def test_acquire_refuses_bad_json_options(capsys, ws, option, value):
+    out = ws / "out" / "raw"
+    expect_failure(capsys, ws, ["acquire", "--dataset", "organamnist", "--source", "demo", option, value, "--out", str(out)], 2, [option], [out])
+
+
+def test_fetch_model_refuses_bad_tiny_json(capsys, ws):
+    out = ws / "out" / "model"
+    expect_failure(capsys, ws, ["fetch-model", "--architecture", "vit", "--tiny", "{hidden_size: 8", "--out", str(out)], 2, ["--tiny", "JSON"], [out])
+
+
 def test_acquire_unknown_dataset(capsys, ws):
     out = ws / "out" / "raw"
     expect_failure(capsys, ws, ["acquire", "--dataset", "organbmnist", "--source", "demo", "--out", str(out)], 2, ["organbmnist"], [out])

@@ -10,6 +10,21 @@ import json
 import sys
 
 
+def json_option(name: str, value: str | None) -> dict | None:
+    """A JSON-object option, or an error naming it."""
+    from fhbench.errors import InputError
+
+    if not value:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise InputError(name, f"is not valid JSON ({exc})", "give a JSON object, e.g. '{\"n_train\": 100}'") from None
+    if not isinstance(parsed, dict):
+        raise InputError(name, f"is {type(parsed).__name__} JSON, not an object", "give a JSON object")
+    return parsed
+
+
 def cmd_partition(args: argparse.Namespace) -> None:
     from fhbench.errors import InputError
     from fhbench.io import write_json
@@ -45,7 +60,7 @@ def cmd_acquire(args: argparse.Namespace) -> None:
     if args.base_url and "@" in args.base_url.split("://", 1)[-1].split("/", 1)[0]:
         raise InputError("--base-url", "holds credentials, which would be written to logs",
                          "remove them and put them in ~/.netrc or FHBENCH_DOWNLOAD_AUTH=user:password")
-    acquire(args.dataset, args.out, args.source, args.base_url, json.loads(args.demo_options) if args.demo_options else None)
+    acquire(args.dataset, args.out, args.source, args.base_url, json_option("--demo-options", args.demo_options))
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
@@ -58,7 +73,7 @@ def cmd_fetch_model(args: argparse.Namespace) -> None:
     from fhbench.config import load_yaml
     from fhbench.models import get_backbone
 
-    architecture, hf_id, tiny = args.architecture, args.hf_id, json.loads(args.tiny) if args.tiny else None
+    architecture, hf_id, tiny = args.architecture, args.hf_id, json_option("--tiny", args.tiny)
     if args.backbone:  # everything from the config entry backbones.<name>
         entries = (load_yaml(args.config) or {}).get("backbones", {})
         if args.backbone not in entries:

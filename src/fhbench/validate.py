@@ -8,6 +8,7 @@ what to do; callers (the CLI, :func:`fhbench.partition.partition_prepared`,
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -258,6 +259,11 @@ def prepare_checked(key: str, raw_dir: str | Path, out_dir: str | Path, options:
         dataset.prepare(raw_dir, out_dir, **(options or {}))
     except (InputError, MemoryError, KeyboardInterrupt):
         raise
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):  # the disk, not the data (exit 1)
+            raise
+        raise InputError(raw_dir, f"cannot be prepared as {key} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})",
+                         "a raw file is missing or unreadable: acquire it again (snakemake --forcerun acquire_data)") from exc
     except Exception as exc:  # noqa: BLE001 - each reader (numpy, pandas, wfdb, mne, soundfile) raises its own types
         raise InputError(
             raw_dir, f"cannot be prepared as {key} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})",
