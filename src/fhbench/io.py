@@ -31,7 +31,8 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         if target.is_dir() and not target.is_symlink():
             if not work.is_dir():
                 raise InputError(target, "is an existing directory; it would be replaced by a file", "give a file path")
-            foreign = sorted({p.name for p in target.iterdir()} - {p.name for p in work.iterdir()})
+            # Snakemake marks the directory outputs it made with this file: it is not the user's.
+            foreign = sorted({p.name for p in target.iterdir()} - {p.name for p in work.iterdir()} - {".snakemake_timestamp"})
             if foreign:
                 raise InputError(target, f"exists and holds {', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}, "
                                  "which this output does not", "remove the folder or choose another output path")
