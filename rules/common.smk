@@ -1,10 +1,18 @@
 # Config validation, wildcard constraints and every input function of the workflow.
 import os
 
+import fhbench.config
+import fhbench.errors
 import fhbench.grid as grid
 from snakemake.utils import validate
 
 
+# Snakemake's YAML reader keeps the last of two equal keys: read the files again, refusing duplicates.
+try:
+    for _path in workflow.configfiles:
+        fhbench.config.load_yaml(_path)
+except fhbench.errors.InputError as error:
+    raise WorkflowError(f"Error validating config: {error}")
 validate(config, workflow.source_path("../config/schemas/config.schema.yaml"))
 try:
     grid.check_references(config)

@@ -27,12 +27,18 @@ class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
 
     def do_GET(self):
         path = Path(self.translate_path(self.path.split("?", 1)[0]))
-        type(self).requests.append({"path": self.path, "range": self.headers.get("Range")})
+        type(self).requests.append({"path": self.path, "range": self.headers.get("Range"), "auth": self.headers.get("Authorization")})
         if not path.is_file():
             return super().do_GET()
         size = path.stat().st_size
         match = re.match(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or "")
         start, end = (int(match.group(1)), int(match.group(2) or size - 1)) if match else (0, size - 1)
+        if match and start >= size:  # a range past the end: what real servers answer
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self.send_response(206 if match else 200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(end - start + 1))

@@ -73,6 +73,7 @@ def test_failure_in_worker_reaches_the_job(tmp_path, monkeypatch, warm, demo_org
     with pytest.raises(worker.WorkerError, match="failed in the warm worker") as error:
         worker.call(TARGET, kwargs, log=log)
     assert "no_such_model" in str(error.value)
+    assert error.value.code == 2 and error.value.line.startswith("fhbench: error: no model in")  # bad input, as in-process
     assert "Traceback" in log.read_text()
     assert not kwargs["metrics_out"].exists()
     assert warm.process.poll() is None, "one failed job must not take the worker down"

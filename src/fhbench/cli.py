@@ -8,41 +8,68 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
+
+
+def json_option(name: str, value: str | None) -> dict | None:
+    """A JSON-object option, or an error naming it."""
+    from fhbench.errors import InputError
+
+    if not value:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise InputError(name, f"is not valid JSON ({exc})", "give a JSON object, e.g. '{\"n_train\": 100}'") from None
+    if not isinstance(parsed, dict):
+        raise InputError(name, f"is {type(parsed).__name__} JSON, not an object", "give a JSON object")
+    return parsed
 
 
 def cmd_partition(args: argparse.Namespace) -> None:
-    import numpy as np
-
+    from fhbench.errors import InputError
     from fhbench.io import write_json
     from fhbench.partition import make_partition
+    from fhbench.validate import check_labels, check_output_path, load_npy
 
-    labels = np.load(args.labels)
+    check_output_path(args.out)
+    todo = "give a 1-D integer .npy vector of class indices 0..K-1"
+    labels = check_labels(load_npy(args.labels, "labels", todo=todo), args.labels, todo=todo)
     groups = None
     if args.group:
         import pandas as pd
 
         if not args.metadata:
-            raise ValueError("--group needs --metadata (the prepared metadata.csv)")
-        groups = pd.read_csv(args.metadata, dtype=str, keep_default_na=False)[args.group].to_numpy()
+            raise InputError("--group", "needs --metadata", "give the prepared metadata.csv")
+        try:
+            metadata = pd.read_csv(args.metadata, dtype=str, keep_default_na=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(args.metadata, f"is not a readable CSV ({' '.join(str(exc).split())[:100]})", "give the prepared metadata.csv") from None
+        if args.group not in metadata.columns:
+            raise InputError(args.metadata, f"has no column {args.group!r}", f"choose one of {list(metadata.columns)}")
+        groups = metadata[args.group].to_numpy()
     part = make_partition(labels, args.scheme, args.n_clients, args.alpha, args.datapercent, args.seed, groups=groups)
-    write_json(args.out, part.to_json(labels.astype(int).ravel()))
+    write_json(args.out, part.to_json(labels))
     sizes = [len(c["train"]) + len(c["val"]) + len(c["test"]) for c in part.clients]
     print(f"wrote {args.out}: {len(sizes)} clients, {sum(sizes)} samples ({min(sizes)}-{max(sizes)} per client)", file=sys.stderr)
 
 
 def cmd_acquire(args: argparse.Namespace) -> None:
     from fhbench.data import acquire
+    from fhbench.errors import InputError
 
-    acquire(args.dataset, args.out, args.source, args.base_url, json.loads(args.demo_options) if args.demo_options else None)
+    if args.base_url and "@" in args.base_url.split("://", 1)[-1].split("/", 1)[0]:
+        raise InputError("--base-url", "holds credentials, which would be written to logs",
+                         "remove them and put them in ~/.netrc or FHBENCH_DOWNLOAD_AUTH=user:password")
+    acquire(args.dataset, args.out, args.source, args.base_url, json_option("--demo-options", args.demo_options))
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from fhbench.data import check_prepare_options, get_dataset
+    from fhbench.data import check_prepare_options
+    from fhbench.validate import prepare_checked
 
-    options = json.loads(args.options) if args.options else {}
+    options = json_option("--options", args.options) or {}
     check_prepare_options(args.dataset, options)
-    get_dataset(args.dataset).prepare(args.raw, args.out, **options)
+    prepare_checked(args.dataset, args.raw, args.out, options)
 
 
 def cmd_verify_source(args: argparse.Namespace) -> int:
@@ -57,13 +84,12 @@ def cmd_verify_source(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch_model(args: argparse.Namespace) -> None:
-    import yaml
-
+    from fhbench.config import load_yaml
     from fhbench.models import get_backbone
 
-    architecture, hf_id, tiny = args.architecture, args.hf_id, json.loads(args.tiny) if args.tiny else None
+    architecture, hf_id, tiny = args.architecture, args.hf_id, json_option("--tiny", args.tiny)
     if args.backbone:  # everything from the config entry backbones.<name>
-        entries = yaml.safe_load(Path(args.config).read_text())["backbones"]
+        entries = (load_yaml(args.config) or {}).get("backbones", {})
         if args.backbone not in entries:
             raise KeyError(f"{args.config}: backbones.{args.backbone} is not defined; defined: {sorted(entries)}")
         entry = entries[args.backbone]
@@ -78,11 +104,12 @@ def cmd_fetch_model(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    import yaml
-
+    from fhbench.config import load_yaml
+    from fhbench.validate import check_output_path
     from fhbench.worker import call
 
-    config = yaml.safe_load(Path(args.config).read_text())
+    config = load_yaml(args.config)
+    check_output_path(args.out)
     # In the warm worker named by $FHBENCH_WORKER when one answers, else here (fhbench.worker).
     status = call("fhbench.federation:run_federation", dict(config=config, prepared_dir=args.prepared, split_path=args.split,
                   model_dir=args.model, metrics_out=args.out, checkpoint_dir=args.checkpoints))
@@ -90,11 +117,10 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_data_targets(args: argparse.Namespace) -> None:
-    import yaml
-
+    from fhbench.config import load_yaml, validate_config
     from fhbench.grid import data_targets
 
-    config = yaml.safe_load(Path(args.config).read_text())
+    config = validate_config(load_yaml(args.config))
     if args.dataset:
         if args.dataset not in config["datasets"]:
             raise KeyError(f"{args.config}: no dataset {args.dataset!r} under datasets")
@@ -102,14 +128,29 @@ def cmd_data_targets(args: argparse.Namespace) -> None:
     print(" ".join(data_targets(config)))
 
 
+def n_clients(value: str) -> int | None:
+    """--n-clients: a number, or 'all' (one client per group)."""
+    return None if value == "all" else int(value)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with errors in fhbench's one-line format (exit status 2, as argparse's own)."""
+
+    def error(self, message: str):
+        from fhbench.errors import BAD_INPUT_EXIT, PREFIX
+
+        self.exit(BAD_INPUT_EXIT, f"{PREFIX}{self.prog}: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fhbench", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="fhbench", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("partition", help="split a label vector into clients (train/val/test indices)")
     p.add_argument("--labels", required=True, help=".npy file with the pooled label vector")
     p.add_argument("--scheme", default="fhbench", choices=["fhbench", "dirichlet", "iid", "natural"])
-    p.add_argument("--n-clients", type=lambda v: None if v == "all" else int(v), default=20, help="'all': one client per group (natural)")
+    p.add_argument("--n-clients", type=n_clients, default=20, help="'all': one client per group (natural)")
     p.add_argument("--metadata", default=None, help="metadata.csv of the prepared dataset (natural scheme)")
     p.add_argument("--group", default=None, help="metadata column whose groups are the clients (natural scheme)")
     p.add_argument("--alpha", type=float, default=0.1, help="Dirichlet concentration")
@@ -164,12 +205,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; an expected error is one line on stderr (the traceback only with ``--debug``).
+
+    Exit status: 0 done, 2 bad input (a file, option or config value; nothing was written),
+    1 a failure of the environment (a download, a full or read-only disk).
+    """
+    from fhbench.errors import error_line, expected_error
+
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a usage error already printed as one line
+        return done.code if isinstance(done.code, int) else 2
     try:
         status = args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, TypeError) as exc:
-        print(f"fhbench {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:  # noqa: BLE001 - sorted by expected_error; anything else is a bug and keeps its traceback
+        code = expected_error(exc)
+        if code is None:
+            raise
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
+        print(error_line(exc), file=sys.stderr)
+        return code
     return status or 0
 
 

@@ -31,6 +31,7 @@ from fhbench.io import atomic_path, read_json, write_json
 from fhbench.metrics import METRIC_COLUMNS, classification_metrics
 from fhbench.models import LoraSpec, get_backbone, require_model_dir, wrap_with_lora
 from fhbench.seeding import seed_torch
+from fhbench.validate import check_model_sizes, check_output_path, check_prepared, check_split
 
 if TYPE_CHECKING:
     import pandas
@@ -67,6 +68,7 @@ class RunConfig:
     engine: str = "sequential"  # or "batched": all clients of a round step together (fhbench.batched)
     batched_clients: int = 0  # batched engine: most clients stepped together (0 = all)
     precision: str = "fp32"  # or "bf16": autocast on CUDA (tensors stay float32)
+    model_config: dict | None = None  # backbones.<name>.tiny: sizes the model folder must have (None: real weights)
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
@@ -77,6 +79,12 @@ class RunConfig:
         return cls(**values)
 
     def __post_init__(self) -> None:
+        for name in ("lr", "lr_min"):  # NaN passes every comparison: it would train as a "diverged" run
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                from fhbench.errors import InputError
+
+                raise InputError(f"run config {name}", f"{value!r} is not a finite non-negative number", "fix the config value")
         if self.engine not in ENGINES:
             raise ValueError(f"run config: engine must be one of {ENGINES}, got {self.engine!r}")
         if self.precision not in PRECISIONS:
@@ -251,8 +259,11 @@ class Federation:
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         torch.set_num_threads(max(1, int(config.threads)))
         device = resolve_device(config.device)
+        # Every input is checked before any work (fhbench.validate): bad input fails here, naming the file.
+        check_prepared(prepared_dir)
+        check_model_sizes(require_model_dir(model_dir, config.backbone), config.model_config)
         data = load_prepared(prepared_dir)
-        split = load_split(split_path)
+        split = check_split(split_path, data.labels)
         # Load only the samples the split uses, once, as tensors on the device.
         used = np.unique(np.concatenate([np.asarray(c[s], dtype=np.int64) for c in split for s in c]))
         position = np.full(len(data.labels), -1, dtype=np.int64)
@@ -465,6 +476,7 @@ def run_federation(
     ``run.json`` beside the metrics). A finished run removes its checkpoints.
     """
     config = RunConfig.from_dict(config) if isinstance(config, dict) else config
+    check_output_path(metrics_out, "metrics")
     t0, cpu0 = time.perf_counter(), time.process_time()
     engine = Federation(config, prepared_dir, split_path, model_dir)
     status = engine.run(checkpoint_dir)

@@ -43,6 +43,9 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 def check_references(config: dict) -> None:
     """Cross-checks the schema cannot express: every name used is defined. Errors name the key."""
+    from fhbench.config import check_values
+
+    check_values(config)
     for name, ds in config["datasets"].items():
         if ds["backbone"] not in config["backbones"]:
             raise ConfigError(f"datasets.{name}.backbone: {ds['backbone']!r} is not defined under backbones")
@@ -288,6 +291,7 @@ def resolve_run_config(config: dict, key: RunKey) -> dict:
         "batch_size": dataset["batch_size"],
         "lora": lora,
         "algorithm_params": algorithm_params,
+        "model_config": backbone.get("tiny"),
     }
 
 

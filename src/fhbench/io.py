@@ -16,8 +16,12 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling path; move it onto ``target`` only if the block succeeds.
 
     Works for files and directories: whatever the block creates at the yielded path replaces
-    ``target`` in one rename.
+    ``target`` in one rename. An existing directory is replaced only by a directory holding
+    every name it holds (an earlier version of the same output), so that nothing this call did
+    not write is ever deleted; otherwise :class:`fhbench.errors.InputError`, target untouched.
     """
+    from fhbench.errors import InputError
+
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -25,6 +29,13 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     try:
         yield work
         if target.is_dir() and not target.is_symlink():
+            if not work.is_dir():
+                raise InputError(target, "is an existing directory; it would be replaced by a file", "give a file path")
+            # Snakemake marks the directory outputs it made with this file: it is not the user's.
+            foreign = sorted({p.name for p in target.iterdir()} - {p.name for p in work.iterdir()} - {".snakemake_timestamp"})
+            if foreign:
+                raise InputError(target, f"exists and holds {', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}, "
+                                 "which this output does not", "remove the folder or choose another output path")
             shutil.rmtree(target)
         os.replace(work, target)
     finally:

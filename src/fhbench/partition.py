@@ -19,7 +19,12 @@ from typing import Callable
 
 import numpy as np
 
+from fhbench.errors import InputError
+
 SPLITS = ("train", "val", "test")
+# Redraw loops give up after this many draws. A run that succeeds today never needs more than a
+# few, so the bound changes no split; it only turns an endless loop into an error.
+MAX_DRAWS = 1000
 
 
 @dataclass
@@ -43,7 +48,10 @@ class Partition:
                 s: np.bincount(labels[c[s]], minlength=n_classes).astype(int).tolist() for s in SPLITS
             }
             clients.append(entry)
-        return {"scheme": self.scheme, "params": self.params, "n_classes": n_classes, "clients": clients}
+        from fhbench.validate import labels_identity
+
+        # The labels' identity: a run checks that its prepared labels are the ones split here.
+        return {"scheme": self.scheme, "params": self.params, "n_classes": n_classes, "labels": labels_identity(labels), "clients": clients}
 
 
 def stratified_client_split(positions: np.ndarray, labels: np.ndarray) -> tuple[list, list, list]:
@@ -82,7 +90,7 @@ def _finish(client_positions: list[np.ndarray], chosen: np.ndarray, working_labe
 
 def _subsample(rs, n: int, datapercent: float) -> np.ndarray:
     if not 0 < datapercent <= 1:
-        raise ValueError(f"datapercent must be in (0, 1], got {datapercent}")
+        raise InputError("datapercent", f"{datapercent} is not in (0, 1]", "give the fraction of the pooled data to use")
     return rs.choice(n, int(n * datapercent), replace=False)
 
 
@@ -107,7 +115,7 @@ def fhbench_positions(
         chunk = rows[chunk_id * chunk_len : stop]
         size = len(chunk)
         min_size = int(0.5 * size / workers_per_chunk)
-        while True:
+        for _ in range(MAX_DRAWS):
             workers: list[list[int]] = [[] for _ in range(workers_per_chunk)]
             for c in range(n_classes):
                 pos_c = chunk[chunk[:, 1] == c, 0]
@@ -121,6 +129,13 @@ def fhbench_positions(
                 workers = [w + piece.tolist() for w, piece in zip(workers, np.split(pos_c, cuts))]
             if min(len(w) for w in workers) >= min_size:
                 break
+        else:
+            raise InputError(
+                "fhbench split",
+                f"alpha={alpha} cannot give both workers of chunk {chunk_id} at least {min_size} of its {size} samples "
+                f"after {MAX_DRAWS} draws (classes 0..{n_classes - 1} are drawn; labels present: {_label_summary(working_labels)})",
+                "raise alpha, or number the classes 0..K-1",
+            )
         for w in workers:
             ordered.extend(w)
     ordered_arr = np.asarray(ordered, dtype=np.int64)
@@ -139,7 +154,7 @@ def dirichlet_positions(
     """Standard per-class Dirichlet over clients; client sizes as drawn (redrawn until each holds min_size)."""
     m = len(working_labels)
     min_size = min(min_size, m // n_clients)
-    while True:
+    for _ in range(MAX_DRAWS):
         buckets: list[list[int]] = [[] for _ in range(n_clients)]
         for c in np.unique(working_labels):
             pos_c = np.flatnonzero(working_labels == c)
@@ -150,6 +165,16 @@ def dirichlet_positions(
                 b.extend(piece.tolist())
         if min(len(b) for b in buckets) >= min_size:
             return [np.asarray(b, dtype=np.int64) for b in buckets]
+    raise InputError(
+        "dirichlet split",
+        f"alpha={alpha} cannot give every one of {n_clients} clients at least {min_size} samples of {m} after {MAX_DRAWS} draws",
+        "raise alpha, use fewer clients or more data",
+    )
+
+
+def _label_summary(labels: np.ndarray) -> str:
+    values = np.unique(labels)
+    return ", ".join(map(str, values[:8].tolist())) + (", ..." if len(values) > 8 else "")
 
 
 def iid_positions(
@@ -171,11 +196,11 @@ def natural_positions(
 ) -> list[np.ndarray]:
     """One client per metadata group: the ``n_clients`` largest groups (all when None)."""
     if groups is None:
-        raise ValueError("the natural scheme needs a group per sample (partitions.<name>.group names the metadata column)")
+        raise InputError("natural split", "the natural scheme needs a group per sample", "name the metadata column (partitions.<name>.group, or --group with --metadata)")
     groups = np.asarray(groups).astype(str)
     ranked = rank_groups(groups)
     if n_clients is not None and n_clients > len(ranked):
-        raise ValueError(f"natural split: {n_clients} clients asked for, but the data holds only {len(ranked)} groups")
+        raise InputError("natural split", f"{n_clients} clients asked for, but the data holds only {len(ranked)} groups", "use fewer clients, or n_clients: null for one per group")
     return [np.flatnonzero(groups == g) for g in ranked[:n_clients]]
 
 
@@ -208,18 +233,25 @@ def make_partition(
     """
     if scheme not in SCHEMES:
         raise ValueError(f"unknown partition scheme {scheme!r}; choose one of {sorted(SCHEMES)}")
-    labels = np.asarray(labels).astype(np.int64).ravel()
+    from fhbench.validate import check_labels
+
+    # Class indices only (no reshaping or truncation), and below the sample count so that no
+    # table indexed by label value grows with it.
+    labels = check_labels(labels, "labels", contiguous=False)
+    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha > 0):
+        raise InputError("alpha", f"{alpha} is not a positive finite number", "give the Dirichlet concentration, e.g. 0.1")
     if groups is not None and len(groups) != len(labels):
         raise ValueError(f"{len(groups)} group values for {len(labels)} samples")
     if n_clients is None and scheme != "natural":
         raise ValueError(f"the {scheme} scheme needs n_clients; only natural takes one client per group")
     if n_clients is not None and n_clients < 1:
-        raise ValueError(f"n_clients must be at least 1, got {n_clients}")
+        raise InputError("n_clients", f"{n_clients} is not at least 1", "give the number of clients")
     rs = np.random.RandomState(seed)
     chosen = _subsample(rs, len(labels), datapercent)
     working_labels = labels[chosen]
     if n_clients is not None and len(working_labels) < n_clients:
-        raise ValueError(f"{len(working_labels)} samples after datapercent={datapercent} cannot fill {n_clients} clients")
+        raise InputError("n_clients", f"{len(working_labels)} samples after datapercent={datapercent} cannot fill {n_clients} clients",
+                         "use fewer clients or a larger datapercent")
     working_groups = None if groups is None else np.asarray(groups).astype(str)[chosen]
     positions = SCHEMES[scheme](working_labels, n_clients, alpha, rs, groups=working_groups)
     params = {"n_clients": n_clients, "alpha": alpha, "datapercent": datapercent, "seed": seed}
@@ -227,7 +259,18 @@ def make_partition(
     if getattr(SCHEMES[scheme], "clients_are_groups", False):  # record which group each client is
         client_groups = [str(working_groups[p[0]]) for p in positions]
         params["n_clients"] = len(positions)
-    return Partition(clients=_finish(positions, chosen, working_labels), scheme=scheme, params=params, groups=client_groups)
+    clients = _finish(positions, chosen, working_labels)
+    # Tiny clients may get no training row (int(0.4 * 1) = 0) and still be scored; but a split
+    # where no client trains, or a client holds nothing, gives no run (it was a ZeroDivisionError).
+    empty = [i for i, c in enumerate(clients) if not any(c[s] for s in SPLITS)]
+    if empty or not any(c["train"] for c in clients):
+        raise InputError(
+            f"{scheme} split",
+            (f"client {empty[0]} of {len(clients)} gets no sample" if empty else f"none of the {len(clients)} clients gets a training sample")
+            + f" ({len(working_labels)} samples after datapercent={datapercent})",
+            "use fewer clients, a larger datapercent or more data",
+        )
+    return Partition(clients=clients, scheme=scheme, params=params, groups=client_groups)
 
 
 def partition_prepared(
@@ -248,8 +291,12 @@ def partition_prepared(
 
     from fhbench.io import write_json
 
+    from fhbench.validate import check_labels, check_output_path, load_npy, read_info
+
     prepared_dir = Path(prepared_dir)
-    labels = np.load(prepared_dir / "labels.npy")
+    check_output_path(out, "split")
+    info = read_info(prepared_dir)
+    labels = check_labels(load_npy(prepared_dir / "labels.npy", "labels"), prepared_dir / "labels.npy", info["n_classes"])
     groups = None
     if group is not None:
         metadata = pd.read_csv(prepared_dir / "metadata.csv", usecols=lambda c: c == group, dtype=str, keep_default_na=False)

@@ -32,6 +32,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterator
 
+from fhbench.errors import ReportedError
 from fhbench.registry import import_attribute
 
 #: Environment variable holding the worker's socket path; job processes inherit it from Snakemake.
@@ -51,6 +52,13 @@ READY_TIMEOUT_S = 30.0
 
 class WorkerError(RuntimeError):
     """A job handed to the warm worker failed, or the worker vanished while running it."""
+
+
+class WorkerReportedError(WorkerError, ReportedError):
+    """The job failed in the worker on an expected error (bad input, a download): its line and exit status as in-process."""
+
+    def __init__(self, line: str, code: int, message: str):
+        ReportedError.__init__(self, line, code, message)  # RuntimeError's __init__ comes first in the MRO
 
 
 def resolve(target: str) -> Callable:
@@ -75,6 +83,10 @@ def call(target: str, kwargs: dict, log: str | Path | None = None):
 
             to_log_file(log)
         return resolve(target)(**kwargs)
+    if log:
+        from fhbench.logs import report_errors
+
+        report_errors(log)  # the worker's error line ends this job's log too
     request = {"target": target, "kwargs": kwargs, "cwd": os.getcwd(), "env": dict(os.environ)}
     with connection, _output_files(log) as fds:
         # The child writes to this job's own log or terminal: the open files travel with the request.
@@ -86,6 +98,8 @@ def call(target: str, kwargs: dict, log: str | Path | None = None):
         raise WorkerError(f"the warm worker ended without answering for {target} (killed, or out of memory?); {where}")
     reply = json.loads(reply)
     if not reply["ok"]:
+        if reply.get("code"):  # bad input or a download/disk failure: the same line and status as in-process
+            raise WorkerReportedError(reply["line"], reply["code"], f"{target} failed in the warm worker: {reply['error']} (traceback: {where})")
         raise WorkerError(f"{target} failed in the warm worker: {reply['error']} (traceback: {where})")
     return reply["result"]
 
@@ -184,7 +198,10 @@ def _serve_one(connection: socket.socket) -> int:
         reply, code = {"ok": True, "result": result}, 0
     except BaseException as error:  # noqa: BLE001 - every failure goes back to the job
         traceback.print_exc()
-        reply, code = {"ok": False, "error": f"{type(error).__name__}: {error}"}, 1
+        from fhbench.errors import error_line, expected_error
+
+        expected = expected_error(error) if isinstance(error, Exception) else None
+        reply, code = {"ok": False, "error": f"{type(error).__name__}: {error}", "line": error_line(error), "code": expected}, 1
     sys.stdout.flush()
     sys.stderr.flush()
     finished.set()

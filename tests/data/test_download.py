@@ -147,7 +147,8 @@ def test_organamnist_real_path_rejects_a_file_with_another_checksum(tmp_path, ht
             dataset.download(raw, base_url=base_url, part_dir=tmp_path / "parts")
     message = str(error.value)
     assert f"{base_url}/organamnist_224.npz" in message and published.md5 in message
-    assert str(raw / "organamnist_224.npz") in message
+    # The manual copy goes beside the partial downloads: the workflow deletes the raw folder.
+    assert str(tmp_path / "parts" / "organamnist_224.npz") in message
     assert not (raw / "organamnist_224.npz").exists()
     assert not list((tmp_path / "parts").glob("*"))
 
@@ -164,3 +165,70 @@ def test_organamnist_mirror_with_its_own_checksum(tmp_path, http_mirror):
     assert handler.requests[0]["path"] == "/organamnist_224.npz"
     with pytest.raises(KeyError, match="not files of organamnist"):
         dataset.download(tmp_path / "raw", base_url=base_url, checksums={"other.npz": digest})
+
+
+# --------------------------------------------------------------------------- downloads a user can rescue (issue 12)
+
+
+def test_stale_part_larger_than_the_file_is_discarded_and_fetched_anew(tmp_path, payload, http_mirror):
+    """A .part longer than the file gets HTTP 416 on a resume: it is dropped and the file downloaded whole."""
+    data = payload.read_bytes()
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (parts / "blob.bin.part").write_bytes(b"x" * (len(data) + 10))
+    with http_mirror(payload.parent) as (base_url, handler):
+        got = fetch(RemoteFile(f"{base_url}/blob.bin", "blob.bin", md5(data)), tmp_path / "raw", part_dir=parts, progress=False)
+    assert got.read_bytes() == data
+    assert [r["range"] for r in handler.requests] == [f"bytes={len(data) + 10}-", None]
+    assert not (parts / "blob.bin.part").exists()
+
+
+def test_stale_part_with_other_bytes_fails_its_checksum_and_is_fetched_anew(tmp_path, payload, http_mirror):
+    data = payload.read_bytes()
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (parts / "blob.bin.part").write_bytes(b"\0" * 1000)  # a prefix of some other file
+    with http_mirror(payload.parent) as (base_url, handler):
+        got = fetch(RemoteFile(f"{base_url}/blob.bin", "blob.bin", md5(data)), tmp_path / "raw", part_dir=parts, progress=False)
+    assert got.read_bytes() == data
+    assert [r["range"] for r in handler.requests] == ["bytes=1000-", None]
+
+
+def test_manual_copy_where_the_message_says_is_used(tmp_path, payload):
+    """Offline: the error names the place for a manual copy; a verified copy put there is used, a wrong one refused."""
+    data = payload.read_bytes()
+    raw, parts = tmp_path / "raw", tmp_path / "parts"
+    remote = RemoteFile("http://127.0.0.1:9/blob.bin", "blob.bin", md5(data))
+    with pytest.raises(DownloadError) as error:
+        fetch(remote, raw, part_dir=parts, progress=False, timeout=5)
+    message = str(error.value)
+    assert "no data was kept" in message and "partial data kept" not in message
+    place = Path(message.split("place a manually downloaded copy at ")[1].split()[0])
+    assert place == parts / "blob.bin"
+    place.write_bytes(data[:-1] + b"!")
+    with pytest.raises(DownloadError, match=r"manual copy of http://127.0.0.1:9/blob.bin has md5 .*expected"):
+        fetch(remote, raw, part_dir=parts, progress=False, timeout=5)
+    assert place.exists()  # a copy the user placed is never deleted
+    place.write_bytes(data)
+    assert fetch(remote, raw, part_dir=parts, progress=False, timeout=5).read_bytes() == data
+
+
+def test_credentials_come_from_netrc_or_env_and_never_appear(tmp_path, payload, http_mirror, monkeypatch):
+    import base64
+
+    data = payload.read_bytes()
+    netrc_file = tmp_path / "netrc"
+    with http_mirror(payload.parent) as (base_url, handler):
+        netrc_file.write_text("machine 127.0.0.1 login alice password n3trc-pw\n")
+        netrc_file.chmod(0o600)
+        monkeypatch.setenv("NETRC", str(netrc_file))
+        fetch(RemoteFile(f"{base_url}/blob.bin", "blob.bin", md5(data)), tmp_path / "a", progress=False)
+        monkeypatch.setenv("FHBENCH_DOWNLOAD_AUTH", "bob:env-pw")
+        fetch(RemoteFile(f"{base_url}/blob.bin", "blob.bin", md5(data)), tmp_path / "b", progress=False)
+    auth = [base64.b64decode(r["auth"].split()[1]).decode() for r in handler.requests]
+    assert auth == ["alice:n3trc-pw", "bob:env-pw"]
+    # A URL that carries a password (a user's mirror) is fetched without showing it.
+    monkeypatch.delenv("FHBENCH_DOWNLOAD_AUTH")
+    with pytest.raises(DownloadError) as error:
+        fetch(RemoteFile("http://carol:url-pw@127.0.0.1:9/blob.bin", "blob.bin", md5(data)), tmp_path / "c", progress=False, timeout=5)
+    assert "url-pw" not in str(error.value) and "127.0.0.1:9/blob.bin" in str(error.value)

@@ -111,3 +111,29 @@ def test_make_figure_writes_non_blank_pdf_and_png(kind, tmp_path, main_metrics):
 def test_make_figure_unknown_kind(tmp_path, main_metrics):
     with pytest.raises(KeyError, match="registered"):
         make_figure("nope", main_metrics, [tmp_path / "x.pdf"])
+
+
+@pytest.mark.parametrize("kind", sorted(FIGURES))
+def test_figure_of_runs_that_all_diverged_is_drawn_with_a_note(tmp_path, kind):
+    """Every run diverged before its first evaluation: only non-finite training losses, no scores."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from fhbench.metrics import METRIC_COLUMNS
+
+    rows = [("organamnist", "dir0.1", a, "default", 0, 1, c, "train", "loss", float("nan")) for a in ("fedavg", "epfl") for c in range(2)]
+    outputs = [tmp_path / f"{kind}.pdf", tmp_path / f"{kind}.png"]
+    texts = []
+    original = plt.Figure.savefig
+
+    def spy(fig, *args, **kwargs):  # the note is the figure's text
+        texts.extend(t.get_text() for ax in fig.axes for t in ax.texts)
+        return original(fig, *args, **kwargs)
+
+    plt.Figure.savefig = spy
+    try:
+        make_figure(kind, pd.DataFrame(rows, columns=METRIC_COLUMNS), outputs, title="all diverged", alphas=ALPHAS)
+    finally:
+        plt.Figure.savefig = original
+    assert all(p.stat().st_size > 0 for p in outputs)
+    assert any("diverged" in t for t in texts)

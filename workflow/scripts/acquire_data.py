@@ -1,6 +1,7 @@
 from fhbench.data import acquire
-from fhbench.logs import to_log_file
+from fhbench.logs import skip_failed_retry, to_log_file
 
+skip_failed_retry(snakemake.log[0], snakemake.input)  # a retry after bad input stops at once
 to_log_file(snakemake.log[0])
 acquire(
     snakemake.wildcards.dataset,

@@ -1,4 +1,7 @@
+from fhbench.logs import skip_failed_retry
 from fhbench.worker import call
+
+skip_failed_retry(snakemake.log[0], snakemake.input)  # a retry after bad input stops at once
 
 # In the workflow's warm worker when one runs (execution.warm_worker), else in this process.
 call(

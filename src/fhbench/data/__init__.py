@@ -45,12 +45,28 @@ def acquire(
     demo_options: dict | None = None,
     part_dir: str | Path | None = None,
 ) -> None:
-    """Fill ``raw_dir`` from the real source (``remote``) or with the demo twin (``demo``)."""
+    """Fill ``raw_dir`` from the real source (``remote``) or with the demo twin (``demo``).
+
+    ``raw_dir`` appears complete (MANIFEST.json included) or not at all. Partial downloads and
+    hand-placed copies live in ``part_dir`` (default ``<raw_dir>.downloads``), which survives a
+    failure so that a rerun resumes or uses them; left empty, it is removed.
+    """
+    from fhbench.io import atomic_path
+
     dataset = get_dataset(key)
-    if source == "remote":
-        dataset.download(raw_dir, base_url=base_url, part_dir=part_dir)
-    elif source == "demo":
-        dataset.generate_demo(raw_dir, **(demo_options or {}))
-    else:
+    if source not in ("remote", "demo"):
         raise ValueError(f"datasets.{key}.source must be 'remote' or 'demo', got {source!r}")
-    write_manifest(raw_dir, source, base_url)
+    raw_dir = Path(raw_dir)
+    part_dir = Path(part_dir) if part_dir else raw_dir.with_name(raw_dir.name + ".downloads")
+    existed = part_dir.exists()
+    try:
+        with atomic_path(raw_dir) as tmp:
+            tmp.mkdir()
+            if source == "remote":
+                dataset.download(tmp, base_url=base_url, part_dir=part_dir)
+            else:
+                dataset.generate_demo(tmp, **(demo_options or {}))
+            write_manifest(tmp, source, base_url)
+    finally:
+        if not existed and part_dir.is_dir() and not any(part_dir.iterdir()):
+            part_dir.rmdir()

@@ -44,66 +44,139 @@ def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
     return h.hexdigest()
 
 
+def manual_copy_path(remote: RemoteFile, dest_dir: str | Path, part_dir: str | Path | None = None) -> Path:
+    """Where a hand-downloaded copy of ``remote`` is picked up: beside the partial downloads.
+
+    The workflow's raw folder is an output Snakemake deletes before acquisition, so a copy
+    placed there would be lost (or, in a folder left behind, never checked); ``part_dir``
+    (``resources/downloads/<dataset>/``) survives, and the next acquisition verifies and uses it.
+    """
+    return Path(part_dir or dest_dir) / remote.filename
+
+
+def download_auth(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` without credentials, and the Authorization header for its host, if any.
+
+    Credentials come from ``$FHBENCH_DOWNLOAD_AUTH`` (``user:password``), else from the netrc
+    file (``$NETRC`` or ``~/.netrc``) entry of the host, else from the URL itself; they are sent
+    as HTTP basic auth and never appear in a message or log (:func:`fhbench.errors.redact`).
+    """
+    import base64
+    import netrc
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    clean = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")).geturl() if parts.hostname else url
+    user, password = parts.username, parts.password
+    if os.environ.get("FHBENCH_DOWNLOAD_AUTH"):
+        user, _, password = os.environ["FHBENCH_DOWNLOAD_AUTH"].partition(":")
+    elif parts.hostname:
+        try:
+            entry = netrc.netrc(os.environ.get("NETRC")).authenticators(parts.hostname)
+        except (OSError, netrc.NetrcParseError):
+            entry = None
+        if entry:
+            user, _, password = entry
+    if not user:
+        return clean, {}
+    token = base64.b64encode(f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password or '')}".encode()).decode()
+    return clean, {"Authorization": f"Basic {token}"}
+
+
+def _use_manual_copy(remote: RemoteFile, manual: Path, final: Path) -> Path:
+    """Place a hand-downloaded copy after checking it against the published checksum."""
+    from fhbench.errors import redact
+
+    if remote.md5 is not None and (got := file_digest(manual, "md5")) != remote.md5:
+        raise DownloadError(
+            f"{manual}: manual copy of {redact(remote.url)} has md5 {got}, expected {remote.md5}; replace it with a complete, verified copy"
+        )
+    if manual != final:
+        try:
+            os.link(manual, final)  # no second copy of a large archive
+        except OSError:
+            shutil.copy2(manual, final)
+    return final
+
+
 def fetch(
     remote: RemoteFile, dest_dir: str | Path, part_dir: str | Path | None = None, timeout: float = 60.0, progress: bool = True
 ) -> Path:
     """Download ``remote`` into ``dest_dir``, resuming a partial ``.part`` file if one exists.
 
     Partial data lives in ``part_dir`` (default ``dest_dir``), which should survive a failed job
-    so a rerun resumes. The file appears under its final name only once complete and verified; a
-    checksum mismatch removes the partial file and raises, naming the URL and where a manual
-    copy can be placed.
+    so a rerun resumes. A ``.part`` that cannot be resumed (the server answers 416, or the
+    resumed file fails its checksum) is discarded and fetched anew once. A manual copy at
+    :func:`manual_copy_path` is used instead of downloading, after the same checksum check.
+    The file appears under its final name only once complete and verified; errors name the URL
+    (credentials redacted) and where a manual copy can be placed.
     """
+    from fhbench.errors import redact
+
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     final = dest_dir / remote.filename
     final.parent.mkdir(parents=True, exist_ok=True)  # filenames may hold a relative path
     if final.exists() and (remote.md5 is None or file_digest(final, "md5") == remote.md5):
         return final
+    manual = manual_copy_path(remote, dest_dir, part_dir)
+    if manual != final and manual.is_file():
+        return _use_manual_copy(remote, manual, final)
     part_dir = Path(part_dir) if part_dir else dest_dir
     part_dir.mkdir(parents=True, exist_ok=True)
     part = part_dir / (remote.filename + ".part")
     part.parent.mkdir(parents=True, exist_ok=True)
-    offset = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(remote.url, headers={"Range": f"bytes={offset}-"} if offset else {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            if offset and response.status != 206:  # server ignored the range: start over
-                offset = 0
-            total = response.headers.get("Content-Length")
-            total = int(total) + offset if total is not None else None
-            with open(part, "ab" if offset else "wb") as out:
-                done = offset
-                for block in iter(lambda: response.read(CHUNK), b""):
-                    out.write(block)
-                    done += len(block)
-                    if progress and total:
-                        print(f"\r{remote.filename}: {done / total:6.1%} of {total / 1e6:.1f} MB", end="", file=sys.stderr)
-            if progress and total:
-                print(file=sys.stderr)
-            # http.client ends a body early without an error when the server drops the
-            # connection; a short file must stay a .part file so the rerun resumes it.
-            if total is not None and done < total:
+    url, headers = download_auth(remote.url)
+    shown = redact(url)
+    place = f"place a manually downloaded copy at {manual}"
+    for fresh in (False, True):
+        if fresh:
+            part.unlink(missing_ok=True)
+        offset = part.stat().st_size if part.exists() else 0
+        request = urllib.request.Request(url, headers={**headers, **({"Range": f"bytes={offset}-"} if offset else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                if offset and response.status != 206:  # server ignored the range: start over
+                    offset = 0
+                total = response.headers.get("Content-Length")
+                total = int(total) + offset if total is not None else None
+                with open(part, "ab" if offset else "wb") as out:
+                    done = offset
+                    for block in iter(lambda: response.read(CHUNK), b""):
+                        out.write(block)
+                        done += len(block)
+                        if progress and total:
+                            print(f"\r{remote.filename}: {done / total:6.1%} of {total / 1e6:.1f} MB", end="", file=sys.stderr)
+                if progress and total:
+                    print(file=sys.stderr)
+                # http.client ends a body early without an error when the server drops the
+                # connection; a short file must stay a .part file so the rerun resumes it.
+                if total is not None and done < total:
+                    raise DownloadError(
+                        f"could not download {shown}: connection closed after {done} of {total} bytes; "
+                        f"partial data kept in {part} (rerun to resume), or {place}"
+                    )
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and offset and not fresh:  # the .part is not a prefix of this file: start over
+                continue
+            raise DownloadError(f"could not download {shown}: HTTP {exc.code} {exc.reason}; {_kept(part)}{place}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            tls = tls_failure(exc)
+            if tls is not None:
+                raise DownloadError(tls_message(shown, tls, place)) from None
+            reason = getattr(exc, "reason", None) or exc
+            raise DownloadError(f"could not download {shown}: {redact(reason)}; {_kept(part)}{place}") from None
+        if remote.md5 is not None:
+            got = file_digest(part, "md5")
+            if got != remote.md5:
+                part.unlink()
+                if offset and not fresh:  # resumed onto stale bytes: one fresh download
+                    continue
                 raise DownloadError(
-                    f"could not download {remote.url}: connection closed after {done} of {total} bytes. "
-                    f"Partial data kept in {part} (rerun to resume), or place a manually downloaded copy at {final}"
+                    f"checksum mismatch for {shown}: md5 {got}, expected {remote.md5}; the download was removed; "
+                    f"{place} (verified against the same md5)"
                 )
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        tls = tls_failure(exc)
-        if tls is not None:
-            raise DownloadError(tls_message(remote.url, tls)) from exc
-        raise DownloadError(
-            f"could not download {remote.url}: {exc}. Partial data kept in {part} (rerun to resume), "
-            f"or place a manually downloaded copy at {final}"
-        ) from exc
-    if remote.md5 is not None:
-        got = file_digest(part, "md5")
-        if got != remote.md5:
-            part.unlink()
-            raise DownloadError(
-                f"checksum mismatch for {remote.url}: md5 {got}, expected {remote.md5}. "
-                f"The download was removed; place a verified copy at {final}"
-            )
+        break
     os.replace(part, final)
     return final
 
@@ -116,7 +189,7 @@ def tls_failure(exc: BaseException) -> ssl.SSLError | None:
     return None
 
 
-def tls_message(url: str, error: ssl.SSLError) -> str:
+def tls_message(url: str, error: ssl.SSLError, place: str = "place manually downloaded copies in the raw folder") -> str:
     """Say that TLS failed, with which host, and the way out: a mirror through ``base_url``.
 
     Verification is never turned off here: a host whose certificate cannot be checked (the
@@ -127,8 +200,16 @@ def tls_message(url: str, error: ssl.SSLError) -> str:
     return (
         f"TLS failure talking to {host} ({reason}) while downloading {url}. Certificate verification stays on; "
         f"download the files from a mirror you trust by setting the dataset's base_url "
-        f"(datasets.<name>.base_url in the config, or fhbench acquire --base-url URL), or place manually downloaded copies in the raw folder"
+        f"(datasets.<name>.base_url in the config, or fhbench acquire --base-url URL), or {place}"
     )
+
+
+def _kept(part: Path) -> str:
+    """What the message says about partial data: only what is really there."""
+    if part.exists() and part.stat().st_size:
+        return f"partial data kept in {part} (rerun to resume), or "
+    part.unlink(missing_ok=True)
+    return "no data was kept; rerun when the host is reachable, or "
 
 
 def copy_local(source: str | Path, dest_dir: str | Path) -> Path:

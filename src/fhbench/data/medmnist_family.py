@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from fhbench.data.base import Dataset
+from fhbench.errors import InputError
 from fhbench.data.download import RemoteFile
 from fhbench.data.prepared import stream_prepared
 
@@ -97,6 +98,8 @@ class MedMNISTDataset(Dataset):
                     metadata = pd.DataFrame({"source_split": np.concatenate([[s] * len(l) for s, l in zip(POOL_ORDER, labels)])})
                     info = {**self.base_info(), "published_figures": self.published_figures(pooled, metadata)}
                     out.finish(pooled, metadata, info)
+        except InputError:  # about the output folder, not the archive
+            raise
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise ValueError(f"{path} is not a readable MedMNIST archive: {exc}") from exc
 

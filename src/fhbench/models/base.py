@@ -72,21 +72,41 @@ class Backbone(ABC):
         """Turn a batch of encoded rows into the model's keyword arguments, on ``device``."""
 
 
-def load_classifier(model_class, model_dir: str | Path, n_classes: int, **overrides):
+def load_classifier(model_class, model_dir: str | Path, n_classes: int, head_modules: tuple[str, ...] = ("classifier",), **overrides):
     """``model_class.from_pretrained`` from a local folder only, with a fresh ``n_classes`` head.
 
     The hub stays off (compute nodes have no internet); the replaced head is expected, so
-    transformers' warning about it is silenced.
+    transformers' warning about it is silenced. Anything else not loaded is an error
+    (:func:`fhbench.validate.check_model_loading`): a folder of another architecture or size
+    would otherwise train from random weights without a word.
     """
+    import json
     import os
+
+    from fhbench.errors import InputError
+    from fhbench.validate import check_model_loading
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers.utils import logging
 
     logging.set_verbosity_error()
-    return model_class.from_pretrained(
-        str(model_dir), num_labels=n_classes, ignore_mismatched_sizes=True, local_files_only=True, **overrides
-    )
+    logging.disable_progress_bar()  # one bar per load in every run log, and noise before an error line
+    expected = model_class.config_class.model_type
+    config_path = Path(model_dir) / "config.json"
+    try:
+        saved_type = json.loads(config_path.read_text()).get("model_type")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+        raise InputError(config_path, f"is not a readable model config ({type(exc).__name__})", "fetch the model again (rule fetch_model)") from None
+    if saved_type != expected:
+        raise InputError(config_path, f"is a {saved_type!r} model, expected {expected!r}", "fetch the model again (rule fetch_model)")
+    try:
+        model, info = model_class.from_pretrained(
+            str(model_dir), num_labels=n_classes, ignore_mismatched_sizes=True, local_files_only=True, output_loading_info=True, **overrides
+        )
+    except Exception as exc:  # noqa: BLE001 - truncated or foreign weight files (safetensors, torch and transformers each raise their own)
+        raise InputError(model_dir, f"weights cannot be loaded ({' '.join(str(exc).split())[:160]})", "fetch the model again (rule fetch_model)") from None
+    check_model_loading(model_dir, model, model.config, info, head_modules, expected)
+    return model
 
 
 def require_model_dir(model_dir: str | Path, backbone_key: str) -> Path:

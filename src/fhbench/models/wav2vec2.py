@@ -46,7 +46,7 @@ class Wav2Vec2Backbone(Backbone):
 
         # SpecAugment draws its masks from numpy's global RNG, which would make runs
         # unrepeatable; LayerDrop (torch RNG, seeded per client and round) stays on.
-        return load_classifier(Wav2Vec2ForSequenceClassification, model_dir, n_classes, apply_spec_augment=False)
+        return load_classifier(Wav2Vec2ForSequenceClassification, model_dir, n_classes, self.head_modules, apply_spec_augment=False)
 
     def build_meta(self, n_classes: int):
         from transformers import Wav2Vec2ForSequenceClassification

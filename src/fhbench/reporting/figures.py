@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+class NothingToPlot(ValueError):
+    """The runs hold no rows a figure draws (every run diverged before its first evaluation)."""
+
+
 def _pyplot():
     import matplotlib
 
@@ -67,7 +71,7 @@ def _label_axes(ax, title: str, xlabel: str, ylabel: str = "test accuracy (%)", 
 def _require(metrics: pd.DataFrame, split: str, metric: str) -> pd.DataFrame:
     rows = metrics[(metrics["split"] == split) & (metrics["metric"] == metric)]
     if rows.empty:
-        raise ValueError(f"the metrics hold no {split} {metric} rows to plot")
+        raise NothingToPlot(f"the metrics hold no {split} {metric} rows to plot")
     return rows
 
 
@@ -212,4 +216,20 @@ def make_figure(kind: str, metrics: pd.DataFrame, outputs: Sequence[str | Path],
     """Draw the registered figure ``kind`` from ``metrics`` and save it to ``outputs``."""
     if kind not in FIGURES:
         raise KeyError(f"unknown figure kind {kind!r}; registered: {sorted(FIGURES)}")
-    save_figure(FIGURES[kind](metrics, title=title, **options), outputs)
+    try:
+        scored = metrics[(metrics["split"] == "test") & (metrics["metric"] == "accuracy")]["value"]
+        if not np.isfinite(scored.to_numpy(dtype=float)).any():  # every figure plots test accuracy
+            raise NothingToPlot("the runs hold no finite test accuracy")
+        fig = FIGURES[kind](metrics, title=title, **options)
+    except NothingToPlot as empty:  # a figure with a note, so the DAG (tables, REPORT.md) goes on
+        fig = note_figure(title, f"Nothing to draw: {empty}.\nEvery run of this experiment diverged or stopped before its first evaluation\n(see each run's run.json).")
+    save_figure(fig, outputs)
+
+
+def note_figure(title: str, note: str):
+    """A figure that says why it holds no plot."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 2.4))
+    ax.axis("off")
+    ax.text(0.5, 0.5, note, ha="center", va="center", wrap=True, fontsize=10)
+    return _finish(fig, title)

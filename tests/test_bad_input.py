@@ -1,0 +1,512 @@
+"""The malformed-input battery: what a careless user gives each command, and what they see.
+
+Every case runs the real ``fhbench`` command (``fhbench.cli.main`` in this process: a fresh
+process would spend ~8 s importing torch per case; a few cases run as subprocesses) on a
+workspace of valid inputs with one thing broken, and checks that
+
+- the exit status is 2 (bad input) or 1 (download, disk),
+- stderr is one line ``fhbench: error: ...`` naming the culprit, with no traceback,
+- no output (nor a temporary leftover) is written,
+- no file of the workspace outside the outputs is touched.
+
+docs/bad-input.md lists the cases and the messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from fhbench.cli import main
+from tests.conftest import REPO, TINY_VIT
+
+PASSWORD = "s3cr3t-pw"
+
+
+# --------------------------------------------------------------------------- the workspace
+
+
+@pytest.fixture(scope="session")
+def valid_inputs(tmp_path_factory, demo_organamnist, tiny_vit_dir) -> Path:
+    """One set of valid inputs, copied into each case's workspace."""
+    from fhbench.data import acquire
+    from fhbench.partition import partition_prepared
+
+    root = tmp_path_factory.mktemp("valid")
+    labels = np.random.default_rng(0).permutation(np.arange(1300) % 11)
+    np.save(root / "labels.npy", labels)
+    shutil.copytree(demo_organamnist, root / "prepared")
+    acquire("organamnist", root / "raw", source="demo", demo_options={"n_train": 40, "n_val": 10, "n_test": 20})
+    partition_prepared(root / "prepared", root / "split.json", "fhbench", 4, 0.5, 1.0, 2025)
+    shutil.copytree(tiny_vit_dir, root / "model")
+    run = {"dataset": "organamnist", "partition": "fhbench", "algorithm": "fedavg", "seed": 0, "backbone": "vit_tiny",
+           "architecture": "vit", "rounds": 1, "lr": 0.05, "batch_size": 16, "eval_every": 1, "device": "cpu",
+           "lora": {"rank": 2, "alpha": 4, "dropout": 0.0}, "model_config": dict(TINY_VIT)}
+    (root / "run.yaml").write_text(yaml.safe_dump(run))
+    shutil.copy(REPO / "config" / "demo.yaml", root / "config.yaml")
+    return root
+
+
+@pytest.fixture
+def ws(tmp_path, valid_inputs) -> Path:
+    work = tmp_path / "ws"
+    shutil.copytree(valid_inputs, work)
+    (work / "out").mkdir()
+    return work
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def edit_yaml(path: Path, change) -> None:
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def expect_failure(capsys, ws: Path, argv: list[str], code: int, culprits: list[str], outputs: list[Path]) -> str:
+    """Run ``fhbench argv`` in-process and check the five promises; returns the error line."""
+    capsys.readouterr()  # what the case's setup printed
+    before = snapshot(ws)
+    outputs_before = {o: o.exists() for o in outputs}
+    got = main(argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert got == code, err
+    assert len(lines) == 1 and lines[0].startswith("fhbench: error: "), err
+    assert "Traceback" not in err
+    for culprit in culprits:
+        assert culprit in lines[0], f"{culprit!r} not named in: {lines[0]}"
+    assert PASSWORD not in err
+    for out in outputs:
+        if not outputs_before[out]:
+            assert not out.exists(), f"{out} was written"
+    if os.environ.get("FHBENCH_BATTERY_LOG"):  # docs/bad-input.md's messages come from here
+        with open(os.environ["FHBENCH_BATTERY_LOG"], "a") as log:
+            log.write(json.dumps({"case": os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0], "code": got,
+                                  "line": lines[0].replace(str(ws), "WS")}) + "\n")
+    after = snapshot(ws)
+    touched = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    assert not touched, f"files outside the outputs touched: {sorted(touched)}"
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- fhbench partition
+
+def labels_case(make):
+    """A --labels file written by ``make(path)``."""
+    return make
+
+
+PARTITION_LABELS = {
+    "2-D": (lambda p: np.save(p, np.zeros((20, 2), dtype=int)), "shape (20, 2)"),
+    "float": (lambda p: np.save(p, np.arange(30) % 3 + 0.5), "floats"),
+    "float-integral": (lambda p: np.save(p, (np.arange(30) % 3).astype(float)), "floats"),
+    "nan": (lambda p: np.save(p, np.r_[np.arange(29) % 3, np.nan]), "NaN"),
+    "negative": (lambda p: np.save(p, np.r_[np.arange(29) % 3, -1]), "label -1 at index 29 is negative"),
+    "non-contiguous": (lambda p: np.save(p, np.repeat([0, 5, 10, 15, 20], 260)), "5 distinct values up to 20"),
+    "huge-value": (lambda p: np.save(p, np.r_[np.arange(1299) % 3, 10**9]), "up to 1000000000"),
+    "empty": (lambda p: np.save(p, np.zeros(0, dtype=int)), "holds no labels"),
+    "strings": (lambda p: np.save(p, np.array(["a", "b"] * 20)), "not integer"),
+    "bool": (lambda p: np.save(p, np.arange(40) % 2 == 0), "not integer"),
+    "truncated": (lambda p: (np.save(p, np.arange(1000) % 3), p.write_bytes(p.read_bytes()[:300])), "cannot be read"),
+    "zero-byte": (lambda p: p.write_bytes(b""), "cannot be read"),
+    "text-file": (lambda p: p.write_text("0,1,2\n"), "cannot be read"),
+    "pickled-objects": (lambda p: np.save(p, np.array([{"a": 1}] * 5, dtype=object)), "cannot be read"),
+    "npz-archive": (lambda p: (np.savez(str(p) + ".npz", y=np.arange(5)), os.replace(str(p) + ".npz", p)), "npz archive"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PARTITION_LABELS))
+def test_partition_refuses_bad_labels(capsys, ws, name):
+    make, culprit = PARTITION_LABELS[name]
+    bad = ws / "bad_labels.npy"
+    make(bad)
+    out = ws / "out" / "split.json"
+    expect_failure(capsys, ws, ["partition", "--labels", str(bad), "--n-clients", "2", "--out", str(out)], 2, [str(bad), culprit], [out])
+
+
+PARTITION_ARGS = {
+    "labels-missing": (["--labels", "{ws}/nope.npy"], ["nope.npy", "does not exist"]),
+    "labels-is-a-directory": (["--labels", "{ws}/prepared"], ["prepared", "is a directory"]),
+    "datapercent-2": (["--datapercent", "2"], ["datapercent"]),
+    "datapercent-0": (["--datapercent", "0"], ["datapercent"]),
+    "datapercent-nan": (["--datapercent", "nan"], ["datapercent"]),
+    "alpha-nan": (["--alpha", "nan"], ["alpha", "nan"]),
+    "alpha-negative": (["--alpha", "-1"], ["alpha"]),
+    "alpha-zero-dirichlet": (["--alpha", "0", "--scheme", "dirichlet"], ["alpha"]),
+    "n-clients-0": (["--n-clients", "0"], ["n_clients"]),
+    "n-clients-not-a-number": (["--n-clients", "twenty"], ["--n-clients", "twenty"]),
+    "n-clients-more-than-samples": (["--n-clients", "2000"], ["cannot fill 2000 clients"]),
+    "scheme-unknown": (["--scheme", "random"], ["--scheme", "random"]),
+    "natural-without-group": (["--scheme", "natural"], ["natural scheme needs a group"]),
+    "group-without-metadata": (["--scheme", "natural", "--group", "patient"], ["--group", "--metadata"]),
+    "group-not-a-column": (["--scheme", "natural", "--group", "ward", "--metadata", "{ws}/prepared/metadata.csv"], ["metadata.csv", "'ward'"]),
+    "out-parent-is-a-file": (["--out", "{ws}/labels.npy/split.json"], ["labels.npy", "is a file"]),
+    # 30 samples for 20 clients: some client gets nothing to train on (was a ZeroDivisionError in the run)
+    "too-few-samples-per-client": (["--labels", "{ws}/small.npy", "--n-clients", "20", "--scheme", "iid"], ["none of the 20 clients gets a training sample", "fewer clients"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PARTITION_ARGS))
+def test_partition_refuses_bad_arguments(capsys, ws, name):
+    extra, culprits = PARTITION_ARGS[name]
+    np.save(ws / "small.npy", np.arange(30) % 3)
+    out = ws / "out" / "split.json"
+    argv = ["partition", "--labels", str(ws / "labels.npy"), "--out", str(out)]
+    argv += [a.format(ws=ws) for a in extra]
+    if "--out" in extra:  # the case's own --out replaces the default
+        argv = argv[:3] + argv[5:]
+    expect_failure(capsys, ws, argv, 2, [c.format(ws=ws) for c in culprits], [out])
+
+
+def test_partition_out_directory_is_refused_and_kept(capsys, ws):
+    """The data-loss case: --out naming an existing folder used to delete the whole tree."""
+    folder = ws / "my_results"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "thesis.tex").write_text("two years of work\n")
+    line = expect_failure(capsys, ws, ["partition", "--labels", str(ws / "labels.npy"), "--out", str(folder)], 2,
+                          [str(folder), "existing directory"], [])
+    assert (folder / "sub" / "thesis.tex").read_text() == "two years of work\n"
+    assert "give a file path" in line
+
+
+@pytest.mark.parametrize(
+    "scheme,labels,alpha,culprit",
+    [
+        ("dirichlet", "demo", "0.01", "alpha=0.01 cannot give every one of 20 clients"),
+        ("dirichlet", "demo", "1e-06", "alpha=1e-06 cannot give every one of 20 clients"),
+        ("fhbench", "non-contiguous", "0.1", "cannot give both workers"),
+    ],
+    ids=["dirichlet-0.01", "dirichlet-1e-6", "fhbench-non-contiguous"],
+)
+def test_partition_hang_cases_end_with_an_error(ws, scheme, labels, alpha, culprit):
+    """Redraw loops that never ended: now bounded, through the real command in its own process."""
+    from fhbench.data.prepared import load_prepared
+
+    path = ws / "hang.npy"
+    if labels == "demo":  # the demo OrganAMNIST labels, as in the report
+        np.save(path, load_prepared(ws / "prepared").labels)
+    else:
+        np.save(path, np.repeat([0, 5, 10, 15, 20], 260))
+    out = ws / "out" / "split.json"
+    cmd = [sys.executable, "-m", "fhbench.cli", "partition", "--labels", str(path), "--scheme", scheme, "--alpha", alpha,
+           "--n-clients", "20", "--out", str(out)]
+    if labels != "demo":  # the fhbench scheme on non-contiguous labels: through the library (the CLI refuses them first)
+        cmd = [sys.executable, "-c", "import sys, numpy as np; from fhbench.cli import main; from fhbench.partition import make_partition\n"
+               "from fhbench.errors import InputError, error_line\n"
+               f"try:\n    make_partition(np.load({str(path)!r}), 'fhbench', 20, {alpha}, 1.0, 2025)\n"
+               "except InputError as e:\n    print(error_line(e), file=sys.stderr); sys.exit(2)"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    assert done.returncode == 2, done.stderr
+    assert culprit in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()
+
+
+def test_partition_labels_vector_that_is_valid_still_works(capsys, ws):
+    out = ws / "out" / "split.json"
+    assert main(["partition", "--labels", str(ws / "labels.npy"), "--out", str(out)]) == 0
+    split = json.loads(out.read_text())
+    assert split["labels"]["count"] == 1300 and len(split["labels"]["sha256"]) == 64
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def _set(path: tuple, value):
+    def change(config):
+        node = config
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    return change
+
+
+CONFIGS = {
+    "lr-nan": (_set(("datasets", "organamnist", "lr"), float("nan")), ["datasets.organamnist.lr", "nan"]),
+    "lr-inf": (_set(("datasets", "organamnist", "lr"), float("inf")), ["datasets.organamnist.lr", "inf"]),
+    "lr_min-nan": (_set(("training", "lr_min"), float("nan")), ["training.lr_min"]),
+    "alpha-nan": (_set(("partitions", "fhbench", "alpha"), float("nan")), ["partitions.fhbench.alpha"]),
+    "variant-misspelt-training-key": (_set(("variants", "rank4"), {"training": {"roundz": 2}}), ["variants.rank4.training.roundz"]),
+    "variant-training-out-of-range": (_set(("variants", "rank4"), {"training": {"rounds": 0}}), ["variants.rank4.training.rounds"]),
+    "variant-lora-wrong-type": (_set(("variants", "rank4"), {"lora": {"rank": "eight"}}), ["variants.rank4.lora.rank"]),
+    "variant-lora-misspelt": (_set(("variants", "rank4"), {"lora": {"rnak": 4}}), ["variants.rank4.lora.rnak"]),
+    "rounds-zero": (_set(("training", "rounds"), 0), ["training.rounds"]),
+    "unknown-top-level-key": (_set(("trainings",), {}), ["trainings"]),
+    "undefined-backbone": (_set(("datasets", "organamnist", "backbone"), "vit_huge"), ["datasets.organamnist.backbone", "vit_huge"]),
+    "undefined-dataset-in-experiment": (_set(("experiments", "main", "datasets"), ["organbmnist"]), ["experiments.main.datasets", "organbmnist"]),
+    "negative-seed": (_set(("seeds",), [-1]), ["seeds"]),
+    "credentials-in-base-url": (_set(("datasets", "organamnist", "base_url"), f"http://alice:{PASSWORD}@mirror.example/data"),
+                                ["datasets.organamnist.base_url", "alice:***@", "netrc"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_config_values_refused(capsys, ws, name):
+    change, culprits = CONFIGS[name]
+    config = ws / "config.yaml"
+    edit_yaml(config, change)
+    expect_failure(capsys, ws, ["data-targets", "--config", str(config)], 2, culprits, [])
+
+
+RAW_CONFIGS = {
+    "duplicate-experiment": (lambda text: text.replace("experiments:\n", "experiments:\n  main:\n    datasets: [organamnist]\n", 1),
+                             ["config.yaml:", "'main' given twice"]),
+    "duplicate-nested-key": (lambda text: text.replace("training:\n", "training:\n  rounds: 3\n", 1), ["config.yaml:", "'rounds' given twice"]),
+    "yaml-syntax": (lambda text: text + "\n  bad: [unclosed\n", ["config.yaml", "not valid YAML"]),
+    "empty-file": (lambda text: "", ["top level"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RAW_CONFIGS))
+def test_config_files_refused(capsys, ws, name):
+    change, culprits = RAW_CONFIGS[name]
+    config = ws / "config.yaml"
+    config.write_text(change(config.read_text()))
+    expect_failure(capsys, ws, ["data-targets", "--config", str(config)], 2, culprits, [])
+
+
+@pytest.mark.parametrize("target,culprit", [("missing.yaml", "does not exist"), ("prepared", "is a directory")])
+def test_config_path_refused(capsys, ws, target, culprit):
+    expect_failure(capsys, ws, ["data-targets", "--config", str(ws / target)], 2, [target, culprit], [])
+
+
+def test_fetch_model_unknown_backbone(capsys, ws):
+    out = ws / "out" / "model"
+    expect_failure(capsys, ws, ["fetch-model", "--backbone", "vit_huge", "--config", str(ws / "config.yaml"), "--out", str(out)], 2,
+                   ["backbones.vit_huge"], [out])
+
+
+# --------------------------------------------------------------------------- fhbench run: prepared data, splits, models
+
+
+def _np(name, make):
+    def change(ws):
+        make(ws / "prepared" / name)
+    return change
+
+
+def _json(path, change):
+    def apply(ws):
+        p = ws / path
+        data = json.loads(p.read_text())
+        change(data)
+        p.write_text(json.dumps(data))
+    return apply
+
+
+def _labels(transform):
+    return _np("labels.npy", lambda p: np.save(p, transform(np.load(p))))
+
+
+PREPARED = {
+    "label-minus-one": (_labels(lambda y: np.r_[y[:-1], -1]), ["labels.npy", "label -1"]),
+    "label-beyond-classes": (_labels(lambda y: np.r_[y[:-1], 11]), ["labels.npy", "label 11", "11 classes"]),
+    "labels-float": (_labels(lambda y: y.astype(float)), ["labels.npy", "floats"]),
+    "labels-2d": (_labels(lambda y: y.reshape(-1, 1)), ["labels.npy", "shape"]),
+    "labels-missing": (lambda ws: (ws / "prepared" / "labels.npy").unlink(), ["prepared", "lacks labels.npy"]),
+    "inputs-shorter": (_np("inputs.npy", lambda p: np.save(p, np.load(p)[:-1])), ["inputs.npy", "expected 360 rows"]),
+    "inputs-truncated": (_np("inputs.npy", lambda p: p.write_bytes(p.read_bytes()[:5000])), ["inputs.npy", "cannot be read"]),
+    "inputs-zero-byte": (_np("inputs.npy", lambda p: p.write_bytes(b"")), ["inputs.npy", "cannot be read"]),
+    "inputs-other-shape": (_np("inputs.npy", lambda p: np.save(p, np.load(p)[:, :14])), ["inputs.npy", "info.json says"]),
+    "info-malformed": (lambda ws: (ws / "prepared" / "info.json").write_text("{not json"), ["info.json", "not readable JSON"]),
+    "info-no-n-classes": (_json("prepared/info.json", lambda d: d.pop("n_classes")), ["info.json", "n_classes"]),
+    "info-class-names-disagree": (_json("prepared/info.json", lambda d: d.update(class_names=["a", "b"])), ["info.json", "class_names"]),
+    "metadata-empty": (lambda ws: (ws / "prepared" / "metadata.csv").write_text(""), ["metadata.csv", "not a readable CSV"]),
+    "metadata-short": (lambda ws: (ws / "prepared" / "metadata.csv").write_text("label\n0\n1\n"), ["metadata.csv", "2 rows for 360 labels"]),
+    "prepared-missing": (lambda ws: shutil.rmtree(ws / "prepared"), ["prepared", "does not exist"]),
+}
+
+SPLITS = {
+    "split-of-other-labels": (_json("split.json", lambda d: d.update(labels={"count": 1300, "sha256": "ab" * 32})),
+                              ["split.json", "made from other labels"]),
+    "split-index-out-of-range": (_json("split.json", lambda d: d["clients"][0]["train"].append(5000)), ["split.json", "indexes sample 5000"]),
+    "split-malformed": (lambda ws: (ws / "split.json").write_text("{"), ["split.json", "not a client split"]),
+    "split-no-clients": (lambda ws: (ws / "split.json").write_text('{"scheme": "iid"}'), ["split.json", "not a client split"]),
+    "split-no-training-sample": (_json("split.json", lambda d: [c.update(train=[]) for c in d["clients"]]), ["split.json", "none of its 4 clients"]),
+    "split-client-not-scored": (_json("split.json", lambda d: d["clients"][1].update(val=[], test=[])), ["split.json", "client 1", "no validation or test"]),
+    "split-float-indices": (_json("split.json", lambda d: d["clients"][0].update(train=[0.5])), ["split.json", "clients[0].train"]),
+    "split-is-a-directory": (lambda ws: ((ws / "split.json").unlink(), (ws / "split.json").mkdir()), ["split.json", "is a directory"]),
+}
+
+
+def _real_weights(ws):
+    """As for real weights: no tiny sizes in the run config, so the folder itself must be consistent."""
+    edit_yaml(ws / "run.yaml", lambda d: d.update(model_config=None))
+
+
+def _wav2vec2_config(ws):
+    from fhbench.models import get_backbone
+
+    _real_weights(ws)
+    get_backbone("wav2vec2").create_tiny(ws / "w2v", {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                                                     "intermediate_size": 37, "conv_dim": [8, 8], "conv_stride": [5, 4],
+                                                     "conv_kernel": [10, 8], "num_conv_pos_embeddings": 16,
+                                                     "num_conv_pos_embedding_groups": 2})
+    shutil.copy(ws / "w2v" / "config.json", ws / "model" / "config.json")
+    shutil.rmtree(ws / "w2v")
+
+
+def _bigger_config(ws):
+    _real_weights(ws)
+    data = json.loads((ws / "model" / "config.json").read_text())
+    data.update(hidden_size=64, intermediate_size=128)
+    (ws / "model" / "config.json").write_text(json.dumps(data))
+
+
+def _safetensors(change):
+    def apply(ws):
+        (weights,) = (ws / "model").glob("*.safetensors")
+        weights.write_bytes(change(weights.read_bytes()))
+    return apply
+
+
+MODELS = {
+    "model-of-another-architecture": (_wav2vec2_config, ["config.json", "'wav2vec2' model, expected 'vit'"]),
+    "model-config-bigger-than-weights": (_bigger_config, ["model", "backbone weights have other shapes"]),
+    "model-sizes-differ-from-config": (
+        lambda ws: edit_yaml(ws / "run.yaml", lambda d: d["model_config"].update(hidden_size=64)),
+        ["config.json", "hidden_size is 32", "says 64"],
+    ),
+    "model-weights-truncated": (_safetensors(lambda b: b[: len(b) // 2]), ["model", "weights cannot be loaded"]),
+    "model-weights-zero-byte": (_safetensors(lambda b: b""), ["model", "weights cannot be loaded"]),
+    "model-folder-empty": (lambda ws: (shutil.rmtree(ws / "model"), (ws / "model").mkdir()), ["no model in", "fetch-model"]),
+    "model-config-malformed": (lambda ws: (ws / "model" / "config.json").write_text("{"), ["config.json"]),
+}
+
+RUN_CONFIGS = {
+    "run-lr-nan": (lambda ws: edit_yaml(ws / "run.yaml", lambda d: d.update(lr=float("nan"))), ["lr", "nan"]),
+    "run-unknown-key": (lambda ws: edit_yaml(ws / "run.yaml", lambda d: d.update(roundz=2)), ["roundz"]),
+    "run-duplicate-key": (lambda ws: (ws / "run.yaml").write_text((ws / "run.yaml").read_text() + "lr: 0.1\n"), ["run.yaml", "'lr' given twice"]),
+}
+
+RUN_CASES = {**PREPARED, **SPLITS, **MODELS, **RUN_CONFIGS}
+
+
+@pytest.mark.parametrize("name", sorted(RUN_CASES))
+def test_run_refuses_bad_inputs(capsys, ws, name):
+    change, culprits = RUN_CASES[name]
+    change(ws)
+    out = ws / "out" / "metrics.csv"
+    argv = ["run", "--config", str(ws / "run.yaml"), "--prepared", str(ws / "prepared"), "--split", str(ws / "split.json"),
+            "--model", str(ws / "model"), "--out", str(out)]
+    expect_failure(capsys, ws, argv, 2, culprits, [out, out.with_name("run.json")])
+
+
+def test_run_out_directory_refused(capsys, ws):
+    out = ws / "out" / "metrics.csv"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    argv = ["run", "--config", str(ws / "run.yaml"), "--prepared", str(ws / "prepared"), "--split", str(ws / "split.json"),
+            "--model", str(ws / "model"), "--out", str(out)]
+    expect_failure(capsys, ws, argv, 2, ["metrics.csv", "existing directory"], [])
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_run_with_valid_inputs_completes(capsys, ws):
+    """The control: the same workspace unbroken runs to the end."""
+    out = ws / "out" / "metrics.csv"
+    argv = ["run", "--config", str(ws / "run.yaml"), "--prepared", str(ws / "prepared"), "--split", str(ws / "split.json"),
+            "--model", str(ws / "model"), "--out", str(out)]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert out.exists() and json.loads(out.with_name("run.json").read_text())["status"] == "completed"
+
+
+# --------------------------------------------------------------------------- raw data: prepare and acquire
+
+
+RAW = {
+    "npz-truncated": (lambda ws: (ws / "raw" / "organamnist_224.npz").write_bytes((ws / "raw" / "organamnist_224.npz").read_bytes()[:2000]),
+                      ["raw", "cannot be prepared as organamnist", "acquire it again"]),
+    "npz-zero-byte": (lambda ws: (ws / "raw" / "organamnist_224.npz").write_bytes(b""), ["raw", "cannot be prepared as organamnist"]),
+    "npz-missing": (lambda ws: (ws / "raw" / "organamnist_224.npz").unlink(), ["raw", "cannot be prepared as organamnist"]),
+    "hand-made-raw-folder": (lambda ws: (ws / "raw" / "MANIFEST.json").unlink(), ["raw", "not written by the acquire step", "resources/downloads"]),
+    "raw-missing": (lambda ws: shutil.rmtree(ws / "raw"), ["raw", "does not exist"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RAW))
+def test_prepare_refuses_bad_raw_data(capsys, ws, name):
+    change, culprits = RAW[name]
+    change(ws)
+    out = ws / "out" / "prepared"
+    expect_failure(capsys, ws, ["prepare", "--dataset", "organamnist", "--raw", str(ws / "raw"), "--out", str(out)], 2, culprits, [out])
+
+
+def test_prepare_does_not_replace_a_users_folder(capsys, ws):
+    out = ws / "out" / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    expect_failure(capsys, ws, ["prepare", "--dataset", "organamnist", "--raw", str(ws / "raw"), "--out", str(out)], 2,
+                   [str(out), "notes.txt"], [])
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_prepare_unknown_dataset(capsys, ws):
+    out = ws / "out" / "prepared"
+    expect_failure(capsys, ws, ["prepare", "--dataset", "organbmnist", "--raw", str(ws / "raw"), "--out", str(out)], 2,
+                   ["organbmnist"], [out])
+
+
+def test_acquire_offline_says_url_and_where_a_copy_goes(capsys, ws):
+    """Issue 11 item 8: offline, one line with the URL and the manual-copy place; nothing claimed kept."""
+    out = ws / "out" / "raw"
+    line = expect_failure(capsys, ws, ["acquire", "--dataset", "organamnist", "--base-url", "http://127.0.0.1:9", "--out", str(out)], 1,
+                          ["http://127.0.0.1:9/organamnist_224.npz", "no data was kept", f"{out}.downloads/organamnist_224.npz"],
+                          [out, Path(f"{out}.downloads")])
+    assert "partial data kept" not in line
+
+
+def test_acquire_refuses_credentials_in_the_url(capsys, ws):
+    out = ws / "out" / "raw"
+    expect_failure(capsys, ws, ["acquire", "--dataset", "organamnist", "--base-url", f"http://bob:{PASSWORD}@127.0.0.1:9", "--out", str(out)],
+                   2, ["--base-url", "credentials", "netrc"], [out])
+
+
+@pytest.mark.parametrize("option,value", [("--demo-options", "{n_train: 5}"), ("--demo-options", "[1, 2]")], ids=["not-json", "not-an-object"])
+def test_acquire_refuses_bad_json_options(capsys, ws, option, value):
+    out = ws / "out" / "raw"
+    expect_failure(capsys, ws, ["acquire", "--dataset", "organamnist", "--source", "demo", option, value, "--out", str(out)], 2, [option], [out])
+
+
+def test_fetch_model_refuses_bad_tiny_json(capsys, ws):
+    out = ws / "out" / "model"
+    expect_failure(capsys, ws, ["fetch-model", "--architecture", "vit", "--tiny", "{hidden_size: 8", "--out", str(out)], 2, ["--tiny", "JSON"], [out])
+
+
+def test_acquire_unknown_dataset(capsys, ws):
+    out = ws / "out" / "raw"
+    expect_failure(capsys, ws, ["acquire", "--dataset", "organbmnist", "--source", "demo", "--out", str(out)], 2, ["organbmnist"], [out])
+
+
+# --------------------------------------------------------------------------- the same through fresh processes
+
+
+@pytest.mark.parametrize(
+    "argv,culprit",
+    [
+        (["partition", "--labels", "{ws}/labels.npy", "--n-clients", "x", "--out", "{ws}/out/s.json"], "--n-clients"),
+        (["run", "--config", "{ws}/run.yaml", "--prepared", "{ws}/nowhere", "--split", "{ws}/split.json", "--model", "{ws}/model",
+          "--out", "{ws}/out/m.csv"], "nowhere"),
+    ],
+    ids=["argparse", "run-prepared-missing"],
+)
+def test_subprocess_one_line_and_debug_traceback(ws, argv, culprit):
+    argv = [a.format(ws=ws) for a in argv]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run([sys.executable, "-m", "fhbench.cli", *argv], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("fhbench: error: ") and culprit in done.stderr
+    if argv[0] == "run":  # --debug shows the traceback, then the same line
+        debug = subprocess.run([sys.executable, "-m", "fhbench.cli", "--debug", *argv], capture_output=True, text=True, timeout=300, env=env)
+        assert debug.returncode == 2 and "Traceback" in debug.stderr and debug.stderr.rstrip().endswith(done.stderr.rstrip())
+    assert not list((ws / "out").iterdir())
