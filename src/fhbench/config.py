@@ -7,6 +7,7 @@ the package and tests the same check, with the offending key spelled as a dotted
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 import yaml
 
@@ -39,3 +40,32 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
 
 def load_config(path: str | Path) -> dict:
     return validate_config(yaml.safe_load(Path(path).read_text()))
+
+
+def retype_overrides(config: dict, overrides: Mapping) -> None:
+    """Give ``--config KEY=VALUE`` values their YAML types in place.
+
+    Snakemake parses a top-level value as int, float or bool, but reads anything structured
+    (``seeds=[0]``, ``training={rounds: 5}``) with YAML's base loader, which leaves every scalar
+    inside it a string; the schema would then reject ``seeds: ['0']``. Each scalar string of an
+    override that YAML reads as a number, bool or null gets that value in ``config``.
+    """
+
+    def typed(value: object) -> object:
+        if isinstance(value, str):
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                return value
+            return parsed if parsed is None or isinstance(parsed, (bool, int, float)) else value
+        if isinstance(value, list):
+            return [typed(v) for v in value]
+        if isinstance(value, Mapping):
+            return {k: typed(v) for k, v in value.items()}
+        return value
+
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(config.get(key), dict):
+            retype_overrides(config[key], value)
+        elif isinstance(value, (list, Mapping)):  # top-level scalars are typed by Snakemake already
+            config[key] = typed(value)

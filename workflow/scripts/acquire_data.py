@@ -2,11 +2,12 @@ from fhbench.data import acquire
 from fhbench.logs import to_log_file
 
 to_log_file(snakemake.log[0])
+settings = snakemake.params.settings
 acquire(
     snakemake.wildcards.dataset,
     snakemake.output[0],
-    source=snakemake.params.source,
-    base_url=snakemake.params.base_url,
-    demo_options=snakemake.params.demo,
+    source=settings["source"],
+    base_url=settings["base_url"],
+    demo_options=settings["demo"],
     part_dir=snakemake.params.part_dir,
 )
