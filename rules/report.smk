@@ -77,7 +77,8 @@ rule efficiency_table:
         f"{PATHS['logs']}/efficiency_table/efficiency.log",
     params:
         # Counted from the real architectures' configs: no model files are inputs.
-        config={key: config[key] for key in ("backbones", "datasets", "algorithms")},
+        # Only what the table uses, so that e.g. a dataset's lr does not redo it.
+        config=grid.efficiency_settings(config),
     resources:
         mem_mb=rule_resource("efficiency_table", "mem_mb"),
         runtime=rule_resource("efficiency_table", "runtime"),

@@ -443,6 +443,15 @@ def efficiency_targets(config: dict) -> list[str]:
     return [f"{tables_dir(config)}/efficiency.{ext}" for ext in ("csv", "md", "tex")]
 
 
+def efficiency_settings(config: dict) -> dict:
+    """The parts of the config the efficiency table is computed from (its rule's params)."""
+    return {
+        "backbones": config["backbones"],
+        "algorithms": config["algorithms"],
+        "datasets": {name: {"backbone": ds["backbone"]} for name, ds in config["datasets"].items()},
+    }
+
+
 def final_targets(config: dict) -> list[str]:
     """Every table, figure and the reproduction report (the runs follow from them)."""
     return table_targets(config) + efficiency_targets(config) + figure_targets(config) + report_targets(config)
