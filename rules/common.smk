@@ -81,6 +81,11 @@ def prepare_input(wildcards):
     return grid.raw_dir(config, wildcards.dataset)
 
 
+def ancient_input(function):
+    """An input function whose paths are marked ancient (see prepare_data)."""
+    return lambda wildcards: ancient(function(wildcards))
+
+
 def run_key(wildcards):
     return grid.RunKey(wildcards.dataset, wildcards.partition, wildcards.algorithm, wildcards.variant, int(wildcards.seed), grid.config_name(config))
 

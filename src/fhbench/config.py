@@ -64,8 +64,11 @@ def retype_overrides(config: dict, overrides: Mapping) -> None:
             return {k: typed(v) for k, v in value.items()}
         return value
 
-    for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(config.get(key), dict):
-            retype_overrides(config[key], value)
-        elif isinstance(value, (list, Mapping)):  # top-level scalars are typed by Snakemake already
-            config[key] = typed(value)
+    def walk(target: dict, values: Mapping, top: bool) -> None:
+        for key, value in values.items():
+            if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+                walk(target[key], value, top=False)
+            elif not top or isinstance(value, (list, Mapping)):  # Snakemake types top-level scalars itself
+                target[key] = typed(value)
+
+    walk(config, overrides, top=True)
