@@ -23,7 +23,7 @@ def test_configs_list_the_datasets_with_paper_values(repo, name):
     config = load(repo, name)
     assert set(NEW_DATASETS) <= set(config["datasets"])
     assert set(config["datasets"]) <= set(DATASETS)
-    if name == "config.yaml":  # PROTOCOL §1 and §4
+    if name == "config.yaml":  # docs/protocol.md §1 and §4
         expected = {"organcmnist": (0.2, 1e-3, 32), "organsmnist": (0.2, 1e-3, 32), "medabs": (0.5, 8e-3, 16), "pubmedrct": (0.005, 5e-3, 16)}
         for key, (datapercent, lr, batch) in expected.items():
             ds = config["datasets"][key]

@@ -3,7 +3,7 @@
 One frozen backbone is shared by all clients. A client is only the tensors it trains and keeps
 (LoRA A/B and head, plus algorithm state); the engine loads them into the shared model, trains,
 and stores them back, so memory is one backbone plus N small states. The evaluation protocol is
-PROTOCOL §4: every ``eval_every`` rounds each client, after local training and before
+docs/protocol.md §4: every ``eval_every`` rounds each client, after local training and before
 aggregation, is scored on its validation and test parts.
 """
 

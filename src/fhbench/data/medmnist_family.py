@@ -15,7 +15,7 @@ from fhbench.data.base import Dataset
 from fhbench.data.download import RemoteFile
 from fhbench.data.prepared import write_prepared
 
-# PROTOCOL §1: the official splits are pooled in this order.
+# docs/protocol.md §1: the official splits are pooled in this order.
 POOL_ORDER = ("train", "test", "val")
 ORGAN_CLASSES = (
     "bladder",
