@@ -33,5 +33,8 @@ report: demo
 test: env
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The demo's results and logs, its generated twins and their splits, and the tiny models. Other
+# configs' results and data stay, and so does .snakemake/ (it holds their rerun records).
 clean-demo:
-	rm -rf resources results/runs results/tables results/figures results/REPORT.md results/checkpoints logs benchmarks/rules .snakemake report.html
+	rm -rf results/demo logs/demo resources/raw/*/demo-* resources/downloads/*/demo-* resources/prepared/*/demo-* \
+	  resources/partitions/*/demo-* resources/models/*/tiny-* report.html
