@@ -138,7 +138,7 @@ def test_every_rule_has_memory_and_runtime(paper, demo):
 def test_name_must_be_a_safe_folder_name(paper):
     for bad in ("../elsewhere", "a/b", "", ".hidden"):
         with pytest.raises(ValueError, match="config key name"):
-            changed(paper, lambda c: c.update(name=bad))
+            changed(paper, lambda c, bad=bad: c.update(name=bad))
     missing = copy.deepcopy(paper)
     del missing["name"]
     with pytest.raises(ValueError, match="'name' is a required property"):

@@ -60,9 +60,9 @@ def test_every_rule_that_runs_a_job_declares_mem_mb_and_runtime():
         text = path.read_text()
         for block in re.split(r"\n(?=rule \w+:)", text):
             match = re.match(r"rule (\w+):", block)
-            if not match or not re.search(r"^    (script|shell|run|wrapper):", block, re.M):
+            if not match or not re.search(r"^    (script|shell|run|wrapper):", block, re.MULTILINE):
                 continue  # target-only rules (all, all_data) start no job
-            resources = re.search(r"^    resources:\n((?:        .*\n?)+)", block, re.M)
+            resources = re.search(r"^    resources:\n((?:        .*\n?)+)", block, re.MULTILINE)
             assert resources, f"{path.name}: rule {match.group(1)} declares no resources"
             assert "mem_mb=" in resources.group(1) and "runtime=" in resources.group(1), f"rule {match.group(1)}"
 

@@ -6,8 +6,8 @@ the package and tests the same check, with the offending key spelled as a dotted
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import yaml
 

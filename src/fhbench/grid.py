@@ -95,7 +95,7 @@ def short_hash(value: object) -> str:
 def strip_credentials(url: str | None) -> str | None:
     """``https://user:token@host/x`` → ``https://host/x``: a mirror's password must not change
     (or appear in) a data path."""
-    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", url, flags=re.I) if url else url
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", url, flags=re.IGNORECASE) if url else url
 
 
 def origin_spec(config: dict, dataset: str) -> dict:

@@ -14,10 +14,10 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable, Mapping
 
 PACKAGES = ("torch", "transformers", "peft", "fhbench")
 SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the checkout fhbench is imported from
@@ -25,7 +25,7 @@ SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the checkout fhbench is imp
 
 def now() -> str:
     """The current time, UTC, ISO 8601 with seconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def git_state(root: str | Path = SOURCE_ROOT) -> dict:
@@ -34,7 +34,7 @@ def git_state(root: str | Path = SOURCE_ROOT) -> dict:
 
     def git(*args: str) -> str | None:
         try:
-            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30)
+            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return None
         return done.stdout.strip() if done.returncode == 0 else None

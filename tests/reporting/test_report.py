@@ -167,7 +167,7 @@ def test_report_opens_with_provenance_and_a_demo_warning(metrics, tmp_path, repo
         infos.append(tmp_path / f"run{i}.json")
         infos[-1].write_text(json.dumps({"status": "completed", "wall_seconds": 7200, "cpu_seconds": 3600, "peak_rss_mb": 900.0, "provenance": prov}))
     out = tmp_path / "REPORT.md"
-    common = dict(experiments={"main": spec("main", "main", MAIN)}, figures={}, alphas=ALPHAS, run_infos=infos, name="demo")
+    common = dict(experiments={"main": spec("main", "main", MAIN)}, figures={}, alphas=ALPHAS, run_infos=infos, config_name="demo")
     text = write_report(out, [path], repo / "report" / "deviations.yaml", demo=True, **common)
     head = text.split("\n## What was run")[0]
     assert text.startswith("# FHBench reproduction report (demo)\n\n> **DEMO — NOT THE PAPER'S RESULTS.**")

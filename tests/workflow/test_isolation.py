@@ -23,7 +23,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 def snakemake(work: Path, *args: str) -> str:
     env = dict(os.environ, PYTHONPATH=str(work / "src"), HF_HUB_OFFLINE="1")
-    done = subprocess.run(SNAKEMAKE + list(args), cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(SNAKEMAKE + list(args), cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout + done.stderr
 
@@ -34,16 +34,16 @@ def plan(work: Path, *args: str) -> tuple[dict[str, int], set[str], set[str]]:
     if "Nothing to be done" in text:
         return {}, set(), set()
     stats = text[text.index("Job stats:"):]
-    counts = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M) if m[1] != "total"}
+    counts = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE) if m[1] != "total"}
     paths = {kind: set() for kind in ("input", "output")}
-    for kind, line in re.findall(r"^\s+(input|output): (.+)$", text, re.M):
+    for kind, line in re.findall(r"^\s+(input|output): (.+)$", text, re.MULTILINE):
         paths[kind].update(p.strip() for p in line.split(","))
     return counts, paths["input"], paths["output"]
 
 
 def rule_count(work: Path, *args: str) -> dict[str, int]:
     text = snakemake(work, "-n", "--quiet", "rules", "--cores", "2", *args)
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", text, re.M) if m[1] != "total"}
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", text, re.MULTILINE) if m[1] != "total"}
 
 
 def write_config(work: Path, name: str, config: dict) -> str:

@@ -18,6 +18,6 @@ write_report(
     headline=snakemake.params.headline,
     extra_figures=extra,
     run_infos=snakemake.input.infos,
-    name=snakemake.params.name,
+    config_name=snakemake.params.name,
     demo=snakemake.params.demo,
 )

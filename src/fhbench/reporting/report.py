@@ -234,7 +234,7 @@ def build_report(
     figure_dir: str = "figures",
     extra_figures: Sequence[str] = (),
     provenance: dict | None = None,
-    name: str | None = None,
+    config_name: str | None = None,
     demo: bool = False,
 ) -> str:
     """The Markdown text of REPORT.md.
@@ -253,7 +253,7 @@ def build_report(
         The numbers come from generated twins and tiny random models: said first, unmissably.
     """
     counts = run_counts(metrics)
-    lines = [f"# FHBench reproduction report{f' ({name})' if name else ''}", ""]
+    lines = [f"# FHBench reproduction report{f' ({config_name})' if config_name else ''}", ""]
     if demo:
         lines += [DEMO_WARNING, ""]
     if provenance is not None:
@@ -351,9 +351,11 @@ def provenance_block(summary: dict) -> list[str]:
         f"- devices: {listed(summary['devices'])}",
         f"- hosts: {listed(summary['hosts'])}",
         f"- time: {summary['first_start'] or '?'} to {summary['last_end'] or '?'} (UTC)",
-        f"- cost: {summary['wall_hours']} run-hours wall, {summary['cpu_hours']} CPU-hours, "
-        f"peak memory {summary['peak_rss_mb']} MB per run"
-        + (f", peak GPU memory {summary['gpu_peak_mb']} MB" if summary.get("gpu_peak_mb") else ""),
+        (
+            f"- cost: {summary['wall_hours']} run-hours wall, {summary['cpu_hours']} CPU-hours, "
+            f"peak memory {summary['peak_rss_mb']} MB per run"
+            + (f", peak GPU memory {summary['gpu_peak_mb']} MB" if summary.get("gpu_peak_mb") else "")
+        ),
         "",
         "Each run's `run.json` holds the content hashes of the prepared data, split and model weights it loaded.",
         "",
