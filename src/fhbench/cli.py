@@ -77,11 +77,11 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_data_targets(args: argparse.Namespace) -> None:
-    import yaml
-
+    from fhbench.config import load_config
     from fhbench.grid import data_targets
 
-    config = yaml.safe_load(Path(args.config).read_text())
+    # Validated (defaults filled) before cutting: data paths are hashes of the complete settings.
+    config = load_config(args.config)
     if args.dataset:
         if args.dataset not in config["datasets"]:
             raise KeyError(f"{args.config}: no dataset {args.dataset!r} under datasets")
