@@ -24,12 +24,8 @@ rule acquire_data:
 
 rule prepare_data:
     input:
-        # ancient: a `dvc pull`/`dvc checkout` restores files in no particular order, and a raw
-        # file newer than the arrays made from it must not redo a preparation DVC restored. Safe
-        # here only because the raw path's id names its origin: other raw data is another path.
-        # (A forced re-acquisition of the same origin does not reach this step by itself:
-        # `--forcerun acquire_data prepare_data`.)
-        ancient_input(prepare_input),
+        # A DVC checkout must not redo a preparation it restored (see data_input).
+        data_input(prepare_input),
     output:
         directory(PATHS["prepared"]),
     log:

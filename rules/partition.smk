@@ -4,7 +4,7 @@
 
 rule make_partition:
     input:
-        PATHS["prepared"],
+        data_input(prepared_input),
     output:
         PATHS["split"],
     log:

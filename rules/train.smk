@@ -3,7 +3,7 @@
 
 rule run_federation:
     input:
-        data=run_data,
+        data=data_input(run_data),
         split=run_split,
         model=model_dir,
     output:

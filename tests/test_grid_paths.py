@@ -10,6 +10,7 @@ import pytest
 
 from fhbench import grid
 from fhbench.config import load_config, retype_overrides, validate_config
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +110,17 @@ def test_ids_map_back_to_the_settings(paper, demo):
     grid.check_data_id(paper, "adftd", "prep", grid.prep_id(paper, "adftd"))
     with pytest.raises(grid.ConfigError, match=r"datasets.adftd: origin id 'demo-0000000000' is not this config's"):
         grid.check_data_id(paper, "adftd", "origin", "demo-0000000000")
+
+
+def test_restored_data_is_a_folder_without_the_snakemake_marker(tmp_path):
+    made, restored = tmp_path / "made", tmp_path / "restored"
+    for folder in (made, restored):
+        folder.mkdir()
+        (folder / "labels.npy").write_bytes(b"x")
+    (made / grid.SNAKEMAKE_TIMESTAMP).write_text("")
+    assert grid.restored_data(restored) and not grid.restored_data(made)
+    assert not grid.restored_data(tmp_path / "missing") and not grid.restored_data(made / "labels.npy")
+    assert grid.SNAKEMAKE_TIMESTAMP in (REPO / ".dvcignore").read_text().split()  # DVC never restores it
 
 
 def test_ids_are_stable(paper):

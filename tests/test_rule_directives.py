@@ -67,15 +67,17 @@ def test_every_rule_that_runs_a_job_declares_mem_mb_and_runtime():
             assert "mem_mb=" in resources.group(1) and "runtime=" in resources.group(1), f"rule {match.group(1)}"
 
 
-def test_only_the_raw_data_input_is_ancient():
+def test_data_inputs_are_ancient_only_when_restored():
     # ancient() stops a rerun upstream from reaching its consumers (Snakemake skips the
-    # propagation when every input is ancient), so prepared data that is made anew must reach
-    # its splits and runs. Only raw data, whose path names its origin, may be ancient (for DVC).
+    # propagation when every input is ancient), so it is applied only through data_input, which
+    # marks a folder ancient when DVC restored it (fhbench.grid.restored_data).
     texts = {path.name: path.read_text() for path in RULE_FILES}
-    assert {name for name, text in texts.items() if "ancient(" in text} == {"common.smk"}  # ancient_input
-    users = {name: text.count("ancient_input(") for name, text in texts.items() if "ancient_input(" in text and name != "common.smk"}
-    assert users == {"data.smk": 1}
-    prepare_input = texts["data.smk"].split("rule prepare_data:")[1].split("output:")[0]
-    assert "ancient_input(prepare_input)" in prepare_input
-    data = rule_directives(texts["data.smk"])
-    assert data["prepare_data"][0] == "input"
+    assert {name for name, text in texts.items() if "ancient(" in text} == {"common.smk"}
+    assert "ancient(path) if grid.restored_data(path) else path" in texts["common.smk"]
+    inputs = {
+        rule: texts[file].split(f"rule {rule}:")[1].split("output:")[0]
+        for file, rule in (("data.smk", "prepare_data"), ("partition.smk", "make_partition"), ("train.smk", "run_federation"))
+    }
+    assert "data_input(prepare_input)" in inputs["prepare_data"]
+    assert "data_input(prepared_input)" in inputs["make_partition"]
+    assert "data=data_input(run_data)" in inputs["run_federation"] and "split=run_split" in inputs["run_federation"]

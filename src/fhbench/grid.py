@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 # Every path the workflow reads or writes comes from this module (rules, CLI, reporting, tests).
@@ -221,6 +222,18 @@ def find_by_id(config: dict, what: str, value: str, **fixed: str) -> str:
     if not names:
         raise ConfigError(f"no {what} of this config has id {value!r} {fixed or ''}".strip())
     return names[0]
+
+
+SNAKEMAKE_TIMESTAMP = ".snakemake_timestamp"  # Snakemake's marker in every directory() output it makes
+
+
+def restored_data(path: str | Path) -> bool:
+    """A data folder present without Snakemake's timestamp marker: restored by ``dvc pull`` or
+    ``dvc checkout`` (.dvcignore keeps the marker out of DVC) rather than made by this
+    workspace's Snakemake. Its files carry the restore's timestamps, in no particular order, so
+    the workflow takes it as current (``ancient``) instead of comparing them."""
+    path = Path(path)
+    return path.is_dir() and not (path / SNAKEMAKE_TIMESTAMP).exists()
 
 
 def check_data_id(config: dict, dataset: str, kind: str, value: str) -> None:
