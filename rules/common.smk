@@ -49,7 +49,7 @@ def data_targets():
 
 
 def dataset_table_prepared(wildcards):
-    return [grid.prepared_dir(config, d) for d, _ in grid.data_partitions(config)]
+    return [as_data(grid.prepared_dir(config, d)) for d, _ in grid.data_partitions(config)]
 
 
 def dataset_table_splits(wildcards):
@@ -93,10 +93,13 @@ def data_input(function):
     """
 
     def wrapped(wildcards):
-        path = function(wildcards)
-        return ancient(path) if grid.restored_data(path) else path
+        return as_data(function(wildcards))
 
     return wrapped
+
+
+def as_data(path):
+    return ancient(path) if grid.restored_data(path) else path
 
 
 def run_key(wildcards):
@@ -134,7 +137,7 @@ def partition_params(wildcards):
 
 
 def split_inputs(wildcards):
-    return {"prepared": run_data(wildcards), "split": run_split(wildcards)}
+    return {"prepared": as_data(run_data(wildcards)), "split": run_split(wildcards)}
 
 
 def rule_resource(rule, name):

@@ -73,7 +73,7 @@ def test_data_inputs_are_ancient_only_when_restored():
     # marks a folder ancient when DVC restored it (fhbench.grid.restored_data).
     texts = {path.name: path.read_text() for path in RULE_FILES}
     assert {name for name, text in texts.items() if "ancient(" in text} == {"common.smk"}
-    assert "ancient(path) if grid.restored_data(path) else path" in texts["common.smk"]
+    assert "return ancient(path) if grid.restored_data(path) else path" in texts["common.smk"]
     inputs = {
         rule: texts[file].split(f"rule {rule}:")[1].split("output:")[0]
         for file, rule in (("data.smk", "prepare_data"), ("partition.smk", "make_partition"), ("train.smk", "run_federation"))

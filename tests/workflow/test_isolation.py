@@ -133,8 +133,9 @@ def test_demo_and_paper_never_mix_and_reruns_fire_where_they_must(tmp_path):
 
     restore(["partitions", "raw", "prepared"])
     assert plan(work, "all", "--configfile", configfile) == ({}, set(), set())
-    # Folders restored into a fresh workspace have no marker at all: taken as current too.
-    for marker in (work / "resources").rglob(".snakemake_timestamp"):
-        marker.unlink()
+    # Data folders DVC restored into a fresh workspace have no marker at all: taken as current too.
+    for folder in ("raw", "prepared"):
+        for marker in (work / "resources" / folder).rglob(".snakemake_timestamp"):
+            marker.unlink()
     restore(["partitions", "raw", "prepared"])
     assert plan(work, "all", "--configfile", configfile) == ({}, set(), set())
