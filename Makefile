@@ -40,5 +40,8 @@ lint: env
 format: env
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format . && $(BIN)/snakefmt .
 
+# The demo's results and logs, its generated twins and their splits, and the tiny models. Other
+# configs' results and data stay, and so does .snakemake/ (it holds their rerun records).
 clean-demo:
-	rm -rf resources results/runs results/tables results/figures results/REPORT.md results/checkpoints logs benchmarks/rules .snakemake report.html
+	rm -rf results/demo logs/demo resources/raw/*/demo-* resources/downloads/*/demo-* resources/prepared/*/demo-* \
+	  resources/partitions/*/demo-* resources/models/*/tiny-* report.html

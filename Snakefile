@@ -6,9 +6,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# A --configfile replaces the paper config rather than being merged into it, so a demo or
-# ablation YAML is the whole truth for its run.
-if not config:
+# config/config.yaml is the default config. A --configfile replaces it rather than being merged
+# into it, so a demo or ablation YAML is the whole truth for its run; --config KEY=VALUE is laid
+# over whichever config is in force (the default or the --configfile), as Snakemake users expect.
+if not workflow.config_settings.configfiles:
 
     configfile: "config/config.yaml"
 

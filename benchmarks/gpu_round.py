@@ -38,7 +38,7 @@ BACKBONES = {
     "roberta": ("roberta-base", 16, {"vocab_size": 50265, "max_position_embeddings": 514, "type_vocab_size": 1, "pad_token_id": 1}),
     "moment": ("MOMENT-1-small", 32, {}),
 }
-# Pooled sizes of PROTOCOL §1, to project a run's samples per round (working size × datapercent).
+# Pooled sizes of docs/protocol.md §1, to project a run's samples per round (working size × datapercent).
 POOLED_SIZES = {
     "organamnist": 58830, "organcmnist": 23583, "organsmnist": 25211, "icbhi": 6898, "sprsound": 9089,
     "ptbxl": 191400, "adftd": 69752, "medabs": 14438, "pubmedrct": 2240000,

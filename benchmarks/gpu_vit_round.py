@@ -34,7 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--samples", type=int, default=256, help="training samples per client")
-    p.add_argument("--batch-size", type=int, default=32, help="PROTOCOL §4: 32 for images")
+    p.add_argument("--batch-size", type=int, default=32, help="docs/protocol.md §4: 32 for images")
     p.add_argument("--rounds", type=int, default=2, help="the first round is a warm-up and not timed")
     p.add_argument("--classes", type=int, default=11)
     p.add_argument("--small", action="store_true", help="tiny ViT instead of ViT-B/16 (CPU smoke test)")

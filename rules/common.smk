@@ -13,6 +13,8 @@ try:
         fhbench.config.load_yaml(_path)
 except fhbench.errors.InputError as error:
     raise WorkflowError(f"Error validating config: {error}")
+# --config values inside lists and mappings arrive as strings (seeds=[0] -> ['0']).
+fhbench.config.retype_overrides(config, workflow.config_settings.config)
 validate(config, workflow.source_path("../config/schemas/config.schema.yaml"))
 try:
     grid.check_references(config)
@@ -32,6 +34,19 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+# Every path below comes from fhbench.grid: results and logs under the config's name, data under
+# ids of what it is made from (see README, "Where results and data live").
+PATHS = grid.wildcard_paths(config)
+
+
+wildcard_constraints:
+    origin=grid.DATA_ID,
+    prep=grid.DATA_ID,
+    split=grid.DATA_ID,
+    model=grid.DATA_ID,
+    architecture="|".join(sorted({bb["architecture"] for bb in config["backbones"].values()})),
+
+
 def all_targets():
     return [key.metrics for key in grid.all_runs(config)] + grid.final_targets(config) + grid.dataset_report_targets(config)
 
@@ -41,39 +56,108 @@ def data_targets():
 
 
 def dataset_table_prepared(wildcards):
-    return [f"resources/prepared/{d}" for d, _ in grid.data_partitions(config)]
+    return [as_data(grid.prepared_dir(config, d)) for d, _ in grid.data_partitions(config)]
 
 
 def dataset_table_splits(wildcards):
-    return [f"resources/partitions/{d}/{p}.json" for d, p in grid.data_partitions(config)]
+    return [grid.split_path(config, d, p) for d, p in grid.data_partitions(config)]
 
 
-def data_origin(wildcards):
-    """What a dataset's raw data is made from. Passed as a param to the steps downstream of
-    acquire_data so that, with their inputs marked ancient (for DVC checkouts, see dvc.yaml),
-    a change of source still reruns them through Snakemake's params trigger."""
-    ds = config["datasets"][wildcards.dataset]
-    return {"source": ds["source"], "base_url": ds["base_url"], "demo": ds["demo"] if ds["source"] == "demo" else None}
+def checked(function):
+    """An input/params function whose config errors read as one line, not a traceback."""
+
+    def wrapped(wildcards):
+        try:
+            return function(wildcards)
+        except grid.ConfigError as error:
+            raise WorkflowError(str(error))
+
+    return wrapped
+
+
+@checked
+def acquire_settings(wildcards):
+    grid.check_data_id(config, wildcards.dataset, "origin", wildcards.origin)
+    return grid.origin_spec(config, wildcards.dataset) | {"base_url": config["datasets"][wildcards.dataset]["base_url"]}
+
+
+@checked
+def prepare_input(wildcards):
+    """The raw data this prepared folder is made from (its id names the origin)."""
+    grid.check_data_id(config, wildcards.dataset, "prep", wildcards.prep)
+    return grid.raw_dir(config, wildcards.dataset)
+
+
+def data_input(function):
+    """An input function for a data folder that takes a copy restored by DVC as current.
+
+    Snakemake times a directory by its `.snakemake_timestamp` marker, which DVC leaves out
+    (.dvcignore), so rewriting the files of data Snakemake made here changes nothing. A folder
+    DVC restored has no marker and the restore's timestamps, in no order: it is marked
+    ancient (fhbench.grid.restored_data). Only there, because ancient() also stops a rerun
+    upstream from reaching this step; data made here reaches its splits and runs when redone.
+    Safe because the path's id names what the data is made from.
+    """
+
+    def wrapped(wildcards):
+        return as_data(function(wildcards))
+
+    return wrapped
+
+
+def as_data(path):
+    return ancient(path) if grid.restored_data(path) else path
 
 
 def run_key(wildcards):
-    return grid.RunKey(wildcards.dataset, wildcards.partition, wildcards.algorithm, wildcards.variant, int(wildcards.seed))
+    return grid.RunKey(wildcards.dataset, wildcards.partition, wildcards.algorithm, wildcards.variant, int(wildcards.seed), grid.config_name(config))
 
 
 def run_params(wildcards):
     return grid.resolve_run_config(config, run_key(wildcards))
 
 
+def run_data(wildcards):
+    return grid.prepared_dir(config, wildcards.dataset)
+
+
+def prepared_input(wildcards):
+    return grid.PREPARED.format(dataset=wildcards.dataset, prep=wildcards.prep)
+
+
+def run_split(wildcards):
+    return grid.split_path(config, wildcards.dataset, wildcards.partition)
+
+
 def model_dir(wildcards):
-    return f"resources/models/{config['datasets'][wildcards.dataset]['backbone']}"
+    return grid.model_dir(config, config["datasets"][wildcards.dataset]["backbone"])
 
 
+@checked
+def model_settings(wildcards):
+    return grid.model_spec(config, grid.find_by_id(config, "model", wildcards.model))
+
+
+@checked
 def partition_params(wildcards):
-    return grid.partition_params(config, wildcards.dataset, wildcards.partition)
+    return grid.partition_params(config, wildcards.dataset, grid.find_by_id(config, "split", wildcards.split, dataset=wildcards.dataset))
+
+
+def split_inputs(wildcards):
+    return {"prepared": as_data(run_data(wildcards)), "split": run_split(wildcards)}
+
+
+def rule_resource(rule, name):
+    return grid.rule_resources(config, rule)[name]
 
 
 def experiment_metrics(wildcards):
     return [key.metrics for key in grid.experiment_runs(config, wildcards.experiment)]
+
+
+def report_run_infos(wildcards):
+    """run.json of every run: REPORT.md's provenance and cost come from them."""
+    return [key.info for key in grid.all_runs(config)]
 
 
 def figure_metrics(wildcards):
@@ -103,7 +187,7 @@ def start_warm_worker():
         return  # data-only or report-only invocations (dvc repro, one table) need no torch
     import fhbench.worker
 
-    worker = fhbench.worker.start(log="logs/warm_worker.log")
+    worker = fhbench.worker.start(log=f"{grid.logs_dir(config)}/warm_worker.log")
     os.environ[fhbench.worker.WORKER_ENV] = worker.address
     WARM_WORKERS.append(worker)
 
@@ -115,11 +199,12 @@ def stop_warm_worker():
 
 def print_outputs(targets):
     # The headline tables that exist: a run may have asked for other targets (e.g. dvc.yaml's data).
-    tables = [t for t in targets if t.startswith("results/tables/main_") and t.endswith(".md") and os.path.exists(t)]
+    tables_dir, figures_dir, report = grid.tables_dir(config), grid.figures_dir(config), grid.report_path(config)
+    tables = [t for t in targets if t.startswith(f"{tables_dir}/main_") and t.endswith(".md") and os.path.exists(t)]
     for table in tables:
         print(f"\nfhbench: wrote {table}\n")
         print(open(table).read())
-    figures = sorted({t.rsplit(".", 1)[0] for t in targets if t.startswith("results/figures/")})
-    print(f"fhbench: {len(grid.table_targets(config))} table files under results/tables/, {len(figures)} figures under results/figures/")
-    if "results/REPORT.md" in targets:
-        print("fhbench: the reproduction report is results/REPORT.md; `snakemake --report report.html` bundles tables and figures")
+    figures = sorted({t.rsplit(".", 1)[0] for t in targets if t.startswith(f"{figures_dir}/")})
+    print(f"fhbench: {len(grid.table_targets(config))} table files under {tables_dir}/, {len(figures)} figures under {figures_dir}/")
+    if report in targets:
+        print(f"fhbench: the reproduction report is {report}; `snakemake --report report.html` bundles tables and figures")

@@ -1,18 +1,21 @@
-# Raw data (download or demo twin) and the prepared arrays + metadata.
+# Raw data (download or demo twin) and the prepared arrays + metadata, each under the id of what
+# it is made from (fhbench.grid.origin_id / prep_id): a change of source, mirror, demo spec or
+# preparation option is a new path, so it is made anew, and configs with the same data share it.
 
 
 rule acquire_data:
     output:
-        directory("resources/raw/{dataset}"),
+        directory(PATHS["raw"]),
     log:
-        "logs/acquire_data/{dataset}.log",
+        f"{PATHS['logs']}/acquire_data/{{dataset}}/{{origin}}.log",
     params:
-        source=lambda wc: config["datasets"][wc.dataset]["source"],
-        base_url=lambda wc: config["datasets"][wc.dataset]["base_url"],
-        demo=lambda wc: config["datasets"][wc.dataset]["demo"],
-        part_dir="resources/downloads/{dataset}",
+        settings=acquire_settings,
+        part_dir=PATHS["downloads"],
     localrule: True
     retries: 2
+    resources:
+        mem_mb=rule_resource("acquire_data", "mem_mb"),
+        runtime=rule_resource("acquire_data", "runtime"),
     conda:
         "../environment.yml"
     script:
@@ -21,20 +24,19 @@ rule acquire_data:
 
 rule prepare_data:
     input:
-        # ancient: a `dvc pull` or `dvc checkout` rewrites files in no particular order, and
-        # their new timestamps must not make Snakemake redo the work DVC restored. A changed
-        # source still reruns this step through the `origin` param.
-        ancient("resources/raw/{dataset}"),
+        # A DVC checkout must not redo a preparation it restored (see data_input).
+        data_input(prepare_input),
     output:
-        directory("resources/prepared/{dataset}"),
+        directory(PATHS["prepared"]),
+    log:
+        f"{PATHS['logs']}/prepare_data/{{dataset}}/{{prep}}.log",
     params:
         options=lambda wc: config["datasets"][wc.dataset]["prepare"],
-    log:
-        "logs/prepare_data/{dataset}.log",
-    params:
-        origin=data_origin,
     benchmark:
-        "results/benchmarks/prepare_data/{dataset}.tsv"
+        f"{PATHS['benchmarks']}/prepare_data/{{dataset}}/{{prep}}.tsv"
+    resources:
+        mem_mb=rule_resource("prepare_data", "mem_mb"),
+        runtime=rule_resource("prepare_data", "runtime"),
     conda:
         "../environment.yml"
     script:

@@ -1,17 +1,19 @@
-# Model weights: fetched once on a machine with internet, loaded offline by the runs.
+# Model weights: fetched once on a machine with internet, loaded offline by the runs. Keyed by
+# architecture, hub id and tiny spec (fhbench.grid.model_id): a tiny twin never stands in for real weights.
 
 
 rule fetch_model:
     output:
-        directory("resources/models/{backbone}"),
+        directory(PATHS["model"]),
     log:
-        "logs/fetch_model/{backbone}.log",
+        f"{PATHS['logs']}/fetch_model/{{architecture}}/{{model}}.log",
     params:
-        architecture=lambda wc: config["backbones"][wc.backbone]["architecture"],
-        hf_id=lambda wc: config["backbones"][wc.backbone]["hf_id"],
-        tiny=lambda wc: config["backbones"][wc.backbone]["tiny"],
+        settings=model_settings,
     localrule: True
     retries: 2
+    resources:
+        mem_mb=rule_resource("fetch_model", "mem_mb"),
+        runtime=rule_resource("fetch_model", "runtime"),
     conda:
         "../environment.yml"
     script:

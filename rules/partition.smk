@@ -1,17 +1,19 @@
-# Client splits: one per (dataset, partition), shared by every algorithm and seed.
+# Client splits: one per (prepared data, resolved partition settings), shared by every algorithm
+# and seed, and by every config that asks for the same split of the same data.
 
 
 rule make_partition:
     input:
-        # ancient: see prepare_data (DVC checkouts); the origin param keeps source changes visible.
-        ancient("resources/prepared/{dataset}"),
+        data_input(prepared_input),
     output:
-        "resources/partitions/{dataset}/{partition}.json",
+        PATHS["split"],
     log:
-        "logs/make_partition/{dataset}/{partition}.log",
+        f"{PATHS['logs']}/make_partition/{{dataset}}/{{prep}}/{{split}}.log",
     params:
         partition=partition_params,
-        origin=data_origin,
+    resources:
+        mem_mb=rule_resource("make_partition", "mem_mb"),
+        runtime=rule_resource("make_partition", "runtime"),
     conda:
         "../environment.yml"
     script:

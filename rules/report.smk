@@ -6,21 +6,24 @@ rule make_table:
     input:
         experiment_metrics,
     output:
-        csv="results/tables/{experiment}_{metric}.csv",
-        md="results/tables/{experiment}_{metric}.md",
-        tex="results/tables/{experiment}_{metric}.tex",
+        csv=f"{PATHS['tables']}/{{experiment}}_{{metric}}.csv",
+        md=f"{PATHS['tables']}/{{experiment}}_{{metric}}.md",
+        tex=f"{PATHS['tables']}/{{experiment}}_{{metric}}.tex",
         html=report(
-            "results/tables/{experiment}_{metric}.html",
+            f"{PATHS['tables']}/{{experiment}}_{{metric}}.html",
             caption="../report/table.rst",
             category="Tables",
             subcategory="{metric}",
             labels={"experiment": "{experiment}", "metric": "{metric}"},
         ),
     log:
-        "logs/make_table/{experiment}_{metric}.log",
+        f"{PATHS['logs']}/make_table/{{experiment}}_{{metric}}.log",
     params:
         spec=lambda wc: grid.experiment_spec(config, wc.experiment),
     localrule: True
+    resources:
+        mem_mb=rule_resource("make_table", "mem_mb"),
+        runtime=rule_resource("make_table", "runtime"),
     conda:
         "../environment.yml"
     script:
@@ -32,13 +35,16 @@ rule dataset_table:
         prepared=dataset_table_prepared,
         splits=dataset_table_splits,
     output:
-        csv=report("results/tables/datasets.csv", caption="../report/dataset_table.rst", category="Data"),
-        md="results/tables/datasets.md",
-        tex="results/tables/datasets.tex",
+        csv=report(f"{PATHS['tables']}/datasets.csv", caption="../report/dataset_table.rst", category="Data"),
+        md=f"{PATHS['tables']}/datasets.md",
+        tex=f"{PATHS['tables']}/datasets.tex",
     log:
-        "logs/dataset_table/datasets.log",
+        f"{PATHS['logs']}/dataset_table/datasets.log",
     params:
         pairs=lambda wc: grid.data_partitions(config),
+    resources:
+        mem_mb=rule_resource("dataset_table", "mem_mb"),
+        runtime=rule_resource("dataset_table", "runtime"),
     conda:
         "../environment.yml"
     script:
@@ -47,13 +53,15 @@ rule dataset_table:
 
 rule plot_split:
     input:
-        prepared="resources/prepared/{dataset}",
-        split="resources/partitions/{dataset}/{partition}.json",
+        unpack(split_inputs),
     output:
-        pdf=report("results/figures/split_{dataset}_{partition}.pdf", caption="../report/split_figure.rst", category="Data"),
-        png="results/figures/split_{dataset}_{partition}.png",
+        pdf=report(f"{PATHS['figures']}/split_{{dataset}}_{{partition}}.pdf", caption="../report/split_figure.rst", category="Data"),
+        png=f"{PATHS['figures']}/split_{{dataset}}_{{partition}}.png",
     log:
-        "logs/plot_split/{dataset}_{partition}.log",
+        f"{PATHS['logs']}/plot_split/{{dataset}}_{{partition}}.log",
+    resources:
+        mem_mb=rule_resource("plot_split", "mem_mb"),
+        runtime=rule_resource("plot_split", "runtime"),
     conda:
         "../environment.yml"
     script:
@@ -62,14 +70,18 @@ rule plot_split:
 
 rule efficiency_table:
     output:
-        csv=report("results/tables/efficiency.csv", caption="../report/efficiency_table.rst", category="Tables"),
-        md="results/tables/efficiency.md",
-        tex="results/tables/efficiency.tex",
+        csv=report(f"{PATHS['tables']}/efficiency.csv", caption="../report/efficiency_table.rst", category="Tables"),
+        md=f"{PATHS['tables']}/efficiency.md",
+        tex=f"{PATHS['tables']}/efficiency.tex",
     log:
-        "logs/efficiency_table/efficiency.log",
+        f"{PATHS['logs']}/efficiency_table/efficiency.log",
     params:
         # Counted from the real architectures' configs: no model files are inputs.
-        config={key: config[key] for key in ("backbones", "datasets", "algorithms")},
+        # Only what the table uses, so that e.g. a dataset's lr does not redo it.
+        config=grid.efficiency_settings(config),
+    resources:
+        mem_mb=rule_resource("efficiency_table", "mem_mb"),
+        runtime=rule_resource("efficiency_table", "runtime"),
     conda:
         "../environment.yml"
     script:
@@ -80,19 +92,22 @@ rule plot_figure:
     input:
         figure_metrics,
     output:
-        pdf="results/figures/{figure}.pdf",
+        pdf=f"{PATHS['figures']}/{{figure}}.pdf",
         png=report(
-            "results/figures/{figure}.png",
+            f"{PATHS['figures']}/{{figure}}.png",
             caption="../report/figure.rst",
             category="Figures",
             labels={"figure": "{figure}"},
         ),
     log:
-        "logs/plot_figure/{figure}.log",
+        f"{PATHS['logs']}/plot_figure/{{figure}}.log",
     params:
         spec=lambda wc: grid.figure_spec(config, wc.figure),
         alphas=grid.partition_alphas(config),
     localrule: True
+    resources:
+        mem_mb=rule_resource("plot_figure", "mem_mb"),
+        runtime=rule_resource("plot_figure", "runtime"),
     conda:
         "../environment.yml"
     script:
@@ -102,19 +117,26 @@ rule plot_figure:
 rule write_report:
     input:
         metrics=lambda wc: [key.metrics for key in grid.all_runs(config)],
+        infos=report_run_infos,
         tables=grid.table_targets(config),
         figures=report_figures(),
         deviations="report/deviations.yaml",
     output:
-        report("results/REPORT.md", caption="../report/reproduction.rst", category="Report"),
+        report(PATHS["report"], caption="../report/reproduction.rst", category="Report"),
     log:
-        "logs/write_report/report.log",
+        f"{PATHS['logs']}/write_report/report.log",
     params:
         experiments={name: grid.experiment_spec(config, name) for name in config["experiments"]},
         figures={name: grid.figure_spec(config, name) for name in config.get("figures", {})},
         alphas=grid.partition_alphas(config),
         headline=config.get("report", {}).get("headline", "main"),
+        demo=grid.is_demo(config),
+        name=grid.config_name(config),
+        configured_figures=grid.figure_targets(config),
     localrule: True
+    resources:
+        mem_mb=rule_resource("write_report", "mem_mb"),
+        runtime=rule_resource("write_report", "runtime"),
     conda:
         "../environment.yml"
     script:

@@ -3,20 +3,22 @@
 
 rule run_federation:
     input:
-        data="resources/prepared/{dataset}",
-        split="resources/partitions/{dataset}/{partition}.json",
+        data=data_input(run_data),
+        split=run_split,
         model=model_dir,
     output:
-        metrics="results/runs/{dataset}/{partition}/{algorithm}/{variant}/seed{seed}/metrics.csv",
-        info="results/runs/{dataset}/{partition}/{algorithm}/{variant}/seed{seed}/run.json",
+        metrics=f"{PATHS['run']}/metrics.csv",
+        info=f"{PATHS['run']}/run.json",
     log:
-        "logs/run_federation/{dataset}/{partition}/{algorithm}/{variant}/seed{seed}.log",
+        PATHS["run_log"],
+    # With the warm worker (execution.warm_worker) this times only the hand-off to it: run.json
+    # records the run's own wall time, CPU time and peak memory (its "cost").
     benchmark:
-        "results/benchmarks/run_federation/{dataset}/{partition}/{algorithm}/{variant}/seed{seed}.tsv"
+        PATHS["run_benchmark"]
     params:
         run=run_params,
         # Not an output: Snakemake would delete it when a preempted job fails.
-        checkpoints="results/checkpoints/{dataset}/{partition}/{algorithm}/{variant}/seed{seed}",
+        checkpoints=PATHS["checkpoints"],
     # A run killed by preemption, a time limit or a node failure is resubmitted and resumes
     # from its last round checkpoint (on Slurm, `slurm-requeue` requeues it first).
     retries: 2

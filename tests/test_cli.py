@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 
+from fhbench import grid
+from fhbench.config import load_config
 from fhbench.partition import make_partition
 
 
@@ -39,5 +41,6 @@ def test_data_targets_of_one_dataset(repo):
     cmd = [sys.executable, "-m", "fhbench.cli", "data-targets", "--config", str(repo / "config/demo.yaml"), "--dataset", "ptbxl"]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     targets = done.stdout.split()
-    assert targets[:2] == ["resources/raw/ptbxl", "resources/prepared/ptbxl"]
-    assert all("ptbxl" in t for t in targets) and "resources/partitions/ptbxl/fhbench.json" in targets
+    config = load_config(repo / "config/demo.yaml")
+    assert targets[:2] == [grid.raw_dir(config, "ptbxl"), grid.prepared_dir(config, "ptbxl")]
+    assert all("ptbxl" in t for t in targets) and grid.split_path(config, "ptbxl", "fhbench") in targets

@@ -35,3 +35,17 @@ def test_every_package_is_pinned_and_torch_is_the_cpu_pin():
 def test_torchvision_is_not_installed():
     # It breaks transformers beside the CPU torch (ENVIRONMENT.md).
     assert importlib.util.find_spec("torchvision") is None
+
+
+def test_the_conda_environment_is_completed_by_its_post_deploy_script():
+    # Snakemake runs <env>.post-deploy.sh after creating a rule's conda environment: with it,
+    # environment.yml gives `--sdm conda` everything `make env` installs.
+    script = (REPO / "environment.post-deploy.sh").read_text()
+    makefile = (REPO / "Makefile").read_text()
+    medmnist = re.search(r"medmnist==[0-9.]+", makefile).group(0)
+    assert f"pip install --no-deps {medmnist}" in script
+    assert "pip install --no-deps --no-build-isolation -e ." in script
+    assert script.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in script
+    for smk in (REPO / "rules").glob("*.smk"):
+        envs = set(re.findall(r'conda:\n\s+"([^"]+)"', smk.read_text()))
+        assert envs <= {"../environment.yml"}, smk.name

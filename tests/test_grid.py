@@ -49,10 +49,10 @@ def test_experiment_runs_cross_the_lists_and_honour_seed_overrides(demo):
 def test_targets(demo):
     demo = validate_config(demo)
     tables = grid.table_targets(demo, "main")
-    assert "results/tables/main_accuracy.tex" in tables and "results/tables/main_macro_f1.csv" in tables
-    assert "results/tables/layers_accuracy.md" in grid.table_targets(demo)
-    assert "results/figures/heterogeneity_sweep.pdf" in grid.figure_targets(demo)
-    assert grid.final_targets(demo)[-1] == "results/REPORT.md"
+    assert "results/demo/tables/main_accuracy.tex" in tables and "results/demo/tables/main_macro_f1.csv" in tables
+    assert "results/demo/tables/layers_accuracy.md" in grid.table_targets(demo)
+    assert "results/demo/figures/heterogeneity_sweep.pdf" in grid.figure_targets(demo)
+    assert grid.final_targets(demo)[-1] == "results/demo/REPORT.md"
     assert set(grid.figure_runs(demo, "heterogeneity_sweep")) == set(grid.experiment_runs(demo, "heterogeneity"))
 
 

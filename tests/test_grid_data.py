@@ -23,7 +23,7 @@ def test_configs_list_the_datasets_with_paper_values(repo, name):
     config = load(repo, name)
     assert set(NEW_DATASETS) <= set(config["datasets"])
     assert set(config["datasets"]) <= set(DATASETS)
-    if name == "config.yaml":  # PROTOCOL §1 and §4
+    if name == "config.yaml":  # docs/protocol.md §1 and §4
         expected = {"organcmnist": (0.2, 1e-3, 32), "organsmnist": (0.2, 1e-3, 32), "medabs": (0.5, 8e-3, 16), "pubmedrct": (0.005, 5e-3, 16)}
         for key, (datapercent, lr, batch) in expected.items():
             ds = config["datasets"][key]
@@ -63,10 +63,12 @@ def test_data_partitions_and_targets(repo):
     assert set(pairs) == {(d, "fhbench") for d in config["datasets"]} | used
     assert not any(p == "by_patient" for _, p in pairs)
     targets = grid.data_targets(config)
-    assert "resources/raw/organcmnist" in targets and "resources/partitions/organsmnist/fhbench.json" in targets
+    assert grid.raw_dir(config, "organcmnist") in targets and grid.split_path(config, "organsmnist", "fhbench") in targets
+    assert grid.split_path(config, "organsmnist", "fhbench").startswith(grid.prepared_dir(config, "organsmnist").replace("prepared", "partitions"))
     report = grid.dataset_report_targets(config)
-    assert report[:3] == ["results/tables/datasets.csv", "results/tables/datasets.md", "results/tables/datasets.tex"]
-    assert "results/figures/split_organamnist_fhbench.png" in report
+    tables = f"results/{config['name']}/tables"
+    assert report[:3] == [f"{tables}/datasets.csv", f"{tables}/datasets.md", f"{tables}/datasets.tex"]
+    assert f"results/{config['name']}/figures/split_organamnist_fhbench.png" in report
 
 
 def test_natural_partition_checks_name_the_key(repo):

@@ -1,4 +1,4 @@
-"""The client splits: the exact ``fhbench`` scheme of PROTOCOL §2, plus ``dirichlet`` and ``iid``."""
+"""The client splits: the exact ``fhbench`` scheme of docs/protocol.md §2, plus ``dirichlet`` and ``iid``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fhbench.partition import SCHEMES, make_partition, stratified_client_split
 
 
 def reference_fhbench(labels, n_clients, alpha, datapercent, seed, workers=2):
-    """PROTOCOL §2 transcribed step by step with plain Python loops, as an independent check."""
+    """docs/protocol.md §2 transcribed step by step with plain Python loops, as an independent check."""
     rs = np.random.RandomState(seed)
     chosen = rs.choice(len(labels), int(len(labels) * datapercent), replace=False)
     y = labels[chosen]

@@ -3,7 +3,7 @@
 # so that `sacct` works) on a Debian machine without systemd, for tests/workflow/test_slurm.py.
 #
 # Run as root. Idempotent: a second run while the cluster is up only checks it (about 1 s).
-# Facts behind every step: ../shared/notes/SLURM.md. Tear down with .ci/teardown/slurm.sh.
+# Background for every step: docs/cluster.md. Tear down with .ci/teardown/slurm.sh.
 #
 # Environment (all optional):
 #   SLURM_ACCOUNTING=1   slurmdbd + MariaDB (0: no accounting; then sacct cannot work and the

@@ -117,10 +117,11 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_data_targets(args: argparse.Namespace) -> None:
-    from fhbench.config import load_yaml, validate_config
+    from fhbench.config import load_config
     from fhbench.grid import data_targets
 
-    config = validate_config(load_yaml(args.config))
+    # Validated (defaults filled) before cutting: data paths are hashes of the complete settings.
+    config = load_config(args.config)
     if args.dataset:
         if args.dataset not in config["datasets"]:
             raise KeyError(f"{args.config}: no dataset {args.dataset!r} under datasets")

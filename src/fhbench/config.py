@@ -6,6 +6,7 @@ the package and tests the same check, with the offending key spelled as a dotted
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -128,3 +129,35 @@ def check_values(config: dict) -> None:
                     merged = deep_merge(config["algorithms"][algorithm], variant["algorithm"])
                     sub = {**algorithm_schemas[algorithm], "additionalProperties": True}  # names are checked per experiment
                     check(f"variants.{name}.algorithm", merged, sub)
+
+
+def retype_overrides(config: dict, overrides: Mapping) -> None:
+    """Give ``--config KEY=VALUE`` values their YAML types in place.
+
+    Snakemake parses a top-level value as int, float or bool, but reads anything structured
+    (``seeds=[0]``, ``training={rounds: 5}``) with YAML's base loader, which leaves every scalar
+    inside it a string; the schema would then reject ``seeds: ['0']``. Each scalar string of an
+    override that YAML reads as a number, bool or null gets that value in ``config``.
+    """
+
+    def typed(value: object) -> object:
+        if isinstance(value, str):
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                return value
+            return parsed if parsed is None or isinstance(parsed, (bool, int, float)) else value
+        if isinstance(value, list):
+            return [typed(v) for v in value]
+        if isinstance(value, Mapping):
+            return {k: typed(v) for k, v in value.items()}
+        return value
+
+    def walk(target: dict, values: Mapping, top: bool) -> None:
+        for key, value in values.items():
+            if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+                walk(target[key], value, top=False)
+            elif not top or isinstance(value, (list, Mapping)):  # Snakemake types top-level scalars itself
+                target[key] = typed(value)
+
+    walk(config, overrides, top=True)

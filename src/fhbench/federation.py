@@ -3,7 +3,7 @@
 One frozen backbone is shared by all clients. A client is only the tensors it trains and keeps
 (LoRA A/B and head, plus algorithm state); the engine loads them into the shared model, trains,
 and stores them back, so memory is one backbone plus N small states. The evaluation protocol is
-PROTOCOL §4: every ``eval_every`` rounds each client, after local training and before
+docs/protocol.md §4: every ``eval_every`` rounds each client, after local training and before
 aggregation, is scored on its validation and test parts.
 """
 
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Callable, Collection
 import numpy as np
 import torch
 
+from fhbench import provenance
 from fhbench.algorithms import build as build_algorithm
 from fhbench.algorithms.base import ClientState, FederationInfo, Tensors
 from fhbench.client_round import ClientRound, Diverged
@@ -472,19 +473,22 @@ def run_federation(
 ) -> str:
     """Run (or resume) one federated run and write its tidy ``metrics.csv`` atomically.
 
-    The resolved configuration, status and wall time go to ``run_info_out`` (default: a
-    ``run.json`` beside the metrics). A finished run removes its checkpoints.
+    The resolved configuration, status, cost (wall and CPU time, peak memory) and provenance
+    (:mod:`fhbench.provenance`) go to ``run_info_out`` (default: a ``run.json`` beside the metrics). A finished run removes its checkpoints.
     """
     config = RunConfig.from_dict(config) if isinstance(config, dict) else config
     check_output_path(metrics_out, "metrics")
-    t0, cpu0 = time.perf_counter(), time.process_time()
+    t0, cpu0, started = time.perf_counter(), time.process_time(), provenance.now()
     engine = Federation(config, prepared_dir, split_path, model_dir)
     status = engine.run(checkpoint_dir)
     with atomic_path(metrics_out) as tmp:
         engine.metrics_frame().to_csv(tmp, index=False)
     run_info_out = run_info_out or Path(metrics_out).with_name("run.json")
-    # CPU time too: under the warm worker (fhbench.worker) Snakemake's benchmark files time only the job's client.
-    info = {"status": status, "wall_seconds": round(time.perf_counter() - t0, 2), "cpu_seconds": round(time.process_time() - cpu0, 2)}
+    device = engine.shared.device
+    # The run's own cost: under the warm worker (fhbench.worker) Snakemake's benchmark files time only the job's client.
+    info = {"status": status, **provenance.cost(t0, cpu0, device)}
+    inputs = {"prepared": prepared_dir, "split": split_path, "model": model_dir}
+    info["provenance"] = provenance.collect(started, inputs, device)
     write_json(run_info_out, info | {"config": asdict(config)})
     if checkpoint_dir:
         remove_checkpoints(checkpoint_dir)

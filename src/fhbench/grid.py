@@ -7,10 +7,32 @@ keeps the rule files free of logic.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
-RUN_DIR = "results/runs/{dataset}/{partition}/{algorithm}/{variant}/seed{seed}"
+# Every path the workflow reads or writes comes from this module (rules, CLI, reporting, tests).
+# Results, logs and benchmarks live under the config's `name`, so two configs never overwrite
+# each other's files; data lives under ids computed from what it is made from (source, mirror,
+# demo spec, preparation options, split settings), so identical data is shared across configs
+# and different data never shares a path.
+RESULTS = "results/{name}"
+LOGS = "logs/{name}"
+RUN = "{dataset}/{partition}/{algorithm}/{variant}/seed{seed}"
+RUN_DIR = f"{RESULTS}/runs/{RUN}"
+CHECKPOINT_DIR = f"{RESULTS}/checkpoints/{RUN}"
+RUN_BENCHMARK = f"{RESULTS}/benchmarks/run_federation/{RUN}.tsv"
+RUN_LOG = f"{LOGS}/run_federation/{RUN}.log"
+RAW = "resources/raw/{dataset}/{origin}"
+DOWNLOADS = "resources/downloads/{dataset}/{origin}"
+PREPARED = "resources/prepared/{dataset}/{prep}"
+SPLIT = "resources/partitions/{dataset}/{prep}/{split}.json"
+MODEL = "resources/models/{architecture}/{model}"
+# Wildcard patterns of the content-keyed data ids ("demo-3f2a9c1b", "remote-0c1d2e3f", ...).
+DATA_ID = r"[a-z0-9]+-[0-9a-f]{10}"
 
 
 class ConfigError(ValueError):
@@ -24,6 +46,7 @@ class RunKey:
     algorithm: str
     variant: str
     seed: int
+    name: str = "paper"  # the config's name: results/{name}/runs/...
 
     @property
     def directory(self) -> str:
@@ -32,6 +55,192 @@ class RunKey:
     @property
     def metrics(self) -> str:
         return f"{self.directory}/metrics.csv"
+
+    @property
+    def info(self) -> str:
+        """run.json: resolved config, status, cost and provenance of the run."""
+        return f"{self.directory}/run.json"
+
+    @property
+    def checkpoints(self) -> str:
+        return CHECKPOINT_DIR.format(**self.__dict__)
+
+    @property
+    def log(self) -> str:
+        return RUN_LOG.format(**self.__dict__)
+
+    @property
+    def benchmark(self) -> str:
+        return RUN_BENCHMARK.format(**self.__dict__)
+
+
+def config_name(config: dict) -> str:
+    """The config's ``name``: the folder under results/ and logs/ everything it produces lives in."""
+    return config["name"]
+
+
+def results_dir(config: dict) -> str:
+    return RESULTS.format(name=config_name(config))
+
+
+def logs_dir(config: dict) -> str:
+    return LOGS.format(name=config_name(config))
+
+
+def short_hash(value: object) -> str:
+    """A stable 10-hex-digit digest of a JSON-able value (key order does not matter)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def strip_credentials(url: str | None) -> str | None:
+    """``https://user:token@host/x`` → ``https://host/x``: a mirror's password must not change
+    (or appear in) a data path."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", url, flags=re.IGNORECASE) if url else url
+
+
+def origin_spec(config: dict, dataset: str) -> dict:
+    """What a dataset's raw files are made from: its source, mirror URL or demo twin spec."""
+    ds = config["datasets"][dataset]
+    return {
+        "dataset": dataset,
+        "source": ds["source"],
+        "base_url": strip_credentials(ds.get("base_url")) if ds["source"] == "remote" else None,
+        "demo": ds.get("demo", {}) if ds["source"] == "demo" else None,
+    }
+
+
+def origin_id(config: dict, dataset: str) -> str:
+    return f"{config['datasets'][dataset]['source']}-{short_hash(origin_spec(config, dataset))}"
+
+
+def prep_spec(config: dict, dataset: str) -> dict:
+    return {"origin": origin_id(config, dataset), "prepare": config["datasets"][dataset].get("prepare", {})}
+
+
+def prep_id(config: dict, dataset: str) -> str:
+    return f"{config['datasets'][dataset]['source']}-{short_hash(prep_spec(config, dataset))}"
+
+
+def split_id(config: dict, dataset: str, partition: str) -> str:
+    """A split is keyed by its prepared data and its resolved settings, not by the partition's
+    name: two configs that call the same split differently share it."""
+    params = partition_params(config, dataset, partition)
+    return f"{params['scheme']}-{short_hash({'prepared': prep_id(config, dataset), **params})}"
+
+
+def raw_dir(config: dict, dataset: str) -> str:
+    return RAW.format(dataset=dataset, origin=origin_id(config, dataset))
+
+
+def download_dir(config: dict, dataset: str) -> str:
+    """Partial downloads of one origin (resumed by a retry)."""
+    return DOWNLOADS.format(dataset=dataset, origin=origin_id(config, dataset))
+
+
+def prepared_dir(config: dict, dataset: str) -> str:
+    return PREPARED.format(dataset=dataset, prep=prep_id(config, dataset))
+
+
+def split_path(config: dict, dataset: str, partition: str) -> str:
+    return SPLIT.format(dataset=dataset, prep=prep_id(config, dataset), split=split_id(config, dataset, partition))
+
+
+def model_spec(config: dict, backbone: str) -> dict:
+    bb = config["backbones"][backbone]
+    return {"architecture": bb["architecture"], "hf_id": bb["hf_id"], "tiny": bb.get("tiny")}
+
+
+def model_id(config: dict, backbone: str) -> str:
+    kind = "tiny" if config["backbones"][backbone].get("tiny") else "hub"
+    return f"{kind}-{short_hash(model_spec(config, backbone))}"
+
+
+def model_dir(config: dict, backbone: str) -> str:
+    """Weights keyed by architecture, hub id and tiny spec: a tiny twin never stands in for real weights."""
+    return MODEL.format(architecture=config["backbones"][backbone]["architecture"], model=model_id(config, backbone))
+
+
+# Memory (MB) and time (minutes) each rule's job asks for, so that a Slurm job is neither killed
+# for memory nor held back by an inflated request. prepare_data streams into memory-mapped
+# arrays (real ICBHI/SPRSound at 8 s); downloads of the largest sources take hours on slow links.
+# config.resources.<rule> overrides; run_federation's come from config.resources.run_federation.
+RULE_RESOURCES = {
+    "acquire_data": {"mem_mb": 2000, "runtime": 480},
+    "prepare_data": {"mem_mb": 4000, "runtime": 240},
+    "fetch_model": {"mem_mb": 4000, "runtime": 60},
+    "make_partition": {"mem_mb": 2000, "runtime": 15},
+    "make_table": {"mem_mb": 2000, "runtime": 15},
+    "dataset_table": {"mem_mb": 2000, "runtime": 15},
+    "plot_split": {"mem_mb": 2000, "runtime": 15},
+    "efficiency_table": {"mem_mb": 2000, "runtime": 15},
+    "plot_figure": {"mem_mb": 2000, "runtime": 15},
+    "write_report": {"mem_mb": 2000, "runtime": 15},
+}
+
+
+def rule_resources(config: dict, rule: str) -> dict[str, int]:
+    """``mem_mb`` and ``runtime`` of one rule's jobs (config.resources.<rule> over the defaults)."""
+    if rule == "run_federation":
+        res = config.get("resources", {}).get("run_federation", {})
+        return {"mem_mb": res.get("mem_mb", 4000), "runtime": res.get("runtime", 60)}
+    return RULE_RESOURCES[rule] | config.get("resources", {}).get(rule, {})
+
+
+def wildcard_paths(config: dict) -> dict[str, str]:
+    """The path patterns the workflow's rules declare (Snakemake wildcards in braces)."""
+    keep = {k: "{" + k + "}" for k in ("dataset", "partition", "algorithm", "variant", "seed")}
+    name = config_name(config)
+    return {
+        "raw": RAW,
+        "downloads": DOWNLOADS,
+        "prepared": PREPARED,
+        "split": SPLIT,
+        "model": MODEL,
+        "run": RUN_DIR.format(name=name, **keep),
+        "checkpoints": CHECKPOINT_DIR.format(name=name, **keep),
+        "run_log": RUN_LOG.format(name=name, **keep),
+        "run_benchmark": RUN_BENCHMARK.format(name=name, **keep),
+        "results": results_dir(config),
+        "tables": tables_dir(config),
+        "figures": figures_dir(config),
+        "report": report_path(config),
+        "benchmarks": benchmarks_dir(config),
+        "logs": logs_dir(config),
+    }
+
+
+def find_by_id(config: dict, what: str, value: str, **fixed: str) -> str:
+    """The config entry (backbone or partition name) whose id is ``value``: the workflow's rules
+    map a content-keyed path back to the settings that make it. Raises ``ConfigError``."""
+    if what == "model":
+        names = [b for b in config["backbones"] if model_id(config, b) == value]
+    elif what == "split":
+        names = [p for p in config["partitions"] if split_id(config, fixed["dataset"], p) == value]
+    else:
+        raise ValueError(what)
+    if not names:
+        raise ConfigError(f"no {what} of this config has id {value!r} {fixed or ''}".strip())
+    return names[0]
+
+
+SNAKEMAKE_TIMESTAMP = ".snakemake_timestamp"  # Snakemake's marker in every directory() output it makes
+
+
+def restored_data(path: str | Path) -> bool:
+    """A data folder present without Snakemake's timestamp marker: restored by ``dvc pull`` or
+    ``dvc checkout`` (.dvcignore keeps the marker out of DVC) rather than made by this
+    workspace's Snakemake. Its files carry the restore's timestamps, in no particular order, so
+    the workflow takes it as current (``ancient``) instead of comparing them."""
+    path = Path(path)
+    return path.is_dir() and not (path / SNAKEMAKE_TIMESTAMP).exists()
+
+
+def check_data_id(config: dict, dataset: str, kind: str, value: str) -> None:
+    """A raw/prepared path asked for must be the one this config's settings make."""
+    expected = {"origin": origin_id, "prep": prep_id}[kind](config, dataset)
+    if value != expected:
+        raise ConfigError(f"datasets.{dataset}: {kind} id {value!r} is not this config's ({expected!r})")
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -156,16 +365,16 @@ def data_targets(config: dict) -> list[str]:
     """Raw, prepared and partition paths of every configured dataset (the DVC-tracked data)."""
     datasets = list(config["datasets"])
     return (
-        [f"resources/raw/{d}" for d in datasets]
-        + [f"resources/prepared/{d}" for d in datasets]
-        + [f"resources/partitions/{d}/{p}.json" for d, p in data_partitions(config)]
+        [raw_dir(config, d) for d in datasets]
+        + [prepared_dir(config, d) for d in datasets]
+        + [split_path(config, d, p) for d, p in data_partitions(config)]
     )
 
 
 def dataset_report_targets(config: dict) -> list[str]:
     """The dataset table and one label-distribution figure per (dataset, partition)."""
-    table = [f"results/tables/datasets.{ext}" for ext in ("csv", "md", "tex")]
-    figures = [f"results/figures/split_{d}_{p}.{ext}" for d, p in data_partitions(config) for ext in ("pdf", "png")]
+    table = [f"{tables_dir(config)}/datasets.{ext}" for ext in ("csv", "md", "tex")]
+    figures = [f"{figures_dir(config)}/split_{d}_{p}.{ext}" for d, p in data_partitions(config) for ext in ("pdf", "png")]
     return table + figures
 
 
@@ -173,7 +382,7 @@ def experiment_runs(config: dict, experiment: str) -> list[RunKey]:
     exp = config["experiments"][experiment]
     seeds = exp.get("seeds", config["seeds"])
     return sorted(
-        RunKey(d, p, a, v, int(s))
+        RunKey(d, p, a, v, int(s), config_name(config))
         for d in exp["datasets"]
         for p in exp["partitions"]
         for a in exp["algorithms"]
@@ -187,6 +396,31 @@ def all_runs(config: dict) -> list[RunKey]:
 
 
 TABLE_FORMATS = ("csv", "md", "tex", "html")
+
+
+def tables_dir(config: dict) -> str:
+    return f"{results_dir(config)}/tables"
+
+
+def figures_dir(config: dict) -> str:
+    return f"{results_dir(config)}/figures"
+
+
+def report_path(config: dict) -> str:
+    return f"{results_dir(config)}/REPORT.md"
+
+
+def benchmarks_dir(config: dict) -> str:
+    return f"{results_dir(config)}/benchmarks"
+
+
+def is_demo(config: dict) -> bool:
+    """A demo config: every dataset is a generated twin (REPORT.md then says its numbers are not
+    comparable to the paper's). ``report.demo`` overrides."""
+    explicit = config.get("report", {}).get("demo")
+    if explicit is not None:
+        return bool(explicit)
+    return all(ds["source"] == "demo" for ds in config["datasets"].values())
 FIGURE_FORMATS = ("pdf", "png")
 
 
@@ -196,10 +430,10 @@ def experiment_metric_names(config: dict, experiment: str) -> list[str]:
 
 
 def table_targets(config: dict, experiment: str | None = None) -> list[str]:
-    """``results/tables/{experiment}_{metric}.{csv,md,tex,html}`` for one or every experiment."""
+    """``results/{name}/tables/{experiment}_{metric}.{csv,md,tex,html}`` for one or every experiment."""
     experiments = [experiment] if experiment else list(config["experiments"])
     return [
-        f"results/tables/{exp}_{metric}.{ext}"
+        f"{tables_dir(config)}/{exp}_{metric}.{ext}"
         for exp in experiments
         for metric in experiment_metric_names(config, exp)
         for ext in TABLE_FORMATS
@@ -207,8 +441,8 @@ def table_targets(config: dict, experiment: str | None = None) -> list[str]:
 
 
 def figure_targets(config: dict) -> list[str]:
-    """``results/figures/{figure}.{pdf,png}`` for every figure named under ``figures``."""
-    return [f"results/figures/{name}.{ext}" for name in config.get("figures", {}) for ext in FIGURE_FORMATS]
+    """``results/{name}/figures/{figure}.{pdf,png}`` for every figure named under ``figures``."""
+    return [f"{figures_dir(config)}/{name}.{ext}" for name in config.get("figures", {}) for ext in FIGURE_FORMATS]
 
 
 def figure_runs(config: dict, figure: str) -> list[RunKey]:
@@ -217,12 +451,21 @@ def figure_runs(config: dict, figure: str) -> list[RunKey]:
 
 
 def report_targets(config: dict) -> list[str]:
-    return ["results/REPORT.md"]
+    return [report_path(config)]
 
 
 def efficiency_targets(config: dict) -> list[str]:
     """The parameter and communication accounting table (computed from configs, no runs)."""
-    return [f"results/tables/efficiency.{ext}" for ext in ("csv", "md", "tex")]
+    return [f"{tables_dir(config)}/efficiency.{ext}" for ext in ("csv", "md", "tex")]
+
+
+def efficiency_settings(config: dict) -> dict:
+    """The parts of the config the efficiency table is computed from (its rule's params)."""
+    return {
+        "backbones": config["backbones"],
+        "algorithms": config["algorithms"],
+        "datasets": {name: {"backbone": ds["backbone"]} for name, ds in config["datasets"].items()},
+    }
 
 
 def final_targets(config: dict) -> list[str]:

@@ -43,7 +43,7 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, 
 def best_validation_scores(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     """Per client, the test score recorded when validation accuracy last strictly improved.
 
-    This is the published evaluation protocol (PROTOCOL §4): validation accuracy is checked at
+    This is the published evaluation protocol (docs/protocol.md §4): validation accuracy is checked at
     every evaluation round and the test score is kept from the first round reaching the best.
     Returns one row per (run keys, client) with ``best_round`` and ``value``.
     """

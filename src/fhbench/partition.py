@@ -2,7 +2,7 @@
 
 Every scheme first subsamples ``datapercent`` of the pooled data, then assigns the working
 positions to clients, then cuts each client 40/30/30 into train/test/val per class
-(PROTOCOL §2). Indices returned are always indices into the pooled label vector.
+(docs/protocol.md §2). Indices returned are always indices into the pooled label vector.
 
 ``natural`` clients are the groups of a metadata column (patient, device, site, subject; see
 ``Dataset.natural_groups``): after subsampling, the groups are ranked by their number of
@@ -102,7 +102,7 @@ def fhbench_positions(
     groups: np.ndarray | None = None,
     workers_per_chunk: int = 2,
 ) -> list[np.ndarray]:
-    """Steps 2-3 of PROTOCOL §2: Dirichlet over pairs of auxiliary workers, then equal slices."""
+    """Steps 2-3 of docs/protocol.md §2: Dirichlet over pairs of auxiliary workers, then equal slices."""
     m = len(working_labels)
     rows = np.stack([np.arange(m), working_labels], axis=1).astype(np.int64)
     rs.shuffle(rows)

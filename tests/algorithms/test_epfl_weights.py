@@ -1,4 +1,4 @@
-"""EPFL's public mixing-matrix function (PROTOCOL §5)."""
+"""EPFL's public mixing-matrix function (docs/protocol.md §5)."""
 
 import torch
 

@@ -1,4 +1,4 @@
-"""Registry, schema and config agree: every algorithm is configurable, with PROTOCOL defaults."""
+"""Registry, schema and config agree: every algorithm is configurable, with the defaults of docs/protocol.md."""
 
 from __future__ import annotations
 

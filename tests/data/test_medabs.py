@@ -24,7 +24,7 @@ def test_loopback_download_prepare_partition(tmp_path, http_mirror):
     assert sorted(r["path"] for r in trip.requests) == ["/medical_tc_test.csv", "/medical_tc_train.csv"]
     train = pd.read_csv(trip.served / "medical_tc_train.csv")
     test = pd.read_csv(trip.served / "medical_tc_test.csv")
-    # PROTOCOL §1: label = condition_label - 1, train then test, text unchanged.
+    # docs/protocol.md §1: label = condition_label - 1, train then test, text unchanged.
     assert np.array_equal(trip.prepared.labels, np.concatenate([train.condition_label, test.condition_label]) - 1)
     assert trip.prepared.labels.min() == 0 and trip.prepared.labels.max() == 4
     texts = trip.prepared.inputs

@@ -25,7 +25,7 @@ def test_loopback_download_prepare_partition(key, tmp_path, http_mirror):
     trip = loopback_roundtrip(key, tmp_path, http_mirror, demo, mirror_checksums=True)
     assert [r["path"] for r in trip.requests] == [f"/{key}_224.npz"]
     archive = np.load(trip.served / f"{key}_224.npz")
-    # PROTOCOL §1: pooled in the order train, test, val.
+    # docs/protocol.md §1: pooled in the order train, test, val.
     expected_images = np.concatenate([archive[f"{s}_images"] for s in ("train", "test", "val")])
     expected_labels = np.concatenate([archive[f"{s}_labels"].ravel() for s in ("train", "test", "val")])
     assert np.array_equal(np.asarray(trip.prepared.inputs), expected_images)

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fhbench import grid
+from fhbench.config import validate_config
 from tests.conftest import REPO, copy_repo
 
 SIGNAL = ("icbhi", "sprsound", "ptbxl", "adftd")
@@ -19,7 +21,8 @@ SIGNAL = ("icbhi", "sprsound", "ptbxl", "adftd")
 @pytest.mark.slow
 def test_demo_dag_builds_signal_partitions(tmp_path):
     work = copy_repo(tmp_path / "repo")
-    targets = [f"resources/partitions/{d}/fhbench.json" for d in SIGNAL]
+    demo = validate_config(yaml.safe_load((work / "config" / "demo.yaml").read_text()))
+    targets = [grid.split_path(demo, d, "fhbench") for d in SIGNAL]
     env = dict(os.environ, PYTHONPATH=str(work / "src"), HF_HUB_OFFLINE="1")
     snakemake = Path(sys.executable).with_name("snakemake")
     run = subprocess.run(
@@ -32,14 +35,13 @@ def test_demo_dag_builds_signal_partitions(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-4000:]
     for dataset in SIGNAL:
-        split = json.loads((work / "resources" / "partitions" / dataset / "fhbench.json").read_text())
+        split = json.loads((work / grid.split_path(demo, dataset, "fhbench")).read_text())
         assert split["scheme"] == "fhbench" and len(split["clients"]) == 20
-        assert (work / "resources" / "raw" / dataset / "MANIFEST.json").is_file()
-        assert (work / "logs" / "prepare_data" / f"{dataset}.log").is_file()
+        assert (work / grid.raw_dir(demo, dataset) / "MANIFEST.json").is_file()
+        assert (work / grid.logs_dir(demo) / "prepare_data" / dataset / f"{grid.prep_id(demo, dataset)}.log").is_file()
     # the prepare: options of config/demo.yaml reach Dataset.prepare through the rule
-    demo = yaml.safe_load((work / "config" / "demo.yaml").read_text())
     for dataset in ("icbhi", "sprsound"):
-        info = json.loads((work / "resources" / "prepared" / dataset / "info.json").read_text())
+        info = json.loads((work / grid.prepared_dir(demo, dataset) / "info.json").read_text())
         seconds = demo["datasets"][dataset]["prepare"]["clip_seconds"]
         assert info["clip_seconds"] == seconds and info["input_shape"] == [int(16_000 * seconds)]
     dry = subprocess.run(

@@ -29,7 +29,7 @@ def tiny_dir(tmp_path_factory):
 def test_real_moment_small_lora_counts_match_protocol():
     backbone = get_backbone("moment")
     model = wrap_with_lora(backbone.build_meta(5), backbone, LoraSpec(8, 16, 0.05))
-    assert lora_counts(model) == (65_536, 49_152)  # PROTOCOL §3: 114,688
+    assert lora_counts(model) == (65_536, 49_152)  # docs/protocol.md §3: 114,688
     lora_modules = {n.rsplit(".lora_A", 1)[0] for n, _ in model.named_parameters() if "lora_A" in n}
     assert len(lora_modules) == 16 and all(n.endswith(("SelfAttention.q", "SelfAttention.v")) for n in lora_modules)
     assert all(p.requires_grad for n, p in model.named_parameters() if "head.modules_to_save" in n)

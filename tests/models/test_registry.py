@@ -30,7 +30,7 @@ def test_lora_a_and_b_are_listed_in_model_order_and_pair_up(architecture):
 def test_every_architecture_has_a_backbone_entry(config_file):
     config = yaml.safe_load((REPO / config_file).read_text())
     assert {b["architecture"] for b in config["backbones"].values()} == set(BACKBONES)
-    expected_dropout = {"vit": 0.0, "wav2vec2": 0.01, "roberta": 0.01, "moment": 0.05}  # PROTOCOL §3
+    expected_dropout = {"vit": 0.0, "wav2vec2": 0.01, "roberta": 0.01, "moment": 0.05}  # docs/protocol.md §3
     # The demo's one departure (commented in demo.yaml): a stronger LoRA scale on the random tiny ViT.
     demo_departures = {"vit_tiny": {"alpha": 64}} if config_file == "config/demo.yaml" else {}
     for name, entry in config["backbones"].items():

@@ -29,7 +29,7 @@ def tiny_dir(tmp_path_factory):
 def test_real_roberta_base_lora_and_head_counts_match_protocol():
     backbone = get_backbone("roberta")
     model = wrap_with_lora(backbone.build_meta(5), backbone, LoraSpec(8, 16, 0.01))
-    assert lora_counts(model) == (147_456, 147_456)  # PROTOCOL §3: 294,912
+    assert lora_counts(model) == (147_456, 147_456)  # docs/protocol.md §3: 294,912
     head = sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and "lora_" not in n)
     assert head == 594_437
 

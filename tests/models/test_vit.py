@@ -13,7 +13,7 @@ from tests.models.conftest import check_federated_metrics, federate, lora_counts
 def test_real_vit_b16_lora_and_head_counts_match_protocol():
     backbone = get_backbone("vit")
     model = wrap_with_lora(backbone.build_meta(11), backbone, LoraSpec(8, 16, 0.0))
-    assert lora_counts(model) == (147_456, 147_456)  # PROTOCOL §3: 294,912
+    assert lora_counts(model) == (147_456, 147_456)  # docs/protocol.md §3: 294,912
     head = sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and "lora_" not in n)
     assert head == 8_459
     assert model.config.image_size == 224 and model.config.patch_size == 16

@@ -27,7 +27,7 @@ def tiny_dir(tmp_path_factory):
 def test_real_wav2vec2_base_lora_counts_match_protocol():
     backbone = get_backbone("wav2vec2")
     model = wrap_with_lora(backbone.build_meta(4), backbone, LoraSpec(8, 16, 0.01))
-    assert lora_counts(model) == (147_456, 147_456)  # PROTOCOL §3: 294,912 in all
+    assert lora_counts(model) == (147_456, 147_456)  # docs/protocol.md §3: 294,912 in all
     trainable = {n for n, p in model.named_parameters() if p.requires_grad and "lora_" not in n}
     # The whole head is trained (the published audio code left it frozen).
     assert any("projector" in n for n in trainable) and any("classifier" in n for n in trainable)

@@ -1,4 +1,4 @@
-"""Efficiency table: counts of the real architectures equal PROTOCOL §3; what algorithms send."""
+"""Efficiency table: counts of the real architectures equal docs/protocol.md §3; what algorithms send."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def test_efficiency_table_matches_protocol_counts(tmp_path):
     write_efficiency_table(CONFIG, out["csv"], out["md"], out["tex"])
     table = pd.read_csv(out["csv"]).set_index(["backbone", "algorithm"])
     vit, roberta, moment = table.loc[("vit_b16", "fedavg")], table.loc[("roberta_tiny", "fedavg")], table.loc[("moment_small", "fedavg")]
-    # PROTOCOL §3 (r = 8, float32); the tiny twin is counted as the real roberta-base.
+    # docs/protocol.md §3 (r = 8, float32); the tiny twin is counted as the real roberta-base.
     assert (vit.lora_a_params, vit.lora_b_params, vit.head_params) == (147_456, 147_456, 8_459)
     assert (roberta.lora_a_params + roberta.lora_b_params, roberta.head_params) == (294_912, 594_437)
     assert (moment.lora_a_params, moment.lora_b_params) == (65_536, 49_152)

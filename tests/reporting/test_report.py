@@ -150,3 +150,30 @@ def test_write_report(metrics, tmp_path, repo):
     out = tmp_path / "REPORT.md"
     write_report(out, [path], repo / "report" / "deviations.yaml", experiments={"main": spec("main", "main", MAIN)}, figures={}, alphas=ALPHAS)
     assert out.read_text().startswith("# FHBench reproduction report")
+
+
+def test_report_opens_with_provenance_and_a_demo_warning(metrics, tmp_path, repo):
+    import json
+
+    from fhbench import provenance
+
+    path = tmp_path / "m.csv"
+    select_runs(metrics, MAIN).to_csv(path, index=False)
+    (tmp_path / "split.json").write_text("[]")
+    infos = []
+    for i, commit in enumerate(("1" * 40, "2" * 40)):
+        prov = provenance.collect(provenance.now(), {"split": tmp_path / "split.json"})
+        prov["git"] = {"commit": commit, "dirty": i == 1}
+        infos.append(tmp_path / f"run{i}.json")
+        infos[-1].write_text(json.dumps({"status": "completed", "wall_seconds": 7200, "cpu_seconds": 3600, "peak_rss_mb": 900.0, "provenance": prov}))
+    out = tmp_path / "REPORT.md"
+    common = dict(experiments={"main": spec("main", "main", MAIN)}, figures={}, alphas=ALPHAS, run_infos=infos, config_name="demo")
+    text = write_report(out, [path], repo / "report" / "deviations.yaml", demo=True, **common)
+    head = text.split("\n## What was run")[0]
+    assert text.startswith("# FHBench reproduction report (demo)\n\n> **DEMO — NOT THE PAPER'S RESULTS.**")
+    assert "generated twins" in head and "tiny randomly initialised models" in head and "not comparable" in head
+    assert "`111111111111`; `222222222222 (dirty)`" in head and "more than one code state" in head
+    assert f"`{provenance.versions()['torch']}`" not in head and f"torch {provenance.versions()['torch']}" in head
+    assert "4.0 run-hours wall, 2.0 CPU-hours, peak memory 900.0 MB" in head
+    real = write_report(out, [path], repo / "report" / "deviations.yaml", demo=False, **common)
+    assert "DEMO" not in real and real.index("## Provenance") < real.index("## What was run")

@@ -29,6 +29,13 @@ def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.Compl
     return subprocess.run(SNAKEMAKE + list(args), cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def resolved(workdir: Path, config: str) -> dict:
+    """The config as the workflow resolves it: every path comes from fhbench.grid with it."""
+    from fhbench.config import load_config
+
+    return load_config(workdir / config)
+
+
 def write_config(workdir: Path, name: str, change) -> str:
     config = yaml.safe_load((workdir / "config" / "demo.yaml").read_text())
     change(config)
@@ -56,23 +63,28 @@ def test_failed_download_then_manual_copy_and_a_plain_rerun(workdir, tmp_path):
     from fhbench.data import get_dataset
 
     config = write_config(workdir, "offline.yaml", lambda c: c["datasets"]["medabs"].update(source="remote", base_url="http://127.0.0.1:9"))
-    done = snakemake(workdir, "--cores", "1", "resources/prepared/medabs", "--configfile", config)
+    from fhbench import grid
+
+    cfg = resolved(workdir, config)
+    prepared, raw, downloads = (f(cfg, "medabs") for f in (grid.prepared_dir, grid.raw_dir, grid.download_dir))
+    done = snakemake(workdir, "--cores", "1", prepared, "--configfile", config)
     assert done.returncode != 0
-    log = (workdir / "logs" / "acquire_data" / "medabs.log").read_text().rstrip().splitlines()
+    origin = grid.origin_id(cfg, "medabs")
+    log = (workdir / grid.logs_dir(cfg) / "acquire_data" / "medabs" / f"{origin}.log").read_text().rstrip().splitlines()
     last = log[-1]
     assert last.startswith("fhbench: error: could not download http://127.0.0.1:9/medical_tc_")
-    assert "no data was kept" in last and "resources/downloads/medabs/medical_tc_" in last
-    assert not (workdir / "resources" / "raw" / "medabs").exists()
+    assert "no data was kept" in last and f"{downloads}/medical_tc_" in last
+    assert not (workdir / raw).exists()
     # The user downloads the files by hand (here: the demo twin, in the source's format) and puts them there.
     served = tmp_path / "served"
     get_dataset("medabs").generate_demo(served)
-    downloads = workdir / "resources" / "downloads" / "medabs"
+    downloads = workdir / downloads
     downloads.mkdir(parents=True, exist_ok=True)
     for f in served.iterdir():
         shutil.copy(f, downloads / f.name)
-    done = snakemake(workdir, "--cores", "1", "resources/prepared/medabs", "--configfile", config)
+    done = snakemake(workdir, "--cores", "1", prepared, "--configfile", config)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert (workdir / "resources" / "prepared" / "medabs" / "labels.npy").exists()
+    assert (workdir / prepared / "labels.npy").exists()
     assert sorted(p.name for p in downloads.iterdir()) == sorted(p.name for p in served.iterdir())  # never deleted
 
 
@@ -82,22 +94,27 @@ def test_bad_model_folder_fails_once_with_the_line_at_the_end_of_the_log(workdir
     """A hand-made model folder of other sizes: the run stops with exit 2; retries do not redo the work."""
     from fhbench.models import get_backbone
 
+    from fhbench import grid
+
     config = write_config(workdir, "run.yaml", lambda c: c["execution"].update(warm_worker=warm_worker))
-    tiny = yaml.safe_load((workdir / config).read_text())["backbones"]["vit_tiny"]["tiny"]
-    model = workdir / "resources" / "models" / "vit_tiny"
+    cfg = resolved(workdir, config)
+    tiny = cfg["backbones"]["vit_tiny"]["tiny"]
+    model_dir = grid.model_dir(cfg, "vit_tiny")
+    model = workdir / model_dir
     shutil.rmtree(model, ignore_errors=True)
     get_backbone("vit").create_tiny(model, {**tiny, "hidden_size": 16, "num_attention_heads": 2})
-    target = "results/runs/organamnist/fhbench/fedavg/default/seed0/metrics.csv"
+    key = grid.RunKey("organamnist", "fhbench", "fedavg", "default", 0, name=grid.config_name(cfg))
+    target = key.metrics
     done = snakemake(workdir, "--cores", "1", target, "--configfile", config)
     assert done.returncode != 0
-    log = (workdir / "logs" / "run_federation" / "organamnist" / "fhbench" / "fedavg" / "default" / "seed0.log").read_text()
+    log = (workdir / key.log).read_text()
     lines = log.rstrip().splitlines()
-    assert lines[-1].startswith("fhbench: error: resources/models/vit_tiny/config.json: hidden_size is 16")
+    assert lines[-1].startswith(f"fhbench: error: {model_dir}/config.json: hidden_size is 16")
     assert "Traceback" not in done.stderr and log.count("Traceback") == 1  # in the log, not on the console
     # Attempts 2 and 3 stopped at once (Snakemake deletes the log before a retry; the retry writes it back).
     assert "retry: inputs unchanged since the bad-input failure, not run again" in log
     smk_log = max((workdir / ".snakemake" / "log").glob("*.snakemake.log")).read_text()
     assert smk_log.count("Trying to restart job") == 2
     assert smk_log.count("Traceback") == 0
-    assert "fhbench: error: resources/models/vit_tiny/config.json" in done.stderr
+    assert f"fhbench: error: {model_dir}/config.json" in done.stderr
     assert not (workdir / target).exists()

@@ -20,25 +20,27 @@ def test_dataset_table_and_figures_from_demo_config(tmp_path):
     env = environment(repo)
     config = yaml.safe_load((repo / "config" / "demo.yaml").read_text())
     datasets = list(config["datasets"])
-    figures = [f"results/figures/split_{d}_fhbench.{ext}" for d in datasets for ext in ("pdf", "png")]
+    checked = validate_config(yaml.safe_load((repo / "config" / "demo.yaml").read_text()))
+    tables = grid.tables_dir(checked)
+    figures = [f"{grid.figures_dir(checked)}/split_{d}_fhbench.{ext}" for d in datasets for ext in ("pdf", "png")]
     dry = run("snakemake -n all --configfile config/demo.yaml", repo, env)
     assert "dataset_table" in dry and "plot_split" in dry  # part of `all`
-    run(f"snakemake results/tables/datasets.csv {' '.join(figures)} --cores 2 --configfile config/demo.yaml", repo, env)
-    table = pd.read_csv(repo / "results" / "tables" / "datasets.csv")
+    run(f"snakemake {tables}/datasets.csv {' '.join(figures)} --cores 2 --configfile config/demo.yaml", repo, env)
+    table = pd.read_csv(repo / tables / "datasets.csv")
     assert len(table) == len(grid.data_partitions(validate_config(config)))  # one row per described split
     table = table[table["partition"] == "fhbench"]
     assert table["dataset"].tolist() == datasets  # every dataset under the paper's split, in config order
     n_clients = config["partitions"]["fhbench"]["n_clients"]
     for row in table.itertuples():
-        prepared = repo / "resources" / "prepared" / row.dataset
+        prepared = repo / grid.prepared_dir(checked, row.dataset)
         labels = np.load(prepared / "labels.npy")
         assert row.pooled_size == len(labels)
         assert row.clients == n_clients
         assert row.used_size == n_clients * (len(labels) // n_clients)  # fhbench: equal slices
         assert 0 <= row.single_class_clients <= n_clients
     for name in ("datasets.md", "datasets.tex"):
-        text = (repo / "results" / "tables" / name).read_text()
+        text = (repo / tables / name).read_text()
         assert all(d in text for d in datasets)
     for f in figures:
         assert (repo / f).stat().st_size > 1000
-    assert (repo / "logs" / "dataset_table" / "datasets.log").exists()
+    assert (repo / grid.logs_dir(checked) / "dataset_table" / "datasets.log").exists()

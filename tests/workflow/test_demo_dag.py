@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from fhbench import grid, provenance
 from fhbench.config import load_config
 from fhbench.grid import all_runs
 from tests.conftest import REPO, copy_repo
@@ -57,25 +59,39 @@ def test_demo_dag_end_to_end(tmp_path):
     configfile = demo_slice(work)
     done = snakemake(["all", "--cores", "2", "--configfile", configfile], work)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    table = (work / "results/tables/main_accuracy.md").read_text()
-    assert "wrote results/tables/main_accuracy.md" in done.stdout + done.stderr
+    config = load_config(work / configfile)
+    tables = grid.tables_dir(config)
+    assert tables == "results/demo/tables"
+    table = (work / tables / "main_accuracy.md").read_text()
+    assert f"wrote {tables}/main_accuracy.md" in done.stdout + done.stderr
     assert re.search(r"^\|\s*\**fedavg", table, flags=re.M) and re.search(r"^\|\s*\**epfl", table, flags=re.M)
-    tidy = pd.read_csv(work / "results/tables/main_accuracy.csv")
+    tidy = pd.read_csv(work / tables / "main_accuracy.csv")
     assert set(tidy.algorithm) >= {"fedavg", "epfl"}
     assert tidy["mean"].between(0, 1).all()
-    assert (work / "results/REPORT.md").read_text().count("fedavg") >= 1
-    assert (work / "results/figures/convergence.png").stat().st_size > 0
+    report = (work / grid.report_path(config)).read_text()
+    assert report.count("fedavg") >= 1
+    # A demo report says so first, then where its numbers come from.
+    assert report.split("\n")[2].startswith("> **DEMO — NOT THE PAPER'S RESULTS.**")
+    assert report.index("## Provenance") < report.index("## What was run")
+    assert (work / grid.figures_dir(config) / "convergence.png").stat().st_size > 0
     # Every job wrote a log file.
-    config = load_config(work / configfile)
     for key in all_runs(config):
-        log = work / f"logs/run_federation/{key.dataset}/{key.partition}/{key.algorithm}/{key.variant}/seed{key.seed}.log"
+        log = work / key.log
         assert f"round {config['training']['rounds']}/{config['training']['rounds']}" in log.read_text()
+        # The run's own cost and provenance (the warm worker hides it from the benchmark file).
+        info = json.loads((work / key.info).read_text())
+        assert info["status"] == "completed" and info["cpu_seconds"] > 0 and info["peak_rss_mb"] > 50
+        prov = info["provenance"]
+        assert {"git", "versions", "device", "host", "started", "finished", "inputs"} <= set(prov)
+        assert prov["inputs"]["prepared"]["path"] == grid.prepared_dir(config, key.dataset)
+        assert prov["inputs"]["split"]["hash"] == provenance.content_hash(work / grid.split_path(config, key.dataset, key.partition))
+        assert prov["inputs"]["model"]["path"] == grid.model_dir(config, "vit_tiny")
         # The demo's runs were forked by the warm worker (execution.warm_worker), which then stopped.
         assert "fhbench worker: pid" in log.read_text()
-    worker_log = (work / "logs/warm_worker.log").read_text()
+    worker_log = (work / grid.logs_dir(config) / "warm_worker.log").read_text()
     assert "ready after" in worker_log and "stopped" in worker_log, worker_log
     for rule in ("acquire_data", "prepare_data", "make_partition", "fetch_model", "make_table", "plot_figure", "write_report"):
-        assert list((work / "logs" / rule).rglob("*.log")), rule
+        assert list((work / grid.logs_dir(config) / rule).rglob("*.log")), rule
     # A second invocation has nothing to do.
     again = snakemake(["all", "-n", "--cores", "2", "--configfile", configfile], work)
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fhbench import grid
+from fhbench.config import validate_config
 from tests.conftest import copy_repo
 
 BIN = Path(sys.executable).parent  # dvc and snakemake of the test environment
@@ -57,13 +59,14 @@ def test_dvc_repro_push_clone_pull_and_snakemake_has_nothing_to_do(tmp_path):
     run("dvc repro", repo, env)
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     assert sorted(lock["stages"]) == sorted(f"demo_data@{d}" for d in datasets)
+    demo = validate_config(yaml.safe_load((repo / "config" / "demo.yaml").read_text()))
     for d in datasets:
-        assert (repo / "resources" / "prepared" / d / "labels.npy").exists()
-        assert (repo / "resources" / "partitions" / d / "fhbench.json").exists()
+        assert (repo / grid.prepared_dir(demo, d) / "labels.npy").exists()
+        assert (repo / grid.split_path(demo, d, "fhbench")).exists()
     original = tracked_files(repo)
     assert len(original) >= 4 * len(datasets)
     # The demo config asks for a warm worker, but data-only invocations run no federated runs.
-    assert not (repo / "logs" / "warm_worker.log").exists()
+    assert not (repo / grid.logs_dir(demo) / "warm_worker.log").exists()
 
     remote = tmp_path / "remote"
     run(f"dvc remote add -d local {remote} && dvc push -q && git add -A && git commit -qm data", repo, env)
@@ -86,6 +89,6 @@ def test_dvc_repro_push_clone_pull_and_snakemake_has_nothing_to_do(tmp_path):
     dry = run("snakemake -n all_data --configfile config/demo.yaml", clone, env)
     assert "Nothing to be done" in dry, dry
     # The same files deleted are rebuilt: the dry run does look at them.
-    (clone / "resources" / "partitions" / datasets[0] / "fhbench.json").unlink()
+    (clone / grid.split_path(demo, datasets[0], "fhbench")).unlink()
     dry = run("snakemake -n all_data --configfile config/demo.yaml", clone, env)
     assert "make_partition" in dry and "Nothing to be done" not in dry

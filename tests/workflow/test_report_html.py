@@ -75,10 +75,11 @@ def test_report_lists_tables_figures_and_report(built):
     results = json.loads(re.search(r"var results = (\{.*?\});\n", text, re.S).group(1))
     categories = json.loads(re.search(r"var categories = (\{.*?\});\n", text, re.S).group(1))
     by_category = {name: {p for paths in subs.values() for p in paths} for name, subs in categories.items()}
-    assert by_category["Tables"] == {f"results/tables/{e}_accuracy.html" for e in config["experiments"]} | {"results/tables/efficiency.csv"}
-    assert by_category["Figures"] == {f"results/figures/{f}.png" for f in config["figures"]}
-    assert by_category["Report"] == {"results/REPORT.md"}
-    assert "Main results" in results["results/tables/main_accuracy.html"]["caption"]
+    tables, figures = grid.tables_dir(config), grid.figures_dir(config)
+    assert by_category["Tables"] == {f"{tables}/{e}_accuracy.html" for e in config["experiments"]} | {f"{tables}/efficiency.csv"}
+    assert by_category["Figures"] == {f"{figures}/{f}.png" for f in config["figures"]}
+    assert by_category["Report"] == {grid.report_path(config)}
+    assert "Main results" in results[f"{tables}/main_accuracy.html"]["caption"]
 
 
 @pytest.mark.slow
@@ -100,19 +101,19 @@ def test_report_renders_in_chromium(built, tmp_path):
     assert {"Tables", "Figures", "Report"} <= set(checked["menu"]), checked["menu"]
     rendered = checked["results"]
 
-    main = rendered["results/tables/main_accuracy.html"]
+    main = rendered[f"{grid.tables_dir(config)}/main_accuracy.html"]
     assert main["kind"] == "iframe", main
     n_methods = len(config["experiments"]["main"]["algorithms"])
     assert main["rows"] == 2 + n_methods  # modality header, dataset header, one row per method
     assert len(main["cells"]) == n_methods and all(re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d", c) for c in main["cells"])
     assert main["bold"] >= 1
     for name in config["figures"]:
-        figure = rendered[f"results/figures/{name}.png"]
+        figure = rendered[f"{grid.figures_dir(config)}/{name}.png"]
         assert figure["kind"] == "img" and figure["width"] > 200 and figure["height"] > 100, (name, figure)
 
     OUTPUT.mkdir(parents=True, exist_ok=True)
     shot = OUTPUT / "report_main_table.png"
-    browse(driven.as_uri() + "#show=results/tables/main_accuracy.html", tmp_path / "profile2", f"--screenshot={shot}")
+    browse(driven.as_uri() + f"#show={grid.tables_dir(config)}/main_accuracy.html", tmp_path / "profile2", f"--screenshot={shot}")
     print(f"\nscreenshot of the report showing the main table: {shot}")
     import matplotlib.image
 

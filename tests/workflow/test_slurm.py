@@ -59,7 +59,8 @@ def demo_subset(repo: Path) -> dict:
 
 
 def targets() -> list[str]:
-    return [f"results/runs/organamnist/fhbench/{alg}/default/seed0/metrics.csv" for alg in ALGORITHMS]
+    # config/test_subset.yaml is cut from config/demo.yaml and keeps its name.
+    return [f"results/demo/runs/organamnist/fhbench/{alg}/default/seed0/metrics.csv" for alg in ALGORITHMS]
 
 
 def start_snakemake(workdir: Path, args: list[str]) -> tuple[subprocess.Popen, Path]:
@@ -153,12 +154,12 @@ def test_demo_subset_through_slurm_equals_local_run(tmp_path, repo):
     # Slurm kills it and puts the same job id back in the queue; it must resume, and
     # Snakemake must keep waiting for it.
     run_dir = "organamnist/fhbench/fedavg/default/seed0"
-    checkpoint = slurm / "results" / "checkpoints" / run_dir / "last.pt"
+    checkpoint = slurm / "results" / "demo" / "checkpoints" / run_dir / "last.pt"
     wait_until(proc, log, f"a checkpoint of {run_dir}", checkpoint.exists, deadline)
     match = re.search(rf"SLURM jobid (\d+) \(log: [^)]*rule_run_federation/[^)]*fedavg", log.read_text())
     assert match, log.read_text()[-3000:]
     requeued = match.group(1)
-    assert not (slurm / "results" / "runs" / run_dir / "metrics.csv").exists(), "run ended before it could be requeued"
+    assert not (slurm / "results" / "demo" / "runs" / run_dir / "metrics.csv").exists(), "run ended before it could be requeued"
     subprocess.run(["scontrol", "requeue", requeued], check=True, timeout=QUERY_TIMEOUT_S)
     print(f"requeued Slurm job {requeued} after its first checkpoint", flush=True)
     wait_until(proc, log, f"job {requeued} to be pending again", lambda: squeue_state(requeued) == "PENDING", deadline)
@@ -189,7 +190,7 @@ def test_demo_subset_through_slurm_equals_local_run(tmp_path, repo):
                              timeout=QUERY_TIMEOUT_S, check=True).stdout.split()
     print(f"sacct -D history of requeued job {requeued}: {history}")
     assert history[0] == "REQUEUED" and history[-1] == "COMPLETED", history
-    run_log = (slurm / "logs" / "run_federation" / "organamnist" / "fhbench" / "fedavg" / "default" / "seed0.log").read_text()
+    run_log = (slurm / "logs" / "demo" / "run_federation" / "organamnist" / "fhbench" / "fedavg" / "default" / "seed0.log").read_text()
     assert "resuming from" in run_log, run_log[-2000:]
     print("requeued run:", next(line for line in run_log.splitlines() if "resuming from" in line))
 

@@ -47,19 +47,20 @@ def dry_run(workdir: Path, *targets: str) -> tuple[dict[str, int], set[str]]:
 
 @pytest.mark.slow
 def test_one_figure_runs_only_its_experiment(workdir, demo):
-    counts, outputs = dry_run(workdir, "results/figures/heterogeneity_sweep.pdf")
+    counts, outputs = dry_run(workdir, f"{grid.figures_dir(demo)}/heterogeneity_sweep.pdf")
     runs = {k.metrics for k in grid.experiment_runs(demo, "heterogeneity")}
-    assert {o for o in outputs if o.startswith("results/runs/") and o.endswith("metrics.csv")} == runs
+    assert {o for o in outputs if o.startswith("results/demo/runs/") and o.endswith("metrics.csv")} == runs
     assert counts["run_federation"] == len(runs)
     assert counts["make_partition"] == len(demo["experiments"]["heterogeneity"]["partitions"])
     assert counts["plot_figure"] == 1
     assert not {"make_table", "write_report", "all"} & set(counts)
-    assert not any("fhbench" in o for o in outputs if o.startswith(("results/runs", "resources/partitions")))
+    # Only the Dirichlet splits: no run or split of the paper's fhbench scheme.
+    assert not any("/fhbench" in o for o in outputs if o.startswith(("results/demo/runs", "resources/partitions")))
 
 
 @pytest.mark.slow
 def test_one_table_runs_only_its_experiment(workdir, demo):
-    counts, outputs = dry_run(workdir, "results/tables/layers_accuracy.tex")
+    counts, outputs = dry_run(workdir, f"{grid.tables_dir(demo)}/layers_accuracy.tex")
     runs = {k.metrics for k in grid.experiment_runs(demo, "layers")}
     assert {o for o in outputs if o.endswith("metrics.csv")} == runs
     assert counts == {"acquire_data": 1, "prepare_data": 1, "fetch_model": 1, "make_partition": 1, "run_federation": len(runs), "make_table": 1}

@@ -6,7 +6,7 @@ from fhbench.reporting.report import write_report
 to_log_file(snakemake.log[0])
 out_dir = os.path.dirname(snakemake.output[0])
 # Figures made by other rules (split distributions) that are not configured under figures:.
-configured = {f"results/figures/{name}.png" for name in snakemake.params.figures}
+configured = set(snakemake.params.configured_figures)
 extra = [os.path.relpath(p, out_dir) for p in snakemake.input.figures if p.endswith(".png") and p not in configured]
 write_report(
     snakemake.output[0],
@@ -17,4 +17,7 @@ write_report(
     alphas=snakemake.params.alphas,
     headline=snakemake.params.headline,
     extra_figures=extra,
+    run_infos=snakemake.input.infos,
+    config_name=snakemake.params.name,
+    demo=snakemake.params.demo,
 )

@@ -1,4 +1,4 @@
-"""EPFL, the FHBench paper's method (arXiv 2504.10817, §5 of PROTOCOL.md).
+"""EPFL, the FHBench paper's method (arXiv 2504.10817, docs/protocol.md §5).
 
 Uploaded: each client's LoRA A and B matrices. Server: the distance d_ij between clients is the
 mean Frobenius distance of their B matrices over the selected layers; the similarity 1/d_ij is

@@ -5,7 +5,7 @@ Source: the OpenNeuro S3 bucket (``s3.amazonaws.com/openneuro.org/ds004504``): `
 ``derivatives/sub-XXX/eeg/sub-XXX_task-eyesclosed_eeg.set`` (EEGLAB, 19 channels, 500 Hz),
 listed from the participants table. No checksums are published; the manifest records sha256.
 
-PROTOCOL §1: group A → 2, F → 1, C → 0; subjects in sorted order (the published code relied on
+docs/protocol.md §1: group A → 2, F → 1, C → 0; subjects in sorted order (the published code relied on
 directory-listing order); each channel interpolated 500 → 256 Hz, cut into non-overlapping 1 s
 windows, each window standardised per channel: inputs (N, 19, 256).
 

@@ -6,7 +6,7 @@ crackles 0/1, wheezes 0/1) and the official train/test list ``ICBHI_challenge_tr
 No checksums are published; :func:`fhbench.data.base.write_manifest` records sha256.
 
 Recording names are ``<patient>_<index>_<chest location>_<acquisition mode>_<device>``.
-Label per cycle (PROTOCOL §1): 0 neither, 1 crackles only, 2 wheezes only, 3 both.
+Label per cycle (docs/protocol.md §1): 0 neither, 1 crackles only, 2 wheezes only, 3 both.
 
 The official list names one recording with another device than the file on disk
 (``226_1b1_Pl_sc_Meditron`` listed, ``226_1b1_Pl_sc_LittC2SE`` shipped): a recording missing from

@@ -3,7 +3,7 @@
 Source: github.com/sebischair/Medical-Abstracts-TC-Corpus, ``medical_tc_train.csv`` and
 ``medical_tc_test.csv`` (columns ``condition_label`` 1-5 and ``medical_abstract``). No checksum
 is published; the raw folder's MANIFEST.json records the sha256 of what was fetched.
-PROTOCOL §1: label = condition_label − 1; train and test concatenated in that order.
+docs/protocol.md §1: label = condition_label − 1; train and test concatenated in that order.
 """
 
 from __future__ import annotations

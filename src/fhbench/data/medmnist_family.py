@@ -16,7 +16,7 @@ from fhbench.errors import InputError
 from fhbench.data.download import RemoteFile
 from fhbench.data.prepared import stream_prepared
 
-# PROTOCOL §1: the official splits are pooled in this order.
+# docs/protocol.md §1: the official splits are pooled in this order.
 POOL_ORDER = ("train", "test", "val")
 ORGAN_CLASSES = (
     "bladder",

@@ -6,7 +6,7 @@ Source: PhysioNet ``ptb-xl/1.0.3``: ``ptbxl_database.csv`` (one row per record: 
 ``records500/<folder>/<ecg_id>_hr.{hea,dat}``, listed from the database table. PhysioNet
 publishes ``SHA256SUMS.txt``; every fetched file is checked against it.
 
-Label (PROTOCOL §1): the superclass of the record's highest-likelihood SCP code (NORM 0, MI 1,
+Label (docs/protocol.md §1): the superclass of the record's highest-likelihood SCP code (NORM 0, MI 1,
 STTC 2, CD 3, HYP 4). A patient is dropped when any of their records falls outside the five or
 two records disagree. Each record is interpolated 500 → 250 Hz, standardised per channel over
 its 10 s, cut into ten 1 s windows and each window standardised per channel: inputs (N, 12, 250).

@@ -4,7 +4,7 @@ Source: github.com/Franck-Dernoncourt/pubmed-rct, folder ``PubMed_200k_RCT``: ``
 (holding ``train.txt``), ``dev.txt``, ``test.txt``. Each file is a run of abstracts; an
 abstract starts at a ``###<id>`` line and holds one ``LABEL<TAB>sentence`` line per sentence.
 No checksum is published; MANIFEST.json records the sha256 of what was fetched.
-PROTOCOL §1: labels alphabetical (BACKGROUND 0 … RESULTS 4), train then test concatenated,
+docs/protocol.md §1: labels alphabetical (BACKGROUND 0 … RESULTS 4), train then test concatenated,
 dev unused (downloaded so the raw folder is a faithful copy of the source), text lower-cased.
 """
 

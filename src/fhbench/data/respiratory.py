@@ -1,6 +1,6 @@
 """Shared audio treatment of the respiratory sound datasets (ICBHI 2017, SPRSound).
 
-PROTOCOL §1: each annotated cycle/event is cut from its recording, averaged to mono, resampled
+docs/protocol.md §1: each annotated cycle/event is cut from its recording, averaged to mono, resampled
 to 16 kHz, faded in and out over 1,000 samples and fixed to the clip length (8 s in the
 paper): longer clips are truncated, shorter ones repeated circularly and then faded out.
 The demo twins of both datasets synthesise breathing noise, crackles and tones with the

@@ -1,6 +1,6 @@
 """Shared treatment of the time-series datasets (PTB-XL ECG, ADFTD EEG).
 
-PROTOCOL §1: signals are linearly interpolated to the target rate, cut into non-overlapping
+docs/protocol.md §1: signals are linearly interpolated to the target rate, cut into non-overlapping
 1 s windows, and every window is standardised per channel. Padding to MOMENT's 512 steps and
 its input mask belong to the backbone, not to the prepared data.
 """

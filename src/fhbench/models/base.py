@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class LoraSpec:
-    """LoRA hyperparameters (PROTOCOL §3)."""
+    """LoRA hyperparameters (docs/protocol.md §3)."""
 
     rank: int = 8
     alpha: int = 16
@@ -33,7 +33,7 @@ class Backbone(ABC):
     modality: str
     lora_targets: tuple[str, ...]
     head_modules: tuple[str, ...]
-    reference_classes: int  # classes of the PROTOCOL dataset used to count this backbone's head
+    reference_classes: int  # classes of the docs/protocol.md dataset used to count this backbone's head
     # Files a run needs (config, weights, tokenizer); skips the TF/Flax/ONNX copies hub repos hold.
     fetch_patterns: tuple[str, ...] = ("*.json", "*.txt", "*.safetensors", "pytorch_model.bin")
 

@@ -10,7 +10,7 @@ head. It reads the published checkpoint as it is: ``config.json`` in MOMENT's ow
 in a T5 encoder stack, ``head.*`` of the reconstruction head, which is dropped here).
 
 Input: prepared (N, C, T) float32 windows, left-padded with zeros to 512 steps, with an input
-mask that marks the padding (PROTOCOL §1). Each channel is encoded independently. The head
+mask that marks the padding (docs/protocol.md §1). Each channel is encoded independently. The head
 averages the encoder outputs over channels and patches and applies dropout and a linear layer
 (MOMENT's ``reduction="mean"`` classification head); it does not depend on the channel count,
 so one saved model serves 12-lead ECG and 19-channel EEG. LoRA on ``q``/``v`` of every encoder
@@ -244,7 +244,7 @@ class MomentBackbone(Backbone):
     architecture = "moment"
     modality = "timeseries"
     lora_targets = ("q", "v")
-    reference_classes = 5  # PTB-XL: the head size PROTOCOL §3 counts with
+    reference_classes = 5  # PTB-XL: the head size docs/protocol.md §3 counts with
     head_modules = ("head",)
 
     def create_tiny(self, out_dir: str | Path, config: dict, seed: int = 0) -> None:

@@ -1,7 +1,7 @@
 """RoBERTa-base text backbone (``FacebookAI/roberta-base``) for Medical Abstracts and PubMed RCT.
 
 Input: the prepared texts (a numpy array of str), tokenised once per run with the tokenizer
-saved beside the weights, truncated to 512 tokens (PROTOCOL §1). Batches are trimmed to their
+saved beside the weights, truncated to 512 tokens (docs/protocol.md §1). Batches are trimmed to their
 longest sequence with an attention mask, which gives the same logits as padding to 512 at a
 fraction of the cost. LoRA on ``query``/``value``; the classification head (dense + out_proj)
 is trained.
@@ -67,7 +67,7 @@ class RobertaBackbone(Backbone):
     architecture = "roberta"
     modality = "text"
     lora_targets = ("query", "value")
-    reference_classes = 5  # Medical Abstracts and PubMed RCT: the head size PROTOCOL §3 counts with
+    reference_classes = 5  # Medical Abstracts and PubMed RCT: the head size docs/protocol.md §3 counts with
     head_modules = ("classifier",)
 
     def create_tiny(self, out_dir: str | Path, config: dict, seed: int = 0) -> None:

@@ -27,7 +27,7 @@ class ViTBackbone(Backbone):
     modality = "image"
     # transformers 5 names ViT's attention projections q_proj/k_proj/v_proj.
     lora_targets = ("q_proj", "v_proj")
-    reference_classes = 11  # OrganA/C/SMNIST: the head size PROTOCOL §3 counts with
+    reference_classes = 11  # OrganA/C/SMNIST: the head size docs/protocol.md §3 counts with
     head_modules = ("classifier",)
 
     def create_tiny(self, out_dir: str | Path, config: dict, seed: int = 0) -> None:

@@ -1,6 +1,6 @@
 """wav2vec 2.0 base audio backbone (``facebook/wav2vec2-base-960h``) for ICBHI and SPRSound.
 
-Input: raw 16 kHz mono clips, one float32 row per sample (PROTOCOL §3: 8 s = 128,000
+Input: raw 16 kHz mono clips, one float32 row per sample (docs/protocol.md §3: 8 s = 128,000
 samples), normalised per clip to zero mean and unit variance as the model's feature extractor
 does. LoRA on the encoder's ``q_proj``/``v_proj``; the sequence-classification head
 (``projector`` + ``classifier``) is trained.
@@ -31,7 +31,7 @@ class Wav2Vec2Backbone(Backbone):
     architecture = "wav2vec2"
     modality = "audio"
     lora_targets = ("q_proj", "v_proj")
-    reference_classes = 4  # ICBHI: the head size PROTOCOL §3 counts with
+    reference_classes = 4  # ICBHI: the head size docs/protocol.md §3 counts with
     head_modules = ("projector", "classifier")
 
     def create_tiny(self, out_dir: str | Path, config: dict, seed: int = 0) -> None:

@@ -126,7 +126,7 @@ def efficiency_table(backbones: dict[str, dict], n_classes: dict[str, int], algo
 
 def backbone_classes(config: dict) -> dict[str, int]:
     """Head size per configured backbone: the largest class count among the datasets using it,
-    else the class count of the backbone's reference dataset in PROTOCOL §3."""
+    else the class count of the backbone's reference dataset in docs/protocol.md §3."""
     from fhbench.data import DATASETS
 
     classes = {key: get_backbone(entry["architecture"]).reference_classes for key, entry in config["backbones"].items()}

@@ -1,5 +1,6 @@
-"""``results/REPORT.md``: what was run, the headline table, one computed sentence per experiment
-and figure, and the ways this reproduction differs from the published code.
+"""``results/{name}/REPORT.md``: provenance (and, for a demo, a warning), what was run, the
+headline table, one computed sentence per experiment and figure, and the ways this
+reproduction differs from the published code.
 
 Every number in the report is computed here from the tidy metrics; the only typed-in text is
 the sentence templates and the list of deviations (``report/deviations.yaml``).
@@ -9,6 +10,7 @@ finding sentence computes; ``FIGURE_FINDINGS`` does the same for figure kinds th
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -231,6 +233,9 @@ def build_report(
     table_dir: str = "tables",
     figure_dir: str = "figures",
     extra_figures: Sequence[str] = (),
+    provenance: dict | None = None,
+    config_name: str | None = None,
+    demo: bool = False,
 ) -> str:
     """The Markdown text of REPORT.md.
 
@@ -242,9 +247,17 @@ def build_report(
         Name → ``{"kind", "experiment", "title"}`` from the config.
     extra_figures
         PNG paths relative to the report of figures made elsewhere (e.g. split distributions).
+    provenance
+        :func:`fhbench.provenance.summarise` of the runs' run.json: the block the report opens with.
+    demo
+        The numbers come from generated twins and tiny random models: said first, unmissably.
     """
     counts = run_counts(metrics)
-    lines = ["# FHBench reproduction report", ""]
+    lines = [f"# FHBench reproduction report{f' ({config_name})' if config_name else ''}", ""]
+    if demo:
+        lines += [DEMO_WARNING, ""]
+    if provenance is not None:
+        lines += provenance_block(provenance)
     lines += [
         "## What was run",
         "",
@@ -314,8 +327,58 @@ def load_deviations(path: str | Path) -> list[dict]:
     return items
 
 
-def write_report(out: str | Path, metrics_paths: Iterable[str | Path], deviations_path: str | Path, **kwargs) -> str:
-    """Read the metrics, build REPORT.md and write it atomically; returns the text."""
+DEMO_WARNING = (
+    "> **DEMO — NOT THE PAPER'S RESULTS.** Every number below comes from generated twins of the datasets "
+    "and tiny randomly initialised models, trained for a few rounds on a CPU. They test that the pipeline "
+    "works end to end and are **not comparable** to the paper's figures (nor to any real run); "
+    "the paper's numbers quoted below are for orientation only."
+)
+
+
+def provenance_block(summary: dict) -> list[str]:
+    """REPORT.md's opening section: which code, software and machines made these numbers, when,
+    and at what cost (:func:`fhbench.provenance.summarise`)."""
+
+    def listed(values: list) -> str:
+        return "; ".join(f"`{v}`" for v in values) if values else "unknown"
+
+    lines = [
+        "## Provenance",
+        "",
+        f"- runs: {summary['runs']} ({summary['with_provenance']} with provenance records in their `run.json`)",
+        f"- code (git commit): {listed(summary['commits'])}",
+        f"- software: {listed(summary['versions'])}",
+        f"- devices: {listed(summary['devices'])}",
+        f"- hosts: {listed(summary['hosts'])}",
+        f"- time: {summary['first_start'] or '?'} to {summary['last_end'] or '?'} (UTC)",
+        (
+            f"- cost: {summary['wall_hours']} run-hours wall, {summary['cpu_hours']} CPU-hours, "
+            f"peak memory {summary['peak_rss_mb']} MB per run"
+            + (f", peak GPU memory {summary['gpu_peak_mb']} MB" if summary.get("gpu_peak_mb") else "")
+        ),
+        "",
+        "Each run's `run.json` holds the content hashes of the prepared data, split and model weights it loaded.",
+        "",
+    ]
+    if len(summary["commits"]) > 1 or any("dirty" in c for c in summary["commits"]):
+        lines[4] += " — **the runs come from more than one code state, or from uncommitted changes**"
+    return lines
+
+
+def write_report(
+    out: str | Path,
+    metrics_paths: Iterable[str | Path],
+    deviations_path: str | Path,
+    run_infos: Iterable[str | Path] = (),
+    **kwargs,
+) -> str:
+    """Read the metrics (and the runs' run.json for the provenance block), build REPORT.md and
+    write it atomically; returns the text."""
+    from fhbench.provenance import summarise
+
+    infos = [json.loads(Path(p).read_text()) for p in run_infos]
+    if infos:
+        kwargs.setdefault("provenance", summarise(infos))
     text = build_report(load_metrics(metrics_paths), deviations=load_deviations(deviations_path), **kwargs)
     write_texts({out: text})
     return text

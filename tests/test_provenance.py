@@ -1,0 +1,107 @@
+"""fhbench.provenance: git state, versions, device, content hashes, cost, and the report summary."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+from datetime import datetime
+
+import pytest
+
+from fhbench import provenance
+
+GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.invalid", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.invalid")
+
+
+def git(cwd, *args):
+    return subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_git_state_reports_the_commit_and_a_dirty_tree(tmp_path):
+    assert provenance.git_state(tmp_path) == {"commit": None, "dirty": None}
+    git(tmp_path, "init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    git(tmp_path, "add", "a.py")
+    git(tmp_path, "commit", "-qm", "one")
+    head = git(tmp_path, "rev-parse", "HEAD")
+    assert provenance.git_state(tmp_path) == {"commit": head, "dirty": False}
+    (tmp_path / "untracked.txt").write_text("results are not code")
+    assert provenance.git_state(tmp_path)["dirty"] is False
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert provenance.git_state(tmp_path) == {"commit": head, "dirty": True}
+
+
+def test_this_checkout_is_a_git_checkout():
+    state = provenance.git_state()
+    assert state["commit"] is None or len(state["commit"]) == 40
+
+
+def test_versions_name_python_and_the_packages():
+    found = provenance.versions()
+    assert set(found) == {"python", "torch", "transformers", "peft", "fhbench"}
+    assert found["python"].count(".") == 2 and found["torch"] and found["fhbench"]
+    assert provenance.versions(["no-such-package-xyz"])["no-such-package-xyz"] is None
+
+
+def test_device_info_on_cpu():
+    info = provenance.device_info("cpu")
+    assert info["type"] == "cpu" and info["cpu"]
+    assert "gpu" not in info
+
+
+def test_content_hash_of_a_file_and_a_folder(tmp_path):
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"abc")
+    assert provenance.content_hash(f) == "sha256:" + hashlib.sha256(b"abc").hexdigest()
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root, order in ((a, ("one", "two")), (b, ("two", "one"))):  # creation order does not matter
+        (root / "sub").mkdir(parents=True)
+        for name in order:
+            (root / "sub" / name).write_text(name)
+    (b / ".snakemake_timestamp").write_text("")  # Snakemake's marker is not data
+    assert provenance.content_hash(a) == provenance.content_hash(b)
+    (b / "sub" / "one").write_text("changed")
+    assert provenance.content_hash(a) != provenance.content_hash(b)
+    (b / "sub" / "one").write_text("one")
+    (b / "sub" / "one").rename(b / "sub" / "three")  # same bytes, other name
+    assert provenance.content_hash(a) != provenance.content_hash(b)
+    with pytest.raises(FileNotFoundError, match="nothing to hash"):
+        provenance.content_hash(tmp_path / "missing")
+
+
+def test_collect_has_every_field(tmp_path):
+    (tmp_path / "split.json").write_text("[]")
+    started = provenance.now()
+    block = provenance.collect(started, {"split": tmp_path / "split.json"}, device="cpu")
+    assert set(block) == {"git", "versions", "device", "host", "started", "finished", "inputs"}
+    assert block["inputs"]["split"]["hash"] == provenance.content_hash(tmp_path / "split.json")
+    assert datetime.fromisoformat(block["finished"]) >= datetime.fromisoformat(started)
+
+
+def test_cost_measures_this_process():
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    junk = bytearray(64 * 2**20)  # 64 MB resident
+    junk[:: 4096] = b"x" * len(junk[:: 4096])
+    while time.process_time() - cpu0 < 0.2:
+        pass
+    used = provenance.cost(wall0, cpu0)
+    assert used["cpu_seconds"] >= 0.2 and used["wall_seconds"] >= used["cpu_seconds"] - 0.05
+    assert used["peak_rss_mb"] >= 64
+    assert "gpu_peak_mb" not in used
+
+
+def test_summarise_flags_mixed_code_and_sums_cost():
+    def info(commit, dirty, wall, started):
+        prov = {"git": {"commit": commit, "dirty": dirty}, "versions": {"python": "3.11.7", "torch": "2.13.0"},
+                "device": {"type": "cpu", "cpu": "Xeon"}, "host": "h", "started": started, "finished": started}
+        return {"wall_seconds": wall, "cpu_seconds": wall / 2, "peak_rss_mb": wall, "provenance": prov}
+
+    summary = provenance.summarise([info("a" * 40, False, 3600, "2026-01-02T00:00:00+00:00"), info("b" * 40, True, 1800, "2026-01-01T00:00:00+00:00")])
+    assert summary["commits"] == ["aaaaaaaaaaaa", "bbbbbbbbbbbb (dirty)"]
+    assert summary["wall_hours"] == 1.5 and summary["cpu_hours"] == 0.75 and summary["peak_rss_mb"] == 3600
+    assert summary["first_start"].startswith("2026-01-01") and summary["last_end"].startswith("2026-01-02")
+    assert summary["devices"] == ["Xeon"] and summary["hosts"] == ["h"]
+    old = provenance.summarise([{"status": "completed"}])  # run.json written before provenance existed
+    assert old["with_provenance"] == 0 and old["commits"] == []
