@@ -42,3 +42,4 @@ onsuccess:
 
 onerror:
     stop_warm_worker()
+    print_summary()

@@ -111,7 +111,12 @@ def print_outputs(targets):
     for table in tables:
         print(f"\nfhbench: wrote {table}\n")
         print(open(table).read())
-    figures = sorted({t.rsplit(".", 1)[0] for t in targets if t.startswith("results/figures/")})
-    print(f"fhbench: {len(grid.table_targets(config))} table files under results/tables/, {len(figures)} figures under results/figures/")
-    if "results/REPORT.md" in targets:
-        print("fhbench: the reproduction report is results/REPORT.md; `snakemake --report report.html` bundles tables and figures")
+    print_summary()
+
+
+def print_summary():
+    """Runs done, diverged, failed; where tables, figures and report are (fhbench.status). Also after a failure."""
+    import fhbench.status
+
+    configfile = workflow.configfiles[-1] if workflow.configfiles else None
+    print(fhbench.status.workflow_summary(config, ".", configfile))

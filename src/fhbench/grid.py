@@ -33,6 +33,30 @@ class RunKey:
     def metrics(self) -> str:
         return f"{self.directory}/metrics.csv"
 
+    @property
+    def name(self) -> str:
+        """How logs and screens name a run: ``dataset/partition/algorithm/variant/seedN``."""
+        return f"{self.dataset}/{self.partition}/{self.algorithm}/{self.variant}/seed{self.seed}"
+
+
+# Where a run's other files live, one function each so that a change of layout is one line.
+# `fhbench status` and the end-of-workflow summary read them; rules/train.smk writes them.
+def run_info(config: dict, key: RunKey) -> str:
+    return f"{key.directory}/run.json"
+
+
+def checkpoint_dir(config: dict, key: RunKey) -> str:
+    return f"results/checkpoints/{key.name}"
+
+
+def log_path(config: dict, key: RunKey) -> str:
+    return f"logs/run_federation/{key.name}.log"
+
+
+def tracking_dir(config: dict, key: RunKey) -> str | None:
+    """The run's TensorBoard event folder when ``tracking: tensorboard``, else None."""
+    return f"{key.directory}/tensorboard" if config.get("tracking", "none") == "tensorboard" else None
+
 
 def deep_merge(base: dict, override: dict) -> dict:
     out = copy.deepcopy(base)

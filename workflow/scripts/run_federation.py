@@ -1,4 +1,7 @@
+from fhbench.grid import RunKey, tracking_dir
 from fhbench.worker import call
+
+w = snakemake.wildcards
 
 # In the workflow's warm worker when one runs (execution.warm_worker), else in this process.
 call(
@@ -11,6 +14,8 @@ call(
         metrics_out=snakemake.output.metrics,
         checkpoint_dir=snakemake.params.checkpoints,
         run_info_out=snakemake.output.info,
+        # From the config, not params: switching tracking on must not rerun finished runs.
+        tracking_dir=tracking_dir(snakemake.config, RunKey(w.dataset, w.partition, w.algorithm, w.variant, int(w.seed))),
     ),
     log=snakemake.log[0],
 )
