@@ -533,6 +533,10 @@ def run_federation(
     """
     config = RunConfig.from_dict(config) if isinstance(config, dict) else config
     t0, cpu0 = time.perf_counter(), time.process_time()
+    if not progress_bar:  # a log file gets plain lines, not the model loader's progress bars either
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
     engine = Federation(config, prepared_dir, split_path, model_dir)
     status = engine.run(checkpoint_dir, progress_bar, tracking_dir)
     with atomic_path(metrics_out) as tmp:

@@ -7,6 +7,7 @@ with :data:`ROUND_LINE`), so its format lives here next to its parser.
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 import time
 from typing import Callable
@@ -49,7 +50,11 @@ class RoundProgress:
         if bar:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=rounds, initial=start_round - 1, desc=name, unit="round", file=sys.stderr, dynamic_ncols=True)
+            # $COLUMNS/$LINES, else the terminal's size, else 80 x 24: a pseudo-terminal may report
+            # 0 x 0, which makes tqdm hide the bar.
+            size = shutil.get_terminal_size()
+            self.bar = tqdm(total=rounds, initial=start_round - 1, desc=name, unit="round", file=sys.stderr,
+                            ncols=size.columns, nrows=size.lines)
 
     def line(self, round_: int, summary: str, now: float | None = None) -> str:
         """The log line for a finished round (``summary``: what the engine measured in it)."""

@@ -123,7 +123,7 @@ def run_status(config: dict, key: grid.RunKey, root: Path, now: float, stale: fl
             info = json.loads(info_path.read_text())
             state = "diverged" if info.get("status") == "diverged" else "done"
             rounds = int(info.get("config", {}).get("rounds", rounds))
-            if info.get("wall_seconds"):
+            if info.get("wall_seconds") and state == "done":  # a diverged run stopped early: no pace
                 seconds_per_round = float(info["wall_seconds"]) / rounds
         except (OSError, ValueError):
             pass  # metrics without run.json (written a moment apart, or an older layout)
@@ -190,7 +190,7 @@ def projected_finish(statuses: list[RunStatus], now: float, parallel: int | None
         pace = s.seconds_per_round or paces.get((s.key.dataset, s.key.algorithm)) or paces.get((s.key.dataset,)) or paces.get(())
         if pace is None:
             return None, parallel, measured
-        seconds = s.eta(now) if s.state == "running" else (s.rounds - s.round) * pace
+        seconds = s.eta(now) if s.state == "running" and s.seconds_per_round else (s.rounds - s.round) * pace
         left += seconds
         longest = max(longest, seconds)
     return max(longest, left / parallel), parallel, measured
