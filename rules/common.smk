@@ -118,5 +118,5 @@ def print_summary():
     """Runs done, diverged, failed; where tables, figures and report are (fhbench.status). Also after a failure."""
     import fhbench.status
 
-    configfile = workflow.configfiles[-1] if workflow.configfiles else None
-    print(fhbench.status.workflow_summary(config, ".", configfile))
+    config_path = workflow.configfiles[-1] if workflow.configfiles else None
+    print(fhbench.status.workflow_summary(config, ".", config_path))

@@ -197,7 +197,7 @@ def projected_finish(statuses: list[RunStatus], now: float, parallel: int | None
 
 
 def _clock(unix: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(unix))
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(unix))
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
