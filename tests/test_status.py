@@ -192,6 +192,23 @@ def test_watch_redraws_until_interrupted(tmp_path, config):
     while row(seen, "main")[:2] != ["4", "1"] and time.monotonic() < deadline:
         seen += proc.stdout.readline()
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert row(seen, "main")[:2] == ["4", "1"]
+
+
+def test_paths_are_the_ones_the_run_rule_writes(config):
+    """status finds a run's log and checkpoint where rules/train.smk puts them (both from fhbench.grid)."""
+    import re
+
+    rule = (REPO / "rules/train.smk").read_text()
+    k = key("epfl", 1)
+    fields = dict(k.__dict__)
+    log = re.search(r'log:\s*\n\s*"([^"]+)"', rule)[1]
+    checkpoints = re.search(r'checkpoints="([^"]+)"', rule)[1]
+    metrics = re.search(r'metrics="([^"]+)"', rule)[1]
+    info = re.search(r'info="([^"]+)"', rule)[1]
+    assert log.format(**fields) == grid.log_path(config, k)
+    assert checkpoints.format(**fields) == grid.checkpoint_dir(config, k)
+    assert metrics.format(**fields) == k.metrics
+    assert info.format(**fields) == grid.run_info(config, k)

@@ -10,7 +10,7 @@ import re
 import shutil
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 #: ``[dataset/partition/algorithm/variant/seedN] round k/T · ... · 1.2s/round · elapsed 12s · ETA 40s``
 ROUND_LINE = re.compile(r"^\[(?P<name>[^\]]+)\] round (?P<round>\d+)/(?P<rounds>\d+) · (?P<rest>.*)$")
@@ -20,7 +20,7 @@ SECONDS_PER_ROUND = re.compile(r"(?P<spr>[0-9.]+)s/round")
 
 def format_duration(seconds: float) -> str:
     """``42s``, ``3m05s``, ``2h07m``, ``1d03h``: short enough for a table column."""
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds}s"
     minutes, seconds = divmod(seconds, 60)

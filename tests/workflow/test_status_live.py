@@ -58,7 +58,7 @@ def test_status_of_a_grid_mid_run_and_at_the_end(tmp_path):
     try:
         while proc.poll() is None and time.monotonic() < deadline:
             screen = status_screen(work, "config/live.yaml")
-            running = re.findall(r"^  organamnist/fhbench/(\w+)/default/seed\d\s+(\d+)/(\d+)\s", screen, flags=re.M)
+            running = re.findall(r"^  organamnist/fhbench/(\w+)/default/seed\d\s+(\d+)/(\d+)\s", screen, flags=re.MULTILINE)
             if counts(screen)["done"] >= 1 and any(0 < int(k) < int(t) for _, k, t in running):
                 mid = screen
                 break
