@@ -104,6 +104,8 @@ def test_every_state_from_files(tmp_path, config):
     assert (seconds, parallel, measured) == (pytest.approx(13 + 25), 1, 3)
     assert status.projected_finish(list(statuses.values()), NOW, parallel=2)[0] == pytest.approx(25)  # the longest run
 
+    assert status.workflow_summary(config, tmp_path).splitlines()[0] == (
+        "fhbench: 5 runs: 1 done, 1 diverged, 1 failed, 1 running, 1 pending")
     screen = status.render(config, list(statuses.values()), NOW, title="cfg.yaml")
     assert "organamnist/fhbench/epfl/default/seed0" in screen and " 4/10 " in screen and "0.400" in screen
     assert "| ValueError: bad split" in screen
@@ -212,3 +214,19 @@ def test_paths_are_the_ones_the_run_rule_writes(config):
     assert checkpoints.format(**fields) == grid.checkpoint_dir(config, k)
     assert metrics.format(**fields) == k.metrics
     assert info.format(**fields) == grid.run_info(config, k)
+
+
+def test_a_real_failed_job_shows_its_error(tmp_path, config, demo_organamnist):
+    """The run script's own failure path (model folder missing) leaves a log that status reads as failed."""
+    k = key("epfl", 0)
+    log = tmp_path / grid.log_path(config, k)
+    kwargs = {"config": grid.resolve_run_config(config, k), "prepared_dir": str(demo_organamnist), "split_path": "none.json",
+              "model_dir": str(tmp_path / "no_model"), "metrics_out": str(tmp_path / k.metrics)}
+    code = f"from fhbench.worker import call; call('fhbench.federation:run_federation', {kwargs!r}, log={str(log)!r})"
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1")
+    env.pop("FHBENCH_WORKER", None)
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=300).returncode != 0
+    failed = status.run_status(config, k, tmp_path, time.time())
+    assert failed.state == "failed", log.read_text()
+    assert "Error" in failed.tail[-1] and "none.json" in failed.tail[-1]
+    assert f"| {failed.tail[-1]}" in status.render(config, [failed], time.time())

@@ -156,7 +156,7 @@ def collect(config: dict, root: str | Path = ".", now: float | None = None, stal
 def counts_by_experiment(config: dict, statuses: list[RunStatus]) -> dict[str, Counter]:
     """State counts per experiment (a run in two experiments counts in both) and ``all`` (each run once)."""
     by_key = {s.key: s.state for s in statuses}
-    out = {exp: Counter(by_key[k] for k in grid.experiment_runs(config, exp)) for exp in config["experiments"]}
+    out = {exp: Counter(by_key[k] for k in grid.experiment_runs(config, exp) if k in by_key) for exp in config["experiments"]}
     out["all"] = Counter(by_key.values())
     return out
 
