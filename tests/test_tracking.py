@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from fhbench.federation import run_federation
@@ -82,6 +83,8 @@ def test_logged_scalars_equal_metrics_csv(tmp_path, demo_organamnist, split, tin
     assert key_text == "organamnist/fhbench/epfl/default/seed3"
     config_text = events.Tensors("run/config/text_summary")[0].tensor_proto.string_val[0].decode()
     assert '"self_weight": 0.5' in config_text and '"rounds": 4' in config_text
+    provenance = events.Tensors("run/provenance/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert '"device": "cpu"' in provenance and f'"torch": "{torch.__version__}"' in provenance
 
 
 def test_hparams_sit_beside_the_scalars(tmp_path, demo_organamnist, split, tiny_vit_dir):

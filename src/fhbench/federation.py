@@ -490,7 +490,7 @@ class Federation:
             self.try_resume(checkpoint_dir)
         name = f"{c.dataset}/{c.partition}/{c.algorithm}/{c.variant}/seed{c.seed}"
         progress = RoundProgress(name, c.rounds, self.start_round, log=self.log, bar=progress_bar)
-        tracker = open_tracker(tracking_dir, name, asdict(c), self.start_round, {"device": str(self.shared.device)})
+        tracker = open_tracker(tracking_dir, name, asdict(c), self.start_round, str(self.shared.device))
         for round_ in range(self.start_round, c.rounds + 1):
             t0 = time.perf_counter()
             try:

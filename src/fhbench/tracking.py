@@ -61,6 +61,20 @@ def flat_hparams(config: dict, prefix: str = "") -> dict[str, float | int | str 
     return out
 
 
+def environment(device: str) -> dict[str, str]:
+    """Where a run ran, for its text summary: host, device and package versions."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"host": platform.node(), "device": device, "python": platform.python_version()}
+    for package in ("fhbench", "torch", "transformers", "peft"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
 class NullTracker:
     def log_round(self, round_: int, rows: Sequence[tuple], seconds: float) -> None:
         pass
@@ -118,9 +132,8 @@ class TensorBoardTracker(NullTracker):
         self.writer.close()
 
 
-def open_tracker(directory: str | Path | None, name: str, config: dict, start_round: int = 1,
-                 provenance: dict | None = None) -> NullTracker:
+def open_tracker(directory: str | Path | None, name: str, config: dict, start_round: int = 1, device: str = "cpu") -> NullTracker:
     """A TensorBoard tracker writing to ``directory``, or one that does nothing when it is None."""
     if directory is None:
         return NullTracker()
-    return TensorBoardTracker(directory, name, config, start_round, provenance)
+    return TensorBoardTracker(directory, name, config, start_round, environment(device))

@@ -80,6 +80,7 @@ def test_status_of_a_grid_mid_run_and_at_the_end(tmp_path):
     assert counts(end) == {"runs": 4, "done": 4, "diverged": 0, "running": 0, "stalled": 0, "failed": 0, "pending": 0}
     assert "grid finished: 4 done, 0 diverged, 0 failed" in end
     # The workflow's own closing summary.
+    print("--- snakemake all ends with ---\n" + "\n".join(line for line in output.splitlines() if line.startswith("fhbench: ")))
     assert "fhbench: 4 runs: 4 done, 0 diverged, 0 failed" in output
     assert re.search(r"fhbench: \d+ table files in results/tables/; \d+ figure files in results/figures/; report results/REPORT.md", output)
     # tracking: tensorboard reached every run through the workflow, and turning it off reruns nothing.
