@@ -10,7 +10,7 @@ CORES ?= 2
 export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: env demo report test clean-demo
+.PHONY: env demo report test lint format clean-demo
 
 env: $(STAMP)
 
@@ -32,6 +32,13 @@ report: demo
 
 test: env
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The checks tests/test_lint.py enforces, and the automatic fixes (then fix by hand what remains).
+lint: env
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/snakefmt --check .
+
+format: env
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format . && $(BIN)/snakefmt .
 
 clean-demo:
 	rm -rf resources results/runs results/tables results/figures results/REPORT.md results/checkpoints logs benchmarks/rules .snakemake report.html

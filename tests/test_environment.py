@@ -10,7 +10,7 @@ from tests.conftest import REPO
 
 def pins_from_requirements():
     lines = (REPO / "requirements.txt").read_text().splitlines()
-    return {l.split("==")[0].lower(): l.split("==")[1] for l in (x.split("#")[0].strip() for x in lines) if l}
+    return {x.split("==")[0].lower(): x.split("==")[1] for x in (x.split("#")[0].strip() for x in lines) if x}
 
 
 def pins_from_environment():
@@ -25,7 +25,7 @@ def test_requirements_and_environment_agree():
 
 def test_every_package_is_pinned_and_torch_is_the_cpu_pin():
     text = (REPO / "requirements.txt").read_text()
-    for line in (l.split("#")[0].strip() for l in text.splitlines()):
+    for line in (raw.split("#")[0].strip() for raw in text.splitlines()):
         if line:
             assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][A-Za-z0-9_.]*", line), line
     assert pins_from_requirements()["torch"] == "2.13.0"

@@ -18,7 +18,9 @@ from fhbench.progress import ROUND_LINE, RoundProgress, format_duration
 from tests.conftest import REPO
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(0, "0s"), (59.4, "59s"), (61, "1m01s"), (3600 * 2 + 7 * 60, "2h07m"), (86400 + 3 * 3600, "1d03h")])
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0s"), (59.4, "59s"), (61, "1m01s"), (3600 * 2 + 7 * 60, "2h07m"), (86400 + 3 * 3600, "1d03h")]
+)
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
 
@@ -37,7 +39,7 @@ def test_eta_is_the_measured_pace_times_the_rounds_left():
 def test_resumed_run_measures_only_its_own_rounds():
     times = iter([0.0, 30.0])
     progress = RoundProgress("r", 100, start_round=51, log=lambda m: None, clock=lambda: next(times))
-    assert progress.round_done(51, "loss 1") .endswith("30.0s · 30.00s/round · elapsed 30s · ETA 24m30s")
+    assert progress.round_done(51, "loss 1").endswith("30.0s · 30.00s/round · elapsed 30s · ETA 24m30s")
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +47,33 @@ def run_args(demo_organamnist, tiny_vit_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("cli_run")
     labels = np.load(demo_organamnist / "labels.npy")
     write_json(root / "split.json", make_partition(labels, "fhbench", 3, 0.5, 1.0, 2025).to_json(labels.astype(int).ravel()))
-    config = dict(dataset="organamnist", partition="fhbench", algorithm="fedavg", seed=0, backbone="vit_tiny", architecture="vit",
-                  rounds=3, lr=0.05, batch_size=16, eval_every=1, lora={"rank": 4, "alpha": 8, "dropout": 0.0})
+    config = dict(
+        dataset="organamnist",
+        partition="fhbench",
+        algorithm="fedavg",
+        seed=0,
+        backbone="vit_tiny",
+        architecture="vit",
+        rounds=3,
+        lr=0.05,
+        batch_size=16,
+        eval_every=1,
+        lora={"rank": 4, "alpha": 8, "dropout": 0.0},
+    )
     (root / "run.yaml").write_text(yaml.safe_dump(config))
-    return root, ["-m", "fhbench.cli", "run", "--config", str(root / "run.yaml"), "--prepared", str(demo_organamnist),
-                  "--split", str(root / "split.json"), "--model", str(tiny_vit_dir)]
+    return root, [
+        "-m",
+        "fhbench.cli",
+        "run",
+        "--config",
+        str(root / "run.yaml"),
+        "--prepared",
+        str(demo_organamnist),
+        "--split",
+        str(root / "split.json"),
+        "--model",
+        str(tiny_vit_dir),
+    ]
 
 
 def env() -> dict:
@@ -61,8 +85,9 @@ def env() -> dict:
 def test_fhbench_run_in_a_terminal_shows_a_bar(run_args):
     root, args = run_args
     controller, terminal = pty.openpty()
-    proc = subprocess.Popen([sys.executable, *args, "--out", str(root / "tty" / "metrics.csv")],
-                            stdin=terminal, stdout=terminal, stderr=terminal, env=env())
+    proc = subprocess.Popen(
+        [sys.executable, *args, "--out", str(root / "tty" / "metrics.csv")], stdin=terminal, stdout=terminal, stderr=terminal, env=env()
+    )
     os.close(terminal)
     output = b""
     while True:
@@ -85,8 +110,9 @@ def test_fhbench_run_in_a_terminal_shows_a_bar(run_args):
 def test_fhbench_run_into_a_file_writes_plain_lines(run_args):
     root, args = run_args
     with open(root / "run.log", "w") as log:
-        subprocess.run([sys.executable, *args, "--out", str(root / "file" / "metrics.csv")], stdout=log, stderr=log, env=env(),
-                       check=True, timeout=120)
+        subprocess.run(
+            [sys.executable, *args, "--out", str(root / "file" / "metrics.csv")], stdout=log, stderr=log, env=env(), check=True, timeout=120
+        )
     text = (root / "run.log").read_text()
     assert "\r" not in text and "|" not in text
     lines = [line for line in text.splitlines() if ROUND_LINE.match(line)]

@@ -81,12 +81,19 @@ def test_every_state_from_files(tmp_path, config):
     finish(tmp_path, config, key("fedavg", 0), wall=20.0)  # 2 s per round
     finish(tmp_path, config, key("fedavg", 1), state="diverged")
     write(tmp_path / grid.log_path(config, key("epfl", 0)), log_text(key("epfl", 0), 4, seconds=3.0), age=5)  # running
-    write(tmp_path / grid.log_path(config, key("epfl", 1)),
-          log_text(key("epfl", 1), 2) + "Traceback (most recent call last):\nValueError: bad split\n", age=5)  # failed
+    write(
+        tmp_path / grid.log_path(config, key("epfl", 1)),
+        log_text(key("epfl", 1), 2) + "Traceback (most recent call last):\nValueError: bad split\n",
+        age=5,
+    )  # failed
     statuses = {s.key: s for s in status.collect(config, tmp_path, now=NOW)}
     assert {k: s.state for k, s in statuses.items()} == {
-        key("fedavg", 0): "done", key("fedavg", 1): "diverged", key("epfl", 0): "running", key("epfl", 1): "failed",
-        key("epfl", 0, "rank4"): "pending"}
+        key("fedavg", 0): "done",
+        key("fedavg", 1): "diverged",
+        key("epfl", 0): "running",
+        key("epfl", 1): "failed",
+        key("epfl", 0, "rank4"): "pending",
+    }
     running = statuses[key("epfl", 0)]
     assert (running.round, running.rounds, running.val_acc, running.seconds_per_round) == (4, 10, 0.4, 3.0)
     assert running.eta(NOW) == pytest.approx(6 * 3.0 - 5)
@@ -105,7 +112,8 @@ def test_every_state_from_files(tmp_path, config):
     assert status.projected_finish(list(statuses.values()), NOW, parallel=2)[0] == pytest.approx(25)  # the longest run
 
     assert status.workflow_summary(config, tmp_path).splitlines()[0] == (
-        "fhbench: 5 runs: 1 done, 1 diverged, 1 failed, 1 running, 1 pending")
+        "fhbench: 5 runs: 1 done, 1 diverged, 1 failed, 1 running, 1 pending"
+    )
     screen = status.render(config, list(statuses.values()), NOW, title="cfg.yaml")
     assert "organamnist/fhbench/epfl/default/seed0" in screen and " 4/10 " in screen and "0.400" in screen
     assert "| ValueError: bad split" in screen
@@ -184,8 +192,14 @@ def test_cli_on_a_copied_folder(tmp_path, config):
 def test_watch_redraws_until_interrupted(tmp_path, config):
     (tmp_path / "grid.yaml").write_text(yaml.safe_dump(config))
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    proc = subprocess.Popen([sys.executable, "-m", "fhbench.cli", "status", "--config", "grid.yaml", "--watch", "0.3"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fhbench.cli", "status", "--config", "grid.yaml", "--watch", "0.3"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     deadline = time.monotonic() + 60
     seen = ""
     while seen.count("fhbench status ·") < 2 and time.monotonic() < deadline:
@@ -220,8 +234,13 @@ def test_a_real_failed_job_shows_its_error(tmp_path, config, demo_organamnist):
     """The run script's own failure path (model folder missing) leaves a log that status reads as failed."""
     k = key("epfl", 0)
     log = tmp_path / grid.log_path(config, k)
-    kwargs = {"config": grid.resolve_run_config(config, k), "prepared_dir": str(demo_organamnist), "split_path": "none.json",
-              "model_dir": str(tmp_path / "no_model"), "metrics_out": str(tmp_path / k.metrics)}
+    kwargs = {
+        "config": grid.resolve_run_config(config, k),
+        "prepared_dir": str(demo_organamnist),
+        "split_path": "none.json",
+        "model_dir": str(tmp_path / "no_model"),
+        "metrics_out": str(tmp_path / k.metrics),
+    }
     code = f"from fhbench.worker import call; call('fhbench.federation:run_federation', {kwargs!r}, log={str(log)!r})"
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1")
     env.pop("FHBENCH_WORKER", None)

@@ -27,9 +27,20 @@ def split(demo_organamnist, tmp_path_factory):
 
 
 def run_config(**overrides) -> dict:
-    values = dict(dataset="organamnist", partition="fhbench", algorithm="epfl", seed=3, backbone="vit_tiny", architecture="vit",
-                  rounds=4, lr=0.05, batch_size=16, eval_every=2, lora={"rank": 4, "alpha": 8, "dropout": 0.0},
-                  algorithm_params={"self_weight": 0.5})
+    values = dict(
+        dataset="organamnist",
+        partition="fhbench",
+        algorithm="epfl",
+        seed=3,
+        backbone="vit_tiny",
+        architecture="vit",
+        rounds=4,
+        lr=0.05,
+        batch_size=16,
+        eval_every=2,
+        lora={"rank": 4, "alpha": 8, "dropout": 0.0},
+        algorithm_params={"self_weight": 0.5},
+    )
     return values | overrides
 
 
@@ -66,7 +77,8 @@ def test_logged_scalars_equal_metrics_csv(tmp_path, demo_organamnist, split, tin
     events = read_events(board)
     expected = expected_from_csv(metrics)
     assert set(expected) == {"train/loss", "comm/upload_bytes", "comm/download_bytes"} | {
-        f"{s}/{m}_{a}" for s in ("val", "test") for m in ("accuracy", "balanced_accuracy", "macro_f1") for a in ("mean", "worst")}
+        f"{s}/{m}_{a}" for s in ("val", "test") for m in ("accuracy", "balanced_accuracy", "macro_f1") for a in ("mean", "worst")
+    }
     tags = set(events.Tags()["scalars"])
     assert set(expected) <= tags
     for tag, series in expected.items():
@@ -91,8 +103,14 @@ def test_hparams_sit_beside_the_scalars(tmp_path, demo_organamnist, split, tiny_
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     board = tmp_path / "tb"
-    run_federation(run_config(algorithm="fedavg", algorithm_params={}, rounds=2), demo_organamnist, split, tiny_vit_dir,
-                   tmp_path / "metrics.csv", tracking_dir=board)
+    run_federation(
+        run_config(algorithm="fedavg", algorithm_params={}, rounds=2),
+        demo_organamnist,
+        split,
+        tiny_vit_dir,
+        tmp_path / "metrics.csv",
+        tracking_dir=board,
+    )
     assert not [p for p in board.iterdir() if p.is_dir()], "hparams must not open a sub-run"
     events = read_events(board)
     session = events.SummaryMetadata("_hparams_/session_start_info").plugin_data.content
@@ -156,4 +174,9 @@ def test_round_scalars_skip_empty_parts():
 
 
 def test_flat_hparams():
-    assert flat_hparams({"a": 1, "lora": {"rank": 4}, "layers": [1, 2], "x": None}) == {"a": 1, "lora.rank": 4, "layers": "[1, 2]", "x": "null"}
+    assert flat_hparams({"a": 1, "lora": {"rank": 4}, "layers": [1, 2], "x": None}) == {
+        "a": 1,
+        "lora.rank": 4,
+        "layers": "[1, 2]",
+        "x": "null",
+    }

@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, Iterator
 
 import torch
 
+from fhbench.client_round import ClientRound, Diverged
+
 if TYPE_CHECKING:
     from fhbench.federation import Federation
 
@@ -115,8 +117,6 @@ class BatchedTrainer:
         return losses
 
     def _train_group(self, clients: list[int], round_: int) -> list[float]:
-        from fhbench.federation import ClientRound, Diverged
-
         engine, shared, cfg = self.engine, self.engine.shared, self.engine.config
         names = list(shared.trainable)
         for c in clients:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schemas" / "config.schema.yaml"
+from fhbench.schema import SCHEMA
 
 
 def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:

@@ -44,7 +44,7 @@ def claim_device(count: int, lock_dir: str | os.PathLike | None = None) -> int:
     """
     if count <= 1:
         return 0
-    for index, handle in _HELD.items():
+    for index in _HELD:
         if index < count:
             return index  # one claim per process
     lock_dir = Path(lock_dir) if lock_dir is not None else default_lock_dir()

@@ -140,7 +140,7 @@ def schema_hyperparameters() -> dict[str, set[str]]:
     each class's ``hyperparameters()``."""
     import yaml
 
-    from fhbench.config import SCHEMA
+    from fhbench.schema import SCHEMA
 
     entries = yaml.safe_load(SCHEMA.read_text())["properties"]["algorithms"]["properties"]
     return {name: set(entry.get("properties", {})) for name, entry in entries.items()}

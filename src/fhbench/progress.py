@@ -40,8 +40,15 @@ class RoundProgress:
     the rounds it skipped), so the ETA is that mean times the rounds left.
     """
 
-    def __init__(self, name: str, rounds: int, start_round: int = 1, log: Callable[[str], None] | None = None,
-                 bar: bool = False, clock: Callable[[], float] = time.perf_counter):
+    def __init__(
+        self,
+        name: str,
+        rounds: int,
+        start_round: int = 1,
+        log: Callable[[str], None] | None = None,
+        bar: bool = False,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
         self.name, self.rounds, self.start_round = name, rounds, start_round
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.clock = clock
@@ -53,8 +60,9 @@ class RoundProgress:
             # $COLUMNS/$LINES, else the terminal's size, else 80 x 24: a pseudo-terminal may report
             # 0 x 0, which makes tqdm hide the bar.
             size = shutil.get_terminal_size()
-            self.bar = tqdm(total=rounds, initial=start_round - 1, desc=name, unit="round", file=sys.stderr,
-                            ncols=size.columns, nrows=size.lines)
+            self.bar = tqdm(
+                total=rounds, initial=start_round - 1, desc=name, unit="round", file=sys.stderr, ncols=size.columns, nrows=size.lines
+            )
 
     def line(self, round_: int, summary: str, now: float | None = None) -> str:
         """The log line for a finished round (``summary``: what the engine measured in it)."""
@@ -62,8 +70,10 @@ class RoundProgress:
         took, elapsed = now - self.last, now - self.t0
         per_round = elapsed / max(1, round_ - self.start_round + 1)
         eta = per_round * (self.rounds - round_)
-        return (f"[{self.name}] round {round_}/{self.rounds} · {summary} · {took:.1f}s · {per_round:.2f}s/round"
-                f" · elapsed {format_duration(elapsed)} · ETA {format_duration(eta)}")
+        return (
+            f"[{self.name}] round {round_}/{self.rounds} · {summary} · {took:.1f}s · {per_round:.2f}s/round"
+            f" · elapsed {format_duration(elapsed)} · ETA {format_duration(eta)}"
+        )
 
     def round_done(self, round_: int, summary: str, postfix: str = "") -> str:
         now = self.clock()

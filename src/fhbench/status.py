@@ -133,8 +133,16 @@ def run_status(config: dict, key: grid.RunKey, root: Path, now: float, stale: fl
     if log_time is None and checkpoint_time is None:
         return RunStatus(key, "pending", rounds)
     parsed = parse_log(read_tail(log)) if log_time is not None else LogInfo()
-    status = RunStatus(key, "stalled", parsed.rounds or rounds, parsed.round, parsed.val_acc, parsed.seconds_per_round,
-                       max(t for t in (log_time, checkpoint_time) if t is not None), str(log) if log_time else None)
+    status = RunStatus(
+        key,
+        "stalled",
+        parsed.rounds or rounds,
+        parsed.round,
+        parsed.val_acc,
+        parsed.seconds_per_round,
+        max(t for t in (log_time, checkpoint_time) if t is not None),
+        str(log) if log_time else None,
+    )
     if log_time is None:  # a results folder copied without its logs: the checkpoint tells the round
         try:
             status.round, status.val_acc = checkpoint_progress(checkpoint)
@@ -209,8 +217,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [fmt(header)] + [fmt(r) for r in rows]
 
 
-def render(config: dict, statuses: list[RunStatus], now: float, title: str = "", parallel: int | None = None,
-           max_rows: int = 20) -> str:
+def render(config: dict, statuses: list[RunStatus], now: float, title: str = "", parallel: int | None = None, max_rows: int = 20) -> str:
     """The status screen: counts per experiment, running runs with ETA, failed runs' log tails, projected finish."""
     lines = [f"fhbench status · {title} · {_clock(now)}".replace(" ·  · ", " · ")]
     counts = counts_by_experiment(config, statuses)
@@ -220,9 +227,16 @@ def render(config: dict, statuses: list[RunStatus], now: float, title: str = "",
     running = sorted((s for s in statuses if s.state == "running"), key=lambda s: (s.eta(now) is None, s.eta(now) or 0))
     if running:
         lines += ["", f"running ({len(running)})"]
-        table = [[s.key.name, f"{s.round}/{s.rounds}", "-" if s.val_acc is None or math.isnan(s.val_acc) else f"{s.val_acc:.3f}",
-                  "-" if s.seconds_per_round is None else f"{s.seconds_per_round:.2f}",
-                  "-" if s.eta(now) is None else format_duration(s.eta(now))] for s in running[:max_rows]]
+        table = [
+            [
+                s.key.name,
+                f"{s.round}/{s.rounds}",
+                "-" if s.val_acc is None or math.isnan(s.val_acc) else f"{s.val_acc:.3f}",
+                "-" if s.seconds_per_round is None else f"{s.seconds_per_round:.2f}",
+                "-" if s.eta(now) is None else format_duration(s.eta(now)),
+            ]
+            for s in running[:max_rows]
+        ]
         lines += ["  " + line for line in _table(["run", "round", "val acc", "s/round", "ETA"], table)]
         if len(running) > max_rows:
             lines.append(f"  ... and {len(running) - max_rows} more")
@@ -246,14 +260,18 @@ def render(config: dict, statuses: list[RunStatus], now: float, title: str = "",
     lines.append("")
     if not left_runs:
         finished = counts["all"]
-        lines.append(f"grid finished: {finished.get('done', 0)} done, {finished.get('diverged', 0)} diverged, {finished.get('failed', 0)} failed")
+        lines.append(
+            f"grid finished: {finished.get('done', 0)} done, {finished.get('diverged', 0)} diverged, {finished.get('failed', 0)} failed"
+        )
     else:
         seconds, used, measured = projected_finish(statuses, now, parallel)
         if seconds is None:
             lines.append(f"projected finish: unknown until a run has timed a round ({left_runs} runs to go)")
         else:
-            lines.append(f"projected finish: {_clock(now + seconds)} (in {format_duration(seconds)}) for {left_runs} runs to go,"
-                         f" {used} at a time, at the pace measured over {measured} runs")
+            lines.append(
+                f"projected finish: {_clock(now + seconds)} (in {format_duration(seconds)}) for {left_runs} runs to go,"
+                f" {used} at a time, at the pace measured over {measured} runs"
+            )
     return "\n".join(lines)
 
 

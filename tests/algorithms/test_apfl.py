@@ -16,7 +16,7 @@ def test_one_step_matches_hand_computed_w_v_and_alpha():
     fed = make_federation("apfl", n_clients=1, lr=LR)
     state = fed.states[0]
     gen = torch.Generator().manual_seed(3)
-    for k, v in state.extra["v"].items():  # a personal model away from w, so ∂f/∂α ≠ 0
+    for v in state.extra["v"].values():  # a personal model away from w, so ∂f/∂α ≠ 0
         v.add_(0.3 * torch.randn(v.shape, generator=gen))
     state.extra["alpha"] = 0.6
     w, v, alpha = snapshot(state.params), snapshot(state.extra["v"]), 0.6

@@ -11,7 +11,10 @@ def test_one_client_equals_local_training():
     fedavg, local = make_federation("fedavg", n_clients=1, rounds=3), make_federation("local", n_clients=1, rounds=3)
     fedavg.run(), local.run()
     a, b = fedavg.metrics_frame(), local.metrics_frame()
-    keep = lambda f: f[f.split != "comm"].drop(columns="algorithm").reset_index(drop=True)
+
+    def keep(f):
+        return f[f.split != "comm"].drop(columns="algorithm").reset_index(drop=True)
+
     assert len(keep(a)) > 0
     assert keep(a).equals(keep(b))
     for k, v in fedavg.states[0].params.items():

@@ -110,7 +110,7 @@ def test_html_table(table):
 def test_write_accuracy_table_writes_every_format(tmp_path):
     paths = []
     metrics = tidy_metrics(runs(), score)
-    for i, (key, frame) in enumerate(metrics.groupby(["dataset", "algorithm", "seed"])):
+    for i, (_, frame) in enumerate(metrics.groupby(["dataset", "algorithm", "seed"])):
         paths.append(tmp_path / f"m{i}.csv")
         frame.to_csv(paths[-1], index=False)
     out = {ext: tmp_path / "tables" / f"main_accuracy.{ext}" for ext in ("csv", "md", "tex", "html")}

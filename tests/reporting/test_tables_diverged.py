@@ -38,7 +38,7 @@ def test_markdown_marks_diverged_cells(tmp_path):
     assert "†1" in md.split("| scaffold")[1].splitlines()[0]
     assert "over 2 seeds" in md
     paths = []
-    for i, (key, part) in enumerate(frame().groupby(["algorithm", "seed"])):
+    for i, (_, part) in enumerate(frame().groupby(["algorithm", "seed"])):
         path = tmp_path / f"{i}.csv"
         part.to_csv(path, index=False)
         paths.append(path)

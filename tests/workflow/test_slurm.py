@@ -182,7 +182,7 @@ def test_demo_subset_through_slurm_equals_local_run(tmp_path, repo):
     for job_id in job_ids:
         print("sacct:", " | ".join(records.get(job_id, {"JobID": job_id, "State": "MISSING"}).values()))
     assert set(records) == set(job_ids), f"jobs missing from sacct: {set(job_ids) - set(records)}"
-    for job_id, row in records.items():
+    for row in records.values():
         assert row["State"] == "COMPLETED" and row["ExitCode"] == "0:0", row
         assert row["Partition"] == "debug", row
     history = subprocess.run(["sacct", "-D", "-X", "-n", "-P", "-j", requeued, "-o", "State"], capture_output=True, text=True,

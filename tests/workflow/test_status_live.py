@@ -20,8 +20,14 @@ ROUNDS = 30  # slow enough (about 10 s a run) to find runs mid-way
 
 def status_screen(work, configfile: str) -> str:
     env = dict(os.environ, PYTHONPATH=str(work / "src"))
-    done = subprocess.run([sys.executable, "-m", "fhbench.cli", "status", "--config", configfile], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "fhbench.cli", "status", "--config", configfile],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -37,8 +43,11 @@ def test_status_of_a_grid_mid_run_and_at_the_end(tmp_path):
     work = copy_repo(tmp_path / "repo")
     config = yaml.safe_load((work / "config/demo.yaml").read_text())
     # Smaller than the demo's twin and 6 clients: about 0.3 s a round on an idle 2-core machine.
-    config["datasets"] = {"organamnist": dict(config["datasets"]["organamnist"], demo={"image_size": 28, "n_train": 300, "n_val": 80,
-                                                                                     "n_test": 120, "seed": 0})}
+    config["datasets"] = {
+        "organamnist": dict(
+            config["datasets"]["organamnist"], demo={"image_size": 28, "n_train": 300, "n_val": 80, "n_test": 120, "seed": 0}
+        )
+    }
     config["partitions"] = {"fhbench": dict(config["partitions"]["fhbench"], n_clients=6)}
     config["backbones"] = {"vit_tiny": config["backbones"]["vit_tiny"]}
     config["experiments"] = {"main": dict(config["experiments"]["main"], datasets=["organamnist"], metrics=["accuracy"])}
@@ -51,8 +60,13 @@ def test_status_of_a_grid_mid_run_and_at_the_end(tmp_path):
 
     env = dict(os.environ, PYTHONPATH=str(work / "src"), HF_HUB_OFFLINE="1")
     with open(tmp_path / "snakemake.out", "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "snakemake", "all", "--cores", "2", "--configfile", "config/live.yaml"],
-                                cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "snakemake", "all", "--cores", "2", "--configfile", "config/live.yaml"],
+            cwd=work,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     mid = None
     deadline = time.monotonic() + 600
     try:
@@ -88,6 +102,12 @@ def test_status_of_a_grid_mid_run_and_at_the_end(tmp_path):
         assert list((work / f"{key.directory}/tensorboard").glob("events.out.tfevents.*")), key
     config["tracking"] = "none"
     (work / "config/live.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    dry = subprocess.run([sys.executable, "-m", "snakemake", "all", "-n", "--cores", "2", "--configfile", "config/live.yaml"],
-                         cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    dry = subprocess.run(
+        [sys.executable, "-m", "snakemake", "all", "-n", "--cores", "2", "--configfile", "config/live.yaml"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-2000:]

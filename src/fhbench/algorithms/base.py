@@ -144,7 +144,7 @@ class Algorithm(ABC):
         """State the server carries between rounds (saved in checkpoints)."""
         return {}
 
-    def load_server_state(self, state: dict[str, Any]) -> None:
+    def load_server_state(self, state: dict[str, Any]) -> None:  # noqa: B027 (optional hook: stateless by default)
         pass
 
     @classmethod
