@@ -428,8 +428,7 @@ class Federation:
             summary += f" · val acc {np.nanmean(val_acc):.3f}"
         return summary
 
-    def run(self, checkpoint_dir: str | Path | None = None, progress_bar: bool = False,
-            tracking_dir: str | Path | None = None) -> str:
+    def run(self, checkpoint_dir: str | Path | None = None, progress_bar: bool = False, tracking_dir: str | Path | None = None) -> str:
         """Run all remaining rounds; return ``"completed"`` or ``"diverged"``.
 
         Each round logs one line with its ETA (fhbench.progress; also a tqdm bar when
