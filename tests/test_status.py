@@ -142,6 +142,24 @@ def test_stale_runs_and_checkpoints_without_logs(tmp_path, config):
     assert status.run_status(config, key("fedavg", 0), tmp_path, NOW, stale=600).state == "running"
 
 
+def test_divergence_without_run_json(tmp_path, config):
+    """Divergence as the engine records it in metrics.csv (its last row), when run.json is missing."""
+    from fhbench.federation import Federation, RunConfig
+
+    k = key("fedavg", 0)
+    engine = Federation.__new__(Federation)
+    engine.config = RunConfig.from_dict(grid.resolve_run_config(config, k))
+    engine.rows = []
+    engine._row(1, 0, "train", "loss", 2.0)
+    engine._row(2, -1, "run", "diverged", 1.0)  # what Federation.run appends when a round diverges
+    (tmp_path / k.directory).mkdir(parents=True)
+    engine.metrics_frame().to_csv(tmp_path / k.metrics, index=False)
+    assert status.run_status(config, k, tmp_path, NOW).state == "diverged"
+    finish(tmp_path, config, key("fedavg", 1))
+    (tmp_path / grid.run_info(config, key("fedavg", 1))).unlink()
+    assert status.run_status(config, key("fedavg", 1), tmp_path, NOW).state == "done"
+
+
 def test_checkpoint_file_name_is_the_engines():
     from fhbench.federation import CHECKPOINT
 

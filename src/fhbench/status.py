@@ -126,7 +126,9 @@ def run_status(config: dict, key: grid.RunKey, root: Path, now: float, stale: fl
             if info.get("wall_seconds") and state == "done":  # a diverged run stopped early: no pace
                 seconds_per_round = float(info["wall_seconds"]) / rounds
         except (OSError, ValueError):
-            pass  # metrics without run.json (written a moment apart, or an older layout)
+            # No run.json (written a moment after the metrics, or an older layout): a diverged
+            # run's last metrics row says so (fhbench.federation writes it last).
+            state = "diverged" if ",run,diverged," in read_tail(metrics, 1024) else "done"
         return RunStatus(key, state, rounds, round=rounds, seconds_per_round=seconds_per_round, log=str(log))
     checkpoint = root / grid.checkpoint_dir(config, key) / CHECKPOINT
     log_time, checkpoint_time = mtime(log), mtime(checkpoint)
