@@ -71,6 +71,9 @@ def test_log_lines_parse_back(config):
     assert "ETA 15s" in log_text(k, 5, seconds=3.0).splitlines()[-1]
     failed = status.parse_log(log_text(k, 3) + "Traceback (most recent call last):\n  File x\nRuntimeError: CUDA out of memory\n")
     assert failed.failed and failed.round == 3 and failed.lines[-1] == "RuntimeError: CUDA out of memory"
+    # A retry resumed from its checkpoint: the round it resumed after, until it logs a new one.
+    resumed = status.parse_log("resuming from results/checkpoints/x/last.pt after round 7\n")
+    assert (resumed.round, resumed.seconds_per_round) == (7, None)
     # A traceback of an earlier attempt followed by new rounds is not a failure.
     assert not status.parse_log("Traceback (most recent call last):\n" + log_text(k, 2)).failed
 

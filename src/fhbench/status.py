@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from fhbench.progress import ROUND_LINE, SECONDS_PER_ROUND, VAL_ACC, format_dura
 STATES = ("done", "diverged", "running", "stalled", "failed", "pending")
 TAIL_BYTES = 64 * 1024  # the end of a log holds its last rounds and any traceback
 TRACEBACK = "Traceback (most recent call last)"
+RESUMED = re.compile(r"^resuming from .* after round (\d+)$")  # fhbench.federation.Federation.try_resume
 CHECKPOINT = "last.pt"  # fhbench.federation.CHECKPOINT, named here to keep torch out of this module (a test checks)
 
 
@@ -75,6 +77,9 @@ def parse_log(text: str) -> LogInfo:
     info = LogInfo(lines=[line for line in text.splitlines() if line.strip()])
     last_round_line = -1
     for i, line in enumerate(info.lines):
+        resumed = RESUMED.search(line)
+        if resumed:  # a retry's log starts with where its checkpoint left off
+            info.round = int(resumed[1])
         match = ROUND_LINE.match(line)
         if not match or "diverged" in match["rest"]:
             continue
@@ -134,7 +139,10 @@ def run_status(config: dict, key: grid.RunKey, root: Path, now: float, stale: fl
     log_time, checkpoint_time = mtime(log), mtime(checkpoint)
     if log_time is None and checkpoint_time is None:
         return RunStatus(key, "pending", rounds)
-    parsed = parse_log(read_tail(log)) if log_time is not None else LogInfo()
+    try:
+        parsed = parse_log(read_tail(log)) if log_time is not None else LogInfo()
+    except OSError:  # replaced by a retry between the two looks
+        parsed = LogInfo()
     status = RunStatus(
         key,
         "stalled",
@@ -272,7 +280,8 @@ def render(config: dict, statuses: list[RunStatus], now: float, title: str = "",
         else:
             lines.append(
                 f"projected finish: {_clock(now + seconds)} (in {format_duration(seconds)}) for {left_runs} runs to go,"
-                f" {used} at a time, at the pace measured over {measured} runs"
+                f" {used} at a time{' (as many as run now; --jobs N to change)' if parallel is None else ''},"
+                f" at the pace measured over {measured} runs"
             )
     return "\n".join(lines)
 
