@@ -43,3 +43,4 @@ onsuccess:
 
 onerror:
     stop_warm_worker()
+    print_summary()

@@ -204,7 +204,12 @@ def print_outputs(targets):
     for table in tables:
         print(f"\nfhbench: wrote {table}\n")
         print(open(table).read())
-    figures = sorted({t.rsplit(".", 1)[0] for t in targets if t.startswith(f"{figures_dir}/")})
-    print(f"fhbench: {len(grid.table_targets(config))} table files under {tables_dir}/, {len(figures)} figures under {figures_dir}/")
-    if report in targets:
-        print(f"fhbench: the reproduction report is {report}; `snakemake --report report.html` bundles tables and figures")
+    print_summary()
+
+
+def print_summary():
+    """Runs done, diverged, failed; where tables, figures and report are (fhbench.status). Also after a failure."""
+    import fhbench.status
+
+    config_path = workflow.configfiles[-1] if workflow.configfiles else None
+    print(fhbench.status.workflow_summary(config, ".", config_path))

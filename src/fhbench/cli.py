@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def json_option(name: str, value: str | None) -> dict | None:
@@ -111,9 +112,35 @@ def cmd_run(args: argparse.Namespace) -> None:
     config = load_yaml(args.config)
     check_output_path(args.out)
     # In the warm worker named by $FHBENCH_WORKER when one answers, else here (fhbench.worker).
+    # A progress bar in a terminal; plain per-round lines when the output goes to a file.
     status = call("fhbench.federation:run_federation", dict(config=config, prepared_dir=args.prepared, split_path=args.split,
-                  model_dir=args.model, metrics_out=args.out, checkpoint_dir=args.checkpoints))
+                  model_dir=args.model, metrics_out=args.out, checkpoint_dir=args.checkpoints,
+                  progress_bar=sys.stderr.isatty(), tracking_dir=args.tracking_dir))
     print(f"run {status}: {args.out}", file=sys.stderr)
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    import time
+
+    from fhbench.config import load_config
+    from fhbench.status import collect, render
+
+    root = Path(args.root)
+    config_path = Path(args.config) if Path(args.config).is_absolute() or Path(args.config).exists() else root / args.config
+    # Validated and defaulted as the workflow does (schema, then cross-references).
+    config = load_config(config_path)
+    clear = args.watch and sys.stdout.isatty()
+    try:
+        while True:
+            now = time.time()
+            statuses = collect(config, root, now, args.stale_minutes * 60, args.lines)
+            screen = render(config, statuses, now, title=str(config_path), parallel=args.jobs)
+            print(("\x1b[H\x1b[2J" if clear else "") + screen + ("" if clear else "\n"), flush=True)
+            if not args.watch:
+                return
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return
 
 
 def cmd_data_targets(args: argparse.Namespace) -> None:
@@ -197,7 +224,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True, help="metrics.csv to write")
     p.add_argument("--checkpoints", default=None)
+    p.add_argument("--tracking-dir", default=None, help="write TensorBoard event files of this run here")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("status", help="where the configured grid stands: runs done, running (round, ETA), failed, pending")
+    p.add_argument("--config", default="config/config.yaml", help="the workflow's config (default: config/config.yaml)")
+    p.add_argument("--root", default=".", help="the workflow folder holding results/ and logs/ (or a copy of it)")
+    p.add_argument("--watch", type=float, nargs="?", const=10.0, default=None, metavar="SECONDS",
+                   help="redraw every SECONDS (default 10) until Ctrl-C")
+    p.add_argument("--stale-minutes", type=float, default=10.0,
+                   help="a run with no metrics and nothing written for this long counts as stalled, not running")
+    p.add_argument("--jobs", type=int, default=None, help="runs at once for the projected finish (default: as many as run now)")
+    p.add_argument("--lines", type=int, default=8, help="log lines shown per failed run")
+    p.set_defaults(func=cmd_status)
     p = sub.add_parser("data-targets", help="print the raw, prepared and partition paths of a config's datasets (for snakemake)")
     p.add_argument("--config", required=True)
     p.add_argument("--dataset", default=None, help="only this dataset")

@@ -31,8 +31,10 @@ from fhbench.devices import claim_device
 from fhbench.io import atomic_path, read_json, write_json
 from fhbench.metrics import METRIC_COLUMNS, classification_metrics
 from fhbench.models import LoraSpec, get_backbone, require_model_dir, wrap_with_lora
+from fhbench.progress import RoundProgress
 from fhbench.seeding import seed_torch
 from fhbench.validate import check_model_sizes, check_output_path, check_prepared, check_split
+from fhbench.tracking import open_tracker
 
 if TYPE_CHECKING:
     import pandas
@@ -438,13 +440,19 @@ class Federation:
             summary += f" · val acc {np.nanmean(val_acc):.3f}"
         return summary
 
-    def run(self, checkpoint_dir: str | Path | None = None) -> str:
-        """Run all remaining rounds; return ``"completed"`` or ``"diverged"``."""
+    def run(self, checkpoint_dir: str | Path | None = None, progress_bar: bool = False, tracking_dir: str | Path | None = None) -> str:
+        """Run all remaining rounds; return ``"completed"`` or ``"diverged"``.
+
+        Each round logs one line with its ETA (fhbench.progress; also a tqdm bar when
+        ``progress_bar``) and, when ``tracking_dir`` is given, TensorBoard scalars (fhbench.tracking).
+        """
         c = self.config
         checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         if checkpoint_dir:
             self.try_resume(checkpoint_dir)
         name = f"{c.dataset}/{c.partition}/{c.algorithm}/{c.variant}/seed{c.seed}"
+        progress = RoundProgress(name, c.rounds, self.start_round, log=self.log, bar=progress_bar)
+        tracker = open_tracker(tracking_dir, name, asdict(c), self.start_round, str(self.shared.device))
         for round_ in range(self.start_round, c.rounds + 1):
             t0 = time.perf_counter()
             try:
@@ -455,11 +463,18 @@ class Federation:
                 # Drop the partial round, keep one row saying where the run stopped.
                 self.rows = [r for r in self.rows if r[5] < round_]
                 self._row(round_, -1, "run", "diverged", 1.0)
-                return "diverged"
-            self.log(f"[{name}] round {round_}/{c.rounds} · {len(self.clients)} clients · lr {c.lr_at(round_):.2e} · {summary} · {time.perf_counter() - t0:.1f}s")
+                return self._finish("diverged", progress, tracker)
+            progress.round_done(round_, f"{len(self.clients)} clients · lr {c.lr_at(round_):.2e} · {summary}", postfix=summary)
+            tracker.log_round(round_, self.rows, time.perf_counter() - t0)
             if checkpoint_dir:
                 self.save_checkpoint(checkpoint_dir, round_)
-        return "completed"
+        return self._finish("completed", progress, tracker)
+
+    def _finish(self, status: str, progress: RoundProgress, tracker) -> str:
+        progress.close()
+        tracker.finish(status, self.rows)
+        tracker.close()
+        return status
 
 
 def run_federation(
@@ -470,6 +485,8 @@ def run_federation(
     metrics_out: str | Path,
     checkpoint_dir: str | Path | None = None,
     run_info_out: str | Path | None = None,
+    progress_bar: bool = False,
+    tracking_dir: str | Path | None = None,
 ) -> str:
     """Run (or resume) one federated run and write its tidy ``metrics.csv`` atomically.
 
@@ -479,8 +496,12 @@ def run_federation(
     config = RunConfig.from_dict(config) if isinstance(config, dict) else config
     check_output_path(metrics_out, "metrics")
     t0, cpu0, started = time.perf_counter(), time.process_time(), provenance.now()
+    if not progress_bar:  # a log file gets plain lines, not the model loader's progress bars either
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
     engine = Federation(config, prepared_dir, split_path, model_dir)
-    status = engine.run(checkpoint_dir)
+    status = engine.run(checkpoint_dir, progress_bar, tracking_dir)
     with atomic_path(metrics_out) as tmp:
         engine.metrics_frame().to_csv(tmp, index=False)
     run_info_out = run_info_out or Path(metrics_out).with_name("run.json")

@@ -57,6 +57,11 @@ class RunKey:
         return f"{self.directory}/metrics.csv"
 
     @property
+    def label(self) -> str:
+        """How logs and screens name a run: ``dataset/partition/algorithm/variant/seedN``."""
+        return f"{self.dataset}/{self.partition}/{self.algorithm}/{self.variant}/seed{self.seed}"
+
+    @property
     def info(self) -> str:
         """run.json: resolved config, status, cost and provenance of the run."""
         return f"{self.directory}/run.json"
@@ -241,6 +246,25 @@ def check_data_id(config: dict, dataset: str, kind: str, value: str) -> None:
     expected = {"origin": origin_id, "prep": prep_id}[kind](config, dataset)
     if value != expected:
         raise ConfigError(f"datasets.{dataset}: {kind} id {value!r} is not this config's ({expected!r})")
+
+
+# Where a run's other files live, one function each: `fhbench status` and the end-of-workflow
+# summary read them; rules/train.smk writes them (through RunKey and wildcard_paths).
+def run_info(config: dict, key: RunKey) -> str:
+    return key.info
+
+
+def checkpoint_dir(config: dict, key: RunKey) -> str:
+    return key.checkpoints
+
+
+def log_path(config: dict, key: RunKey) -> str:
+    return key.log
+
+
+def tracking_dir(config: dict, key: RunKey) -> str | None:
+    """The run's TensorBoard event folder when ``tracking: tensorboard``, else None."""
+    return f"{key.directory}/tensorboard" if config.get("tracking", "none") == "tensorboard" else None
 
 
 def deep_merge(base: dict, override: dict) -> dict:

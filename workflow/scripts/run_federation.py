@@ -1,7 +1,10 @@
+from fhbench.grid import RunKey, config_name, tracking_dir
 from fhbench.logs import skip_failed_retry
 from fhbench.worker import call
 
 skip_failed_retry(snakemake.log[0], snakemake.input)  # a retry after bad input stops at once
+w = snakemake.wildcards
+key = RunKey(w.dataset, w.partition, w.algorithm, w.variant, int(w.seed), name=config_name(snakemake.config))
 
 # In the workflow's warm worker when one runs (execution.warm_worker), else in this process.
 call(
@@ -14,6 +17,8 @@ call(
         metrics_out=snakemake.output.metrics,
         checkpoint_dir=snakemake.params.checkpoints,
         run_info_out=snakemake.output.info,
+        # From the config, not params: switching tracking on must not rerun finished runs.
+        tracking_dir=tracking_dir(snakemake.config, key),
     ),
     log=snakemake.log[0],
 )
