@@ -9,6 +9,7 @@ rule run_federation:
     output:
         metrics="results/runs/{dataset}/{partition}/{algorithm}/{variant}/seed{seed}/metrics.csv",
         info="results/runs/{dataset}/{partition}/{algorithm}/{variant}/seed{seed}/run.json",
+        mixing="results/runs/{dataset}/{partition}/{algorithm}/{variant}/seed{seed}/mixing.csv",
     log:
         "logs/run_federation/{dataset}/{partition}/{algorithm}/{variant}/seed{seed}.log",
     benchmark:

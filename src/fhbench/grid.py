@@ -33,6 +33,11 @@ class RunKey:
     def metrics(self) -> str:
         return f"{self.directory}/metrics.csv"
 
+    @property
+    def mixing(self) -> str:
+        """The run's server matrices per evaluation round (fhbench.mixing; EPFL's weights)."""
+        return f"{self.directory}/mixing.csv"
+
 
 def deep_merge(base: dict, override: dict) -> dict:
     out = copy.deepcopy(base)
@@ -54,6 +59,9 @@ def check_references(config: dict) -> None:
             for value in exp.get(field, []):
                 if value not in config[section]:
                     raise ConfigError(f"experiments.{exp_name}.{field}: {value!r} is not defined under {section}")
+        for value in exp.get("references", []):
+            if value not in config["algorithms"]:
+                raise ConfigError(f"experiments.{exp_name}.references: {value!r} is not defined under algorithms")
         for value in exp.get("compare", []):
             if value not in exp["algorithms"]:
                 raise ConfigError(f"experiments.{exp_name}.compare: {value!r} is not one of the experiment's algorithms {exp['algorithms']}")
@@ -169,14 +177,10 @@ def dataset_report_targets(config: dict) -> list[str]:
 def experiment_runs(config: dict, experiment: str) -> list[RunKey]:
     exp = config["experiments"][experiment]
     seeds = exp.get("seeds", config["seeds"])
-    return sorted(
-        RunKey(d, p, a, v, int(s))
-        for d in exp["datasets"]
-        for p in exp["partitions"]
-        for a in exp["algorithms"]
-        for v in exp.get("variants", ["default"])
-        for s in seeds
-    )
+    # References (local, centralized) run once per column, in their default setting.
+    methods = [(a, v) for a in exp["algorithms"] for v in exp.get("variants", ["default"])]
+    methods += [(a, "default") for a in exp.get("references", []) if a not in exp["algorithms"]]
+    return sorted({RunKey(d, p, a, v, int(s)) for d in exp["datasets"] for p in exp["partitions"] for a, v in methods for s in seeds})
 
 
 def all_runs(config: dict) -> list[RunKey]:
@@ -213,6 +217,15 @@ def figure_runs(config: dict, figure: str) -> list[RunKey]:
     return experiment_runs(config, config["figures"][figure]["experiment"])
 
 
+def figure_inputs(config: dict, figure: str) -> list[str]:
+    """The files one figure reads: its runs' metrics, or their server matrices for kinds that
+    draw those (``fhbench.reporting.figures.MIXING_KINDS``)."""
+    from fhbench.reporting.figures import MIXING_KINDS
+
+    mixing = config["figures"][figure]["kind"] in MIXING_KINDS
+    return [key.mixing if mixing else key.metrics for key in figure_runs(config, figure)]
+
+
 def report_targets(config: dict) -> list[str]:
     return ["results/REPORT.md"]
 
@@ -244,6 +257,8 @@ def experiment_spec(config: dict, experiment: str) -> dict:
         "algorithms": list(exp["algorithms"]),
         "variants": list(exp.get("variants", ["default"])),
         "compare": list(exp.get("compare", [])),
+        "references": list(exp.get("references", [])),
+        "eval_point": exp.get("eval_point", "local"),
         "reference": exp.get("reference"),
         "metrics": experiment_metric_names(config, experiment),
         "runs": [[k.dataset, k.partition, k.algorithm, k.variant, k.seed] for k in experiment_runs(config, experiment)],
@@ -252,7 +267,8 @@ def experiment_spec(config: dict, experiment: str) -> dict:
 
 def figure_spec(config: dict, figure: str) -> dict:
     fig = config["figures"][figure]
-    return {"name": figure, "kind": fig["kind"], "experiment": fig["experiment"], "title": fig.get("title", figure)}
+    return {"name": figure, "kind": fig["kind"], "experiment": fig["experiment"], "title": fig.get("title", figure),
+            "eval_point": fig.get("eval_point", config["experiments"][fig["experiment"]].get("eval_point", "local"))}
 
 
 def iter_backbones_used(config: dict) -> Iterator[str]:
@@ -284,6 +300,7 @@ def resolve_run_config(config: dict, key: RunKey) -> dict:
         "engine": training.get("engine", "sequential"),
         "batched_clients": training.get("batched_clients", 0),
         "precision": training.get("precision", "fp32"),
+        "eval_points": list(training.get("eval_points", ["local", "received"])),
         "lr": dataset["lr"],
         "batch_size": dataset["batch_size"],
         "lora": lora,
@@ -301,4 +318,5 @@ def partition_params(config: dict, dataset: str, partition: str) -> dict:
         "datapercent": part.get("datapercent", config["datasets"][dataset].get("datapercent", 1.0)),
         "seed": part.get("seed", 2025),
         "group": part.get("group"),
+        "n_groups": part.get("n_groups", 2),
     }

@@ -11,6 +11,7 @@ call(
         metrics_out=snakemake.output.metrics,
         checkpoint_dir=snakemake.params.checkpoints,
         run_info_out=snakemake.output.info,
+        mixing_out=snakemake.output.mixing,
     ),
     log=snakemake.log[0],
 )

@@ -93,6 +93,10 @@ class FedALA(FedAvg):
             self.adapt(state, trainer)
         return trainer.train(state.params)
 
+    def received_params(self, client: int, state: ClientState) -> Tensors:
+        # What the server sent (the global model); ALA only mixes it in when training starts.
+        return state.extra.get("global") or state.params
+
     def download(self, client: int, state: ClientState, message: Tensors) -> None:
         # Keep θ_i: ALA needs both models. The message is shared by all clients, never mutated.
         state.extra["global"] = message
