@@ -129,7 +129,7 @@ def test_build_report_sections(metrics, tmp_path):
 
 
 def test_every_kind_has_a_finding():
-    assert set(EXPERIMENT_KINDS) == {"main", "variants", "partitions", "communication"}
+    assert set(EXPERIMENT_KINDS) == {"main", "variants", "partitions", "communication", "planted"}
 
 
 def test_deviations_file_of_the_repository(repo):
