@@ -102,6 +102,7 @@ rule plot_figure:
 rule write_report:
     input:
         metrics=lambda wc: [key.metrics for key in grid.all_runs(config)],
+        mixing=lambda wc: [key.mixing for key in grid.all_runs(config)],
         tables=grid.table_targets(config),
         figures=report_figures(),
         deviations="report/deviations.yaml",

@@ -268,7 +268,8 @@ def experiment_spec(config: dict, experiment: str) -> dict:
 def figure_spec(config: dict, figure: str) -> dict:
     fig = config["figures"][figure]
     return {"name": figure, "kind": fig["kind"], "experiment": fig["experiment"], "title": fig.get("title", figure),
-            "eval_point": fig.get("eval_point", config["experiments"][fig["experiment"]].get("eval_point", "local"))}
+            "eval_point": fig.get("eval_point", config["experiments"][fig["experiment"]].get("eval_point", "local")),
+            "references": list(config["experiments"][fig["experiment"]].get("references", []))}
 
 
 def iter_backbones_used(config: dict) -> Iterator[str]:

@@ -214,19 +214,26 @@ def finding_planted(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float],
     EPFL's weights stay within the planted groups (share against the uniform (n_g − 1)/(N − 1))."""
     from fhbench.mixing import concentration
 
-    point = spec.get("eval_point", "local")
-    means = _method_means(seed_scores(metrics, eval_point=point))
-    per_client = client_scores(metrics, eval_point=point)
-    parts = []
     baseline = spec.get("compare", ["fedavg"])[-1] if spec.get("compare") else "fedavg"
-    base = means[means["algorithm"] == baseline]
-    for _, row in means.iterrows():
-        if row["algorithm"] == baseline or base.empty:
-            continue
-        diff = paired_difference(per_client, (row["algorithm"], row["variant"]), (baseline, "default"))
-        verdict = "ties with" if diff["tie"] else ("beats" if diff["mean"] > 0 else "trails")
-        parts.append(f"{row['method']} ({_pct(row['mean'])}) {verdict} {baseline} ({_pct(base.iloc[0]['mean'])}): {_interval(diff)}")
-    text = f"On {_where(metrics)}: " + ("; ".join(parts) if parts else "no method to compare with " + baseline) + "."
+    # Both points when both were scored: at `local` a global method has just fine-tuned on the
+    # client's own (relabelled) data, which hides part of the conflict the groups plant.
+    points = [spec.get("eval_point", "local")]
+    if "eval_point" in metrics.columns and (metrics["eval_point"] == "received").any():
+        points = ["local", "received"]
+    sentences = []
+    for point in points:
+        means = _method_means(seed_scores(metrics, eval_point=point))
+        per_client = client_scores(metrics, eval_point=point)
+        base = means[means["algorithm"] == baseline]
+        parts = []
+        for _, row in means.iterrows():
+            if row["algorithm"] == baseline or base.empty:
+                continue
+            diff = paired_difference(per_client, (row["algorithm"], row["variant"]), (baseline, "default"))
+            verdict = "ties with" if diff["tie"] else ("beats" if diff["mean"] > 0 else "trails")
+            parts.append(f"{row['method']} ({_pct(row['mean'])}) {verdict} {baseline} ({_pct(base.iloc[0]['mean'])}): {_interval(diff)}")
+        sentences.append(f"at the {point} point, " + ("; ".join(parts) if parts else "no method to compare with " + baseline))
+    text = f"On {_where(metrics)}: " + "; ".join(sentences) + "."
     if mixing is not None and not mixing.empty:
         runs = metrics[RUN_KEYS].drop_duplicates()
         sub = mixing.merge(runs, on=RUN_KEYS, how="inner")
