@@ -16,7 +16,12 @@ from fhbench.reporting.figures import (
     plot_communication,
     plot_convergence,
     plot_heterogeneity,
+    plot_ranks,
+    missing_clients,
 )
+import pandas as pd
+
+from fhbench.metrics import at_eval_point
 from tests.reporting.tidy import tidy_metrics
 
 ALPHAS = {"dir0.1": 0.1, "dir1": 1.0, "dir10": 10.0}
@@ -99,6 +104,10 @@ def test_make_figure_writes_non_blank_pdf_and_png(kind, tmp_path, main_metrics):
 
     if kind == "heterogeneity":
         metrics = tidy_metrics([("ds1", p, a, "default", 0) for p in ALPHAS for a in ("fedavg", "epfl")], score)
+    elif kind == "mixing":  # drawn from the runs' mixing.csv, not from metrics
+        from tests.test_mixing import frame_for
+
+        metrics = frame_for(np.full((3, 3), 1 / 3), [np.array([0]), np.array([1]), np.array([1])])
     else:
         metrics = main_metrics
     pdf, png = tmp_path / f"{kind}.pdf", tmp_path / f"{kind}.png"
@@ -111,3 +120,31 @@ def test_make_figure_writes_non_blank_pdf_and_png(kind, tmp_path, main_metrics):
 def test_make_figure_unknown_kind(tmp_path, main_metrics):
     with pytest.raises(KeyError, match="registered"):
         make_figure("nope", main_metrics, [tmp_path / "x.pdf"])
+
+
+def test_clients_without_test_rows_are_counted_and_named(main_metrics):
+    metrics = main_metrics.copy()
+    gone = (metrics.dataset == "ds1") & (metrics.split == "test") & (metrics.client == 3)
+    metrics.loc[gone, "value"] = float("nan")  # an empty test part scores NaN
+    assert missing_clients(metrics)[("ds1", "fhbench")] == ([3], 4)
+    for plot in (plot_client_spread, plot_convergence):
+        fig = plot(metrics)
+        texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+        assert "no test rows: 1 of 4 clients (3)" in texts
+        assert sum("no test rows" in t for t in texts) == 1  # ds2 has every client
+
+
+def test_rank_plot_has_one_point_per_method_and_a_cd_bar(main_metrics):
+    fig = plot_ranks(main_metrics)
+    ax = fig.axes[0]
+    labels = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks())}
+    assert set(labels) == {"fedavg", "epfl"} and labels["epfl"] > labels["fedavg"]  # best (rank 1) on top
+    assert any("Nemenyi CD" in t.get_text() for t in ax.get_legend().get_texts())
+
+
+def test_figures_draw_the_chosen_evaluation_point(main_metrics):
+    received = main_metrics[main_metrics.split.isin(["val", "test"])].assign(eval_point="received", value=0.1)
+    both = pd.concat([main_metrics.assign(eval_point="local"), received], ignore_index=True)
+    local_curves = convergence_curves(at_eval_point(both, "local"))
+    assert local_curves.equals(convergence_curves(main_metrics))
+    assert (convergence_curves(at_eval_point(both, "received"))["mean"] == 0.1).all()
