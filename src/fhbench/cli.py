@@ -25,7 +25,7 @@ def cmd_partition(args: argparse.Namespace) -> None:
         if not args.metadata:
             raise ValueError("--group needs --metadata (the prepared metadata.csv)")
         groups = pd.read_csv(args.metadata, dtype=str, keep_default_na=False)[args.group].to_numpy()
-    part = make_partition(labels, args.scheme, args.n_clients, args.alpha, args.datapercent, args.seed, groups=groups)
+    part = make_partition(labels, args.scheme, args.n_clients, args.alpha, args.datapercent, args.seed, groups=groups, n_groups=args.n_groups)
     write_json(args.out, part.to_json(labels.astype(int).ravel()))
     sizes = [len(c["train"]) + len(c["val"]) + len(c["test"]) for c in part.clients]
     print(f"wrote {args.out}: {len(sizes)} clients, {sum(sizes)} samples ({min(sizes)}-{max(sizes)} per client)", file=sys.stderr)
@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("partition", help="split a label vector into clients (train/val/test indices)")
     p.add_argument("--labels", required=True, help=".npy file with the pooled label vector")
-    p.add_argument("--scheme", default="fhbench", choices=["fhbench", "dirichlet", "iid", "natural"])
+    p.add_argument("--scheme", default="fhbench", choices=["fhbench", "dirichlet", "iid", "natural", "planted"])
+    p.add_argument("--n-groups", type=int, default=2, help="planted scheme: number of client groups")
     p.add_argument("--n-clients", type=lambda v: None if v == "all" else int(v), default=20, help="'all': one client per group (natural)")
     p.add_argument("--metadata", default=None, help="metadata.csv of the prepared dataset (natural scheme)")
     p.add_argument("--group", default=None, help="metadata column whose groups are the clients (natural scheme)")
