@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from fhbench.metrics import at_eval_point
 from fhbench.reporting.figures import (
     FIGURES,
     client_accuracies,
@@ -12,16 +14,13 @@ from fhbench.reporting.figures import (
     convergence_curves,
     heterogeneity_points,
     make_figure,
+    missing_clients,
     plot_client_spread,
     plot_communication,
     plot_convergence,
     plot_heterogeneity,
     plot_ranks,
-    missing_clients,
 )
-import pandas as pd
-
-from fhbench.metrics import at_eval_point
 from tests.reporting.tidy import tidy_metrics
 
 ALPHAS = {"dir0.1": 0.1, "dir1": 1.0, "dir10": 10.0}

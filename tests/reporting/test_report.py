@@ -153,8 +153,6 @@ def test_write_report(metrics, tmp_path, repo):
 
 
 def test_variants_within_noise_are_called_a_tie():
-    import pandas as pd
-
     # Two variants whose clients differ by ±0.02 around the same mean: the paired interval holds 0.
     runs = [("ds", "fhbench", "epfl", v, 0) for v in ("default", "uniform")]
     metrics = tidy_metrics(runs, lambda *a: 0.5)
@@ -183,7 +181,6 @@ def test_eval_point_section_shows_the_ranking_at_both_points(metrics):
 
 def test_mixing_section_and_planted_finding_quote_the_weights(metrics):
     import numpy as np
-    import pandas as pd
 
     from fhbench.mixing import client_relations, matrix_rows, mixing_frame
     from fhbench.reporting.report import finding_planted, mixing_section

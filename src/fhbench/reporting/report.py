@@ -21,7 +21,14 @@ from fhbench.io import write_texts
 from fhbench.metrics import RUN_KEYS
 from fhbench.reporting.figures import communication_points, heterogeneity_points
 from fhbench.reporting.stats import average_ranks, client_scores, paired_difference
-from fhbench.reporting.tables import accuracy_table, column_average_per_seed, load_metrics, method_label, seed_scores, to_markdown
+from fhbench.reporting.tables import (
+    accuracy_table,
+    column_average_per_seed,
+    load_metrics,
+    method_label,
+    seed_scores,
+    to_markdown,
+)
 
 
 def _pct(x: float) -> str:

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from fhbench.metrics import RUN_KEYS, best_validation_scores
+from fhbench.metrics import best_validation_scores
 
 PRECISION = 4  # decimals of a score (0.01 percentage points, as printed) at which ranks tie
 CONFIDENCE = 0.95
