@@ -122,7 +122,8 @@ def client_order(frame: pd.DataFrame) -> np.ndarray:
 
 
 def plot_mixing(frame: pd.DataFrame, title: str = "", **_) -> "Figure":
-    """One heatmap per run of its last-round mixing matrix, clients ordered by dominant class."""
+    """One heatmap per run of its last-round mixing weights (off-diagonal, row-normalised; the
+    self weight is left out), clients ordered by planted group and dominant class."""
     from fhbench.reporting.figures import _finish, _panels
 
     runs = [(key, run) for key, run in frame.groupby(RUN_KEYS, sort=True) if (run["matrix"] == "mixing").any()]
@@ -131,11 +132,17 @@ def plot_mixing(frame: pd.DataFrame, title: str = "", **_) -> "Figure":
     fig, axes = _panels(len(runs), width=4.0, height=3.6)
     for ax, (key, run) in zip(axes, runs):
         order = client_order(run)
-        weights = matrix_at(run, "mixing")[np.ix_(order, order)]
+        # The self weight λ is the same on every row and would swamp the colour scale: the
+        # heatmap shows where each client's shared part goes (row-normalised off-diagonal).
+        shares = off_diagonal_shares(matrix_at(run, "mixing"))[np.ix_(order, order)]
+        np.fill_diagonal(shares, np.nan)
         last = int(run[run["matrix"] == "mixing"]["round"].max())
-        image = ax.imshow(weights, cmap="viridis", vmin=0.0)
-        dominant = per_client(run, "dominant_class")
-        labels = [str(int(dominant[c])) if dominant is not None else str(c) for c in order]
+        image = ax.imshow(shares, cmap="viridis", vmin=0.0)
+        dominant, groups = per_client(run, "dominant_class"), per_client(run, "planted_group")
+        labels = [
+            (f"g{int(groups[c])}·" if groups is not None else "") + (f"c{int(dominant[c])}" if dominant is not None else str(c))
+            for c in order
+        ]
         ax.set_xticks(range(len(order)))
         ax.set_xticklabels(labels, fontsize=5)
         ax.set_yticks(range(len(order)))
@@ -147,7 +154,7 @@ def plot_mixing(frame: pd.DataFrame, title: str = "", **_) -> "Figure":
             note += f"\nwithin group: {100 * stats['within_share']:.0f}% (uniform {100 * stats['within_uniform']:.0f}%)"
         label = algorithm if variant == "default" else f"{algorithm} ({variant})"
         ax.set_title(f"{dataset}/{partition} {label} s{seed} r{last}\n{note}", fontsize=7)
-        ax.set_xlabel("client j (by dominant class)", fontsize=7)
-        ax.set_ylabel("client i", fontsize=7)
+        ax.set_xlabel("client j (g: planted group, c: dominant class)", fontsize=7)
+        ax.set_ylabel("client i: share of its off-diagonal weight", fontsize=7)
         fig.colorbar(image, ax=ax, fraction=0.046)
     return _finish(fig, title)

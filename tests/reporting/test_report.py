@@ -177,6 +177,11 @@ def test_eval_point_section_shows_the_ranking_at_both_points(metrics):
     assert "## Evaluation points" in text and "| epfl | 80.5% | 1.00 |" in text
     assert "local epfl > fedavg; received fedavg > epfl; the order changes." in text
     assert eval_point_section(local.drop(columns="eval_point"), spec("main", "main", MAIN)) == []
+    # Equal average ranks are written as a tie.
+    received.loc[(received.split == "test") & (received.algorithm == "fedavg"), "value"] -= 0.5
+    received.loc[(received.split == "test") & (received.algorithm == "fedavg"), "value"] += 0.2
+    same = "\n".join(eval_point_section(pd.concat([local, received], ignore_index=True), spec("main", "main", MAIN)))
+    assert "received epfl = fedavg" in same
 
 
 def test_mixing_section_and_planted_finding_quote_the_weights(metrics):

@@ -244,7 +244,11 @@ def plot_ranks(metrics: pd.DataFrame, title: str = "", eval_point: str = "local"
         ax.plot([start, start + cd], [len(ranks) - 0.4] * 2, color="black", lw=3, label=f"Nemenyi CD = {cd:.2f} ({n_columns} columns)")
     ax.set_xlim(0.5, len(ranks) + 0.5)
     ax.set_ylim(-0.8, len(ranks) - 0.1)
-    _label_axes(ax, f"{n_columns} dataset column(s), eval point {eval_point}", "average rank (1 = best)", ylabel="", grid_axis="x")
+    subtitle = (f"{n_columns} dataset column(s), eval point {eval_point}; bars: 95% bootstrap interval (seeds × clients); "
+                f"black: Nemenyi CD = {cd:.2f}")
+    _label_axes(ax, subtitle, "average rank (1 = best)", ylabel="", grid_axis="x")
+    ax.title.set_fontsize(8)
+    ax.get_legend().remove()  # the subtitle says it: a legend would cover the CD bar
     return _finish(fig, title)
 
 

@@ -86,9 +86,9 @@ def finding_main(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) ->
         second = means.iloc[1]
         diff = paired_difference(client_scores(metrics, eval_point=point), (best["algorithm"], best["variant"]), (second["algorithm"], second["variant"]))
         if round(100 * (best["mean"] - second["mean"]), 1) == 0 or diff["tie"]:
-            text += f", tied with {second['method']} ({_pct(second['mean'])}) — paired difference {_interval(diff)}, which contains 0 —"
+            text += f", tied with {second['method']} ({_pct(second['mean'])}): the paired difference is {_interval(diff)}, an interval containing 0"
         else:
-            text += f", {_pts(best['mean'] - second['mean'])} above {second['method']} ({_pct(second['mean'])}) — paired difference {_interval(diff)} —"
+            text += f", {_pts(best['mean'] - second['mean'])} above {second['method']} ({_pct(second['mean'])}), paired difference {_interval(diff)}"
         cell = scores.groupby(["dataset", "partition", "algorithm", "variant"])["score"].mean().reset_index()
         winners = cell.loc[cell.groupby(["dataset", "partition"])["score"].idxmax()]
         wins = sum((winners["algorithm"] == best["algorithm"]) & (winners["variant"] == best["variant"]))
@@ -306,7 +306,11 @@ def eval_point_section(metrics: pd.DataFrame, spec: dict) -> list[str]:
             ranks, means = tables[point]
             cells += [_pct(means[m]) if m in means else "–", f"{ranks.loc[m, 'avg_rank']:.2f}" if m in ranks.index else "–"]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    order = {p: " > ".join(tables[p][0].index) for p in tables}
+    def ranking(ranks: pd.DataFrame) -> str:  # equal average ranks are a tie, written "="
+        groups = ranks.groupby(ranks["avg_rank"].round(6), sort=True).groups
+        return " > ".join(" = ".join(groups[r]) for r in sorted(groups))
+
+    order = {p: ranking(tables[p][0]) for p in tables}
     same = order["local"] == order["received"]
     lines += ["", f"Ranking by average rank: local {order['local']}; received {order['received']}"
               + ("; the order is the same." if same else "; the order changes."), ""]
