@@ -200,3 +200,15 @@ def test_mixing_section_and_planted_finding_quote_the_weights(metrics):
     sentence = finding_planted(main, spec("planted", "planted", MAIN, compare=["fedavg"]), ALPHAS, mixing=mixing)
     assert "epfl (80.5%) beats fedavg (60.5%): +20.0 points" in sentence
     assert "concentrate within the planted groups: 60.0% of each client's off-diagonal weight goes to its own group, against 33.3%" in sentence
+
+
+def test_figure_findings_read_one_evaluation_point(metrics, tmp_path):
+    import pandas as pd
+
+    local = select_runs(metrics, MAIN).assign(eval_point="local")
+    received = local[local.split.isin(["val", "test"])].assign(eval_point="received", value=0.0)
+    both = pd.concat([local, received], ignore_index=True)
+    experiments = {"main": spec("main", "main", MAIN)}
+    figures = {"convergence": {"kind": "convergence", "experiment": "main", "title": "C"}}
+    text = build_report(both, experiments, figures, ALPHAS, [], headline="main")
+    assert "epfl 50.3% at round 1, peak 80.5% at round 4" in text  # the local rows only, not averaged with 0.0

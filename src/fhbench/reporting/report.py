@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from fhbench.io import write_texts
-from fhbench.metrics import RUN_KEYS
+from fhbench.metrics import RUN_KEYS, at_eval_point
 from fhbench.reporting.figures import communication_points, heterogeneity_points
 from fhbench.reporting.stats import average_ranks, client_scores, paired_difference
 from fhbench.reporting.tables import (
@@ -445,7 +445,8 @@ def build_report(
         finding = FIGURE_FINDINGS.get(fig["kind"])
         sub = per_experiment.get(fig["experiment"])
         if finding is not None and sub is not None and not sub.empty:
-            lines += [finding(sub), ""]
+            point = fig.get("eval_point", experiments.get(fig["experiment"], {}).get("eval_point", "local"))
+            lines += [finding(at_eval_point(sub, point)), ""]
         lines += [f"![{name}]({figure_dir}/{name}.png)", "", f"[PDF]({figure_dir}/{name}.pdf)", ""]
     for path in extra_figures:
         lines += [f"![{Path(path).stem}]({path})", ""]
