@@ -120,5 +120,11 @@ def test_mixing_figures_read_the_runs_mixing_files(demo):
     inputs = grid.figure_inputs(demo, "epfl_weights")
     assert inputs and all(p.endswith("/mixing.csv") for p in inputs)
     assert all(p.endswith("/metrics.csv") for p in grid.figure_inputs(demo, "convergence"))
+    # The demo scores `received` only in the runs of experiments that ask for it.
     assert grid.resolve_run_config(demo, grid.experiment_runs(demo, "main")[0])["eval_points"] == ["local", "received"]
+    layers_only = [k for k in grid.experiment_runs(demo, "layers") if k.variant != "default"]
+    assert grid.resolve_run_config(demo, layers_only[0])["eval_points"] == ["local"]
+    paper = copy.deepcopy(demo)
+    del paper["training"]["eval_points"]
+    assert grid.resolve_run_config(paper, layers_only[0])["eval_points"] == ["local", "received"]
     assert grid.partition_params(demo, "organamnist", "planted4")["n_groups"] == 4

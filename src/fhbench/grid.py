@@ -301,12 +301,26 @@ def resolve_run_config(config: dict, key: RunKey) -> dict:
         "engine": training.get("engine", "sequential"),
         "batched_clients": training.get("batched_clients", 0),
         "precision": training.get("precision", "fp32"),
-        "eval_points": list(training.get("eval_points", ["local", "received"])),
+        "eval_points": run_eval_points(config, key, training.get("eval_points", ["local", "received"])),
         "lr": dataset["lr"],
         "batch_size": dataset["batch_size"],
         "lora": lora,
         "algorithm_params": algorithm_params,
     }
+
+
+def run_eval_points(config: dict, key: RunKey, base: list[str]) -> list[str]:
+    """The evaluation points one run scores: ``training.eval_points`` plus those of every
+    experiment that includes the run (its ``eval_points`` and the ``eval_point`` its table uses),
+    so a budget config can score ``received`` only where a table or report needs it."""
+    from fhbench.metrics import EVAL_POINTS
+
+    wanted = set(base)
+    for name, exp in config["experiments"].items():
+        extra = set(exp.get("eval_points", [])) | {exp.get("eval_point", "local")}
+        if not extra <= wanted and key in experiment_runs(config, name):
+            wanted |= extra
+    return [p for p in EVAL_POINTS if p in wanted]
 
 
 def partition_params(config: dict, dataset: str, partition: str) -> dict:
