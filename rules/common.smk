@@ -161,7 +161,7 @@ def report_run_infos(wildcards):
 
 
 def figure_metrics(wildcards):
-    return [key.metrics for key in grid.figure_runs(config, wildcards.figure)]
+    return grid.figure_inputs(config, wildcards.figure)
 
 
 def report_figures():

@@ -118,6 +118,7 @@ rule write_report:
     input:
         metrics=lambda wc: [key.metrics for key in grid.all_runs(config)],
         infos=report_run_infos,
+        mixing=lambda wc: [key.mixing for key in grid.all_runs(config)],
         tables=grid.table_targets(config),
         figures=report_figures(),
         deviations="report/deviations.yaml",

@@ -9,6 +9,7 @@ rule run_federation:
     output:
         metrics=f"{PATHS['run']}/metrics.csv",
         info=f"{PATHS['run']}/run.json",
+        mixing=f"{PATHS['run']}/mixing.csv",
     log:
         PATHS["run_log"],
     # With the warm worker (execution.warm_worker) this times only the hand-off to it: run.json

@@ -42,11 +42,13 @@ def test_same_seed_same_metrics_different_seed_different(tmp_path, demo_organamn
 
 def test_metrics_are_tidy_and_follow_the_evaluation_protocol(tmp_path, demo_organamnist, split, tiny_vit_dir):
     metrics = pd.read_csv(run(tmp_path, "m", demo_organamnist, split, tiny_vit_dir, algorithm="epfl"))
-    assert list(metrics.columns) == ["dataset", "partition", "algorithm", "variant", "seed", "round", "client", "split", "metric", "value"]
+    assert list(metrics.columns) == ["dataset", "partition", "algorithm", "variant", "seed", "round", "client", "split", "metric", "value", "eval_point"]
     scored = metrics[metrics.split.isin(["val", "test"])]
     assert sorted(scored["round"].unique()) == [2, 3]  # every eval_every rounds, and the last
     assert set(scored.metric) == {"accuracy", "balanced_accuracy", "macro_f1"}
-    assert scored.groupby(["round", "split"]).client.nunique().eq(6).all()
+    assert set(scored.eval_point) == {"local", "received"}
+    assert scored.groupby(["round", "split", "eval_point"]).client.nunique().eq(6).all()
+    assert metrics[~metrics.split.isin(["val", "test"])].eval_point.isna().all()
     comm = metrics[metrics.split == "comm"].pivot_table(index=["round", "client"], columns="metric", values="value")
     # EPFL uploads A and B, downloads only A: half of what it uploads (equal A and B sizes here).
     assert (comm["download_bytes"] * 2 == comm["upload_bytes"]).all()

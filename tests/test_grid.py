@@ -101,3 +101,30 @@ def test_config_checks_import_neither_torch_nor_transformers(repo):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_references_run_once_per_column_in_their_default_setting(demo):
+    runs = grid.experiment_runs(demo, "algorithms")
+    refs = [k for k in runs if k.algorithm in ("local", "centralized")]
+    assert {k.variant for k in refs} == {"default"}
+    assert len(refs) == 2 * len(demo["experiments"]["algorithms"]["datasets"])
+    spec = grid.experiment_spec(demo, "algorithms")
+    assert spec["references"] == ["local", "centralized"] and spec["eval_point"] == "local"
+    bad = copy.deepcopy(demo)
+    bad["experiments"]["algorithms"]["references"] = ["nope"]
+    with pytest.raises(grid.ConfigError, match="experiments.algorithms.references: 'nope'"):
+        grid.check_references(bad)
+
+
+def test_mixing_figures_read_the_runs_mixing_files(demo):
+    inputs = grid.figure_inputs(demo, "epfl_weights")
+    assert inputs and all(p.endswith("/mixing.csv") for p in inputs)
+    assert all(p.endswith("/metrics.csv") for p in grid.figure_inputs(demo, "convergence"))
+    # The demo scores `received` only in the runs of experiments that ask for it.
+    assert grid.resolve_run_config(demo, grid.experiment_runs(demo, "main")[0])["eval_points"] == ["local", "received"]
+    layers_only = [k for k in grid.experiment_runs(demo, "layers") if k.variant != "default"]
+    assert grid.resolve_run_config(demo, layers_only[0])["eval_points"] == ["local"]
+    paper = copy.deepcopy(demo)
+    del paper["training"]["eval_points"]
+    assert grid.resolve_run_config(paper, layers_only[0])["eval_points"] == ["local", "received"]
+    assert grid.partition_params(demo, "organamnist", "planted4")["n_groups"] == 4

@@ -48,7 +48,7 @@ def cmd_partition(args: argparse.Namespace) -> None:
         if args.group not in metadata.columns:
             raise InputError(args.metadata, f"has no column {args.group!r}", f"choose one of {list(metadata.columns)}")
         groups = metadata[args.group].to_numpy()
-    part = make_partition(labels, args.scheme, args.n_clients, args.alpha, args.datapercent, args.seed, groups=groups)
+    part = make_partition(labels, args.scheme, args.n_clients, args.alpha, args.datapercent, args.seed, groups=groups, n_groups=args.n_groups)
     write_json(args.out, part.to_json(labels))
     sizes = [len(c["train"]) + len(c["val"]) + len(c["test"]) for c in part.clients]
     print(f"wrote {args.out}: {len(sizes)} clients, {sum(sizes)} samples ({min(sizes)}-{max(sizes)} per client)", file=sys.stderr)
@@ -177,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("partition", help="split a label vector into clients (train/val/test indices)")
     p.add_argument("--labels", required=True, help=".npy file with the pooled label vector")
-    p.add_argument("--scheme", default="fhbench", choices=["fhbench", "dirichlet", "iid", "natural"])
+    p.add_argument("--scheme", default="fhbench", choices=["fhbench", "dirichlet", "iid", "natural", "planted"])
+    p.add_argument("--n-groups", type=int, default=2, help="planted scheme: number of client groups")
     p.add_argument("--n-clients", type=n_clients, default=20, help="'all': one client per group (natural)")
     p.add_argument("--metadata", default=None, help="metadata.csv of the prepared dataset (natural scheme)")
     p.add_argument("--group", default=None, help="metadata column whose groups are the clients (natural scheme)")

@@ -41,11 +41,14 @@ class ClientRound:
         loss_term: Callable | None = None,
         grad_hook: Callable | None = None,
         frozen: Collection[str] = (),
+        pooled: bool = False,
     ) -> float:
-        engine, data = self.engine, self.engine.clients[self.client]
+        engine = self.engine
+        # pooled: the union of every client's training part (the centralized reference).
+        train = torch.cat([c.train for c in engine.clients]) if pooled else engine.clients[self.client].train
         losses = []
         for _ in range(engine.config.local_epochs):
-            order = data.train[torch.as_tensor(self.rng.permutation(len(data.train)), device=data.train.device)]
+            order = train[torch.as_tensor(self.rng.permutation(len(train)), device=train.device)]
             losses.append(
                 engine.shared.sgd(
                     params, engine.inputs, engine.labels, order, engine.config.batch_size, self.lr, loss_term, grad_hook, frozen

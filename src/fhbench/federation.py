@@ -4,7 +4,9 @@ One frozen backbone is shared by all clients. A client is only the tensors it tr
 (LoRA A/B and head, plus algorithm state); the engine loads them into the shared model, trains,
 and stores them back, so memory is one backbone plus N small states. The evaluation protocol is
 docs/protocol.md §4: every ``eval_every`` rounds each client, after local training and before
-aggregation, is scored on its validation and test parts.
+aggregation, is scored on its validation and test parts (evaluation point ``local``); the model
+it holds after the server's message is scored too (point ``received``: the global model of a
+global method, the personalised one of the others). ``eval_points`` chooses which are scored.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from fhbench.client_round import ClientRound, Diverged
 from fhbench.data.prepared import load_prepared
 from fhbench.devices import claim_device
 from fhbench.io import atomic_path, read_json, write_json
-from fhbench.metrics import METRIC_COLUMNS, classification_metrics
+from fhbench.metrics import EVAL_POINTS, FILE_COLUMNS, classification_metrics
 from fhbench.models import LoraSpec, get_backbone, require_model_dir, wrap_with_lora
+from fhbench.partition import apply_label_maps
 from fhbench.progress import RoundProgress
 from fhbench.seeding import seed_torch
 from fhbench.validate import check_model_sizes, check_output_path, check_prepared, check_split
@@ -72,6 +75,7 @@ class RunConfig:
     batched_clients: int = 0  # batched engine: most clients stepped together (0 = all)
     precision: str = "fp32"  # or "bf16": autocast on CUDA (tensors stay float32)
     model_config: dict | None = None  # backbones.<name>.tiny: sizes the model folder must have (None: real weights)
+    eval_points: tuple[str, ...] = EVAL_POINTS  # scored at each evaluation round (fhbench.metrics.EVAL_POINTS)
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
@@ -92,6 +96,10 @@ class RunConfig:
             raise ValueError(f"run config: engine must be one of {ENGINES}, got {self.engine!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"run config: precision must be one of {tuple(PRECISIONS)}, got {self.precision!r}")
+        self.eval_points = tuple(self.eval_points)
+        unknown = [p for p in self.eval_points if p not in EVAL_POINTS]
+        if unknown or not self.eval_points:
+            raise ValueError(f"run config: eval_points must be a non-empty subset of {EVAL_POINTS}, got {list(self.eval_points)!r}")
 
     def lr_at(self, round_: int) -> float:
         """Cosine decay from ``lr`` to ``lr_min`` over the rounds, stepped once per round."""
@@ -267,13 +275,15 @@ class Federation:
         check_model_sizes(require_model_dir(model_dir, config.backbone), config.model_config)
         data = load_prepared(prepared_dir)
         split = check_split(split_path, data.labels)
+        split_json = read_json(split_path)
         # Load only the samples the split uses, once, as tensors on the device.
         used = np.unique(np.concatenate([np.asarray(c[s], dtype=np.int64) for c in split for s in c]))
         position = np.full(len(data.labels), -1, dtype=np.int64)
         position[used] = np.arange(len(used))
         backbone = get_backbone(config.architecture)
         self.inputs = backbone.encode(model_dir, data.inputs[used]).to(device)
-        self.labels = torch.from_numpy(data.labels[used]).to(device)
+        self.labels = torch.from_numpy(apply_label_maps(data.labels, split_json)[used]).to(device)
+        self.planted_groups = [c.get("planted_group") for c in split_json["clients"]]
         self.clients = [
             ClientData(**{s: torch.from_numpy(position[np.asarray(c[s], dtype=np.int64)]).to(device) for s in ("train", "val", "test")})
             for c in split
@@ -305,6 +315,7 @@ class Federation:
         device = resolve_device(config.device)
         self.inputs, self.labels = inputs.to(device), labels.to(device)
         self.clients = [ClientData(**{s: torch.as_tensor(c[s], dtype=torch.long, device=device) for s in ("train", "val", "test")}) for c in split]
+        self.planted_groups = [c.get("planted_group") for c in split]
         self._assemble(SharedModel(model, batch_inputs, device))
         return self
 
@@ -333,17 +344,42 @@ class Federation:
 
             self.batched = batched_trainer(self)
         self.rows: list[tuple] = []
+        self.server_rows: list[tuple] = []  # the algorithm's server matrices (EPFL's weights), tidy
         self.start_round = 1
 
     # --- bookkeeping -------------------------------------------------------------------------
-    def _row(self, round_: int, client: int, split: str, metric: str, value: float) -> None:
+    def _row(self, round_: int, client: int, split: str, metric: str, value: float, eval_point: str = "") -> None:
         c = self.config
-        self.rows.append((c.dataset, c.partition, c.algorithm, c.variant, c.seed, round_, client, split, metric, value))
+        self.rows.append((c.dataset, c.partition, c.algorithm, c.variant, c.seed, round_, client, split, metric, value, eval_point))
 
     def metrics_frame(self) -> "pandas.DataFrame":
         import pandas as pd  # only when writing results: keeps it off a job's start-up path
 
-        return pd.DataFrame(self.rows, columns=METRIC_COLUMNS)
+        return pd.DataFrame(self.rows, columns=FILE_COLUMNS)
+
+    def record_server_matrices(self, round_: int) -> None:
+        """Store the algorithm's server matrices of this round as tidy rows (nothing for most algorithms).
+
+        The first time, the clients' own relations go with them: each client's dominant training
+        class, its planted group (planted-structure splits) and the label-distribution distance
+        (total variation) between clients, so weights can be read against the data.
+        """
+        from fhbench.mixing import client_relations, matrix_rows
+
+        matrices = self.algorithm.server_matrices()
+        if not matrices:
+            return
+        c = self.config
+        keys = (c.dataset, c.partition, c.algorithm, c.variant, c.seed)
+        if not self.server_rows:
+            labels = [self.labels[d.train].cpu().numpy() for d in self.clients]
+            self.server_rows += matrix_rows(keys, 0, client_relations(labels, self.planted_groups))
+        self.server_rows += matrix_rows(keys, round_, matrices)
+
+    def server_frame(self) -> "pandas.DataFrame":
+        from fhbench.mixing import mixing_frame
+
+        return mixing_frame(self.server_rows)
 
     def fingerprint(self) -> str:
         """What a checkpoint must match to be resumed: the run config and the device kind.
@@ -360,6 +396,7 @@ class Federation:
             "clients": [(s.params, s.extra) for s in self.states],
             "server": self.algorithm.server_state(),
             "rows": self.rows,
+            "server_rows": self.server_rows,
         }
         # Written to a temporary sibling, flushed to disk, then renamed over last.pt: a kill or a
         # node crash at any moment leaves either the previous checkpoint or the new one.
@@ -384,19 +421,22 @@ class Federation:
         self.states = [ClientState(params=p, extra=e) for p, e in state["clients"]]
         self.algorithm.load_server_state(state["server"])
         self.rows = [tuple(r) for r in state["rows"]]
+        self.server_rows = [tuple(r) for r in state.get("server_rows", [])]
         self.start_round = state["round"] + 1
         self.log(f"resuming from {path} after round {state['round']}")
 
     # --- the rounds --------------------------------------------------------------------------
-    def evaluate(self, client: int, round_: int) -> float:
-        params = self.algorithm.eval_params(client, self.states[client])
+    def evaluate(self, client: int, round_: int, point: str = "local") -> float:
+        """Score one client at an evaluation point; returns its validation accuracy."""
+        state = self.states[client]
+        params = self.algorithm.eval_params(client, state) if point == "local" else self.algorithm.received_params(client, state)
         accuracy = float("nan")
         for split in ("val", "test"):
             idx = getattr(self.clients[client], split)
             pred = self.shared.predict(params, self.inputs[idx], self.config.eval_batch_size)
             scores = classification_metrics(self.labels[idx].cpu().numpy(), pred)
             for metric, value in scores.items():
-                self._row(round_, client, split, metric, value)
+                self._row(round_, client, split, metric, value, point)
             if split == "val":
                 accuracy = scores["accuracy"]
         return accuracy
@@ -427,14 +467,19 @@ class Federation:
                 self.log(f"  round {round_}: client {client + 1}/{n} trained · loss {loss:.4f}")
                 last_report = time.perf_counter()
             self._row(round_, client, "train", "loss", loss)
-            if self.config.is_eval_round(round_):
-                val_acc.append(self.evaluate(client, round_))
+            if self.config.is_eval_round(round_) and "local" in self.config.eval_points:
+                val_acc.append(self.evaluate(client, round_, "local"))
             uploads.append(self.algorithm.upload(client, self.states[client]))
         messages = self.algorithm.aggregate(uploads)
         for client in range(n):
             self.algorithm.download(client, self.states[client], messages[client])
             self._row(round_, client, "comm", "upload_bytes", tensor_bytes(uploads[client]))
             self._row(round_, client, "comm", "download_bytes", tensor_bytes(messages[client]))
+        if self.config.is_eval_round(round_):
+            if "received" in self.config.eval_points:
+                received = [self.evaluate(client, round_, "received") for client in range(n)]
+                val_acc = val_acc or received
+            self.record_server_matrices(round_)
         summary = f"loss {np.mean(losses):.4f}"
         if val_acc:
             summary += f" · val acc {np.nanmean(val_acc):.3f}"
@@ -487,11 +532,14 @@ def run_federation(
     run_info_out: str | Path | None = None,
     progress_bar: bool = False,
     tracking_dir: str | Path | None = None,
+    mixing_out: str | Path | None = None,
 ) -> str:
     """Run (or resume) one federated run and write its tidy ``metrics.csv`` atomically.
 
     The resolved configuration, status, cost (wall and CPU time, peak memory) and provenance
-    (:mod:`fhbench.provenance`) go to ``run_info_out`` (default: a ``run.json`` beside the metrics). A finished run removes its checkpoints.
+    (:mod:`fhbench.provenance`) go to ``run_info_out`` (default: a ``run.json`` beside the metrics); the algorithm's server matrices per evaluation
+    round (EPFL's mixing weights and B distances; only a header for other algorithms) to
+    ``mixing_out`` (default: ``mixing.csv`` beside the metrics). A finished run removes its checkpoints.
     """
     config = RunConfig.from_dict(config) if isinstance(config, dict) else config
     check_output_path(metrics_out, "metrics")
@@ -504,6 +552,8 @@ def run_federation(
     status = engine.run(checkpoint_dir, progress_bar, tracking_dir)
     with atomic_path(metrics_out) as tmp:
         engine.metrics_frame().to_csv(tmp, index=False)
+    with atomic_path(mixing_out or Path(metrics_out).with_name("mixing.csv")) as tmp:
+        engine.server_frame().to_csv(tmp, index=False)
     run_info_out = run_info_out or Path(metrics_out).with_name("run.json")
     device = engine.shared.device
     # The run's own cost: under the warm worker (fhbench.worker) Snakemake's benchmark files time only the job's client.

@@ -78,6 +78,11 @@ class RunKey:
     def benchmark(self) -> str:
         return RUN_BENCHMARK.format(**self.__dict__)
 
+    @property
+    def mixing(self) -> str:
+        """The run's server matrices per evaluation round (fhbench.mixing; EPFL's weights)."""
+        return f"{self.directory}/mixing.csv"
+
 
 def config_name(config: dict) -> str:
     """The config's ``name``: the folder under results/ and logs/ everything it produces lives in."""
@@ -290,6 +295,9 @@ def check_references(config: dict) -> None:
             for value in exp.get(field, []):
                 if value not in config[section]:
                     raise ConfigError(f"experiments.{exp_name}.{field}: {value!r} is not defined under {section}")
+        for value in exp.get("references", []):
+            if value not in config["algorithms"]:
+                raise ConfigError(f"experiments.{exp_name}.references: {value!r} is not defined under algorithms")
         for value in exp.get("compare", []):
             if value not in exp["algorithms"]:
                 raise ConfigError(f"experiments.{exp_name}.compare: {value!r} is not one of the experiment's algorithms {exp['algorithms']}")
@@ -405,14 +413,10 @@ def dataset_report_targets(config: dict) -> list[str]:
 def experiment_runs(config: dict, experiment: str) -> list[RunKey]:
     exp = config["experiments"][experiment]
     seeds = exp.get("seeds", config["seeds"])
-    return sorted(
-        RunKey(d, p, a, v, int(s), config_name(config))
-        for d in exp["datasets"]
-        for p in exp["partitions"]
-        for a in exp["algorithms"]
-        for v in exp.get("variants", ["default"])
-        for s in seeds
-    )
+    # References (local, centralized) run once per column, in their default setting.
+    methods = [(a, v) for a in exp["algorithms"] for v in exp.get("variants", ["default"])]
+    methods += [(a, "default") for a in exp.get("references", []) if a not in exp["algorithms"]]
+    return sorted({RunKey(d, p, a, v, int(s), config_name(config)) for d in exp["datasets"] for p in exp["partitions"] for a, v in methods for s in seeds})
 
 
 def all_runs(config: dict) -> list[RunKey]:
@@ -474,6 +478,15 @@ def figure_runs(config: dict, figure: str) -> list[RunKey]:
     return experiment_runs(config, config["figures"][figure]["experiment"])
 
 
+def figure_inputs(config: dict, figure: str) -> list[str]:
+    """The files one figure reads: its runs' metrics, or their server matrices for kinds that
+    draw those (``fhbench.reporting.figures.MIXING_KINDS``)."""
+    from fhbench.reporting.figures import MIXING_KINDS
+
+    mixing = config["figures"][figure]["kind"] in MIXING_KINDS
+    return [key.mixing if mixing else key.metrics for key in figure_runs(config, figure)]
+
+
 def report_targets(config: dict) -> list[str]:
     return [report_path(config)]
 
@@ -514,6 +527,8 @@ def experiment_spec(config: dict, experiment: str) -> dict:
         "algorithms": list(exp["algorithms"]),
         "variants": list(exp.get("variants", ["default"])),
         "compare": list(exp.get("compare", [])),
+        "references": list(exp.get("references", [])),
+        "eval_point": exp.get("eval_point", "local"),
         "reference": exp.get("reference"),
         "metrics": experiment_metric_names(config, experiment),
         "runs": [[k.dataset, k.partition, k.algorithm, k.variant, k.seed] for k in experiment_runs(config, experiment)],
@@ -522,7 +537,9 @@ def experiment_spec(config: dict, experiment: str) -> dict:
 
 def figure_spec(config: dict, figure: str) -> dict:
     fig = config["figures"][figure]
-    return {"name": figure, "kind": fig["kind"], "experiment": fig["experiment"], "title": fig.get("title", figure)}
+    return {"name": figure, "kind": fig["kind"], "experiment": fig["experiment"], "title": fig.get("title", figure),
+            "eval_point": fig.get("eval_point", config["experiments"][fig["experiment"]].get("eval_point", "local")),
+            "references": list(config["experiments"][fig["experiment"]].get("references", []))}
 
 
 def iter_backbones_used(config: dict) -> Iterator[str]:
@@ -554,12 +571,27 @@ def resolve_run_config(config: dict, key: RunKey) -> dict:
         "engine": training.get("engine", "sequential"),
         "batched_clients": training.get("batched_clients", 0),
         "precision": training.get("precision", "fp32"),
+        "eval_points": run_eval_points(config, key, training.get("eval_points", ["local", "received"])),
         "lr": dataset["lr"],
         "batch_size": dataset["batch_size"],
         "lora": lora,
         "algorithm_params": algorithm_params,
         "model_config": backbone.get("tiny"),
     }
+
+
+def run_eval_points(config: dict, key: RunKey, base: list[str]) -> list[str]:
+    """The evaluation points one run scores: ``training.eval_points`` plus those of every
+    experiment that includes the run (its ``eval_points`` and the ``eval_point`` its table uses),
+    so a budget config can score ``received`` only where a table or report needs it."""
+    from fhbench.metrics import EVAL_POINTS
+
+    wanted = set(base)
+    for name, exp in config["experiments"].items():
+        extra = set(exp.get("eval_points", [])) | {exp.get("eval_point", "local")}
+        if not extra <= wanted and key in experiment_runs(config, name):
+            wanted |= extra
+    return [p for p in EVAL_POINTS if p in wanted]
 
 
 def partition_params(config: dict, dataset: str, partition: str) -> dict:
@@ -572,4 +604,5 @@ def partition_params(config: dict, dataset: str, partition: str) -> dict:
         "datapercent": part.get("datapercent", config["datasets"][dataset].get("datapercent", 1.0)),
         "seed": part.get("seed", 2025),
         "group": part.get("group"),
+        "n_groups": part.get("n_groups", 2),
     }

@@ -10,6 +10,26 @@ import pandas as pd
 
 RUN_KEYS = ["dataset", "partition", "algorithm", "variant", "seed"]
 METRIC_COLUMNS = ["dataset", "partition", "algorithm", "variant", "seed", "round", "client", "split", "metric", "value"]
+# metrics.csv adds the evaluation point of each val/test row (empty for train/comm/run rows).
+# Kept last so frames built from METRIC_COLUMNS alone (older files, tests) read as ``local``.
+EVAL_POINT = "eval_point"
+FILE_COLUMNS = METRIC_COLUMNS + [EVAL_POINT]
+#: ``local``: after local training, before aggregation (the published protocol, the default);
+#: ``received``: the model a client holds after the server's message, before it trains again.
+EVAL_POINTS = ("local", "received")
+
+
+def at_eval_point(metrics: pd.DataFrame, point: str = "local") -> pd.DataFrame:
+    """The rows of one evaluation point: its val/test rows plus every non-evaluation row.
+
+    Metrics without an ``eval_point`` column (written before both points existed) are ``local``.
+    """
+    if point not in EVAL_POINTS:
+        raise ValueError(f"eval_point must be one of {EVAL_POINTS}, got {point!r}")
+    if EVAL_POINT not in metrics.columns:
+        return metrics if point == "local" else metrics[~metrics["split"].isin(["val", "test"])]
+    scored = metrics["split"].isin(["val", "test"])
+    return metrics[~scored | (metrics[EVAL_POINT] == point)]
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -40,13 +60,14 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, 
     }
 
 
-def best_validation_scores(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+def best_validation_scores(metrics: pd.DataFrame, metric: str = "accuracy", eval_point: str = "local") -> pd.DataFrame:
     """Per client, the test score recorded when validation accuracy last strictly improved.
 
     This is the published evaluation protocol (docs/protocol.md §4): validation accuracy is checked at
     every evaluation round and the test score is kept from the first round reaching the best.
     Returns one row per (run keys, client) with ``best_round`` and ``value``.
     """
+    metrics = at_eval_point(metrics, eval_point)
     keys = [c for c in RUN_KEYS if c in metrics.columns]
     group = keys + ["client"]
     val = metrics[(metrics.split == "val") & (metrics.metric == "accuracy") & metrics["value"].notna()]
@@ -67,8 +88,9 @@ def best_validation_scores(metrics: pd.DataFrame, metric: str = "accuracy") -> p
 SUMMARY_COLUMNS = RUN_KEYS + ["metric", "mean", "std", "worst", "final_mean", "final_std", "final_worst", "n_clients", "diverged"]
 
 
-def final_round_scores(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+def final_round_scores(metrics: pd.DataFrame, metric: str = "accuracy", eval_point: str = "local") -> pd.DataFrame:
     """Per client, the test score at the run's last evaluated round (one row per run keys, client)."""
+    metrics = at_eval_point(metrics, eval_point)
     keys = [c for c in RUN_KEYS if c in metrics.columns]
     test = metrics[(metrics.split == "test") & (metrics.metric == metric)]
     if test.empty:
@@ -93,11 +115,11 @@ def _spread(per_client: pd.DataFrame, keys: list[str], prefix: str = "") -> pd.D
     return out.rename(columns=names)
 
 
-def run_summary(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+def run_summary(metrics: pd.DataFrame, metric: str = "accuracy", eval_point: str = "local") -> pd.DataFrame:
     """One row per run: the protocol figure and its spread across clients, final-round values.
 
     Columns: ``mean`` is the published protocol's figure (test ``metric`` at each client's best
-    validation round, averaged over clients); ``std`` and ``worst`` its spread across clients
+    validation round, averaged over clients), both at ``eval_point``; ``std`` and ``worst`` its spread across clients
     (sample std; the lowest client). ``final_mean``/``final_std``/``final_worst`` are the same
     over the test scores of the last evaluated round. ``n_clients`` counts the clients scored;
     ``diverged`` marks runs stopped on a non-finite loss (their values cover the rounds before,
@@ -105,9 +127,9 @@ def run_summary(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame
     """
     keys = [c for c in RUN_KEYS if c in metrics.columns]
     runs = metrics[keys].drop_duplicates().sort_values(keys).reset_index(drop=True)
-    best = best_validation_scores(metrics, metric)
+    best = best_validation_scores(metrics, metric, eval_point)
     out = runs.merge(_spread(best, keys), on=keys, how="left")
-    out = out.merge(_spread(final_round_scores(metrics, metric), keys, "final_"), on=keys, how="left")
+    out = out.merge(_spread(final_round_scores(metrics, metric, eval_point), keys, "final_"), on=keys, how="left")
     counts = best.groupby(keys)["client"].nunique().rename("n_clients").reset_index() if not best.empty else None
     out = out.merge(counts, on=keys, how="left") if counts is not None else out.assign(n_clients=0)
     out["n_clients"] = out["n_clients"].fillna(0).astype(int)

@@ -9,6 +9,14 @@ positions to clients, then cuts each client 40/30/30 into train/test/val per cla
 working samples (largest first, ties by group name) and the ``n_clients`` largest become the
 clients, the samples of the other groups are left out; with ``n_clients`` None every group is
 a client. Client i is the i-th largest group, and the partition records each client's group.
+
+``planted`` is a scenario with a known answer: the data is shuffled into equal clients as
+``iid``, and client i joins planted group i mod ``n_groups``. Group g sees every class relabelled
+by a cyclic shift (group 0 keeps the labels, group g shifts class c to c + g·⌊C / n_groups⌋
+mod C, so groups disagree on every class). Clients of one group share a task, clients of
+different groups contradict each other: a global model cannot fit them all, and a method that
+finds similar clients should mix within groups. Each client records ``planted_group`` and its
+``label_map`` (applied by the engine through :func:`apply_label_maps`).
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ class Partition:
     scheme: str
     params: dict = field(default_factory=dict)
     groups: list[str] | None = None  # natural scheme: the metadata group each client is
+    planted_groups: list[int] | None = None  # planted scheme: each client's group
+    label_maps: list[list[int]] | None = None  # planted scheme: each client's class relabelling
 
     def to_json(self, labels: np.ndarray) -> dict:
         """Serialisable form with per-client class counts for inspection."""
@@ -44,6 +54,9 @@ class Partition:
             entry = {s: [int(i) for i in c[s]] for s in SPLITS}
             if self.groups is not None:
                 entry["group"] = self.groups[len(clients)]
+            if self.planted_groups is not None:
+                entry["planted_group"] = self.planted_groups[len(clients)]
+                entry["label_map"] = self.label_maps[len(clients)]
             entry["class_counts"] = {
                 s: np.bincount(labels[c[s]], minlength=n_classes).astype(int).tolist() for s in SPLITS
             }
@@ -207,11 +220,54 @@ def natural_positions(
 natural_positions.clients_are_groups = True
 
 
+def planted_positions(
+    working_labels: np.ndarray, n_clients: int, alpha: float, rs: np.random.RandomState, groups: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """Equal IID clients; the planted groups and their relabelling are added by :func:`plant_groups`."""
+    return iid_positions(working_labels, n_clients, alpha, rs)
+
+
+planted_positions.plants_groups = True
+
+
+def plant_groups(n_clients: int, n_groups: int, n_classes: int) -> tuple[list[int], list[list[int]]]:
+    """Client i's group (i mod ``n_groups``) and each client's label map (a cyclic class shift per group)."""
+    if not 1 <= n_groups <= n_clients:
+        raise ValueError(f"planted split: n_groups must lie in [1, n_clients={n_clients}], got {n_groups}")
+    if n_groups > n_classes:
+        raise ValueError(f"planted split: {n_groups} groups need at least as many classes, the data has {n_classes}")
+    step = max(1, n_classes // n_groups)
+    groups = [i % n_groups for i in range(n_clients)]
+    maps = [[(c + g * step) % n_classes for c in range(n_classes)] for g in groups]
+    return groups, maps
+
+
+def apply_label_maps(labels: np.ndarray, split: dict) -> np.ndarray:
+    """The label vector as each client sees it: a client's ``label_map`` relabels its samples.
+
+    Splits without label maps return ``labels`` unchanged. A sample relabelled for two clients
+    would have two labels, so clients with maps must not share samples.
+    """
+    clients = [c for c in split.get("clients", []) if c.get("label_map") is not None]
+    if not clients:
+        return labels
+    out = np.asarray(labels).copy()
+    seen = np.zeros(len(out), dtype=bool)
+    for c in clients:
+        idx = np.asarray([i for s in SPLITS for i in c[s]], dtype=np.int64)
+        if seen[idx].any():
+            raise ValueError("split: clients with a label_map share samples, which would need two labels each")
+        seen[idx] = True
+        out[idx] = np.asarray(c["label_map"], dtype=out.dtype)[labels[idx]]
+    return out
+
+
 SCHEMES: dict[str, Callable[..., list[np.ndarray]]] = {
     "fhbench": fhbench_positions,
     "dirichlet": dirichlet_positions,
     "iid": iid_positions,
     "natural": natural_positions,
+    "planted": planted_positions,
 }
 
 
@@ -223,13 +279,15 @@ def make_partition(
     datapercent: float = 1.0,
     seed: int = 2025,
     groups: np.ndarray | None = None,
+    n_groups: int = 2,
 ) -> Partition:
     """Split a pooled label vector into clients, each cut into train/val/test.
 
     One ``numpy.random.RandomState(seed)`` drives subsampling and assignment, in that order, so
     the ``fhbench`` scheme reproduces the published indices for the same inputs. ``groups``
     (one value per pooled sample) is needed by the ``natural`` scheme only; there
-    ``n_clients`` None means one client per group.
+    ``n_clients`` None means one client per group. ``n_groups`` is the ``planted`` scheme's
+    number of groups.
     """
     if scheme not in SCHEMES:
         raise ValueError(f"unknown partition scheme {scheme!r}; choose one of {sorted(SCHEMES)}")
@@ -270,7 +328,11 @@ def make_partition(
             + f" ({len(working_labels)} samples after datapercent={datapercent})",
             "use fewer clients, a larger datapercent or more data",
         )
-    return Partition(clients=clients, scheme=scheme, params=params, groups=client_groups)
+    part = Partition(clients=clients, scheme=scheme, params=params, groups=client_groups)
+    if getattr(SCHEMES[scheme], "plants_groups", False):
+        part.planted_groups, part.label_maps = plant_groups(len(positions), n_groups, int(labels.max()) + 1)
+        part.params["n_groups"] = n_groups
+    return part
 
 
 def partition_prepared(
@@ -282,6 +344,7 @@ def partition_prepared(
     datapercent: float,
     seed: int,
     group: str | None = None,
+    n_groups: int = 2,
 ) -> Partition:
     """Partition a prepared dataset's labels (and, for ``natural``, a metadata column) and write the split JSON atomically."""
     import sys
@@ -304,7 +367,7 @@ def partition_prepared(
             columns = list(pd.read_csv(prepared_dir / "metadata.csv", nrows=0).columns)
             raise ValueError(f"{prepared_dir / 'metadata.csv'} has no column {group!r} for a natural split; columns: {columns}")
         groups = metadata[group].to_numpy()
-    part = make_partition(labels, scheme, n_clients, alpha, datapercent, seed, groups=groups)
+    part = make_partition(labels, scheme, n_clients, alpha, datapercent, seed, groups=groups, n_groups=n_groups)
     if group is not None:
         part.params["group"] = group
     write_json(out, part.to_json(labels))

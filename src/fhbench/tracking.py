@@ -12,9 +12,9 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from fhbench.metrics import METRIC_COLUMNS
+from fhbench.metrics import FILE_COLUMNS
 
-COLUMN = {name: i for i, name in enumerate(METRIC_COLUMNS)}
+COLUMN = {name: i for i, name in enumerate(FILE_COLUMNS)}
 EVALUATED = ("val", "test")
 
 
@@ -22,10 +22,12 @@ def round_scalars(rows: Sequence[tuple], round_: int) -> dict[str, float]:
     """TensorBoard tags → values for one round, from the tidy rows of ``metrics.csv``.
 
     ``train/loss``: mean over clients with training data; ``{val,test}/{metric}_mean`` and
-    ``_worst``: mean and lowest over clients (empty parts, NaN, left out); ``comm/*_bytes``: the
-    round's total over clients.
+    ``_worst``: mean and lowest over clients (empty parts, NaN, left out), at the ``local``
+    evaluation point; the ``received`` point's scores go to ``{val,test}_received/...``;
+    ``comm/*_bytes``: the round's total over clients.
     """
     r, split_i, metric_i, value_i = COLUMN["round"], COLUMN["split"], COLUMN["metric"], COLUMN["value"]
+    point_i = COLUMN["eval_point"]
     groups: dict[tuple[str, str], list[float]] = {}
     # Rows are appended round by round: walk back from the end to this round's block.
     for row in reversed(rows):
@@ -33,13 +35,16 @@ def round_scalars(rows: Sequence[tuple], round_: int) -> dict[str, float]:
             continue
         if row[r] < round_:
             break
-        groups.setdefault((row[split_i], row[metric_i]), []).append(float(row[value_i]))
+        split = row[split_i]
+        if split in EVALUATED and len(row) > point_i and row[point_i] == "received":
+            split = f"{split}_received"
+        groups.setdefault((split, row[metric_i]), []).append(float(row[value_i]))
     scalars: dict[str, float] = {}
     for (split, metric), values in sorted(groups.items()):
         finite = [v for v in values if math.isfinite(v)]
         if split == "train" and metric == "loss" and finite:
             scalars["train/loss"] = sum(finite) / len(finite)
-        elif split in EVALUATED and finite:
+        elif split.split("_")[0] in EVALUATED and finite:
             scalars[f"{split}/{metric}_mean"] = sum(finite) / len(finite)
             scalars[f"{split}/{metric}_worst"] = min(finite)
         elif split == "comm":

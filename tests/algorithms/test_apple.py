@@ -23,7 +23,8 @@ def test_loss_schedule_is_the_published_cosine():
 
 
 def test_p_and_core_step_match_hand_computation():
-    fed = make_federation("apple", n_clients=3, lr=LR, rounds=4, params={"p_lr": P_LR, "mu": MU})
+    # The paper's update under plain SGD (core_update "plain").
+    fed = make_federation("apple", n_clients=3, lr=LR, rounds=4, params={"p_lr": P_LR, "mu": MU, "core_update": "plain"})
     fed.run_round(1)  # cores now differ between clients
     state = fed.states[0]
     state.extra["p"] = torch.tensor([0.5, 0.2, 0.4])  # off 1/N, so the pull is visible
@@ -57,3 +58,50 @@ def test_every_client_downloads_all_other_cores():
     # Cores are frozen copies, shared by the clients that downloaded them.
     assert fed.states[0].extra["cores"][2]["classifier.weight"] is fed.states[1].extra["cores"][2]["classifier.weight"]
     assert fed.states[0].extra["cores"][2]["classifier.weight"] is not fed.states[2].params["classifier.weight"]
+
+
+def _apple_step_inputs(core_update: str):
+    fed = make_federation("apple", n_clients=3, lr=LR, rounds=4, params={"p_lr": P_LR, "mu": MU, "core_update": core_update})
+    fed.run_round(1)
+    state = fed.states[0]
+    p = state.extra["p"].clone()
+    own = snapshot(state.params)
+    cores = {0: own, **state.extra["cores"]}
+    return fed, state, p, own, cores
+
+
+def test_scaled_core_update_is_pfllib_lr_times_n():
+    fed, state, p, own, cores = _apple_step_inputs("scaled")
+    g = full_grad(fed, {k: sum(p[j].item() * cores[j][k] for j in range(3)) for k in own}, 0)
+    fed.algorithm.step(0, state, ClientRound(fed, 0, 2), *train_batch(fed, 0))
+    for k in own:  # θ_i ← θ_i − N · lr · p_ii · g
+        torch.testing.assert_close(state.params[k], own[k] - 3 * LR * p[0].item() * g[k], rtol=1e-5, atol=1e-6)
+
+
+def test_momentum_core_update_matches_sgd_with_momentum():
+    """Two steps of the authors' update equal torch's SGD(momentum=0.9) on the mixture's own-core gradient."""
+    fed, state, p, own, cores = _apple_step_inputs("momentum")
+    x, y = train_batch(fed, 0)
+    buffers: dict = {}
+    trainer = ClientRound(fed, 0, 2)
+    reference = {k: torch.nn.Parameter(v.clone()) for k, v in own.items()}
+    optimiser = torch.optim.SGD(list(reference.values()), lr=trainer.lr, momentum=0.9)
+    for _ in range(2):
+        p_now = state.extra["p"].clone()
+        mixed = {k: p_now[0].item() * reference[k].detach() + sum(p_now[j].item() * cores[j][k] for j in (1, 2)) for k in own}
+        g = full_grad(fed, mixed, 0)
+        optimiser.zero_grad()
+        for k, param in reference.items():
+            param.grad = g[k] * p_now[0].item()
+        optimiser.step()
+        fed.algorithm.step(0, state, trainer, x, y, buffers)
+    for k in own:
+        torch.testing.assert_close(state.params[k], reference[k].detach(), rtol=1e-5, atol=1e-6)
+    assert "p" in buffers  # p_i is stepped with momentum too, as in the authors' optimiser
+
+
+def test_unknown_core_update_is_named():
+    from fhbench.algorithms import build
+
+    with pytest.raises(ValueError, match="core_update"):
+        build("apple", core_update="adam")

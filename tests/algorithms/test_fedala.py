@@ -25,7 +25,7 @@ def test_first_round_has_no_adaptation_and_download_keeps_the_local_model():
 
 
 def test_one_weight_step_matches_hand_computation():
-    fed = after_one_round(layers=2, eta=1.0)
+    fed = after_one_round(layers=1, eta=1.0)
     state = fed.states[0]
     state.extra["start_phase"] = False  # one pass over the slice, a single full batch
     local, glob = snapshot(state.params), state.extra["global"]
@@ -45,7 +45,7 @@ def test_one_weight_step_matches_hand_computation():
 
 
 def test_weights_move_away_from_one_and_result_differs_from_fedavg():
-    fed = after_one_round(layers=3, eta=5.0)
+    fed = after_one_round(layers=2, eta=5.0)
     state = fed.states[1]
     glob = snapshot(state.extra["global"])
     losses = fed.algorithm.adapt(state, ClientRound(fed, 1, 2))
@@ -61,3 +61,31 @@ def test_start_phase_runs_until_losses_settle_or_cap():
     assert len(losses) == 4  # threshold 0 never met: capped
     fed = after_one_round(num_pre_loss=2, threshold=1e9, max_start_epochs=40)
     assert len(fed.algorithm.adapt(fed.states[0], ClientRound(fed, 0, 2))) == 3  # > num_pre_loss, then std < threshold
+
+
+def test_layers_count_layers_not_tensors():
+    from fhbench.algorithms.fedala import layer_groups
+
+    fed = make_federation("fedala", n_clients=2)
+    names = fed.algorithm.info.param_names
+    # Tiny net: two LoRA-adapted blocks (A and B each) and a head (weight and bias).
+    assert layer_groups(names) == [("blocks.0.lora_A", "blocks.0.lora_B"), ("blocks.1.lora_A", "blocks.1.lora_B"),
+                                   ("classifier.weight", "classifier.bias")]
+    for layers, expected in ((1, 2), (2, 4), (3, 6), (9, 6)):
+        fed.algorithm.layers = layers
+        assert len(fed.algorithm.top_names()) == expected
+
+
+def test_layers_on_real_backbone_names():
+    from fhbench.algorithms.fedala import layer_groups
+
+    vit = ("vit.encoder.layer.1.attention.attention.query.lora_A.default.weight",
+           "vit.encoder.layer.1.attention.attention.query.lora_B.default.weight",
+           "vit.encoder.layer.1.attention.attention.value.lora_A.default.weight",
+           "vit.encoder.layer.1.attention.attention.value.lora_B.default.weight",
+           "classifier.modules_to_save.default.weight", "classifier.modules_to_save.default.bias")
+    groups = layer_groups(vit)
+    assert len(groups) == 3 and groups[-1] == vit[-2:]
+    roberta_head = ("classifier.modules_to_save.default.dense.weight", "classifier.modules_to_save.default.dense.bias",
+                    "classifier.modules_to_save.default.out_proj.weight", "classifier.modules_to_save.default.out_proj.bias")
+    assert layer_groups(roberta_head) == [roberta_head[:2], roberta_head[2:]]

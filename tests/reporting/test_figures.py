@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from fhbench.metrics import at_eval_point
 from fhbench.reporting.figures import (
     FIGURES,
     client_accuracies,
@@ -12,10 +14,12 @@ from fhbench.reporting.figures import (
     convergence_curves,
     heterogeneity_points,
     make_figure,
+    missing_clients,
     plot_client_spread,
     plot_communication,
     plot_convergence,
     plot_heterogeneity,
+    plot_ranks,
 )
 from tests.reporting.tidy import tidy_metrics
 
@@ -99,6 +103,10 @@ def test_make_figure_writes_non_blank_pdf_and_png(kind, tmp_path, main_metrics):
 
     if kind == "heterogeneity":
         metrics = tidy_metrics([("ds1", p, a, "default", 0) for p in ALPHAS for a in ("fedavg", "epfl")], score)
+    elif kind == "mixing":  # drawn from the runs' mixing.csv, not from metrics
+        from tests.test_mixing import frame_for
+
+        metrics = frame_for(np.full((3, 3), 1 / 3), [np.array([0]), np.array([1]), np.array([1])])
     else:
         metrics = main_metrics
     pdf, png = tmp_path / f"{kind}.pdf", tmp_path / f"{kind}.png"
@@ -132,8 +140,41 @@ def test_figure_of_runs_that_all_diverged_is_drawn_with_a_note(tmp_path, kind):
 
     plt.Figure.savefig = spy
     try:
-        make_figure(kind, pd.DataFrame(rows, columns=METRIC_COLUMNS), outputs, title="all diverged", alphas=ALPHAS)
+        from fhbench.mixing import MIXING_COLUMNS
+        from fhbench.reporting.figures import MIXING_KINDS
+
+        # A diverged run's mixing.csv holds only its header.
+        frame = pd.DataFrame([], columns=MIXING_COLUMNS) if kind in MIXING_KINDS else pd.DataFrame(rows, columns=METRIC_COLUMNS)
+        make_figure(kind, frame, outputs, title="all diverged", alphas=ALPHAS)
     finally:
         plt.Figure.savefig = original
     assert all(p.stat().st_size > 0 for p in outputs)
     assert any("diverged" in t for t in texts)
+
+
+def test_clients_without_test_rows_are_counted_and_named(main_metrics):
+    metrics = main_metrics.copy()
+    gone = (metrics.dataset == "ds1") & (metrics.split == "test") & (metrics.client == 3)
+    metrics.loc[gone, "value"] = float("nan")  # an empty test part scores NaN
+    assert missing_clients(metrics)[("ds1", "fhbench")] == ([3], 4)
+    for plot in (plot_client_spread, plot_convergence):
+        fig = plot(metrics)
+        texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+        assert "no test rows: 1 of 4 clients (3)" in texts
+        assert sum("no test rows" in t for t in texts) == 1  # ds2 has every client
+
+
+def test_rank_plot_has_one_point_per_method_and_a_cd_bar(main_metrics):
+    fig = plot_ranks(main_metrics)
+    ax = fig.axes[0]
+    labels = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks())}
+    assert set(labels) == {"fedavg", "epfl"} and labels["epfl"] > labels["fedavg"]  # best (rank 1) on top
+    assert "Nemenyi CD = " in ax.get_title() and ax.get_legend() is None
+
+
+def test_figures_draw_the_chosen_evaluation_point(main_metrics):
+    received = main_metrics[main_metrics.split.isin(["val", "test"])].assign(eval_point="received", value=0.1)
+    both = pd.concat([main_metrics.assign(eval_point="local"), received], ignore_index=True)
+    local_curves = convergence_curves(at_eval_point(both, "local"))
+    assert local_curves.equals(convergence_curves(main_metrics))
+    assert (convergence_curves(at_eval_point(both, "received"))["mean"] == 0.1).all()

@@ -129,7 +129,7 @@ def test_build_report_sections(metrics, tmp_path):
 
 
 def test_every_kind_has_a_finding():
-    assert set(EXPERIMENT_KINDS) == {"main", "variants", "partitions", "communication"}
+    assert set(EXPERIMENT_KINDS) == {"main", "variants", "partitions", "communication", "planted"}
 
 
 def test_deviations_file_of_the_repository(repo):
@@ -177,3 +177,65 @@ def test_report_opens_with_provenance_and_a_demo_warning(metrics, tmp_path, repo
     assert "4.0 run-hours wall, 2.0 CPU-hours, peak memory 900.0 MB" in head
     real = write_report(out, [path], repo / "report" / "deviations.yaml", demo=False, **common)
     assert "DEMO" not in real and real.index("## Provenance") < real.index("## What was run")
+
+
+def test_variants_within_noise_are_called_a_tie():
+    # Two variants whose clients differ by ±0.02 around the same mean: the paired interval holds 0.
+    runs = [("ds", "fhbench", "epfl", v, 0) for v in ("default", "uniform")]
+    metrics = tidy_metrics(runs, lambda *a: 0.5)
+    test = (metrics.split == "test") & (metrics.variant == "uniform")
+    metrics.loc[test, "value"] += [0.02 if c % 4 < 2 else -0.02 for c in metrics.loc[test, "client"]]
+    text = finding_variants(metrics, spec("w", "variants", runs), ALPHAS)
+    assert "both variants tie at" in text and "which contains 0" in text and "scores highest" not in text
+
+
+def test_eval_point_section_shows_the_ranking_at_both_points(metrics):
+    import pandas as pd
+
+    from fhbench.reporting.report import eval_point_section
+
+    local = select_runs(metrics, MAIN).assign(eval_point="local")
+    # At the received point fedavg is better than epfl: the order flips.
+    received = local[local.split.isin(["val", "test"])].copy()
+    received["eval_point"] = "received"
+    received.loc[(received.split == "test") & (received.algorithm == "fedavg"), "value"] += 0.5
+    lines = eval_point_section(pd.concat([local, received], ignore_index=True), spec("main", "main", MAIN))
+    text = "\n".join(lines)
+    assert "## Evaluation points" in text and "| epfl | 80.5% | 1.00 |" in text
+    assert "local epfl > fedavg; received fedavg > epfl; the order changes." in text
+    assert eval_point_section(local.drop(columns="eval_point"), spec("main", "main", MAIN)) == []
+    # Equal average ranks are written as a tie.
+    received.loc[(received.split == "test") & (received.algorithm == "fedavg"), "value"] -= 0.5
+    received.loc[(received.split == "test") & (received.algorithm == "fedavg"), "value"] += 0.2
+    same = "\n".join(eval_point_section(pd.concat([local, received], ignore_index=True), spec("main", "main", MAIN)))
+    assert "received epfl = fedavg" in same
+
+
+def test_mixing_section_and_planted_finding_quote_the_weights(metrics):
+    import numpy as np
+
+    from fhbench.mixing import client_relations, matrix_rows, mixing_frame
+    from fhbench.reporting.report import finding_planted, mixing_section
+
+    key = ("ds", "fhbench", "epfl", "default", 0)
+    w = np.array([[0.5, 0.3, 0.1, 0.1], [0.3, 0.5, 0.1, 0.1], [0.1, 0.1, 0.5, 0.3], [0.1, 0.1, 0.3, 0.5]])
+    labels = [np.array([0]), np.array([0]), np.array([1]), np.array([1])]
+    mixing = mixing_frame(matrix_rows(key, 0, client_relations(labels, [0, 0, 1, 1])) + matrix_rows(key, 4, {"mixing": w}))
+    main = select_runs(metrics, MAIN)
+    text = "\n".join(mixing_section(main, mixing, spec("main", "main", MAIN), k=1))
+    assert "| ds/fhbench | default | 60.0% | 33.3% | 60.0% |" in text and "(1.80×)" in text
+    sentence = finding_planted(main, spec("planted", "planted", MAIN, compare=["fedavg"]), ALPHAS, mixing=mixing)
+    assert "epfl (80.5%) beats fedavg (60.5%): +20.0 points" in sentence
+    assert "concentrate within the planted groups: 60.0% of each client's off-diagonal weight goes to its own group, against 33.3%" in sentence
+
+
+def test_figure_findings_read_one_evaluation_point(metrics, tmp_path):
+    import pandas as pd
+
+    local = select_runs(metrics, MAIN).assign(eval_point="local")
+    received = local[local.split.isin(["val", "test"])].assign(eval_point="received", value=0.0)
+    both = pd.concat([local, received], ignore_index=True)
+    experiments = {"main": spec("main", "main", MAIN)}
+    figures = {"convergence": {"kind": "convergence", "experiment": "main", "title": "C"}}
+    text = build_report(both, experiments, figures, ALPHAS, [], headline="main")
+    assert "epfl 50.3% at round 1, peak 80.5% at round 4" in text  # the local rows only, not averaged with 0.0

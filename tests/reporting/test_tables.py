@@ -128,3 +128,29 @@ def test_a_single_seed_shows_no_std():
     assert "| **80.00** |" in md and "±" not in md.split("\n\n")[-1] and "one seed" in md
     assert r"\textbf{80.00}" in tex and r"$\pm$" not in tex.split(r"\midrule")[1]
     assert "<b>80.00</b>" in page
+
+
+def test_reference_rows_come_last_unbolded_and_unranked():
+    refs = {"fedavg": 0.60, "epfl": 0.80, "centralized": 0.95}
+    runs_ = [(d, "p", a, "default", s) for d in ("img1", "img2") for a in refs for s in (0, 1)]
+    metrics = tidy_metrics(runs_, lambda d, p, a, v, s: refs[a] + 0.01 * s)
+    table = accuracy_table(metrics, modality=MODALITY, algorithms=["fedavg", "epfl"], references=["centralized"])
+    central = table[table.algorithm == "centralized"]
+    assert (central.method == "centralized (reference)").all() and not central.best.any() and central["rank"].isna().all()
+    assert table[table.best].algorithm.unique().tolist() == ["epfl"]  # best among the methods, not the bound
+    assert list(dict.fromkeys(table.method)) == ["fedavg", "epfl", "centralized (reference)"]
+    md = to_markdown(table, "T")
+    assert "| epfl | 1 | 1 | 1 | 1.00 |" in md and "| fedavg | 2 | 2 | 2 | 2.00 |" in md
+    assert "centralized (reference) | 95.50" in md.replace("**", "")
+
+
+def test_tables_choose_the_evaluation_point():
+    metrics = tidy_metrics(runs(datasets=("img1",)), score).assign(eval_point="local")
+    received = metrics[metrics.split.isin(["val", "test"])].assign(eval_point="received")
+    received.loc[received.split == "test", "value"] = 0.3
+    both = pd.concat([metrics, received], ignore_index=True)
+    local = accuracy_table(both, modality=MODALITY)
+    assert local[local.algorithm == "epfl"]["mean"].iloc[0] == pytest.approx(0.81)
+    got = accuracy_table(both, modality=MODALITY, eval_point="received")
+    assert got["mean"].tolist() == pytest.approx([0.3, 0.3]) and (got.eval_point == "received").all()
+    assert "model received from the server" in to_markdown(got, "T")

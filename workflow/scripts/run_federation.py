@@ -19,6 +19,7 @@ call(
         run_info_out=snakemake.output.info,
         # From the config, not params: switching tracking on must not rerun finished runs.
         tracking_dir=tracking_dir(snakemake.config, key),
+        mixing_out=snakemake.output.mixing,
     ),
     log=snakemake.log[0],
 )

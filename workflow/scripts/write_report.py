@@ -12,6 +12,7 @@ write_report(
     snakemake.output[0],
     snakemake.input.metrics,
     snakemake.input.deviations,
+    mixing_paths=snakemake.input.mixing,
     experiments=snakemake.params.experiments,
     figures=snakemake.params.figures,
     alphas=snakemake.params.alphas,

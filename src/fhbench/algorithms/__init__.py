@@ -22,8 +22,13 @@ ALGORITHMS: LazyRegistry = LazyRegistry(
         "local": "fhbench.algorithms.local:Local",
         "fedsa_lora": "fhbench.algorithms.fedsa_lora:FedSALoRA",
         "ffa_lora": "fhbench.algorithms.ffa_lora:FFALoRA",
+        "centralized": "fhbench.algorithms.centralized:Centralized",
     }
 )
+
+#: Reference points rather than competing federated methods: tables list them apart, without
+#: the best-per-column mark or a rank (no communication / no privacy constraint).
+REFERENCES: tuple[str, ...] = ("local", "centralized")
 
 
 def build(name: str, **hparams) -> Algorithm:
@@ -46,4 +51,4 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["ALGORITHMS", "Algorithm", "ClientState", "FederationInfo", "build"]
+__all__ = ["ALGORITHMS", "REFERENCES", "Algorithm", "ClientState", "FederationInfo", "build"]

@@ -16,10 +16,21 @@ sampling of cores). Kept local: its own core, p_i, and the downloaded cores (in 
 those are shared, never copied, so memory stays one set of N cores).
 
 "As published" here means: learned p_i with the proximal pull and the cosine λ schedule of the
-paper, own core trained through the mixture (so its step is scaled by p_ii), and every core
+paper, own core trained through the mixture (so its gradient is scaled by p_ii), and every core
 exchanged every round. The APPLE authors' p_0 is the client-size proportions, which is 1/N on
-FHBench's equal-size clients; their optimiser was SGD with momentum, here it is the protocol's
-plain SGD for every method. The simplified mixture of the published FHBench code is not kept.
+FHBench's equal-size clients. The simplified mixture of the published FHBench code is not kept.
+
+How the core is stepped (``core_update``). Under plain SGD the own core moves by lr · p_ii · g
+with p_ii ≈ 1/N, so with 20 clients it barely trains. The code that ran the paper's experiments
+does not train that way:
+- ``momentum`` (default, the authors' code, pFL-APPLE ``train_APPLE.py``): one SGD optimiser
+  with momentum 0.9 over the client's model and p_i, built afresh each round (the momentum
+  buffers restart every round); its step on the core is lr times the momentum buffer of
+  p_ii · g, on p_i p_lr times the buffer of its gradient.
+- ``scaled`` (PFLlib's ``clientapple``): plain SGD with the core's learning rate multiplied by
+  N, which cancels p_ii ≈ 1/N: θ_i ← θ_i − N · lr · p_ii · g; p_i as above without momentum.
+- ``plain``: the paper's update under the protocol's plain SGD (θ_i ← θ_i − lr · p_ii · g), the
+  behaviour before this option existed; kept for comparison.
 """
 
 from __future__ import annotations
@@ -44,12 +55,21 @@ def loss_schedule(round_: int, rounds: int, decay_fraction: float = 1.0) -> floa
     return 0.0 if t >= horizon else (math.cos(math.pi * t / horizon) + 1.0) / 2.0
 
 
+CORE_UPDATES = ("momentum", "scaled", "plain")
+
+
 @dataclass
 class APPLE(Algorithm):
     name = "apple"
     mu: float = 0.1  # proximal coefficient on p_i
     p_lr: float = 1e-3  # learning rate of the relationship vector
     decay_fraction: float = 1.0  # λ(t) decays to 0 over this fraction of the rounds
+    core_update: str = "momentum"  # how the own core (and p_i) is stepped: CORE_UPDATES
+    momentum: float = 0.9  # core_update "momentum": the authors' SGD momentum
+
+    def __post_init__(self) -> None:
+        if self.core_update not in CORE_UPDATES:
+            raise ValueError(f"core_update must be one of {CORE_UPDATES}, got {self.core_update!r}")
 
     def setup(self, info) -> None:
         super().setup(info)
@@ -70,7 +90,16 @@ class APPLE(Algorithm):
                 out[k] = out[k] + p[j].item() * core[k]
         return out
 
-    def step(self, client: int, state: ClientState, trainer: LocalTrainer, inputs: torch.Tensor, labels: torch.Tensor) -> float:
+    def step(
+        self, client: int, state: ClientState, trainer: LocalTrainer, inputs: torch.Tensor, labels: torch.Tensor,
+        buffers: dict | None = None,
+    ) -> float:
+        """One batch: gradients at the personalised model, then the core and p_i steps.
+
+        ``buffers`` holds this round's momentum buffers (``core_update`` "momentum"); a fresh
+        dict starts them, as the authors' optimiser does each round.
+        """
+        buffers = {} if buffers is None else buffers
         p, cores, own = state.extra["p"], state.extra["cores"], state.params
         lam = loss_schedule(trainer.round, self.info.rounds, self.decay_fraction)
         loss, g = trainer.loss_and_grads(self.personalised(client, state), inputs, labels)
@@ -79,14 +108,26 @@ class APPLE(Algorithm):
             theta_j = own if j == client else cores[j]
             grad_p[j] = float(sum((g[k] * theta_j[k]).sum() for k in own))
         grad_p += lam * self.mu * (p - 1.0 / len(p))
+        p_own = p[client].item()
         with torch.no_grad():
-            for k in own:
-                own[k].add_(g[k], alpha=-trainer.lr * p[client].item())
+            if self.core_update == "momentum":
+                for k in own:
+                    grad = g[k] * p_own  # the chain rule through the mixture, as autograd gives it
+                    buf = buffers.get(k)
+                    buffers[k] = grad if buf is None else buf.mul_(self.momentum).add_(grad)
+                    own[k].add_(buffers[k], alpha=-trainer.lr)
+                buf_p = buffers.get("p")
+                grad_p = buffers["p"] = grad_p if buf_p is None else self.momentum * buf_p + grad_p
+            else:
+                scale = len(p) if self.core_update == "scaled" else 1.0
+                for k in own:
+                    own[k].add_(g[k], alpha=-trainer.lr * scale * p_own)
         state.extra["p"] = p - self.p_lr * grad_p
         return loss + 0.5 * lam * self.mu * float(((p - 1.0 / len(p)) ** 2).sum())
 
     def local_update(self, client: int, state: ClientState, trainer: LocalTrainer) -> float:
-        losses = [self.step(client, state, trainer, x, y) for _ in range(trainer.local_epochs) for x, y in trainer.batches()]
+        buffers: dict = {}  # momentum restarts every round: the authors build the optimiser per round
+        losses = [self.step(client, state, trainer, x, y, buffers) for _ in range(trainer.local_epochs) for x, y in trainer.batches()]
         return float(np.mean(losses))
 
     def eval_params(self, client: int, state: ClientState) -> Tensors:

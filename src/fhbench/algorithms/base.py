@@ -61,11 +61,13 @@ class LocalTrainer(Protocol):
         loss_term: Callable[[Tensors], torch.Tensor] | None = None,
         grad_hook: Callable[[Tensors], None] | None = None,
         frozen: Collection[str] = (),
+        pooled: bool = False,
     ) -> float:
         """Run the local epochs of plain SGD on ``params`` in place; return the mean loss.
 
         ``loss_term`` adds to each batch's loss (FedProx), ``grad_hook`` may edit the gradients
-        before the step (SCAFFOLD), tensors in ``frozen`` are never stepped (FFA-LoRA).
+        before the step (SCAFFOLD), tensors in ``frozen`` are never stepped (FFA-LoRA);
+        ``pooled`` trains on the union of all clients' training parts (the centralized reference).
         """
 
     def batches(self, split: str = "train", fraction: float = 1.0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -127,6 +129,17 @@ class Algorithm(ABC):
     def eval_params(self, client: int, state: ClientState) -> Tensors:
         """The tensors a client is scored with (a personal mix for some algorithms)."""
         return state.params
+
+    def received_params(self, client: int, state: ClientState) -> Tensors:
+        """The tensors a client holds after the server's message, before it trains again
+        (evaluation point ``received``). By default what :meth:`eval_params` gives after
+        :meth:`download`: the global model of a global method, the personalised one otherwise."""
+        return self.eval_params(client, state)
+
+    def server_matrices(self) -> dict[str, torch.Tensor]:
+        """N × N matrices the server computed in the last :meth:`aggregate` (EPFL's mixing
+        weights), saved at each evaluation round as a tidy artifact; none by default."""
+        return {}
 
     @abstractmethod
     def upload(self, client: int, state: ClientState) -> Tensors:

@@ -33,6 +33,18 @@ def select_layers(tensors: Sequence[torch.Tensor], layers: str) -> Sequence[torc
     return chosen if len(chosen) else tensors  # a one-layer model has no halves
 
 
+def b_distances(b_by_client: Sequence[Sequence[torch.Tensor]], layers: str = "all") -> torch.Tensor:
+    """d_ij: the mean Frobenius distance of clients i and j's B matrices over the selected layers (float64)."""
+    n = len(b_by_client)
+    selected = [select_layers(list(bs), layers) for bs in b_by_client]
+    distance = torch.zeros(n, n, dtype=torch.float64)
+    for i in range(n):
+        for j in range(i + 1, n):
+            d = torch.stack([torch.linalg.norm((a - b).double()) for a, b in zip(selected[i], selected[j])]).mean()
+            distance[i, j] = distance[j, i] = d
+    return distance
+
+
 def similarity_weights(
     b_by_client: Sequence[Sequence[torch.Tensor]], self_weight: float = 0.5, layers: str = "all"
 ) -> torch.Tensor:
@@ -48,12 +60,12 @@ def similarity_weights(
         raise ValueError(f"self_weight must lie in [0, 1], got {self_weight}")
     if n == 1:
         return torch.ones(1, 1)
-    selected = [select_layers(list(bs), layers) for bs in b_by_client]
-    distance = torch.zeros(n, n, dtype=torch.float64)
-    for i in range(n):
-        for j in range(i + 1, n):
-            d = torch.stack([torch.linalg.norm((a - b).double()) for a, b in zip(selected[i], selected[j])]).mean()
-            distance[i, j] = distance[j, i] = d
+    return weights_from_distances(b_distances(b_by_client, layers), self_weight)
+
+
+def weights_from_distances(distance: torch.Tensor, self_weight: float = 0.5) -> torch.Tensor:
+    """EPFL's mixing matrix from the client distances (see :func:`similarity_weights`)."""
+    n = len(distance)
     weights = torch.zeros(n, n, dtype=torch.float64)
     for i in range(n):
         others = [j for j in range(n) if j != i]
@@ -103,9 +115,20 @@ class EPFL(Algorithm):
 
     def mixing_matrix(self, uploads: list[Tensors]) -> torch.Tensor:
         if self.weights == "uniform":
-            return uniform_weights(len(uploads), self.self_weight)
+            self._matrices = {"mixing": uniform_weights(len(uploads), self.self_weight)}
+            return self._matrices["mixing"]
         b_by_client = [[u[k] for k in self.info.lora_b] for u in uploads]
-        return similarity_weights(b_by_client, self.self_weight, self.layers)
+        if len(uploads) == 1:
+            weights, distance = torch.ones(1, 1), torch.zeros(1, 1, dtype=torch.float64)
+        else:
+            distance = b_distances(b_by_client, self.layers)
+            weights = weights_from_distances(distance, self.self_weight)
+        # Kept for server_matrices: the weights and the distances they came from, as data.
+        self._matrices = {"mixing": weights, "b_distance": distance}
+        return weights
+
+    def server_matrices(self) -> dict[str, torch.Tensor]:
+        return dict(getattr(self, "_matrices", {}))
 
     def aggregate(self, uploads: list[Tensors]) -> list[Tensors]:
         w = self.mixing_matrix(uploads)

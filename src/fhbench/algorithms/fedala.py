@@ -7,9 +7,11 @@ the download), the element-wise weights W_i of the top ``layers`` tensors, and �
 used.
 
 Adaptive local aggregation (ALA), at the start of the next local training (paper Eq. 4–6):
-the lower tensors take the global values; each of the top ``layers`` trainable tensors (the
-last ones in model order; the default 2 is the head's weight and bias, larger values reach into
-the LoRA matrices of the last blocks) becomes θ̂ = θ_i + (θ − θ_i) ⊙ W. W starts at 1 and is
+the lower tensors take the global values; every tensor of the top ``layers`` trainable layers
+becomes θ̂ = θ_i + (θ − θ_i) ⊙ W. A layer is a module's trained tensors (:func:`layer_groups`):
+the head's weight and bias are one layer, a LoRA adapter's A and B on one projection are one
+layer, and layers count in model order from the top, so the default 1 is the head's last layer
+on every backbone and larger values reach into the LoRA adapters of the last blocks. W starts at 1 and is
 learned on a random ``data_fraction`` slice of the client's training data:
     W ← clip₀¹(W − η · ∇_θ̂ f(θ̂) ⊙ (θ − θ_i))
 In the client's first ALA (start phase) W is trained for epochs over the slice until the
@@ -30,11 +32,30 @@ from fhbench.algorithms.base import ClientState, LocalTrainer, Tensors
 from fhbench.algorithms.fedavg import FedAvg
 
 
+def layer_key(name: str) -> str:
+    """The layer a trainable tensor belongs to: its module path without the parameter name, and
+    for a LoRA tensor the adapted projection (``...query.lora_A.default.weight`` → ``...query``)."""
+    if ".lora_" in name or name.startswith("lora_"):
+        return name.split("lora_", 1)[0].rstrip(".")
+    for suffix in (".weight", ".bias"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def layer_groups(names: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Trainable tensor names grouped into layers, in model order (first appearance)."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(layer_key(name), []).append(name)
+    return [tuple(v) for v in groups.values()]
+
+
 @dataclass
 class FedALA(FedAvg):
     name = "fedala"
     eta: float = 1.0  # learning rate of W
-    layers: int = 2  # number of top trainable tensors adapted element-wise (the paper's p)
+    layers: int = 1  # number of top trainable layers adapted element-wise (the paper's p; head weight + bias = 1)
     data_fraction: float = 0.8  # the paper's s%: share of local training data used to learn W
     threshold: float = 0.1  # start phase stops when std of recent losses drops below this
     num_pre_loss: int = 10  # how many recent losses that std is taken over
@@ -47,7 +68,8 @@ class FedALA(FedAvg):
             raise ValueError(f"data_fraction must lie in (0, 1], got {self.data_fraction}")
 
     def top_names(self) -> tuple[str, ...]:
-        return self.info.param_names[-self.layers :]
+        """The tensors of the top ``layers`` layers (all of them when there are fewer layers)."""
+        return tuple(name for group in layer_groups(self.info.param_names)[-self.layers :] for name in group)
 
     def init_client(self, client: int, initial: Tensors) -> ClientState:
         state = super().init_client(client, initial)
@@ -92,6 +114,10 @@ class FedALA(FedAvg):
         if state.extra.get("global") is not None:
             self.adapt(state, trainer)
         return trainer.train(state.params)
+
+    def received_params(self, client: int, state: ClientState) -> Tensors:
+        # What the server sent (the global model); ALA only mixes it in when training starts.
+        return state.extra.get("global") or state.params
 
     def download(self, client: int, state: ClientState, message: Tensors) -> None:
         # Keep θ_i: ALA needs both models. The message is shared by all clients, never mutated.

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fhbench.io import atomic_path
-from fhbench.metrics import RUN_KEYS
+from fhbench.metrics import RUN_KEYS, at_eval_point
 from fhbench.reporting.tables import method_label, seed_scores
 
 if TYPE_CHECKING:
@@ -75,6 +75,28 @@ def _require(metrics: pd.DataFrame, split: str, metric: str) -> pd.DataFrame:
     return rows
 
 
+def missing_clients(metrics: pd.DataFrame, metric: str = "accuracy") -> dict[tuple[str, str], tuple[list[int], int]]:
+    """Per (dataset, partition): the clients that have no test score (an empty test part gives
+    NaN) and how many clients there are, so that a figure can say whom its means leave out."""
+    test = metrics[(metrics["split"] == "test") & (metrics["metric"] == metric)]
+    out = {}
+    for (dataset, partition), frame in test.groupby(["dataset", "partition"], sort=True):
+        scored = set(frame.loc[frame["value"].notna(), "client"])
+        every = set(frame["client"])
+        out[(dataset, partition)] = (sorted(int(c) for c in every - scored), len(every))
+    return out
+
+
+def _note_missing(ax, missing: tuple[list[int], int] | None) -> None:
+    """Write on the panel which clients have no test rows (never drop them silently)."""
+    if not missing or not missing[0]:
+        return
+    clients, total = missing
+    names = ", ".join(str(c) for c in clients[:12]) + (", …" if len(clients) > 12 else "")
+    ax.text(0.01, 0.01, f"no test rows: {len(clients)} of {total} clients ({names})", transform=ax.transAxes,
+            fontsize=7, color="firebrick", va="bottom")
+
+
 def convergence_curves(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     """Mean over clients of the test ``metric`` per round and run, then mean/std over seeds."""
     test = _require(metrics, "test", metric)
@@ -84,8 +106,10 @@ def convergence_curves(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.Da
     return out
 
 
-def plot_convergence(metrics: pd.DataFrame, title: str = "", **_) -> "Figure":
+def plot_convergence(metrics: pd.DataFrame, title: str = "", eval_point: str = "local", **_) -> "Figure":
     """Test accuracy (mean over clients) against round, one line per method, one panel per dataset."""
+    metrics = at_eval_point(metrics, eval_point)
+    missing = missing_clients(metrics)
     curves = convergence_curves(metrics)
     curves["method"] = _methods(curves)
     panels = list(curves.groupby(["dataset", "partition"], sort=True))
@@ -96,6 +120,7 @@ def plot_convergence(metrics: pd.DataFrame, title: str = "", **_) -> "Figure":
             ax.plot(line["round"], 100 * line["mean"], marker="o", ms=3, label=method)
             ax.fill_between(line["round"], 100 * (line["mean"] - line["std"]), 100 * (line["mean"] + line["std"]), alpha=0.2)
         _label_axes(ax, f"{dataset} ({partition})", "round")
+        _note_missing(ax, missing.get((dataset, partition)))
     return _finish(fig, title)
 
 
@@ -167,8 +192,13 @@ def client_accuracies(metrics: pd.DataFrame, max_rounds: int = 8) -> pd.DataFram
     return test[test["round"].isin(rounds)].copy()
 
 
-def plot_client_spread(metrics: pd.DataFrame, title: str = "", max_rounds: int = 8, **_) -> "Figure":
-    """Box plots of per-client test accuracy (clients × seeds) at evaluation rounds, per method."""
+def plot_client_spread(metrics: pd.DataFrame, title: str = "", max_rounds: int = 8, eval_point: str = "local", **_) -> "Figure":
+    """Box plots of per-client test accuracy (clients × seeds) at evaluation rounds, per method.
+
+    Clients without test rows (NaN accuracy) cannot be drawn; each panel counts and names them.
+    """
+    metrics = at_eval_point(metrics, eval_point)
+    missing = missing_clients(metrics)
     data = client_accuracies(metrics, max_rounds)
     data["method"] = _methods(data)
     panels = list(data.groupby(["dataset", "partition"], sort=True))
@@ -179,7 +209,7 @@ def plot_client_spread(metrics: pd.DataFrame, title: str = "", max_rounds: int =
         width = 0.8 / len(methods)
         colors = [f"C{i}" for i in range(len(methods))]
         for m, (method, color) in enumerate(zip(methods, colors)):
-            values = [100 * frame[(frame["method"] == method) & (frame["round"] == r)]["value"].to_numpy() for r in rounds]
+            values = [100 * frame[(frame["method"] == method) & (frame["round"] == r)]["value"].dropna().to_numpy() for r in rounds]
             positions = np.arange(len(rounds)) - 0.4 + width * (m + 0.5)
             box = ax.boxplot(values, positions=positions, widths=width * 0.9, patch_artist=True, manage_ticks=False, showfliers=True,
                              flierprops={"markersize": 2})
@@ -190,7 +220,50 @@ def plot_client_spread(metrics: pd.DataFrame, title: str = "", max_rounds: int =
         ax.set_xticks(np.arange(len(rounds)))
         ax.set_xticklabels([str(r) for r in rounds])
         _label_axes(ax, f"{dataset} ({partition})", "round", ylabel="client test accuracy (%)", grid_axis="y")
+        _note_missing(ax, missing.get((dataset, partition)))
     return _finish(fig, title)
+
+
+def plot_ranks(metrics: pd.DataFrame, title: str = "", eval_point: str = "local", references: Sequence[str] = ("local", "centralized"), **_) -> "Figure":
+    """Critical-difference style rank plot: each method's average rank over the dataset columns
+    with a 95% bootstrap interval over seeds and clients, and the Nemenyi critical difference as
+    a bar (methods whose average ranks differ by less than it are not told apart)."""
+    from fhbench.reporting.stats import bootstrap_ranks, client_scores, nemenyi_cd
+
+    scores = client_scores(at_eval_point(metrics, eval_point))
+    scores = scores[~scores["algorithm"].isin(list(references))]
+    if scores.empty:
+        raise ValueError("the metrics hold no scored clients to rank")
+    methods = list(dict.fromkeys(zip(scores["algorithm"], scores["variant"])))
+    ranks = bootstrap_ranks(scores, methods)
+    n_columns = scores.groupby(["dataset", "partition"]).ngroups
+    cd = nemenyi_cd(len(ranks), n_columns)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(ranks) + 1.6))
+    y = np.arange(len(ranks))[::-1]
+    labels = [method_label(a, v) for a, v in zip(ranks["algorithm"], ranks["variant"])]
+    ax.errorbar(ranks["avg_rank"], y, xerr=[ranks["avg_rank"] - ranks["lo"], ranks["hi"] - ranks["avg_rank"]], fmt="o", capsize=3,
+                label="average rank, 95% bootstrap interval (seeds × clients)")
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels)
+    if np.isfinite(cd):
+        start = float(ranks["avg_rank"].min())
+        ax.plot([start, start + cd], [len(ranks) - 0.4] * 2, color="black", lw=3, label=f"Nemenyi CD = {cd:.2f} ({n_columns} columns)")
+    ax.set_xlim(0.5, len(ranks) + 0.5)
+    ax.set_ylim(-0.8, len(ranks) - 0.1)
+    subtitle = (f"{n_columns} dataset column(s), eval point {eval_point}; bars: 95% bootstrap interval (seeds × clients); "
+                f"black: Nemenyi CD = {cd:.2f}")
+    _label_axes(ax, subtitle, "average rank (1 = best)", ylabel="", grid_axis="x")
+    ax.title.set_fontsize(8)
+    ax.get_legend().remove()  # the subtitle says it: a legend would cover the CD bar
+    return _finish(fig, title)
+
+
+def plot_mixing_figure(frame: pd.DataFrame, title: str = "", **options) -> "Figure":
+    """EPFL's mixing matrices as heatmaps (:func:`fhbench.mixing.plot_mixing`); reads ``mixing.csv``."""
+    from fhbench.mixing import plot_mixing
+
+    return plot_mixing(frame, title=title, **options)
 
 
 FIGURES: dict[str, Callable[..., "Figure"]] = {
@@ -198,7 +271,12 @@ FIGURES: dict[str, Callable[..., "Figure"]] = {
     "heterogeneity": plot_heterogeneity,
     "communication": plot_communication,
     "client_spread": plot_client_spread,
+    "ranks": plot_ranks,
+    "mixing": plot_mixing_figure,
 }
+
+#: Figure kinds drawn from the runs' ``mixing.csv`` (server matrices) instead of ``metrics.csv``.
+MIXING_KINDS = ("mixing",)
 
 
 def save_figure(fig, outputs: Sequence[str | Path], dpi: int = 150) -> None:
@@ -217,9 +295,10 @@ def make_figure(kind: str, metrics: pd.DataFrame, outputs: Sequence[str | Path],
     if kind not in FIGURES:
         raise KeyError(f"unknown figure kind {kind!r}; registered: {sorted(FIGURES)}")
     try:
-        scored = metrics[(metrics["split"] == "test") & (metrics["metric"] == "accuracy")]["value"]
-        if not np.isfinite(scored.to_numpy(dtype=float)).any():  # every figure plots test accuracy
-            raise NothingToPlot("the runs hold no finite test accuracy")
+        if kind not in MIXING_KINDS:  # every figure of the runs' metrics plots test accuracy
+            scored = metrics[(metrics["split"] == "test") & (metrics["metric"] == "accuracy")]["value"]
+            if not np.isfinite(scored.to_numpy(dtype=float)).any():
+                raise NothingToPlot("the runs hold no finite test accuracy")
         fig = FIGURES[kind](metrics, title=title, **options)
     except NothingToPlot as empty:  # a figure with a note, so the DAG (tables, REPORT.md) goes on
         fig = note_figure(title, f"Nothing to draw: {empty}.\nEvery run of this experiment diverged or stopped before its first evaluation\n(see each run's run.json).")

@@ -20,9 +20,17 @@ import pandas as pd
 import yaml
 
 from fhbench.io import write_texts
-from fhbench.metrics import RUN_KEYS
+from fhbench.metrics import RUN_KEYS, at_eval_point
 from fhbench.reporting.figures import communication_points, heterogeneity_points
-from fhbench.reporting.tables import accuracy_table, column_average_per_seed, load_metrics, method_label, seed_scores, to_markdown
+from fhbench.reporting.stats import average_ranks, client_scores, paired_difference
+from fhbench.reporting.tables import (
+    accuracy_table,
+    column_average_per_seed,
+    load_metrics,
+    method_label,
+    seed_scores,
+    to_markdown,
+)
 
 
 def _pct(x: float) -> str:
@@ -48,14 +56,27 @@ def _method_means(scores: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("mean", ascending=False).reset_index(drop=True)
 
 
+def _interval(diff: dict) -> str:
+    """``+1.2 points (95% interval −0.3 to +2.6, n paired client scores)``."""
+    return (f"{_pts(diff['mean'], sign=True)} (95% bootstrap interval {_pts(diff['lo'], sign=True).split()[0]} to "
+            f"{_pts(diff['hi'], sign=True)}, {diff['n']} paired client scores)")
+
+
+def _competitors(scores: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Seed scores without the experiment's reference algorithms (local, centralized)."""
+    return scores[~scores["algorithm"].isin(spec.get("references", []))]
+
+
 def _where(metrics: pd.DataFrame) -> str:
     pairs = sorted(set(zip(metrics["dataset"], metrics["partition"])))
     return ", ".join(f"{d}/{p}" for d, p in pairs)
 
 
 def finding_main(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) -> str:
-    """Best method on average over the columns, its margin, and how often it is best."""
-    scores = seed_scores(metrics)
+    """Best method on average over the columns, its paired margin over the second with an
+    interval (a tie when the interval contains zero), and how often it is best."""
+    point = spec.get("eval_point", "local")
+    scores = _competitors(seed_scores(metrics, eval_point=point), spec)
     means = _method_means(scores)
     n_columns = scores.groupby(["dataset", "partition"]).ngroups
     if means.empty:  # e.g. a column where every run diverged: no method has a score on every column
@@ -65,10 +86,11 @@ def finding_main(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) ->
     text = f"Averaged over {n_columns} dataset/partition column(s) ({_where(metrics)}), {best['method']} scores highest ({_pct(best['mean'])})"
     if len(means) > 1:
         second = means.iloc[1]
-        if round(100 * (best["mean"] - second["mean"]), 1) == 0:
-            text += f", tied with {second['method']} ({_pct(second['mean'])})"
+        diff = paired_difference(client_scores(metrics, eval_point=point), (best["algorithm"], best["variant"]), (second["algorithm"], second["variant"]))
+        if round(100 * (best["mean"] - second["mean"]), 1) == 0 or diff["tie"]:
+            text += f", tied with {second['method']} ({_pct(second['mean'])}): the paired difference is {_interval(diff)}, an interval containing 0"
         else:
-            text += f", {_pts(best['mean'] - second['mean'])} above {second['method']} ({_pct(second['mean'])})"
+            text += f", {_pts(best['mean'] - second['mean'])} above {second['method']} ({_pct(second['mean'])}), paired difference {_interval(diff)}"
         cell = scores.groupby(["dataset", "partition", "algorithm", "variant"])["score"].mean().reset_index()
         winners = cell.loc[cell.groupby(["dataset", "partition"])["score"].idxmax()]
         wins = sum((winners["algorithm"] == best["algorithm"]) & (winners["variant"] == best["variant"]))
@@ -88,14 +110,25 @@ def finding_main(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) ->
 
 
 def finding_variants(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) -> str:
-    """Per algorithm: best and worst variant and whether their range exceeds the seed noise."""
-    means = _method_means(seed_scores(metrics))
+    """Per algorithm: best and worst variant, their paired difference with an interval, and a
+    tie when that interval contains zero."""
+    point = spec.get("eval_point", "local")
+    means = _method_means(seed_scores(metrics, eval_point=point))
+    per_client = client_scores(metrics, eval_point=point)
     sentences = []
     for algorithm in [a for a in spec.get("algorithms", sorted(means["algorithm"].unique())) if a in set(means["algorithm"])]:
         rows = means[means["algorithm"] == algorithm].sort_values("mean", ascending=False)
         if len(rows) < 2:
             continue
         best, worst = rows.iloc[0], rows.iloc[-1]
+        diff = paired_difference(per_client, (algorithm, best["variant"]), (algorithm, worst["variant"]))
+        if diff["tie"]:
+            names = "both variants" if len(rows) == 2 else f"all {len(rows)} variants"
+            sentences.append(
+                f"For {algorithm} on {_where(metrics)}, {names} tie at {_pct(rows['mean'].mean())} "
+                f"({_pct(worst['mean'])} to {_pct(best['mean'])}; best − worst {_interval(diff)}, which contains 0)."
+            )
+            continue
         spread = best["mean"] - worst["mean"]
         noise = rows["std"].max()
         if metrics["seed"].nunique() > 1:
@@ -105,7 +138,7 @@ def finding_variants(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]
             noise_text = f"a {_pts(spread)} range from one seed, so without a noise estimate"
         sentences.append(
             f"For {algorithm} on {_where(metrics)}, variant {best['variant']} scores highest ({_pct(best['mean'])}) and "
-            f"{worst['variant']} lowest ({_pct(worst['mean'])}); {noise_text}."
+            f"{worst['variant']} lowest ({_pct(worst['mean'])}); {noise_text}; paired {best['variant']} − {worst['variant']}: {_interval(diff)}."
         )
     return " ".join(sentences) if sentences else finding_main(metrics, spec, alphas)
 
@@ -185,12 +218,51 @@ def finding_convergence(metrics: pd.DataFrame) -> str:
     return "Mean client test accuracy: " + "; ".join(parts) + "."
 
 
+def finding_planted(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float], mixing: pd.DataFrame | None = None) -> str:
+    """Planted structure: every method against FedAvg (paired, with an interval) and whether
+    EPFL's weights stay within the planted groups (share against the uniform (n_g − 1)/(N − 1))."""
+    from fhbench.mixing import concentration
+
+    baseline = spec.get("compare", ["fedavg"])[-1] if spec.get("compare") else "fedavg"
+    # Both points when both were scored: at `local` a global method has just fine-tuned on the
+    # client's own (relabelled) data, which hides part of the conflict the groups plant.
+    points = [spec.get("eval_point", "local")]
+    if "eval_point" in metrics.columns and (metrics["eval_point"] == "received").any():
+        points = ["local", "received"]
+    sentences = []
+    for point in points:
+        means = _method_means(seed_scores(metrics, eval_point=point))
+        per_client = client_scores(metrics, eval_point=point)
+        base = means[means["algorithm"] == baseline]
+        parts = []
+        for _, row in means.iterrows():
+            if row["algorithm"] == baseline or base.empty:
+                continue
+            diff = paired_difference(per_client, (row["algorithm"], row["variant"]), (baseline, "default"))
+            verdict = "ties with" if diff["tie"] else ("beats" if diff["mean"] > 0 else "trails")
+            parts.append(f"{row['method']} ({_pct(row['mean'])}) {verdict} {baseline} ({_pct(base.iloc[0]['mean'])}): {_interval(diff)}")
+        sentences.append(f"at the {point} point, " + ("; ".join(parts) if parts else "no method to compare with " + baseline))
+    text = f"On {_where(metrics)}: " + "; ".join(sentences) + "."
+    if mixing is not None and not mixing.empty:
+        runs = metrics[RUN_KEYS].drop_duplicates()
+        sub = mixing.merge(runs, on=RUN_KEYS, how="inner")
+        stats = [concentration(run) for _, run in sub.groupby(RUN_KEYS) if (run["matrix"] == "mixing").any()]
+        stats = [s for s in stats if "within_share" in s]
+        if stats:
+            within, uniform = np.mean([s["within_share"] for s in stats]), np.mean([s["within_uniform"] for s in stats])
+            verdict = "concentrate within the planted groups" if within > uniform else "do not concentrate within the planted groups"
+            text += (f" EPFL's weights {verdict}: {_pct(within)} of each client's off-diagonal weight goes to its own group, "
+                     f"against {_pct(uniform)} for uniform weights ((n_g − 1)/(N − 1); last evaluation round, mean over {len(stats)} run(s)).")
+    return text
+
+
 @dataclass(frozen=True)
 class ExperimentKind:
     """How one kind of experiment is tabulated and summarised."""
 
     averages: bool  # per-modality average columns in its table
-    finding: Callable[[pd.DataFrame, dict, dict], str]
+    finding: Callable[..., str]
+    uses_mixing: bool = False  # the finding also reads the runs' server matrices (fhbench.mixing)
 
 
 EXPERIMENT_KINDS: dict[str, ExperimentKind] = {
@@ -198,12 +270,88 @@ EXPERIMENT_KINDS: dict[str, ExperimentKind] = {
     "variants": ExperimentKind(averages=False, finding=finding_variants),
     "partitions": ExperimentKind(averages=False, finding=finding_partitions),
     "communication": ExperimentKind(averages=False, finding=finding_communication),
+    "planted": ExperimentKind(averages=False, finding=finding_planted, uses_mixing=True),
 }
 
 FIGURE_FINDINGS: dict[str, Callable[[pd.DataFrame], str]] = {
     "convergence": finding_convergence,
     "client_spread": finding_client_spread,
 }
+
+
+def eval_point_section(metrics: pd.DataFrame, spec: dict) -> list[str]:
+    """How the headline ranking changes between the evaluation points (``local`` vs ``received``)."""
+    if "eval_point" not in metrics.columns or not (metrics["eval_point"] == "received").any():
+        return []
+    tables = {}
+    for point in ("local", "received"):
+        table = accuracy_table(metrics, averages=EXPERIMENT_KINDS[spec["kind"]].averages, datasets=spec["datasets"],
+                               partitions=spec["partitions"], algorithms=spec["algorithms"], variants=spec["variants"],
+                               references=spec.get("references", ()), eval_point=point)
+        means = _method_means(_competitors(seed_scores(metrics, eval_point=point), spec)).set_index("method")["mean"]
+        tables[point] = (average_ranks(table).set_index("method"), means)
+    methods = list(tables["local"][0].index)
+    lines = [
+        "## Evaluation points",
+        "",
+        "`local`: each client's model after local training, before aggregation (the published protocol, used by every "
+        "table unless an experiment sets `eval_point`); `received`: the model it holds after the server's message (the "
+        "global model of a global method, the personalised one otherwise). Score averaged over the columns; rank averaged "
+        "over the dataset columns.",
+        "",
+        "| method | local score | local avg rank | received score | received avg rank |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for m in methods:
+        cells = []
+        for point in ("local", "received"):
+            ranks, means = tables[point]
+            cells += [_pct(means[m]) if m in means else "–", f"{ranks.loc[m, 'avg_rank']:.2f}" if m in ranks.index else "–"]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    def ranking(ranks: pd.DataFrame) -> str:  # equal average ranks are a tie, written "="
+        groups = ranks.groupby(ranks["avg_rank"].round(6), sort=True).groups
+        return " > ".join(" = ".join(groups[r]) for r in sorted(groups))
+
+    order = {p: ranking(tables[p][0]) for p in tables}
+    same = order["local"] == order["received"]
+    lines += ["", f"Ranking by average rank: local {order['local']}; received {order['received']}"
+              + ("; the order is the same." if same else "; the order changes."), ""]
+    return lines
+
+
+def mixing_section(metrics: pd.DataFrame, mixing: pd.DataFrame | None, spec: dict, k: int = 3) -> list[str]:
+    """How concentrated EPFL's weights are in the headline experiment's runs, per dataset."""
+    from fhbench.mixing import concentration
+
+    if mixing is None or mixing.empty:
+        return []
+    runs = metrics[RUN_KEYS].drop_duplicates()
+    sub = mixing.merge(runs, on=RUN_KEYS, how="inner")
+    rows = []
+    for key, run in sub.groupby(RUN_KEYS, sort=True):
+        if (run["matrix"] == "mixing").any() and (run["matrix"] == "label_distance").any():
+            rows.append(dict(zip(RUN_KEYS, key), **concentration(run, k=k)))
+    if not rows:
+        return []
+    frame = pd.DataFrame(rows)
+    per = frame.groupby(["dataset", "partition", "variant"], sort=True)[["nearest_share", "top_share", "nearest_uniform"]].mean().reset_index()
+    lines = [
+        "## EPFL's weights",
+        "",
+        f"At the last evaluation round: the share of each client's off-diagonal weight on its {k} nearest clients by "
+        f"training label distribution (total variation), against the same share under uniform weights, and the share on "
+        f"its {k} most weighted clients; mean over clients and seeds. The matrices of every evaluation round are in each "
+        "run's `mixing.csv`.",
+        "",
+        f"| dataset | variant | on {k} nearest by labels | uniform | on top {k} |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for _, r in per.iterrows():
+        lines.append(f"| {r['dataset']}/{r['partition']} | {r['variant']} | {_pct(r['nearest_share'])} | {_pct(r['nearest_uniform'])} | {_pct(r['top_share'])} |")
+    ratio = frame["nearest_share"].mean() / frame["nearest_uniform"].mean()
+    lines += ["", f"Over all {len(frame)} EPFL run(s), the {k} nearest clients receive {_pct(frame['nearest_share'].mean())} of the "
+              f"off-diagonal weight against {_pct(frame['nearest_uniform'].mean())} under uniform weights ({ratio:.2f}×).", ""]
+    return lines
 
 
 def run_counts(metrics: pd.DataFrame) -> dict[str, int]:
@@ -236,6 +384,7 @@ def build_report(
     provenance: dict | None = None,
     config_name: str | None = None,
     demo: bool = False,
+    mixing: pd.DataFrame | None = None,
 ) -> str:
     """The Markdown text of REPORT.md.
 
@@ -251,6 +400,8 @@ def build_report(
         :func:`fhbench.provenance.summarise` of the runs' run.json: the block the report opens with.
     demo
         The numbers come from generated twins and tiny random models: said first, unmissably.
+    mixing
+        The runs' server matrices (``mixing.csv``, :mod:`fhbench.mixing`), for EPFL's weights.
     """
     counts = run_counts(metrics)
     lines = [f"# FHBench reproduction report{f' ({config_name})' if config_name else ''}", ""]
@@ -284,16 +435,20 @@ def build_report(
         table = accuracy_table(
             per_experiment[headline], averages=EXPERIMENT_KINDS[spec["kind"]].averages, datasets=spec["datasets"],
             partitions=spec["partitions"], algorithms=spec["algorithms"], variants=spec["variants"],
+            references=spec.get("references", ()), eval_point=spec.get("eval_point", "local"),
         )
         body = to_markdown(table, spec["title"]).split("\n", 2)[2]  # drop the table's own title line
         lines += ["## Headline table", "", body.strip(), "", f"Also as [CSV]({table_dir}/{headline}_accuracy.csv) and [LaTeX]({table_dir}/{headline}_accuracy.tex).", ""]
+        lines += eval_point_section(per_experiment[headline], spec)
+        lines += mixing_section(per_experiment[headline], mixing, spec)
     lines += ["## Findings", ""]
     for name, spec in experiments.items():
         sub = per_experiment[name]
         if sub.empty:
             lines.append(f"- **{spec['title']}** (`{name}`): no runs finished.")
             continue
-        sentence = EXPERIMENT_KINDS[spec["kind"]].finding(sub, spec, alphas)
+        kind = EXPERIMENT_KINDS[spec["kind"]]
+        sentence = kind.finding(sub, spec, alphas, mixing=mixing) if kind.uses_mixing else kind.finding(sub, spec, alphas)
         lines.append(f"- **{spec['title']}** (`{name}`, [table]({table_dir}/{name}_accuracy.md)): {sentence}")
     lines.append("")
     lines += ["## Figures", ""]
@@ -303,7 +458,8 @@ def build_report(
         finding = FIGURE_FINDINGS.get(fig["kind"])
         sub = per_experiment.get(fig["experiment"])
         if finding is not None and sub is not None and not sub.empty:
-            lines += [finding(sub), ""]
+            point = fig.get("eval_point", experiments.get(fig["experiment"], {}).get("eval_point", "local"))
+            lines += [finding(at_eval_point(sub, point)), ""]
         lines += [f"![{name}]({figure_dir}/{name}.png)", "", f"[PDF]({figure_dir}/{name}.pdf)", ""]
     for path in extra_figures:
         lines += [f"![{Path(path).stem}]({path})", ""]
@@ -370,15 +526,18 @@ def write_report(
     metrics_paths: Iterable[str | Path],
     deviations_path: str | Path,
     run_infos: Iterable[str | Path] = (),
+    mixing_paths: Iterable[str | Path] = (),
     **kwargs,
 ) -> str:
-    """Read the metrics (and the runs' run.json for the provenance block), build REPORT.md and
-    write it atomically; returns the text."""
+    """Read the metrics (and the runs' run.json for the provenance block, their ``mixing.csv``
+    for EPFL's weights), build REPORT.md and write it atomically; returns the text."""
     from fhbench.provenance import summarise
 
     infos = [json.loads(Path(p).read_text()) for p in run_infos]
     if infos:
         kwargs.setdefault("provenance", summarise(infos))
-    text = build_report(load_metrics(metrics_paths), deviations=load_deviations(deviations_path), **kwargs)
+    mixing_paths = list(mixing_paths)
+    mixing = load_metrics(mixing_paths) if mixing_paths else None
+    text = build_report(load_metrics(metrics_paths), deviations=load_deviations(deviations_path), mixing=mixing, **kwargs)
     write_texts({out: text})
     return text

@@ -21,7 +21,8 @@ from fhbench.io import write_texts
 from fhbench.metrics import RUN_KEYS, run_summary
 
 AVERAGE = "average"  # the dataset name of average cells in the tidy table
-TABLE_COLUMNS = ["modality", "dataset", "partition", "column", "algorithm", "variant", "method", "metric", "mean", "std", "n_seeds", "n_diverged", "best"]
+TABLE_COLUMNS = ["modality", "dataset", "partition", "column", "algorithm", "variant", "method", "metric", "mean", "std", "n_seeds", "n_diverged", "best",
+                 "reference", "rank", "eval_point"]
 
 
 def load_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
@@ -49,10 +50,10 @@ def _order(values: Iterable[str], preferred: Sequence[str] | None) -> list[str]:
     return preferred + sorted(v for v in values if v not in preferred)
 
 
-def seed_scores(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+def seed_scores(metrics: pd.DataFrame, metric: str = "accuracy", eval_point: str = "local") -> pd.DataFrame:
     """One row per run (dataset, partition, algorithm, variant, seed): the protocol figure ``score``
-    and whether the run diverged (its score then covers only the rounds before)."""
-    return run_summary(metrics, metric).rename(columns={"mean": "score"})[RUN_KEYS + ["score", "diverged"]]
+    at ``eval_point`` and whether the run diverged (its score then covers only the rounds before)."""
+    return run_summary(metrics, metric, eval_point).rename(columns={"mean": "score"})[RUN_KEYS + ["score", "diverged"]]
 
 
 def column_average_per_seed(scores: pd.DataFrame, columns: Sequence[str] = ("dataset", "partition")) -> pd.DataFrame:
@@ -72,6 +73,8 @@ def accuracy_table(
     partitions: Sequence[str] | None = None,
     algorithms: Sequence[str] | None = None,
     variants: Sequence[str] | None = None,
+    references: Sequence[str] = (),
+    eval_point: str = "local",
 ) -> pd.DataFrame:
     """Tidy table of mean ± std over seeds per (column, method), with per-modality averages.
 
@@ -86,12 +89,17 @@ def accuracy_table(
         then mean ± std over seeds); and an ``all`` average when there are several modalities.
     datasets, partitions, algorithms, variants
         Preferred orders (the experiment's config lists).
+    references
+        Algorithms listed as reference rows (local, centralized): after the methods, labelled
+        ``(reference)``, never marked best and not ranked.
+    eval_point
+        Which evaluation point is scored (``fhbench.metrics.EVAL_POINTS``; ``local`` as published).
 
     Returns
     -------
     DataFrame with :data:`TABLE_COLUMNS`; rows are ordered as the rendered table reads.
     """
-    scores = seed_scores(metrics, metric)
+    scores = seed_scores(metrics, metric, eval_point)
     modality = dict(modality or {})
     missing = [d for d in scores["dataset"].unique() if d not in modality]
     modality.update(dataset_modalities(missing))
@@ -128,12 +136,15 @@ def accuracy_table(
         table = pd.concat([table, *extra], ignore_index=True)
     table["std"] = table["std"].fillna(0.0)
     table["metric"] = metric
-    table["method"] = [method_label(a, v) for a, v in zip(table["algorithm"], table["variant"])]
-    best = table.groupby("column")["mean"].transform("max")
-    table["best"] = np.isclose(table["mean"], best, rtol=0, atol=1e-12)
+    table["reference"] = table["algorithm"].isin(list(references))
+    table["method"] = [method_label(a, v) + (" (reference)" if r else "") for a, v, r in zip(table["algorithm"], table["variant"], table["reference"])]
+    best = table[~table["reference"]].groupby("column")["mean"].max()
+    table["best"] = np.isclose(table["mean"], table["column"].map(best), rtol=0, atol=1e-12) & ~table["reference"]
+    table["eval_point"] = eval_point
 
     # Reading order: modality blocks (their columns, then their average), the overall average last.
-    alg_order = _order(table["algorithm"], algorithms)
+    alg_order = [a for a in _order(table["algorithm"], algorithms) if a not in set(references)]
+    alg_order += [a for a in references if a in set(table["algorithm"])]
     var_order = _order(table["variant"], variants)
     column_rank = {}
     for mod in mod_order + ["all"]:
@@ -150,6 +161,9 @@ def accuracy_table(
     table = table.sort_values(["_c", "_a", "_v"]).drop(columns=["_c", "_a", "_v"]).reset_index(drop=True)
     table["n_seeds"] = table["n_seeds"].astype(int)
     table["n_diverged"] = table["n_diverged"].fillna(0).astype(int)
+    from fhbench.reporting.stats import column_ranks
+
+    table["rank"] = column_ranks(table)
     return table[TABLE_COLUMNS]
 
 
@@ -185,7 +199,10 @@ def _caption(table: pd.DataFrame) -> str:
     note = ""
     if len(table) and table["n_diverged"].any():
         note = " †k: k seeds diverged (non-finite loss) and are left out of the mean; 'diverged': every seed did."
-    return f"Test {metric.replace('_', ' ')} (%) at each client's best validation round, mean over clients; {spread}; best per column in bold.{note}"
+    point = table["eval_point"].iloc[0] if len(table) and "eval_point" in table else "local"
+    where = "after local training, before aggregation" if point == "local" else "on the model received from the server"
+    return (f"Test {metric.replace('_', ' ')} (%) at each client's best validation round ({where}), mean over clients; "
+            f"{spread}; best per column in bold.{note}")
 
 
 def _modality_header(modality: str) -> str:
@@ -206,7 +223,26 @@ def to_markdown(table: pd.DataFrame, title: str) -> str:
             else:
                 row.append("–")
         lines.append("| " + " | ".join(row) + " |")
-    return f"# {title}\n\n{_caption(table)}\n\n" + "\n".join(lines) + "\n"
+    return f"# {title}\n\n{_caption(table)}\n\n" + "\n".join(lines) + "\n" + rank_markdown(table)
+
+
+def rank_markdown(table: pd.DataFrame) -> str:
+    """The ranks below a table: each method's rank per column and its average over dataset columns."""
+    from fhbench.reporting.stats import average_ranks
+
+    ranked = table[table["rank"].notna()]
+    if ranked["method"].nunique() < 2:
+        return ""
+    columns = list(dict.fromkeys(ranked["column"]))
+    averages = average_ranks(table).set_index("method")
+    rank = {(m, c): r for m, c, r in zip(ranked["method"], ranked["column"], ranked["rank"])}
+    lines = ["| method | " + " | ".join(columns) + " | avg rank |", "|" + "|".join([":---"] + [":---:"] * (len(columns) + 1)) + "|"]
+    for method in averages.index:
+        cells = [f"{rank[(method, c)]:g}" if (method, c) in rank else "–" for c in columns]
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {averages.loc[method, 'avg_rank']:.2f} |")
+    note = ("Ranks per column (1 = best; methods equal at the printed precision share the average rank; "
+            "reference rows are not ranked); avg rank over the dataset columns.")
+    return "\n" + note + "\n\n" + "\n".join(lines) + "\n"
 
 
 def latex_escape(text: str) -> str:
@@ -321,7 +357,10 @@ def write_accuracy_table(
     spec: dict | None = None,
     averages: bool = True,
 ) -> pd.DataFrame:
-    """Read the runs' metrics, build the table for ``metric`` and write every format."""
+    """Read the runs' metrics, build the table for ``metric`` and write every format.
+
+    ``spec`` (``fhbench.grid.experiment_spec``) gives the orders, the reference algorithms and
+    the evaluation point."""
     spec = spec or {}
     table = accuracy_table(
         load_metrics(metrics_paths),
@@ -331,6 +370,8 @@ def write_accuracy_table(
         partitions=spec.get("partitions"),
         algorithms=spec.get("algorithms"),
         variants=spec.get("variants"),
+        references=spec.get("references", ()),
+        eval_point=spec.get("eval_point", "local"),
     )
     label = f"{spec.get('name', 'main')}_{metric}"
     write_tables(table, title, label, csv_out, md_out, tex_out, html_out)

@@ -1,0 +1,56 @@
+"""EPFL's weights as data: tidy rows, concentration numbers and the heatmap, from hand-made matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fhbench.mixing import client_order, client_relations, concentration, matrix_at, matrix_rows, mixing_frame, plot_mixing
+
+KEYS = ("ds", "p", "epfl", "default", 0)
+
+
+def frame_for(weights: np.ndarray, labels: list[np.ndarray], groups=None):
+    rows = matrix_rows(KEYS, 0, client_relations(labels, groups))
+    rows += matrix_rows(KEYS, 2, {"mixing": weights, "b_distance": 1.0 - weights})
+    return mixing_frame(rows)
+
+
+def test_client_relations_by_hand():
+    labels = [np.array([0, 0, 1]), np.array([0, 0, 1]), np.array([2, 2, 2])]
+    rel = client_relations(labels, [0, 0, 1])
+    assert rel["label_distance"][0, 1] == 0.0 and rel["label_distance"][0, 2] == pytest.approx(1.0)
+    assert list(rel["dominant_class"]) == [0, 0, 2]
+    assert list(rel["planted_group"]) == [0, 0, 1]
+
+
+def test_rows_round_trip_and_per_client_values_sit_on_the_diagonal():
+    w = np.array([[0.5, 0.3, 0.2], [0.25, 0.5, 0.25], [0.1, 0.4, 0.5]])
+    frame = frame_for(w, [np.array([0]), np.array([1]), np.array([1, 1])])
+    np.testing.assert_array_equal(matrix_at(frame, "mixing"), w)
+    dominant = frame[frame.matrix == "dominant_class"]
+    assert (dominant.i == dominant.j).all() and list(dominant.value) == [0, 1, 1]
+
+
+def test_concentration_against_uniform_by_hand():
+    # 4 clients, 2 planted groups {0, 1} and {2, 3}; each client gives 0.3 of its 0.5 off-diagonal
+    # weight to its group mate: within-group share 0.6 against uniform 1/3.
+    w = np.array([[0.5, 0.3, 0.1, 0.1], [0.3, 0.5, 0.1, 0.1], [0.1, 0.1, 0.5, 0.3], [0.1, 0.1, 0.3, 0.5]])
+    labels = [np.array([0, 0]), np.array([0, 0]), np.array([1, 1]), np.array([1, 1])]
+    stats = concentration(frame_for(w, labels, [0, 0, 1, 1]), k=1)
+    assert stats["within_share"] == pytest.approx(0.6) and stats["within_uniform"] == pytest.approx(1 / 3)
+    assert stats["nearest_share"] == pytest.approx(0.6) and stats["nearest_uniform"] == pytest.approx(1 / 3)
+    assert stats["top_share"] == pytest.approx(0.6)
+    # Uniform weights: the nearest clients get exactly the uniform share.
+    u = np.full((4, 4), 0.5 / 3)
+    np.fill_diagonal(u, 0.5)
+    flat = concentration(frame_for(u, labels), k=2)
+    assert flat["nearest_share"] == pytest.approx(flat["nearest_uniform"]) and "within_share" not in flat
+
+
+def test_heatmap_orders_clients_by_dominant_class():
+    w = np.eye(3) * 0.5 + 0.25 * (1 - np.eye(3))
+    frame = frame_for(w, [np.array([2]), np.array([0]), np.array([1])])
+    assert list(client_order(frame)) == [1, 2, 0]
+    fig = plot_mixing(frame, title="weights")
+    assert len([ax for ax in fig.axes if ax.get_visible() and ax.images]) == 1
