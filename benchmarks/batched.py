@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import tempfile
+import time
 from pathlib import Path
 
 from common import build_engine, load_average, make_workspace
@@ -35,14 +35,26 @@ def main() -> int:
 
     device = resolve_device(args.device)
     precisions = ["fp32", "bf16"] if device.type == "cuda" else ["fp32"]
-    print(f"# {load_average()}; ViT {args.vit}, {args.clients} clients, batch {args.batch_size}, {args.algorithm}, "
-          f"device {device}, best of {args.repeats}")
+    print(
+        f"# {load_average()}; ViT {args.vit}, {args.clients} clients, batch {args.batch_size}, {args.algorithm}, "
+        f"device {device}, best of {args.repeats}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         ws = make_workspace(Path(tmp), args.clients, args.samples_per_client, vit=args.vit)
         for precision in precisions:
-            engines = {kind: build_engine(ws, engine=kind, algorithm=args.algorithm, batch_size=args.batch_size,
-                                          device=str(device), precision=precision, rounds=100, eval_every=100)
-                       for kind in ("sequential", "batched")}
+            engines = {
+                kind: build_engine(
+                    ws,
+                    engine=kind,
+                    algorithm=args.algorithm,
+                    batch_size=args.batch_size,
+                    device=str(device),
+                    precision=precision,
+                    rounds=100,
+                    eval_every=100,
+                )
+                for kind in ("sequential", "batched")
+            }
             n = sum(len(c.train) for c in engines["sequential"].clients)
             best = {kind: float("inf") for kind in engines}
             for r in range(1, args.repeats + 2):
@@ -57,8 +69,10 @@ def main() -> int:
                     if r > 1:  # the first round warms up kernels and caches
                         best[kind] = min(best[kind], time.perf_counter() - t0)
             sps = {k: n / v for k, v in best.items()}
-            print(f"{precision}: sequential {sps['sequential']:.0f} samples/s, batched {sps['batched']:.0f} samples/s; "
-                  f"throughput ratio batched/sequential {sps['batched'] / sps['sequential']:.2f}")
+            print(
+                f"{precision}: sequential {sps['sequential']:.0f} samples/s, batched {sps['batched']:.0f} samples/s; "
+                f"throughput ratio batched/sequential {sps['batched'] / sps['sequential']:.2f}"
+            )
     return 0
 
 

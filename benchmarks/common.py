@@ -24,10 +24,12 @@ warnings.filterwarnings("ignore", category=FutureWarning)  # transformers' depre
 # The tests' tiny ViT, and a "small" one whose weights (3.2 M parameters) dwarf a client's
 # LoRA state, so that memory comparisons against N model copies mean something.
 VIT_CONFIGS = {
-    "tiny": dict(image_size=28, patch_size=4, num_channels=3, hidden_size=32, num_hidden_layers=2,
-                 num_attention_heads=4, intermediate_size=64),
-    "small": dict(image_size=32, patch_size=8, num_channels=3, hidden_size=256, num_hidden_layers=4,
-                  num_attention_heads=4, intermediate_size=512),
+    "tiny": dict(
+        image_size=28, patch_size=4, num_channels=3, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64
+    ),
+    "small": dict(
+        image_size=32, patch_size=8, num_channels=3, hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512
+    ),
 }
 
 
@@ -40,16 +42,35 @@ class Workspace:
 
     def run_config(self, **overrides) -> dict:
         values = dict(
-            dataset="bench", partition="iid", algorithm="fedavg", seed=0, backbone="vit_bench", architecture="vit",
-            rounds=10, lr=0.01, batch_size=32, eval_every=10, eval_batch_size=128,
-            lora={"rank": 8, "alpha": 16, "dropout": 0.0}, device="cpu", threads=1,
+            dataset="bench",
+            partition="iid",
+            algorithm="fedavg",
+            seed=0,
+            backbone="vit_bench",
+            architecture="vit",
+            rounds=10,
+            lr=0.01,
+            batch_size=32,
+            eval_every=10,
+            eval_batch_size=128,
+            lora={"rank": 8, "alpha": 16, "dropout": 0.0},
+            device="cpu",
+            threads=1,
         )
         values.update(overrides)
         return values
 
 
-def make_workspace(root: str | Path, n_clients: int, samples_per_client: int, vit: str = "tiny",
-                   n_classes: int = 11, image_size: int = 28, scheme: str = "iid", seed: int = 0) -> Workspace:
+def make_workspace(
+    root: str | Path,
+    n_clients: int,
+    samples_per_client: int,
+    vit: str = "tiny",
+    n_classes: int = 11,
+    image_size: int = 28,
+    scheme: str = "iid",
+    seed: int = 0,
+) -> Workspace:
     """Random grey images (the OrganAMNIST layout), a split into ``n_clients`` and a random ViT."""
     import numpy as np
     import pandas as pd
@@ -70,7 +91,9 @@ def make_workspace(root: str | Path, n_clients: int, samples_per_client: int, vi
         images = rng.integers(0, 256, size=(n, image_size, image_size), dtype=np.uint8)
         labels = rng.integers(0, n_classes, size=n)
         labels[:n_classes] = np.arange(n_classes)  # every class present
-        write_prepared(prepared, images, labels, pd.DataFrame(index=range(n)), {"dataset": "bench", "modality": "image", "n_classes": n_classes})
+        write_prepared(
+            prepared, images, labels, pd.DataFrame(index=range(n)), {"dataset": "bench", "modality": "image", "n_classes": n_classes}
+        )
         if split.exists():
             split.unlink()
     if not split.exists():
@@ -113,7 +136,9 @@ def copy_workflow() -> Path:
     import tempfile
 
     workdir = Path(tempfile.mkdtemp(prefix="fhbench-bench-"))
-    ignore = shutil.ignore_patterns(".venv", ".git", "resources", "results", "logs", ".snakemake", "__pycache__", "*.egg-info", "report.html")
+    ignore = shutil.ignore_patterns(
+        ".venv", ".git", "resources", "results", "logs", ".snakemake", "__pycache__", "*.egg-info", "report.html"
+    )
     shutil.copytree(REPO, workdir, ignore=ignore, dirs_exist_ok=True)
     return workdir
 

@@ -45,8 +45,10 @@ def main() -> int:
     jobs = total.group(1) if total else "?"
     print(f"# {load_average()}; best of {args.repeats}")
     # CPU time suffers less than wall time from other processes on a shared machine.
-    print(f"snakemake -n all --configfile {args.configfile}: {seconds:.2f} s wall ({cpu:.2f} s CPU) for {jobs} jobs; target <= {args.target:.1f} s; "
-          f"ratio {seconds / args.target:.2f}; {verdict(seconds, args.target)}")
+    print(
+        f"snakemake -n all --configfile {args.configfile}: {seconds:.2f} s wall ({cpu:.2f} s CPU) for {jobs} jobs; target <= {args.target:.1f} s; "
+        f"ratio {seconds / args.target:.2f}; {verdict(seconds, args.target)}"
+    )
     return 0 if seconds <= args.target else 1
 
 

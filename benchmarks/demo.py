@@ -20,7 +20,6 @@ import sys
 import time
 
 import yaml
-
 from common import REPO, children_cpu, copy_workflow, load_average, verdict
 
 
@@ -56,8 +55,11 @@ def main() -> int:
         seconds, cpu, jobs = run_demo(args.cores, warm)
         results[warm] = seconds
         label = "warm worker" if warm else "no warm worker"
-        print(f"demo grid ({label}): {jobs} jobs, {seconds:.0f} s wall ({seconds / 60:.1f} min), {cpu:.0f} s CPU; "
-              f"target <= {args.target:.0f} s; ratio {seconds / args.target:.2f}; {verdict(seconds, args.target)}", flush=True)
+        print(
+            f"demo grid ({label}): {jobs} jobs, {seconds:.0f} s wall ({seconds / 60:.1f} min), {cpu:.0f} s CPU; "
+            f"target <= {args.target:.0f} s; ratio {seconds / args.target:.2f}; {verdict(seconds, args.target)}",
+            flush=True,
+        )
     if len(results) == 2:
         print(f"wall time without / with the warm worker: {results[False] / results[True]:.2f}")
     return 0 if min(results.values()) <= args.target else 1

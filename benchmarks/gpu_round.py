@@ -40,8 +40,15 @@ BACKBONES = {
 }
 # Pooled sizes of docs/protocol.md §1, to project a run's samples per round (working size × datapercent).
 POOLED_SIZES = {
-    "organamnist": 58830, "organcmnist": 23583, "organsmnist": 25211, "icbhi": 6898, "sprsound": 9089,
-    "ptbxl": 191400, "adftd": 69752, "medabs": 14438, "pubmedrct": 2240000,
+    "organamnist": 58830,
+    "organcmnist": 23583,
+    "organsmnist": 25211,
+    "icbhi": 6898,
+    "sprsound": 9089,
+    "ptbxl": 191400,
+    "adftd": 69752,
+    "medabs": 14438,
+    "pubmedrct": 2240000,
 }
 TRAIN_SHARE, EVAL_SHARE = 0.4, 0.6  # per-client 40/30/30 split: train, then val + test are scored
 # Dense bf16 tensor-core peaks (TFLOP/s) from the vendors' data sheets, matched against the device name.
@@ -96,7 +103,13 @@ def build_workspace(root: Path, arch: str, args) -> tuple[Path, Path, Path]:
     labels = rng.integers(0, args.classes, size=n)
     import pandas as pd
 
-    write_prepared(prepared, inputs, labels, pd.DataFrame(index=range(n)), {"dataset": "bench", "modality": backbone.modality, "n_classes": args.classes})
+    write_prepared(
+        prepared,
+        inputs,
+        labels,
+        pd.DataFrame(index=range(n)),
+        {"dataset": "bench", "modality": backbone.modality, "n_classes": args.classes},
+    )
     clients = []
     for c in range(args.clients):
         rows = list(range(c * per_client, (c + 1) * per_client))
@@ -108,7 +121,6 @@ def build_workspace(root: Path, arch: str, args) -> tuple[Path, Path, Path]:
 
 def flops_per_sample(engine, eval_batch: int) -> tuple[float, float]:
     """FLOPs of one training sample (forward + backward) and of one evaluated sample (forward)."""
-    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     shared, rows = engine.shared, engine.clients[0].train[: engine.config.batch_size]
@@ -156,10 +168,22 @@ def measure_engine(kind: str, arch: str, paths, args, device) -> dict:
     model_dir, prepared, split = paths
     label, batch, _ = BACKBONES[arch]
     config = RunConfig(
-        dataset="bench", partition="bench", algorithm="fedavg", seed=0, backbone=arch, architecture=arch,
-        rounds=100, lr=1e-3, batch_size=args.batch_size or batch, eval_every=100, eval_batch_size=args.eval_batch_size,
-        lora={"rank": 8, "alpha": 16, "dropout": 0.0}, device=str(device), engine=kind,
-        batched_clients=args.batched_clients, precision="bf16" if device.type == "cuda" else "fp32",
+        dataset="bench",
+        partition="bench",
+        algorithm="fedavg",
+        seed=0,
+        backbone=arch,
+        architecture=arch,
+        rounds=100,
+        lr=1e-3,
+        batch_size=args.batch_size or batch,
+        eval_every=100,
+        eval_batch_size=args.eval_batch_size,
+        lora={"rank": 8, "alpha": 16, "dropout": 0.0},
+        device=str(device),
+        engine=kind,
+        batched_clients=args.batched_clients,
+        precision="bf16" if device.type == "cuda" else "fp32",
     )
     engine = Federation(config, prepared, split, model_dir, log=lambda m: None)
     if kind == "batched" and engine.batched is None:
@@ -237,12 +261,15 @@ def project_grid(config_path: Path, measured: dict[str, dict], gpus: int, precis
         m = measured[arch]
         working = POOLED_SIZES[key.dataset] * datapercent
         eval_rounds = sum(1 for r in range(1, rc["rounds"] + 1) if r % rc["eval_every"] == 0 or r == rc["rounds"])
-        seconds = (rc["rounds"] * rc["local_epochs"] * TRAIN_SHARE * working / m["train_sps"]
-                   + eval_rounds * EVAL_SHARE * working / m["eval_sps"])
+        seconds = (
+            rc["rounds"] * rc["local_epochs"] * TRAIN_SHARE * working / m["train_sps"] + eval_rounds * EVAL_SHARE * working / m["eval_sps"]
+        )
         per_run.append((seconds, key))
     experiments = ", ".join(f"{name} ({len(grid.experiment_runs(config, name))} runs)" for name in config["experiments"])
-    print(f"\nprojection for {config_path.relative_to(REPO) if config_path.is_relative_to(REPO) else config_path}: "
-          f"{len(runs)} distinct runs from experiments {experiments}")
+    print(
+        f"\nprojection for {config_path.relative_to(REPO) if config_path.is_relative_to(REPO) else config_path}: "
+        f"{len(runs)} distinct runs from experiments {experiments}"
+    )
     if missing:
         print(f"  not projected (backbone not measured or size unknown): {json.dumps(missing)}")
     if not per_run:
@@ -253,7 +280,9 @@ def project_grid(config_path: Path, measured: dict[str, dict], gpus: int, precis
     loads = [0.0] * gpus
     for seconds, _ in sorted(per_run, key=lambda item: item[0], reverse=True):
         loads[loads.index(min(loads))] += seconds
-    print(f"  {len(per_run)} runs, {total / 3600:.1f} GPU-hours in total; longest run {longest / 3600:.2f} h ({key.dataset}/{key.algorithm}/{key.variant})")
+    print(
+        f"  {len(per_run)} runs, {total / 3600:.1f} GPU-hours in total; longest run {longest / 3600:.2f} h ({key.dataset}/{key.algorithm}/{key.variant})"
+    )
     print(f"  projected wall time on one node of {gpus} GPUs: {max(loads) / 3600:.1f} h (best engine per backbone, {precision})")
 
 
@@ -275,9 +304,11 @@ def main() -> int:
     parser.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
     args = parser.parse_args()
     if args.smoke:
-        args.clients, args.train_per_client, args.eval_per_client = min(args.clients, 3), min(args.train_per_client, 8), min(args.eval_per_client, 4)
-
-    import torch
+        args.clients, args.train_per_client, args.eval_per_client = (
+            min(args.clients, 3),
+            min(args.train_per_client, 8),
+            min(args.eval_per_client, 4),
+        )
 
     from fhbench.federation import resolve_device
     from fhbench.models import BACKBONES as REGISTRY
@@ -285,9 +316,13 @@ def main() -> int:
     quiet_transformers()
     device = resolve_device(args.device or ("cpu" if args.smoke else "auto"))
     peak, device_name = device_peak(device, args.peak_tflops)
-    print(f"# {load_average()}; device {device} ({device_name}); {'smoke (tiny models)' if args.smoke else 'real size, random weights'}; "
-          f"{args.clients} clients x {args.train_per_client} training samples; precision {'bf16 autocast' if device.type == 'cuda' else 'fp32'}")
-    print(f"{'backbone':<16} {'engine':<10} {'train samples/s':>15} {'eval samples/s':>14} {'GFLOP/sample':>12} {'TFLOP/s':>8} {'of peak':>8} {'peak GiB':>9} {'group':>5}")
+    print(
+        f"# {load_average()}; device {device} ({device_name}); {'smoke (tiny models)' if args.smoke else 'real size, random weights'}; "
+        f"{args.clients} clients x {args.train_per_client} training samples; precision {'bf16 autocast' if device.type == 'cuda' else 'fp32'}"
+    )
+    print(
+        f"{'backbone':<16} {'engine':<10} {'train samples/s':>15} {'eval samples/s':>14} {'GFLOP/sample':>12} {'TFLOP/s':>8} {'of peak':>8} {'peak GiB':>9} {'group':>5}"
+    )
     measured: dict[str, dict] = {}
     for arch in args.backbones:
         label = BACKBONES.get(arch, (arch,))[0]
@@ -309,8 +344,10 @@ def main() -> int:
                     continue
                 tflops = r["train_sps"] * r["train_flops"] / 1e12
                 share = f"{100 * tflops / peak:.1f}%" if peak else "n/a"
-                print(f"{label:<16} {kind:<10} {r['train_sps']:>15.1f} {r['eval_sps']:>14.1f} {r['train_flops'] / 1e9:>12.3g} "
-                      f"{tflops:>8.2f} {share:>8} {r['peak_gib']:>9.2f} {r['group']:>5}")
+                print(
+                    f"{label:<16} {kind:<10} {r['train_sps']:>15.1f} {r['eval_sps']:>14.1f} {r['train_flops'] / 1e9:>12.3g} "
+                    f"{tflops:>8.2f} {share:>8} {r['peak_gib']:>9.2f} {r['group']:>5}"
+                )
                 best = measured.get(arch)
                 if best is None or r["train_sps"] > best["train_sps"]:
                     measured[arch] = r

@@ -66,9 +66,17 @@ def main(argv=None) -> dict:
     inputs = torch.from_numpy(rng.integers(0, 256, (n, size, size), dtype=np.uint8)).to(device)
     labels = torch.from_numpy(rng.integers(0, args.classes, n)).to(device)
     algorithm = build_algorithm("fedavg")
-    algorithm.setup(FederationInfo(args.clients, args.rounds, (args.samples,) * args.clients, tuple(shared.trainable),
-                                   shared.names("lora_A"), shared.names("lora_B"),
-                                   tuple(k for k in shared.trainable if "lora_" not in k)))
+    algorithm.setup(
+        FederationInfo(
+            args.clients,
+            args.rounds,
+            (args.samples,) * args.clients,
+            tuple(shared.trainable),
+            shared.names("lora_A"),
+            shared.names("lora_B"),
+            tuple(k for k in shared.trainable if "lora_" not in k),
+        )
+    )
     initial = shared.snapshot()
     states = [algorithm.init_client(i, initial) for i in range(args.clients)]
 

@@ -108,16 +108,20 @@ def main() -> int:
     import peft  # noqa: F401
     import transformers.models.vit.modeling_vit  # noqa: F401
 
-    import fhbench.federation  # noqa: F401
     import fhbench.batched  # noqa: F401
+    import fhbench.federation  # noqa: F401
 
     ctx = mp.get_context("fork")
     failed = False
     print(f"# {load_average()}; ViT {args.vit}, {args.samples_per_client} samples per client, device {args.device}")
-    print(f"{'N':>4} {'floor MiB':>10} {'copies MiB':>11} {'run MiB':>9} {'batched MiB':>12} {'run/floor':>10} {'batched/floor':>14} {'copies/run':>11}  verdict")
+    print(
+        f"{'N':>4} {'floor MiB':>10} {'copies MiB':>11} {'run MiB':>9} {'batched MiB':>12} {'run/floor':>10} {'batched/floor':>14} {'copies/run':>11}  verdict"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.clients:
-            ws = make_workspace(Path(tmp) / f"n{n}", n_clients=n, samples_per_client=args.samples_per_client, vit=args.vit, n_classes=4, image_size=28)
+            ws = make_workspace(
+                Path(tmp) / f"n{n}", n_clients=n, samples_per_client=args.samples_per_client, vit=args.vit, n_classes=4, image_size=28
+            )
             result = {}
             for mode in MODES:
                 if args.device.startswith("cuda"):
@@ -131,9 +135,11 @@ def main() -> int:
             mib = {k: v / 2**20 for k, v in result.items()}
             ratio = result["run"] / result["floor"]
             failed |= ratio > args.target
-            print(f"{n:>4} {mib['floor']:>10.1f} {mib['copies']:>11.1f} {mib['run']:>9.1f} {mib['run_batched']:>12.1f} "
-                  f"{ratio:>10.2f} {result['run_batched'] / result['floor']:>14.2f} {result['copies'] / result['run']:>11.2f}  "
-                  f"run/floor <= {args.target}: {verdict(ratio, args.target)}")
+            print(
+                f"{n:>4} {mib['floor']:>10.1f} {mib['copies']:>11.1f} {mib['run']:>9.1f} {mib['run_batched']:>12.1f} "
+                f"{ratio:>10.2f} {result['run_batched'] / result['floor']:>14.2f} {result['copies'] / result['run']:>11.2f}  "
+                f"run/floor <= {args.target}: {verdict(ratio, args.target)}"
+            )
     return 1 if failed else 0
 
 

@@ -31,8 +31,18 @@ from common import REPO, load_average, verdict
 # ~8 s, PTB-XL 10 s, ds004504 ~13 min) and the count of them grows: that is how the real data
 # is bigger than a twin.
 TWINS = {
-    "icbhi": ({"n_patients": 10, "recordings_per_patient": 2, "cycles_per_recording": 15}, {"clip_seconds": 8.0}, "n_patients", 8 * 16_000 * 4),
-    "sprsound": ({"n_patients": 10, "recordings_per_patient": 2, "events_per_recording": 10}, {"clip_seconds": 8.0}, "n_patients", 8 * 16_000 * 4),
+    "icbhi": (
+        {"n_patients": 10, "recordings_per_patient": 2, "cycles_per_recording": 15},
+        {"clip_seconds": 8.0},
+        "n_patients",
+        8 * 16_000 * 4,
+    ),
+    "sprsound": (
+        {"n_patients": 10, "recordings_per_patient": 2, "events_per_recording": 10},
+        {"clip_seconds": 8.0},
+        "n_patients",
+        8 * 16_000 * 4,
+    ),
     "ptbxl": ({"n_patients": 60}, {}, "n_patients", 12 * 250 * 4),
     "adftd": ({"n_per_group": 1, "seconds": 800.0}, {}, "n_per_group", 19 * 256 * 4),
     "organamnist": ({"image_size": 224, "n_train": 300, "n_val": 50, "n_test": 100}, {}, "n_train", 224 * 224),
@@ -64,7 +74,9 @@ def scaled(options: dict, name: str, factor: float) -> dict:
 def prepare_peak(key: str, raw: Path, out: Path, prepare: dict, src: Path) -> int:
     """Peak RSS (bytes) of a fresh process running ``key``'s prepare from the package in ``src``."""
     env = dict(os.environ, PYTHONPATH=str(src))
-    proc = subprocess.run([sys.executable, "-c", CHILD, key, str(raw), str(out), json.dumps(prepare)], env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, key, str(raw), str(out), json.dumps(prepare)], env=env, capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"prepare {key} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])["peak_kib"] * 1024
@@ -91,7 +103,12 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies both twin sizes")
     parser.add_argument("--bound-gb", type=float, default=2.0)
     parser.add_argument("--workdir", default=None, help="where the twins are written (default: a temporary folder)")
-    parser.add_argument("--compare-src", type=Path, default=None, help="also prepare the larger twin with the package in this src/ folder (e.g. an older checkout)")
+    parser.add_argument(
+        "--compare-src",
+        type=Path,
+        default=None,
+        help="also prepare the larger twin with the package in this src/ folder (e.g. an older checkout)",
+    )
     args = parser.parse_args()
 
     from fhbench.data import get_dataset
@@ -99,8 +116,10 @@ def main() -> int:
     bound = args.bound_gb * 1e9
     mb = 1e6
     print(f"# {load_average()}; peak RSS of a fresh `prepare` process (VmHWM), twins at two sizes (x{FACTOR})")
-    print(f"{'dataset':<12} {'samples':>14} {'inputs MB':>16} {'peak RSS MB':>16} {'per 1k samples':>15} "
-          f"{'real samples':>13} {'whole array MB':>15} {'projected MB':>13} {'/ bound':>8}  verdict")
+    print(
+        f"{'dataset':<12} {'samples':>14} {'inputs MB':>16} {'peak RSS MB':>16} {'per 1k samples':>15} "
+        f"{'real samples':>13} {'whole array MB':>15} {'projected MB':>13} {'/ bound':>8}  verdict"
+    )
     failed = False
     base = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="fhbench-prepmem-"))
     try:
@@ -115,12 +134,18 @@ def main() -> int:
             ratio = projected / bound
             failed |= ratio > 1
             whole = f"{real * row_bytes / mb:,.0f}" if row_bytes else "-"
-            print(f"{key:<12} {small['n']:>6,}/{large['n']:>7,} {small['inputs'] / mb:>7.1f}/{large['inputs'] / mb:>8.1f} "
-                  f"{small['peak'] / mb:>7.0f}/{large['peak'] / mb:>8.0f} {slope * 1000 / mb:>12.2f} MB {real:>13,} {whole:>15} "
-                  f"{projected / mb:>13,.0f} {ratio:>8.2f}  projected <= {args.bound_gb:g} GB: {verdict(ratio, 1.0)}", flush=True)
+            print(
+                f"{key:<12} {small['n']:>6,}/{large['n']:>7,} {small['inputs'] / mb:>7.1f}/{large['inputs'] / mb:>8.1f} "
+                f"{small['peak'] / mb:>7.0f}/{large['peak'] / mb:>8.0f} {slope * 1000 / mb:>12.2f} MB {real:>13,} {whole:>15} "
+                f"{projected / mb:>13,.0f} {ratio:>8.2f}  projected <= {args.bound_gb:g} GB: {verdict(ratio, 1.0)}",
+                flush=True,
+            )
             if large["other"] is not None:
-                print(f"{'':<12} with {args.compare_src}: peak RSS {large['other'] / mb:,.0f} MB on the larger twin "
-                      f"({large['other'] / large['peak']:.1f} x this checkout's)", flush=True)
+                print(
+                    f"{'':<12} with {args.compare_src}: peak RSS {large['other'] / mb:,.0f} MB on the larger twin "
+                    f"({large['other'] / large['peak']:.1f} x this checkout's)",
+                    flush=True,
+                )
     finally:
         if not args.workdir:
             shutil.rmtree(base, ignore_errors=True)

@@ -56,15 +56,19 @@ def main() -> int:
         best = {k: min(v) for k, v in times.items()}
 
     n = len(everyone)
-    print(f"# {load_average()}; ViT {args.vit}, {args.clients} clients, {n} training samples, batch {args.batch_size}, "
-          f"{args.algorithm}, best of {args.repeats}")
+    print(
+        f"# {load_average()}; ViT {args.vit}, {args.clients} clients, {n} training samples, batch {args.batch_size}, "
+        f"{args.algorithm}, best of {args.repeats}"
+    )
     print(f"centralized epoch:            {best['centralized']:.3f} s ({n / best['centralized']:.0f} samples/s)")
     failed = False
     for kind in ("sequential", "batched"):
         ratio = best[kind] / best["centralized"]
         failed |= ratio > args.target
-        print(f"federated round ({kind:>10}): {best[kind]:.3f} s; ratio to centralized {ratio:.3f}; "
-              f"target <= {args.target:.2f}; {verdict(ratio, args.target)}")
+        print(
+            f"federated round ({kind:>10}): {best[kind]:.3f} s; ratio to centralized {ratio:.3f}; "
+            f"target <= {args.target:.2f}; {verdict(ratio, args.target)}"
+        )
     return 1 if failed else 0
 
 

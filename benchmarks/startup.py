@@ -40,8 +40,22 @@ def time_to_first_step(ws, root: Path, worker_address: str | None = None) -> tup
     config = root / "run.yaml"
     config.write_text(yaml.safe_dump(ws.run_config(rounds=1)))
     log = root / "run.log"
-    cmd = [sys.executable, "-m", "fhbench.cli", "run", "--config", str(config), "--prepared", str(ws.prepared),
-           "--split", str(ws.split), "--model", str(ws.model), "--out", str(root / "metrics.csv")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fhbench.cli",
+        "run",
+        "--config",
+        str(config),
+        "--prepared",
+        str(ws.prepared),
+        "--split",
+        str(ws.split),
+        "--model",
+        str(ws.model),
+        "--out",
+        str(root / "metrics.csv"),
+    ]
     with open(log, "w") as stream:
         cpu0, t0 = children_cpu(), time.time()
         env = child_env() | ({"FHBENCH_WORKER": worker_address} if worker_address else {})
@@ -64,10 +78,13 @@ def heaviest_imports(top: int) -> list[tuple[float, str]]:
 
     Each later entry counts only what the earlier ones did not already import.
     """
-    statement = ("import torch, numpy, pandas, yaml, transformers, transformers.models.vit.modeling_vit, peft, "
-                 "fhbench.data, fhbench.algorithms, fhbench.models, fhbench.federation, fhbench.cli")
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", statement], env=child_env(),
-                         capture_output=True, text=True, check=True).stderr
+    statement = (
+        "import torch, numpy, pandas, yaml, transformers, transformers.models.vit.modeling_vit, peft, "
+        "fhbench.data, fhbench.algorithms, fhbench.models, fhbench.federation, fhbench.cli"
+    )
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", statement], env=child_env(), capture_output=True, text=True, check=True
+    ).stderr
     rows = []
     for line in out.splitlines():
         parts = line.split("|")
@@ -114,11 +131,17 @@ def main() -> int:
         print(f"python -c 'import torch' (floor of any cold job): {torch_only:.2f} s")
         cold_start, cold_cpu = min(w for w, _ in cold), min(c for _, c in cold)
         warm_start, warm_cpu = min(w for w, _ in warm), min(c for _, c in warm)
-        print(f"CPU seconds of the job process, whole 1-round run: cold {cold_cpu:.2f} s, warm {warm_cpu:.2f} s (the run itself is in the worker's child)")
-        print(f"cold (own imports, as on a cluster node): process start -> first training step: {cold_start:.2f} s; "
-              f"ratio to target {cold_start / args.target:.2f}; {verdict(cold_start, args.target)}")
-        print(f"warm (forked by the workflow's warm worker, local runs): process start -> first training step: {warm_start:.2f} s; "
-              f"target <= {args.target:.2f} s; ratio {warm_start / args.target:.2f}; {verdict(warm_start, args.target)}")
+        print(
+            f"CPU seconds of the job process, whole 1-round run: cold {cold_cpu:.2f} s, warm {warm_cpu:.2f} s (the run itself is in the worker's child)"
+        )
+        print(
+            f"cold (own imports, as on a cluster node): process start -> first training step: {cold_start:.2f} s; "
+            f"ratio to target {cold_start / args.target:.2f}; {verdict(cold_start, args.target)}"
+        )
+        print(
+            f"warm (forked by the workflow's warm worker, local runs): process start -> first training step: {warm_start:.2f} s; "
+            f"target <= {args.target:.2f} s; ratio {warm_start / args.target:.2f}; {verdict(warm_start, args.target)}"
+        )
     return 0
 
 

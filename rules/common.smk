@@ -6,7 +6,6 @@ import fhbench.errors
 import fhbench.grid as grid
 from snakemake.utils import validate
 
-
 # Snakemake's YAML reader keeps the last of two equal keys: read the files again, refusing duplicates.
 try:
     for _path in workflow.configfiles:
@@ -110,7 +109,9 @@ def as_data(path):
 
 
 def run_key(wildcards):
-    return grid.RunKey(wildcards.dataset, wildcards.partition, wildcards.algorithm, wildcards.variant, int(wildcards.seed), grid.config_name(config))
+    return grid.RunKey(
+        wildcards.dataset, wildcards.partition, wildcards.algorithm, wildcards.variant, int(wildcards.seed), grid.config_name(config)
+    )
 
 
 def run_params(wildcards):

@@ -8,16 +8,16 @@ rule acquire_data:
         directory(PATHS["raw"]),
     log:
         f"{PATHS['logs']}/acquire_data/{{dataset}}/{{origin}}.log",
-    params:
-        settings=acquire_settings,
-        part_dir=PATHS["downloads"],
-    localrule: True
     retries: 2
+    localrule: True
+    conda:
+        "../environment.yml"
     resources:
         mem_mb=rule_resource("acquire_data", "mem_mb"),
         runtime=rule_resource("acquire_data", "runtime"),
-    conda:
-        "../environment.yml"
+    params:
+        settings=acquire_settings,
+        part_dir=PATHS["downloads"],
     script:
         "../workflow/scripts/acquire_data.py"
 
@@ -30,15 +30,15 @@ rule prepare_data:
         directory(PATHS["prepared"]),
     log:
         f"{PATHS['logs']}/prepare_data/{{dataset}}/{{prep}}.log",
-    params:
-        options=lambda wc: config["datasets"][wc.dataset]["prepare"],
     benchmark:
         f"{PATHS['benchmarks']}/prepare_data/{{dataset}}/{{prep}}.tsv"
+    conda:
+        "../environment.yml"
     resources:
         mem_mb=rule_resource("prepare_data", "mem_mb"),
         runtime=rule_resource("prepare_data", "runtime"),
-    conda:
-        "../environment.yml"
+    params:
+        options=lambda wc: config["datasets"][wc.dataset]["prepare"],
     script:
         "../workflow/scripts/prepare_data.py"
 

@@ -7,14 +7,14 @@ rule fetch_model:
         directory(PATHS["model"]),
     log:
         f"{PATHS['logs']}/fetch_model/{{architecture}}/{{model}}.log",
-    params:
-        settings=model_settings,
-    localrule: True
     retries: 2
+    localrule: True
+    conda:
+        "../environment.yml"
     resources:
         mem_mb=rule_resource("fetch_model", "mem_mb"),
         runtime=rule_resource("fetch_model", "runtime"),
-    conda:
-        "../environment.yml"
+    params:
+        settings=model_settings,
     script:
         "../workflow/scripts/fetch_model.py"

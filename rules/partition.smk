@@ -9,12 +9,12 @@ rule make_partition:
         PATHS["split"],
     log:
         f"{PATHS['logs']}/make_partition/{{dataset}}/{{prep}}/{{split}}.log",
-    params:
-        partition=partition_params,
+    conda:
+        "../environment.yml"
     resources:
         mem_mb=rule_resource("make_partition", "mem_mb"),
         runtime=rule_resource("make_partition", "runtime"),
-    conda:
-        "../environment.yml"
+    params:
+        partition=partition_params,
     script:
         "../workflow/scripts/make_partition.py"

@@ -18,14 +18,14 @@ rule make_table:
         ),
     log:
         f"{PATHS['logs']}/make_table/{{experiment}}_{{metric}}.log",
-    params:
-        spec=lambda wc: grid.experiment_spec(config, wc.experiment),
     localrule: True
+    conda:
+        "../environment.yml"
     resources:
         mem_mb=rule_resource("make_table", "mem_mb"),
         runtime=rule_resource("make_table", "runtime"),
-    conda:
-        "../environment.yml"
+    params:
+        spec=lambda wc: grid.experiment_spec(config, wc.experiment),
     script:
         "../workflow/scripts/make_table.py"
 
@@ -40,13 +40,13 @@ rule dataset_table:
         tex=f"{PATHS['tables']}/datasets.tex",
     log:
         f"{PATHS['logs']}/dataset_table/datasets.log",
-    params:
-        pairs=lambda wc: grid.data_partitions(config),
+    conda:
+        "../environment.yml"
     resources:
         mem_mb=rule_resource("dataset_table", "mem_mb"),
         runtime=rule_resource("dataset_table", "runtime"),
-    conda:
-        "../environment.yml"
+    params:
+        pairs=lambda wc: grid.data_partitions(config),
     script:
         "../workflow/scripts/dataset_table.py"
 
@@ -59,11 +59,11 @@ rule plot_split:
         png=f"{PATHS['figures']}/split_{{dataset}}_{{partition}}.png",
     log:
         f"{PATHS['logs']}/plot_split/{{dataset}}_{{partition}}.log",
+    conda:
+        "../environment.yml"
     resources:
         mem_mb=rule_resource("plot_split", "mem_mb"),
         runtime=rule_resource("plot_split", "runtime"),
-    conda:
-        "../environment.yml"
     script:
         "../workflow/scripts/plot_split.py"
 
@@ -75,15 +75,15 @@ rule efficiency_table:
         tex=f"{PATHS['tables']}/efficiency.tex",
     log:
         f"{PATHS['logs']}/efficiency_table/efficiency.log",
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=rule_resource("efficiency_table", "mem_mb"),
+        runtime=rule_resource("efficiency_table", "runtime"),
     params:
         # Counted from the real architectures' configs: no model files are inputs.
         # Only what the table uses, so that e.g. a dataset's lr does not redo it.
         config=grid.efficiency_settings(config),
-    resources:
-        mem_mb=rule_resource("efficiency_table", "mem_mb"),
-        runtime=rule_resource("efficiency_table", "runtime"),
-    conda:
-        "../environment.yml"
     script:
         "../workflow/scripts/efficiency_table.py"
 
@@ -101,15 +101,15 @@ rule plot_figure:
         ),
     log:
         f"{PATHS['logs']}/plot_figure/{{figure}}.log",
-    params:
-        spec=lambda wc: grid.figure_spec(config, wc.figure),
-        alphas=grid.partition_alphas(config),
     localrule: True
+    conda:
+        "../environment.yml"
     resources:
         mem_mb=rule_resource("plot_figure", "mem_mb"),
         runtime=rule_resource("plot_figure", "runtime"),
-    conda:
-        "../environment.yml"
+    params:
+        spec=lambda wc: grid.figure_spec(config, wc.figure),
+        alphas=grid.partition_alphas(config),
     script:
         "../workflow/scripts/plot_figure.py"
 
@@ -126,6 +126,12 @@ rule write_report:
         report(PATHS["report"], caption="../report/reproduction.rst", category="Report"),
     log:
         f"{PATHS['logs']}/write_report/report.log",
+    localrule: True
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=rule_resource("write_report", "mem_mb"),
+        runtime=rule_resource("write_report", "runtime"),
     params:
         experiments={name: grid.experiment_spec(config, name) for name in config["experiments"]},
         figures={name: grid.figure_spec(config, name) for name in config.get("figures", {})},
@@ -134,11 +140,5 @@ rule write_report:
         demo=grid.is_demo(config),
         name=grid.config_name(config),
         configured_figures=grid.figure_targets(config),
-    localrule: True
-    resources:
-        mem_mb=rule_resource("write_report", "mem_mb"),
-        runtime=rule_resource("write_report", "runtime"),
-    conda:
-        "../environment.yml"
     script:
         "../workflow/scripts/write_report.py"

@@ -16,19 +16,19 @@ rule run_federation:
     # records the run's own wall time, CPU time and peak memory (its "cost").
     benchmark:
         PATHS["run_benchmark"]
-    params:
-        run=run_params,
-        # Not an output: Snakemake would delete it when a preempted job fails.
-        checkpoints=PATHS["checkpoints"],
     # A run killed by preemption, a time limit or a node failure is resubmitted and resumes
     # from its last round checkpoint (on Slurm, `slurm-requeue` requeues it first).
     retries: 2
+    conda:
+        "../environment.yml"
     threads: train_resource("cpus")
     resources:
         gpu=train_resource("gpus"),
         mem_mb=train_resource("mem_mb"),
         runtime=train_resource("runtime"),
-    conda:
-        "../environment.yml"
+    params:
+        run=run_params,
+        # Not an output: Snakemake would delete it when a preempted job fails.
+        checkpoints=PATHS["checkpoints"],
     script:
         "../workflow/scripts/run_federation.py"

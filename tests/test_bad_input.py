@@ -47,9 +47,21 @@ def valid_inputs(tmp_path_factory, demo_organamnist, tiny_vit_dir) -> Path:
     acquire("organamnist", root / "raw", source="demo", demo_options={"n_train": 40, "n_val": 10, "n_test": 20})
     partition_prepared(root / "prepared", root / "split.json", "fhbench", 4, 0.5, 1.0, 2025)
     shutil.copytree(tiny_vit_dir, root / "model")
-    run = {"dataset": "organamnist", "partition": "fhbench", "algorithm": "fedavg", "seed": 0, "backbone": "vit_tiny",
-           "architecture": "vit", "rounds": 1, "lr": 0.05, "batch_size": 16, "eval_every": 1, "device": "cpu",
-           "lora": {"rank": 2, "alpha": 4, "dropout": 0.0}, "model_config": dict(TINY_VIT)}
+    run = {
+        "dataset": "organamnist",
+        "partition": "fhbench",
+        "algorithm": "fedavg",
+        "seed": 0,
+        "backbone": "vit_tiny",
+        "architecture": "vit",
+        "rounds": 1,
+        "lr": 0.05,
+        "batch_size": 16,
+        "eval_every": 1,
+        "device": "cpu",
+        "lora": {"rank": 2, "alpha": 4, "dropout": 0.0},
+        "model_config": dict(TINY_VIT),
+    }
     (root / "run.yaml").write_text(yaml.safe_dump(run))
     shutil.copy(REPO / "config" / "demo.yaml", root / "config.yaml")
     return root
@@ -92,8 +104,12 @@ def expect_failure(capsys, ws: Path, argv: list[str], code: int, culprits: list[
             assert not out.exists(), f"{out} was written"
     if os.environ.get("FHBENCH_BATTERY_LOG"):  # docs/bad-input.md's messages come from here
         with open(os.environ["FHBENCH_BATTERY_LOG"], "a") as log:
-            log.write(json.dumps({"case": os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0], "code": got,
-                                  "line": lines[0].replace(str(ws), "WS")}) + "\n")
+            log.write(
+                json.dumps(
+                    {"case": os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0], "code": got, "line": lines[0].replace(str(ws), "WS")}
+                )
+                + "\n"
+            )
     after = snapshot(ws)
     touched = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
     assert not touched, f"files outside the outputs touched: {sorted(touched)}"
@@ -101,6 +117,7 @@ def expect_failure(capsys, ws: Path, argv: list[str], code: int, culprits: list[
 
 
 # --------------------------------------------------------------------------- fhbench partition
+
 
 def labels_case(make):
     """A --labels file written by ``make(path)``."""
@@ -150,10 +167,16 @@ PARTITION_ARGS = {
     "scheme-unknown": (["--scheme", "random"], ["--scheme", "random"]),
     "natural-without-group": (["--scheme", "natural"], ["natural scheme needs a group"]),
     "group-without-metadata": (["--scheme", "natural", "--group", "patient"], ["--group", "--metadata"]),
-    "group-not-a-column": (["--scheme", "natural", "--group", "ward", "--metadata", "{ws}/prepared/metadata.csv"], ["metadata.csv", "'ward'"]),
+    "group-not-a-column": (
+        ["--scheme", "natural", "--group", "ward", "--metadata", "{ws}/prepared/metadata.csv"],
+        ["metadata.csv", "'ward'"],
+    ),
     "out-parent-is-a-file": (["--out", "{ws}/labels.npy/split.json"], ["labels.npy", "is a file"]),
     # 30 samples for 20 clients: some client gets nothing to train on (was a ZeroDivisionError in the run)
-    "too-few-samples-per-client": (["--labels", "{ws}/small.npy", "--n-clients", "20", "--scheme", "iid"], ["none of the 20 clients gets a training sample", "fewer clients"]),
+    "too-few-samples-per-client": (
+        ["--labels", "{ws}/small.npy", "--n-clients", "20", "--scheme", "iid"],
+        ["none of the 20 clients gets a training sample", "fewer clients"],
+    ),
 }
 
 
@@ -174,8 +197,9 @@ def test_partition_out_directory_is_refused_and_kept(capsys, ws):
     folder = ws / "my_results"
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "thesis.tex").write_text("two years of work\n")
-    line = expect_failure(capsys, ws, ["partition", "--labels", str(ws / "labels.npy"), "--out", str(folder)], 2,
-                          [str(folder), "existing directory"], [])
+    line = expect_failure(
+        capsys, ws, ["partition", "--labels", str(ws / "labels.npy"), "--out", str(folder)], 2, [str(folder), "existing directory"], []
+    )
     assert (folder / "sub" / "thesis.tex").read_text() == "two years of work\n"
     assert "give a file path" in line
 
@@ -199,13 +223,31 @@ def test_partition_hang_cases_end_with_an_error(ws, scheme, labels, alpha, culpr
     else:
         np.save(path, np.repeat([0, 5, 10, 15, 20], 260))
     out = ws / "out" / "split.json"
-    cmd = [sys.executable, "-m", "fhbench.cli", "partition", "--labels", str(path), "--scheme", scheme, "--alpha", alpha,
-           "--n-clients", "20", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fhbench.cli",
+        "partition",
+        "--labels",
+        str(path),
+        "--scheme",
+        scheme,
+        "--alpha",
+        alpha,
+        "--n-clients",
+        "20",
+        "--out",
+        str(out),
+    ]
     if labels != "demo":  # the fhbench scheme on non-contiguous labels: through the library (the CLI refuses them first)
-        cmd = [sys.executable, "-c", "import sys, numpy as np; from fhbench.cli import main; from fhbench.partition import make_partition\n"
-               "from fhbench.errors import InputError, error_line\n"
-               f"try:\n    make_partition(np.load({str(path)!r}), 'fhbench', 20, {alpha}, 1.0, 2025)\n"
-               "except InputError as e:\n    print(error_line(e), file=sys.stderr); sys.exit(2)"]
+        cmd = [
+            sys.executable,
+            "-c",
+            "import sys, numpy as np; from fhbench.cli import main; from fhbench.partition import make_partition\n"
+            "from fhbench.errors import InputError, error_line\n"
+            f"try:\n    make_partition(np.load({str(path)!r}), 'fhbench', 20, {alpha}, 1.0, 2025)\n"
+            "except InputError as e:\n    print(error_line(e), file=sys.stderr); sys.exit(2)",
+        ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     assert done.returncode == 2, done.stderr
     assert culprit in done.stderr and "Traceback" not in done.stderr
@@ -228,6 +270,7 @@ def _set(path: tuple, value):
         for key in path[:-1]:
             node = node[key]
         node[path[-1]] = value
+
     return change
 
 
@@ -243,10 +286,15 @@ CONFIGS = {
     "rounds-zero": (_set(("training", "rounds"), 0), ["training.rounds"]),
     "unknown-top-level-key": (_set(("trainings",), {}), ["trainings"]),
     "undefined-backbone": (_set(("datasets", "organamnist", "backbone"), "vit_huge"), ["datasets.organamnist.backbone", "vit_huge"]),
-    "undefined-dataset-in-experiment": (_set(("experiments", "main", "datasets"), ["organbmnist"]), ["experiments.main.datasets", "organbmnist"]),
+    "undefined-dataset-in-experiment": (
+        _set(("experiments", "main", "datasets"), ["organbmnist"]),
+        ["experiments.main.datasets", "organbmnist"],
+    ),
     "negative-seed": (_set(("seeds",), [-1]), ["seeds"]),
-    "credentials-in-base-url": (_set(("datasets", "organamnist", "base_url"), f"http://alice:{PASSWORD}@mirror.example/data"),
-                                ["datasets.organamnist.base_url", "alice:***@", "netrc"]),
+    "credentials-in-base-url": (
+        _set(("datasets", "organamnist", "base_url"), f"http://alice:{PASSWORD}@mirror.example/data"),
+        ["datasets.organamnist.base_url", "alice:***@", "netrc"],
+    ),
 }
 
 
@@ -259,9 +307,14 @@ def test_config_values_refused(capsys, ws, name):
 
 
 RAW_CONFIGS = {
-    "duplicate-experiment": (lambda text: text.replace("experiments:\n", "experiments:\n  main:\n    datasets: [organamnist]\n", 1),
-                             ["config.yaml:", "'main' given twice"]),
-    "duplicate-nested-key": (lambda text: text.replace("training:\n", "training:\n  rounds: 3\n", 1), ["config.yaml:", "'rounds' given twice"]),
+    "duplicate-experiment": (
+        lambda text: text.replace("experiments:\n", "experiments:\n  main:\n    datasets: [organamnist]\n", 1),
+        ["config.yaml:", "'main' given twice"],
+    ),
+    "duplicate-nested-key": (
+        lambda text: text.replace("training:\n", "training:\n  rounds: 3\n", 1),
+        ["config.yaml:", "'rounds' given twice"],
+    ),
     "yaml-syntax": (lambda text: text + "\n  bad: [unclosed\n", ["config.yaml", "not valid YAML"]),
     "empty-file": (lambda text: "", ["top level"]),
 }
@@ -282,8 +335,14 @@ def test_config_path_refused(capsys, ws, target, culprit):
 
 def test_fetch_model_unknown_backbone(capsys, ws):
     out = ws / "out" / "model"
-    expect_failure(capsys, ws, ["fetch-model", "--backbone", "vit_huge", "--config", str(ws / "config.yaml"), "--out", str(out)], 2,
-                   ["backbones.vit_huge"], [out])
+    expect_failure(
+        capsys,
+        ws,
+        ["fetch-model", "--backbone", "vit_huge", "--config", str(ws / "config.yaml"), "--out", str(out)],
+        2,
+        ["backbones.vit_huge"],
+        [out],
+    )
 
 
 # --------------------------------------------------------------------------- fhbench run: prepared data, splits, models
@@ -292,6 +351,7 @@ def test_fetch_model_unknown_backbone(capsys, ws):
 def _np(name, make):
     def change(ws):
         make(ws / "prepared" / name)
+
     return change
 
 
@@ -301,6 +361,7 @@ def _json(path, change):
         data = json.loads(p.read_text())
         change(data)
         p.write_text(json.dumps(data))
+
     return apply
 
 
@@ -322,18 +383,32 @@ PREPARED = {
     "info-no-n-classes": (_json("prepared/info.json", lambda d: d.pop("n_classes")), ["info.json", "n_classes"]),
     "info-class-names-disagree": (_json("prepared/info.json", lambda d: d.update(class_names=["a", "b"])), ["info.json", "class_names"]),
     "metadata-empty": (lambda ws: (ws / "prepared" / "metadata.csv").write_text(""), ["metadata.csv", "not a readable CSV"]),
-    "metadata-short": (lambda ws: (ws / "prepared" / "metadata.csv").write_text("label\n0\n1\n"), ["metadata.csv", "2 rows for 360 labels"]),
+    "metadata-short": (
+        lambda ws: (ws / "prepared" / "metadata.csv").write_text("label\n0\n1\n"),
+        ["metadata.csv", "2 rows for 360 labels"],
+    ),
     "prepared-missing": (lambda ws: shutil.rmtree(ws / "prepared"), ["prepared", "does not exist"]),
 }
 
 SPLITS = {
-    "split-of-other-labels": (_json("split.json", lambda d: d.update(labels={"count": 1300, "sha256": "ab" * 32})),
-                              ["split.json", "made from other labels"]),
-    "split-index-out-of-range": (_json("split.json", lambda d: d["clients"][0]["train"].append(5000)), ["split.json", "indexes sample 5000"]),
+    "split-of-other-labels": (
+        _json("split.json", lambda d: d.update(labels={"count": 1300, "sha256": "ab" * 32})),
+        ["split.json", "made from other labels"],
+    ),
+    "split-index-out-of-range": (
+        _json("split.json", lambda d: d["clients"][0]["train"].append(5000)),
+        ["split.json", "indexes sample 5000"],
+    ),
     "split-malformed": (lambda ws: (ws / "split.json").write_text("{"), ["split.json", "not a client split"]),
     "split-no-clients": (lambda ws: (ws / "split.json").write_text('{"scheme": "iid"}'), ["split.json", "not a client split"]),
-    "split-no-training-sample": (_json("split.json", lambda d: [c.update(train=[]) for c in d["clients"]]), ["split.json", "none of its 4 clients"]),
-    "split-client-not-scored": (_json("split.json", lambda d: d["clients"][1].update(val=[], test=[])), ["split.json", "client 1", "no validation or test"]),
+    "split-no-training-sample": (
+        _json("split.json", lambda d: [c.update(train=[]) for c in d["clients"]]),
+        ["split.json", "none of its 4 clients"],
+    ),
+    "split-client-not-scored": (
+        _json("split.json", lambda d: d["clients"][1].update(val=[], test=[])),
+        ["split.json", "client 1", "no validation or test"],
+    ),
     "split-float-indices": (_json("split.json", lambda d: d["clients"][0].update(train=[0.5])), ["split.json", "clients[0].train"]),
     "split-is-a-directory": (lambda ws: ((ws / "split.json").unlink(), (ws / "split.json").mkdir()), ["split.json", "is a directory"]),
 }
@@ -348,10 +423,20 @@ def _wav2vec2_config(ws):
     from fhbench.models import get_backbone
 
     _real_weights(ws)
-    get_backbone("wav2vec2").create_tiny(ws / "w2v", {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                                                     "intermediate_size": 37, "conv_dim": [8, 8], "conv_stride": [5, 4],
-                                                     "conv_kernel": [10, 8], "num_conv_pos_embeddings": 16,
-                                                     "num_conv_pos_embedding_groups": 2})
+    get_backbone("wav2vec2").create_tiny(
+        ws / "w2v",
+        {
+            "hidden_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "intermediate_size": 37,
+            "conv_dim": [8, 8],
+            "conv_stride": [5, 4],
+            "conv_kernel": [10, 8],
+            "num_conv_pos_embeddings": 16,
+            "num_conv_pos_embedding_groups": 2,
+        },
+    )
     shutil.copy(ws / "w2v" / "config.json", ws / "model" / "config.json")
     shutil.rmtree(ws / "w2v")
 
@@ -367,6 +452,7 @@ def _safetensors(change):
     def apply(ws):
         (weights,) = (ws / "model").glob("*.safetensors")
         weights.write_bytes(change(weights.read_bytes()))
+
     return apply
 
 
@@ -386,7 +472,10 @@ MODELS = {
 RUN_CONFIGS = {
     "run-lr-nan": (lambda ws: edit_yaml(ws / "run.yaml", lambda d: d.update(lr=float("nan"))), ["lr", "nan"]),
     "run-unknown-key": (lambda ws: edit_yaml(ws / "run.yaml", lambda d: d.update(roundz=2)), ["roundz"]),
-    "run-duplicate-key": (lambda ws: (ws / "run.yaml").write_text((ws / "run.yaml").read_text() + "lr: 0.1\n"), ["run.yaml", "'lr' given twice"]),
+    "run-duplicate-key": (
+        lambda ws: (ws / "run.yaml").write_text((ws / "run.yaml").read_text() + "lr: 0.1\n"),
+        ["run.yaml", "'lr' given twice"],
+    ),
 }
 
 RUN_CASES = {**PREPARED, **SPLITS, **MODELS, **RUN_CONFIGS}
@@ -397,8 +486,19 @@ def test_run_refuses_bad_inputs(capsys, ws, name):
     change, culprits = RUN_CASES[name]
     change(ws)
     out = ws / "out" / "metrics.csv"
-    argv = ["run", "--config", str(ws / "run.yaml"), "--prepared", str(ws / "prepared"), "--split", str(ws / "split.json"),
-            "--model", str(ws / "model"), "--out", str(out)]
+    argv = [
+        "run",
+        "--config",
+        str(ws / "run.yaml"),
+        "--prepared",
+        str(ws / "prepared"),
+        "--split",
+        str(ws / "split.json"),
+        "--model",
+        str(ws / "model"),
+        "--out",
+        str(out),
+    ]
     expect_failure(capsys, ws, argv, 2, culprits, [out, out.with_name("run.json")])
 
 
@@ -406,8 +506,19 @@ def test_run_out_directory_refused(capsys, ws):
     out = ws / "out" / "metrics.csv"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    argv = ["run", "--config", str(ws / "run.yaml"), "--prepared", str(ws / "prepared"), "--split", str(ws / "split.json"),
-            "--model", str(ws / "model"), "--out", str(out)]
+    argv = [
+        "run",
+        "--config",
+        str(ws / "run.yaml"),
+        "--prepared",
+        str(ws / "prepared"),
+        "--split",
+        str(ws / "split.json"),
+        "--model",
+        str(ws / "model"),
+        "--out",
+        str(out),
+    ]
     expect_failure(capsys, ws, argv, 2, ["metrics.csv", "existing directory"], [])
     assert (out / "keep.txt").read_text() == "mine"
 
@@ -415,8 +526,19 @@ def test_run_out_directory_refused(capsys, ws):
 def test_run_with_valid_inputs_completes(capsys, ws):
     """The control: the same workspace unbroken runs to the end."""
     out = ws / "out" / "metrics.csv"
-    argv = ["run", "--config", str(ws / "run.yaml"), "--prepared", str(ws / "prepared"), "--split", str(ws / "split.json"),
-            "--model", str(ws / "model"), "--out", str(out)]
+    argv = [
+        "run",
+        "--config",
+        str(ws / "run.yaml"),
+        "--prepared",
+        str(ws / "prepared"),
+        "--split",
+        str(ws / "split.json"),
+        "--model",
+        str(ws / "model"),
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     assert out.exists() and json.loads(out.with_name("run.json").read_text())["status"] == "completed"
 
@@ -425,11 +547,16 @@ def test_run_with_valid_inputs_completes(capsys, ws):
 
 
 RAW = {
-    "npz-truncated": (lambda ws: (ws / "raw" / "organamnist_224.npz").write_bytes((ws / "raw" / "organamnist_224.npz").read_bytes()[:2000]),
-                      ["raw", "cannot be prepared as organamnist", "acquire it again"]),
+    "npz-truncated": (
+        lambda ws: (ws / "raw" / "organamnist_224.npz").write_bytes((ws / "raw" / "organamnist_224.npz").read_bytes()[:2000]),
+        ["raw", "cannot be prepared as organamnist", "acquire it again"],
+    ),
     "npz-zero-byte": (lambda ws: (ws / "raw" / "organamnist_224.npz").write_bytes(b""), ["raw", "cannot be prepared as organamnist"]),
     "npz-missing": (lambda ws: (ws / "raw" / "organamnist_224.npz").unlink(), ["raw", "cannot be prepared as organamnist"]),
-    "hand-made-raw-folder": (lambda ws: (ws / "raw" / "MANIFEST.json").unlink(), ["raw", "not written by the acquire step", "resources/downloads"]),
+    "hand-made-raw-folder": (
+        lambda ws: (ws / "raw" / "MANIFEST.json").unlink(),
+        ["raw", "not written by the acquire step", "resources/downloads"],
+    ),
     "raw-missing": (lambda ws: shutil.rmtree(ws / "raw"), ["raw", "does not exist"]),
 }
 
@@ -446,41 +573,60 @@ def test_prepare_does_not_replace_a_users_folder(capsys, ws):
     out = ws / "out" / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    expect_failure(capsys, ws, ["prepare", "--dataset", "organamnist", "--raw", str(ws / "raw"), "--out", str(out)], 2,
-                   [str(out), "notes.txt"], [])
+    expect_failure(
+        capsys, ws, ["prepare", "--dataset", "organamnist", "--raw", str(ws / "raw"), "--out", str(out)], 2, [str(out), "notes.txt"], []
+    )
     assert (out / "notes.txt").read_text() == "keep me"
 
 
 def test_prepare_unknown_dataset(capsys, ws):
     out = ws / "out" / "prepared"
-    expect_failure(capsys, ws, ["prepare", "--dataset", "organbmnist", "--raw", str(ws / "raw"), "--out", str(out)], 2,
-                   ["organbmnist"], [out])
+    expect_failure(
+        capsys, ws, ["prepare", "--dataset", "organbmnist", "--raw", str(ws / "raw"), "--out", str(out)], 2, ["organbmnist"], [out]
+    )
 
 
 def test_acquire_offline_says_url_and_where_a_copy_goes(capsys, ws):
     """Issue 11 item 8: offline, one line with the URL and the manual-copy place; nothing claimed kept."""
     out = ws / "out" / "raw"
-    line = expect_failure(capsys, ws, ["acquire", "--dataset", "organamnist", "--base-url", "http://127.0.0.1:9", "--out", str(out)], 1,
-                          ["http://127.0.0.1:9/organamnist_224.npz", "no data was kept", f"{out}.downloads/organamnist_224.npz"],
-                          [out, Path(f"{out}.downloads")])
+    line = expect_failure(
+        capsys,
+        ws,
+        ["acquire", "--dataset", "organamnist", "--base-url", "http://127.0.0.1:9", "--out", str(out)],
+        1,
+        ["http://127.0.0.1:9/organamnist_224.npz", "no data was kept", f"{out}.downloads/organamnist_224.npz"],
+        [out, Path(f"{out}.downloads")],
+    )
     assert "partial data kept" not in line
 
 
 def test_acquire_refuses_credentials_in_the_url(capsys, ws):
     out = ws / "out" / "raw"
-    expect_failure(capsys, ws, ["acquire", "--dataset", "organamnist", "--base-url", f"http://bob:{PASSWORD}@127.0.0.1:9", "--out", str(out)],
-                   2, ["--base-url", "credentials", "netrc"], [out])
+    expect_failure(
+        capsys,
+        ws,
+        ["acquire", "--dataset", "organamnist", "--base-url", f"http://bob:{PASSWORD}@127.0.0.1:9", "--out", str(out)],
+        2,
+        ["--base-url", "credentials", "netrc"],
+        [out],
+    )
 
 
-@pytest.mark.parametrize("option,value", [("--demo-options", "{n_train: 5}"), ("--demo-options", "[1, 2]")], ids=["not-json", "not-an-object"])
+@pytest.mark.parametrize(
+    "option,value", [("--demo-options", "{n_train: 5}"), ("--demo-options", "[1, 2]")], ids=["not-json", "not-an-object"]
+)
 def test_acquire_refuses_bad_json_options(capsys, ws, option, value):
     out = ws / "out" / "raw"
-    expect_failure(capsys, ws, ["acquire", "--dataset", "organamnist", "--source", "demo", option, value, "--out", str(out)], 2, [option], [out])
+    expect_failure(
+        capsys, ws, ["acquire", "--dataset", "organamnist", "--source", "demo", option, value, "--out", str(out)], 2, [option], [out]
+    )
 
 
 def test_fetch_model_refuses_bad_tiny_json(capsys, ws):
     out = ws / "out" / "model"
-    expect_failure(capsys, ws, ["fetch-model", "--architecture", "vit", "--tiny", "{hidden_size: 8", "--out", str(out)], 2, ["--tiny", "JSON"], [out])
+    expect_failure(
+        capsys, ws, ["fetch-model", "--architecture", "vit", "--tiny", "{hidden_size: 8", "--out", str(out)], 2, ["--tiny", "JSON"], [out]
+    )
 
 
 def test_acquire_unknown_dataset(capsys, ws):
@@ -495,8 +641,22 @@ def test_acquire_unknown_dataset(capsys, ws):
     "argv,culprit",
     [
         (["partition", "--labels", "{ws}/labels.npy", "--n-clients", "x", "--out", "{ws}/out/s.json"], "--n-clients"),
-        (["run", "--config", "{ws}/run.yaml", "--prepared", "{ws}/nowhere", "--split", "{ws}/split.json", "--model", "{ws}/model",
-          "--out", "{ws}/out/m.csv"], "nowhere"),
+        (
+            [
+                "run",
+                "--config",
+                "{ws}/run.yaml",
+                "--prepared",
+                "{ws}/nowhere",
+                "--split",
+                "{ws}/split.json",
+                "--model",
+                "{ws}/model",
+                "--out",
+                "{ws}/out/m.csv",
+            ],
+            "nowhere",
+        ),
     ],
     ids=["argparse", "run-prepared-missing"],
 )
@@ -507,6 +667,8 @@ def test_subprocess_one_line_and_debug_traceback(ws, argv, culprit):
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("fhbench: error: ") and culprit in done.stderr
     if argv[0] == "run":  # --debug shows the traceback, then the same line
-        debug = subprocess.run([sys.executable, "-m", "fhbench.cli", "--debug", *argv], capture_output=True, text=True, timeout=300, env=env)
+        debug = subprocess.run(
+            [sys.executable, "-m", "fhbench.cli", "--debug", *argv], capture_output=True, text=True, timeout=300, env=env
+        )
         assert debug.returncode == 2 and "Traceback" in debug.stderr and debug.stderr.rstrip().endswith(done.stderr.rstrip())
     assert not list((ws / "out").iterdir())

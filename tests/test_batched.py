@@ -28,9 +28,19 @@ def ragged_split(demo_organamnist, tmp_path_factory):
 
 def make_engine(algorithm: str, engine: str, demo, split, model_dir, **overrides) -> Federation:
     values = dict(
-        dataset="organamnist", partition="dirichlet", algorithm=algorithm, seed=0, backbone="vit_tiny",
-        architecture="vit", rounds=3, lr=0.05, batch_size=BATCH, eval_every=1, eval_batch_size=64,
-        lora={"rank": 4, "alpha": 8, "dropout": 0.0}, engine=engine,
+        dataset="organamnist",
+        partition="dirichlet",
+        algorithm=algorithm,
+        seed=0,
+        backbone="vit_tiny",
+        architecture="vit",
+        rounds=3,
+        lr=0.05,
+        batch_size=BATCH,
+        eval_every=1,
+        eval_batch_size=64,
+        lora={"rank": 4, "alpha": 8, "dropout": 0.0},
+        engine=engine,
     )
     values.update(overrides)
     return Federation(RunConfig(**values), demo, split, model_dir, log=lambda msg: None)
@@ -97,8 +107,18 @@ def test_plain_training_flag():
 def test_non_plain_algorithm_falls_back(demo_organamnist, ragged_split, tiny_vit_dir, monkeypatch):
     monkeypatch.setattr(ALGORITHMS["fedavg"], "plain_local_training", False)
     messages = []
-    config = RunConfig(dataset="organamnist", partition="dirichlet", algorithm="fedavg", seed=0, backbone="vit_tiny",
-                       architecture="vit", rounds=1, lr=0.05, batch_size=BATCH, engine="batched")
+    config = RunConfig(
+        dataset="organamnist",
+        partition="dirichlet",
+        algorithm="fedavg",
+        seed=0,
+        backbone="vit_tiny",
+        architecture="vit",
+        rounds=1,
+        lr=0.05,
+        batch_size=BATCH,
+        engine="batched",
+    )
     engine = Federation(config, demo_organamnist, ragged_split, tiny_vit_dir, log=messages.append)
     assert engine.batched is None
     assert any("one after another" in m for m in messages)
@@ -130,8 +150,18 @@ def test_divergence_is_detected(engine, demo_organamnist, ragged_split, tiny_vit
 def test_first_step_is_logged_once(demo_organamnist, ragged_split, tiny_vit_dir):
     """benchmarks/startup.py times process start to this line."""
     messages = []
-    config = RunConfig(dataset="organamnist", partition="dirichlet", algorithm="fedavg", seed=0, backbone="vit_tiny",
-                       architecture="vit", rounds=2, lr=0.05, batch_size=BATCH, engine="batched")
+    config = RunConfig(
+        dataset="organamnist",
+        partition="dirichlet",
+        algorithm="fedavg",
+        seed=0,
+        backbone="vit_tiny",
+        architecture="vit",
+        rounds=2,
+        lr=0.05,
+        batch_size=BATCH,
+        engine="batched",
+    )
     Federation(config, demo_organamnist, ragged_split, tiny_vit_dir, log=messages.append).run()
     assert sum("first training step done at unix time" in m for m in messages) == 1
 

@@ -15,8 +15,21 @@ from tests.conftest import REPO
 @pytest.mark.slow
 def test_gpu_vit_round_smoke_on_cpu():
     env = dict(os.environ, PYTHONPATH=f"{REPO / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", HF_HUB_OFFLINE="1")
-    cmd = [sys.executable, str(REPO / "benchmarks" / "gpu_vit_round.py"), "--small", "--device", "cpu",
-           "--clients", "2", "--samples", "16", "--batch-size", "8", "--rounds", "2"]
+    cmd = [
+        sys.executable,
+        str(REPO / "benchmarks" / "gpu_vit_round.py"),
+        "--small",
+        "--device",
+        "cpu",
+        "--clients",
+        "2",
+        "--samples",
+        "16",
+        "--batch-size",
+        "8",
+        "--rounds",
+        "2",
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -31,7 +44,10 @@ def test_gpu_round_smoke(repo):
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(repo / "src"))
     out = subprocess.run(
         [sys.executable, str(repo / "benchmarks" / "gpu_round.py"), "--smoke", "--clients", "2", "--backbones", "vit", "nosuch"],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     rows = {line.split()[1]: line.split() for line in out.stdout.splitlines() if line.startswith("ViT-B/16")}

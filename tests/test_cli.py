@@ -14,8 +14,26 @@ from fhbench.partition import make_partition
 def test_partition_command_writes_the_specified_json(tmp_path):
     labels = np.random.default_rng(0).integers(0, 11, 2000)
     np.save(tmp_path / "labels.npy", labels)
-    cmd = [sys.executable, "-m", "fhbench.cli", "partition", "--labels", str(tmp_path / "labels.npy"), "--scheme", "fhbench",
-           "--n-clients", "20", "--alpha", "0.1", "--datapercent", "0.2", "--seed", "2025", "--out", str(tmp_path / "split.json")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fhbench.cli",
+        "partition",
+        "--labels",
+        str(tmp_path / "labels.npy"),
+        "--scheme",
+        "fhbench",
+        "--n-clients",
+        "20",
+        "--alpha",
+        "0.1",
+        "--datapercent",
+        "0.2",
+        "--seed",
+        "2025",
+        "--out",
+        str(tmp_path / "split.json"),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert "20 clients" in done.stderr
     split = json.loads((tmp_path / "split.json").read_text())
@@ -28,8 +46,18 @@ def test_partition_command_writes_the_specified_json(tmp_path):
 
 def test_partition_command_reports_bad_input(tmp_path):
     np.save(tmp_path / "labels.npy", np.zeros(10, dtype=int))
-    cmd = [sys.executable, "-m", "fhbench.cli", "partition", "--labels", str(tmp_path / "labels.npy"), "--datapercent", "2",
-           "--out", str(tmp_path / "split.json")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fhbench.cli",
+        "partition",
+        "--labels",
+        str(tmp_path / "labels.npy"),
+        "--datapercent",
+        "2",
+        "--out",
+        str(tmp_path / "split.json"),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 2
     assert "datapercent" in done.stderr

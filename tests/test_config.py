@@ -62,7 +62,9 @@ def test_paper_grid_has_every_seed_algorithm_and_dataset():
     main = config["experiments"]["main"]
     assert {r.seed for r in runs} == set(config["seeds"]) == {0, 1, 2}
     assert {r.algorithm for r in runs} >= set(main["algorithms"])
-    assert len([r for r in runs if r.variant == "default" and r.partition == "fhbench"]) >= len(main["datasets"]) * len(main["algorithms"]) * 3
+    assert (
+        len([r for r in runs if r.variant == "default" and r.partition == "fhbench"]) >= len(main["datasets"]) * len(main["algorithms"]) * 3
+    )
 
 
 def test_snakemake_stops_on_a_bad_value_naming_the_key(tmp_path):
@@ -72,7 +74,10 @@ def test_snakemake_stops_on_a_bad_value_naming_the_key(tmp_path):
     path.write_text(yaml.safe_dump(bad))
     done = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(path), "--", "all"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode != 0
     assert "rounds" in done.stdout + done.stderr

@@ -17,9 +17,19 @@ def split(demo_organamnist, tmp_path_factory):
 
 
 def config(algorithm="fedavg", seed=0, **overrides):
-    values = dict(dataset="organamnist", partition="fhbench", algorithm=algorithm, seed=seed, backbone="vit_tiny",
-                  architecture="vit", rounds=3, lr=0.05, batch_size=16, eval_every=2,
-                  lora={"rank": 4, "alpha": 8, "dropout": 0.1})
+    values = dict(
+        dataset="organamnist",
+        partition="fhbench",
+        algorithm=algorithm,
+        seed=seed,
+        backbone="vit_tiny",
+        architecture="vit",
+        rounds=3,
+        lr=0.05,
+        batch_size=16,
+        eval_every=2,
+        lora={"rank": 4, "alpha": 8, "dropout": 0.1},
+    )
     values.update(overrides)
     return values
 
@@ -42,7 +52,19 @@ def test_same_seed_same_metrics_different_seed_different(tmp_path, demo_organamn
 
 def test_metrics_are_tidy_and_follow_the_evaluation_protocol(tmp_path, demo_organamnist, split, tiny_vit_dir):
     metrics = pd.read_csv(run(tmp_path, "m", demo_organamnist, split, tiny_vit_dir, algorithm="epfl"))
-    assert list(metrics.columns) == ["dataset", "partition", "algorithm", "variant", "seed", "round", "client", "split", "metric", "value", "eval_point"]
+    assert list(metrics.columns) == [
+        "dataset",
+        "partition",
+        "algorithm",
+        "variant",
+        "seed",
+        "round",
+        "client",
+        "split",
+        "metric",
+        "value",
+        "eval_point",
+    ]
     scored = metrics[metrics.split.isin(["val", "test"])]
     assert sorted(scored["round"].unique()) == [2, 3]  # every eval_every rounds, and the last
     assert set(scored.metric) == {"accuracy", "balanced_accuracy", "macro_f1"}

@@ -65,7 +65,10 @@ def test_centralized_with_one_client_equals_local():
     central, local = make_federation("centralized", n_clients=1, rounds=3), make_federation("local", n_clients=1, rounds=3)
     central.run(), local.run()
     a, b = central.metrics_frame(), local.metrics_frame()
-    keep = lambda f: f[f.split != "comm"].drop(columns="algorithm").reset_index(drop=True)
+
+    def keep(f):
+        return f[f.split != "comm"].drop(columns="algorithm").reset_index(drop=True)
+
     assert len(keep(a)) > 0 and keep(a).equals(keep(b))
     for k, v in central.states[0].params.items():
         assert torch.equal(v, local.states[0].params[k])

@@ -39,9 +39,17 @@ def run_files(tmp_path, demo_organamnist, tiny_vit_dir):
     split = tmp_path / "split.json"
     write_json(split, make_partition(labels, "fhbench", 4, 0.1, 1.0, 2025).to_json(labels.astype(int).ravel()))
     config = {
-        "dataset": "organamnist", "partition": "fhbench", "algorithm": "epfl", "seed": 3,
-        "backbone": "vit_tiny", "architecture": "vit", "rounds": ROUNDS, "lr": 0.05, "batch_size": 16,
-        "eval_every": 2, "lora": {"rank": 4, "alpha": 8, "dropout": 0.1},
+        "dataset": "organamnist",
+        "partition": "fhbench",
+        "algorithm": "epfl",
+        "seed": 3,
+        "backbone": "vit_tiny",
+        "architecture": "vit",
+        "rounds": ROUNDS,
+        "lr": 0.05,
+        "batch_size": 16,
+        "eval_every": 2,
+        "lora": {"rank": 4, "alpha": 8, "dropout": 0.1},
         "algorithm_params": {"self_weight": 0.5, "layers": "all", "weights": "similarity", "share": "A"},
     }
     config_path = tmp_path / "run.yaml"
@@ -52,8 +60,24 @@ def run_files(tmp_path, demo_organamnist, tiny_vit_dir):
 
 def start_run(files: dict, out: Path, checkpoints: Path, log: Path) -> subprocess.Popen:
     """``fhbench run`` in a fresh process, its progress lines going to ``log``."""
-    cmd = [sys.executable, "-m", "fhbench.cli", "run", "--config", str(files["config"]), "--prepared", str(files["prepared"]),
-           "--split", str(files["split"]), "--model", str(files["model"]), "--out", str(out), "--checkpoints", str(checkpoints)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fhbench.cli",
+        "run",
+        "--config",
+        str(files["config"]),
+        "--prepared",
+        str(files["prepared"]),
+        "--split",
+        str(files["split"]),
+        "--model",
+        str(files["model"]),
+        "--out",
+        str(out),
+        "--checkpoints",
+        str(checkpoints),
+    ]
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1")
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
 
@@ -75,7 +99,10 @@ def test_sigkilled_run_resumes_to_identical_metrics(tmp_path, run_files):
     # killed and resumed runs are separate processes, as on a cluster.
     reference = tmp_path / "reference" / "metrics.csv"
     config = yaml.safe_load(run_files["config"].read_text())
-    assert run_federation(config, run_files["prepared"], run_files["split"], run_files["model"], reference, tmp_path / "ref_ckpt") == "completed"
+    assert (
+        run_federation(config, run_files["prepared"], run_files["split"], run_files["model"], reference, tmp_path / "ref_ckpt")
+        == "completed"
+    )
 
     # Kill once round `kill_after` has been logged: the process is then saving that round's
     # checkpoint or already training the next round, so the kill may also land mid-save.

@@ -79,7 +79,10 @@ def test_schema_enums_match_the_registries(repo):
         (lambda c: c["figures"]["convergence"].update(kind="pie"), "figures.convergence.kind"),
         (lambda c: c["experiments"]["main"].update(kind="bar"), "experiments.main.kind"),
         (lambda c: c["experiments"]["heterogeneity"].update(compare=["epfl", "scaffold"]), "experiments.heterogeneity.compare"),
-        (lambda c: c["experiments"]["main"].update(variants=["layers_first_half"]), "variant 'layers_first_half' sets ['layers'], which algorithm 'fedavg'"),
+        (
+            lambda c: c["experiments"]["main"].update(variants=["layers_first_half"]),
+            "variant 'layers_first_half' sets ['layers'], which algorithm 'fedavg'",
+        ),
         (lambda c: c.update(report={"headline": "nope"}), "report.headline"),
         (lambda c: c["experiments"]["main"].update(metrics=["auc"]), "experiments.main.metrics"),
     ],

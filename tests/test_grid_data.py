@@ -24,7 +24,12 @@ def test_configs_list_the_datasets_with_paper_values(repo, name):
     assert set(NEW_DATASETS) <= set(config["datasets"])
     assert set(config["datasets"]) <= set(DATASETS)
     if name == "config.yaml":  # docs/protocol.md §1 and §4
-        expected = {"organcmnist": (0.2, 1e-3, 32), "organsmnist": (0.2, 1e-3, 32), "medabs": (0.5, 8e-3, 16), "pubmedrct": (0.005, 5e-3, 16)}
+        expected = {
+            "organcmnist": (0.2, 1e-3, 32),
+            "organsmnist": (0.2, 1e-3, 32),
+            "medabs": (0.5, 8e-3, 16),
+            "pubmedrct": (0.005, 5e-3, 16),
+        }
         for key, (datapercent, lr, batch) in expected.items():
             ds = config["datasets"][key]
             assert (ds["datapercent"], ds["lr"], ds["batch_size"]) == (datapercent, lr, batch)
@@ -64,7 +69,9 @@ def test_data_partitions_and_targets(repo):
     assert not any(p == "by_patient" for _, p in pairs)
     targets = grid.data_targets(config)
     assert grid.raw_dir(config, "organcmnist") in targets and grid.split_path(config, "organsmnist", "fhbench") in targets
-    assert grid.split_path(config, "organsmnist", "fhbench").startswith(grid.prepared_dir(config, "organsmnist").replace("prepared", "partitions"))
+    assert grid.split_path(config, "organsmnist", "fhbench").startswith(
+        grid.prepared_dir(config, "organsmnist").replace("prepared", "partitions")
+    )
     report = grid.dataset_report_targets(config)
     tables = f"results/{config['name']}/tables"
     assert report[:3] == [f"{tables}/datasets.csv", f"{tables}/datasets.md", f"{tables}/datasets.tex"]

@@ -22,7 +22,9 @@ def test_best_validation_takes_test_score_where_validation_first_peaks():
     for rnd, val, test in [(5, 0.5, 0.40), (10, 0.8, 0.70), (15, 0.8, 0.95), (20, 0.6, 0.99)]:
         rows.append(("d", "p", "a", "default", 0, rnd, 0, "val", "accuracy", val))
         rows.append(("d", "p", "a", "default", 0, rnd, 0, "test", "accuracy", test))
-    frame = pd.DataFrame(rows, columns=["dataset", "partition", "algorithm", "variant", "seed", "round", "client", "split", "metric", "value"])
+    frame = pd.DataFrame(
+        rows, columns=["dataset", "partition", "algorithm", "variant", "seed", "round", "client", "split", "metric", "value"]
+    )
     best = best_validation_scores(frame)
     assert best["best_round"].tolist() == [10]  # strict improvement only: round 15 ties
     assert best["value"].tolist() == [0.70]

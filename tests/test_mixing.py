@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fhbench.mixing import client_order, client_relations, concentration, matrix_at, matrix_rows, mixing_frame, plot_mixing
+from fhbench.mixing import client_order, client_relations, concentration, matrix_at, matrix_rows, mixing_frame
+from fhbench.reporting.figures import plot_mixing_figure as plot_mixing
 
 KEYS = ("ds", "p", "epfl", "default", 0)
 

@@ -12,7 +12,9 @@ import pytest
 
 from fhbench import provenance
 
-GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.invalid", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.invalid")
+GIT_ENV = dict(
+    os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.invalid", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.invalid"
+)
 
 
 def git(cwd, *args):
@@ -83,7 +85,7 @@ def test_collect_has_every_field(tmp_path):
 def test_cost_measures_this_process():
     wall0, cpu0 = time.perf_counter(), time.process_time()
     junk = bytearray(64 * 2**20)  # 64 MB resident
-    junk[:: 4096] = b"x" * len(junk[:: 4096])
+    junk[::4096] = b"x" * len(junk[::4096])
     while time.process_time() - cpu0 < 0.2:
         pass
     used = provenance.cost(wall0, cpu0)
@@ -94,11 +96,19 @@ def test_cost_measures_this_process():
 
 def test_summarise_flags_mixed_code_and_sums_cost():
     def info(commit, dirty, wall, started):
-        prov = {"git": {"commit": commit, "dirty": dirty}, "versions": {"python": "3.11.7", "torch": "2.13.0"},
-                "device": {"type": "cpu", "cpu": "Xeon"}, "host": "h", "started": started, "finished": started}
+        prov = {
+            "git": {"commit": commit, "dirty": dirty},
+            "versions": {"python": "3.11.7", "torch": "2.13.0"},
+            "device": {"type": "cpu", "cpu": "Xeon"},
+            "host": "h",
+            "started": started,
+            "finished": started,
+        }
         return {"wall_seconds": wall, "cpu_seconds": wall / 2, "peak_rss_mb": wall, "provenance": prov}
 
-    summary = provenance.summarise([info("a" * 40, False, 3600, "2026-01-02T00:00:00+00:00"), info("b" * 40, True, 1800, "2026-01-01T00:00:00+00:00")])
+    summary = provenance.summarise(
+        [info("a" * 40, False, 3600, "2026-01-02T00:00:00+00:00"), info("b" * 40, True, 1800, "2026-01-01T00:00:00+00:00")]
+    )
     assert summary["commits"] == ["aaaaaaaaaaaa", "bbbbbbbbbbbb (dirty)"]
     assert summary["wall_hours"] == 1.5 and summary["cpu_hours"] == 0.75 and summary["peak_rss_mb"] == 3600
     assert summary["first_start"].startswith("2026-01-01") and summary["last_end"].startswith("2026-01-02")

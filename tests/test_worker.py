@@ -42,13 +42,29 @@ def warm(tmp_path_factory):
 
 def run_kwargs(tmp_path, demo_organamnist, split, model, rounds=3, name="run") -> dict:
     config = {
-        "dataset": "organamnist", "partition": "fhbench", "algorithm": "epfl", "seed": 1, "backbone": "vit_tiny",
-        "architecture": "vit", "rounds": rounds, "lr": 0.05, "batch_size": 16, "eval_every": 1,
-        "lora": {"rank": 4, "alpha": 8, "dropout": 0.0}, "algorithm_params": {"self_weight": 0.5},
+        "dataset": "organamnist",
+        "partition": "fhbench",
+        "algorithm": "epfl",
+        "seed": 1,
+        "backbone": "vit_tiny",
+        "architecture": "vit",
+        "rounds": rounds,
+        "lr": 0.05,
+        "batch_size": 16,
+        "eval_every": 1,
+        "lora": {"rank": 4, "alpha": 8, "dropout": 0.0},
+        "algorithm_params": {"self_weight": 0.5},
     }
     out = tmp_path / name
-    return dict(config=config, prepared_dir=demo_organamnist, split_path=split, model_dir=model,
-                metrics_out=out / "metrics.csv", checkpoint_dir=out / "ckpt", run_info_out=out / "run.json")
+    return dict(
+        config=config,
+        prepared_dir=demo_organamnist,
+        split_path=split,
+        model_dir=model,
+        metrics_out=out / "metrics.csv",
+        checkpoint_dir=out / "ckpt",
+        run_info_out=out / "run.json",
+    )
 
 
 def test_run_in_worker_equals_run_in_own_process(tmp_path, monkeypatch, warm, demo_organamnist, split, tiny_vit_dir):

@@ -44,11 +44,15 @@ def cmd_partition(args: argparse.Namespace) -> None:
         try:
             metadata = pd.read_csv(args.metadata, dtype=str, keep_default_na=False)
         except (OSError, ValueError) as exc:
-            raise InputError(args.metadata, f"is not a readable CSV ({' '.join(str(exc).split())[:100]})", "give the prepared metadata.csv") from None
+            raise InputError(
+                args.metadata, f"is not a readable CSV ({' '.join(str(exc).split())[:100]})", "give the prepared metadata.csv"
+            ) from None
         if args.group not in metadata.columns:
             raise InputError(args.metadata, f"has no column {args.group!r}", f"choose one of {list(metadata.columns)}")
         groups = metadata[args.group].to_numpy()
-    part = make_partition(labels, args.scheme, args.n_clients, args.alpha, args.datapercent, args.seed, groups=groups, n_groups=args.n_groups)
+    part = make_partition(
+        labels, args.scheme, args.n_clients, args.alpha, args.datapercent, args.seed, groups=groups, n_groups=args.n_groups
+    )
     write_json(args.out, part.to_json(labels))
     sizes = [len(c["train"]) + len(c["val"]) + len(c["test"]) for c in part.clients]
     print(f"wrote {args.out}: {len(sizes)} clients, {sum(sizes)} samples ({min(sizes)}-{max(sizes)} per client)", file=sys.stderr)
@@ -59,8 +63,11 @@ def cmd_acquire(args: argparse.Namespace) -> None:
     from fhbench.errors import InputError
 
     if args.base_url and "@" in args.base_url.split("://", 1)[-1].split("/", 1)[0]:
-        raise InputError("--base-url", "holds credentials, which would be written to logs",
-                         "remove them and put them in ~/.netrc or FHBENCH_DOWNLOAD_AUTH=user:password")
+        raise InputError(
+            "--base-url",
+            "holds credentials, which would be written to logs",
+            "remove them and put them in ~/.netrc or FHBENCH_DOWNLOAD_AUTH=user:password",
+        )
     acquire(args.dataset, args.out, args.source, args.base_url, json_option("--demo-options", args.demo_options))
 
 
@@ -80,7 +87,9 @@ def cmd_verify_source(args: argparse.Namespace) -> int:
     rows = verify_source(get_dataset(args.dataset), args.raw, checksums=not args.no_checksums)
     print(format_table(args.dataset, rows))
     bad = [r["figure"] for r in rows if not r["match"]]
-    print(f"{args.dataset}: {'all ' + str(len(rows)) + ' checks match' if not bad else 'differs from the published source in: ' + ', '.join(bad)}")
+    print(
+        f"{args.dataset}: {'all ' + str(len(rows)) + ' checks match' if not bad else 'differs from the published source in: ' + ', '.join(bad)}"
+    )
     return 1 if bad else 0
 
 
@@ -113,9 +122,19 @@ def cmd_run(args: argparse.Namespace) -> None:
     check_output_path(args.out)
     # In the warm worker named by $FHBENCH_WORKER when one answers, else here (fhbench.worker).
     # A progress bar in a terminal; plain per-round lines when the output goes to a file.
-    status = call("fhbench.federation:run_federation", dict(config=config, prepared_dir=args.prepared, split_path=args.split,
-                  model_dir=args.model, metrics_out=args.out, checkpoint_dir=args.checkpoints,
-                  progress_bar=sys.stderr.isatty(), tracking_dir=args.tracking_dir))
+    status = call(
+        "fhbench.federation:run_federation",
+        dict(
+            config=config,
+            prepared_dir=args.prepared,
+            split_path=args.split,
+            model_dir=args.model,
+            metrics_out=args.out,
+            checkpoint_dir=args.checkpoints,
+            progress_bar=sys.stderr.isatty(),
+            tracking_dir=args.tracking_dir,
+        ),
+    )
     print(f"run {status}: {args.out}", file=sys.stderr)
 
 
@@ -231,10 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="where the configured grid stands: runs done, running (round, ETA), failed, pending")
     p.add_argument("--config", default="config/config.yaml", help="the workflow's config (default: config/config.yaml)")
     p.add_argument("--root", default=".", help="the workflow folder holding results/ and logs/ (or a copy of it)")
-    p.add_argument("--watch", type=float, nargs="?", const=10.0, default=None, metavar="SECONDS",
-                   help="redraw every SECONDS (default 10) until Ctrl-C")
-    p.add_argument("--stale-minutes", type=float, default=10.0,
-                   help="a run with no metrics and nothing written for this long counts as stalled, not running")
+    p.add_argument(
+        "--watch", type=float, nargs="?", const=10.0, default=None, metavar="SECONDS", help="redraw every SECONDS (default 10) until Ctrl-C"
+    )
+    p.add_argument(
+        "--stale-minutes",
+        type=float,
+        default=10.0,
+        help="a run with no metrics and nothing written for this long counts as stalled, not running",
+    )
     p.add_argument("--jobs", type=int, default=None, help="runs at once for the projected finish (default: as many as run now)")
     p.add_argument("--lines", type=int, default=8, help="log lines shown per failed run")
     p.set_defaults(func=cmd_status)

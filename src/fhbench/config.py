@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from fhbench.config_values import check_values  # noqa: F401 - checked with the schema, kept importable here
 from fhbench.schema import SCHEMA
 
 
@@ -70,65 +71,6 @@ def load_yaml(path: str | Path):
 
 def load_config(path: str | Path) -> dict:
     return validate_config(load_yaml(path))
-
-
-def check_values(config: dict) -> None:
-    """What the schema lets through but no run can use; raises ``grid.ConfigError`` naming the key.
-
-    - a number that is NaN or infinite (YAML's ``.nan``, ``.inf`` pass ``minimum`` checks);
-    - a variant's overrides, checked as the base config's sections they override (a misspelt
-      ``training: {roundz: 2}`` or a wrong type would otherwise be ignored or fail mid-run);
-    - credentials in a ``base_url`` (they would end up in logs and Snakemake's metadata).
-    """
-    import jsonschema
-
-    from fhbench.errors import InputError
-    from fhbench.grid import ConfigError, deep_merge
-
-    try:
-        from fhbench.validate import check_finite
-
-        check_finite(config, "")
-    except InputError as error:
-        raise ConfigError(str(error)) from None
-    for name, ds in config.get("datasets", {}).items():
-        url = ds.get("base_url") or ""
-        if "@" in url.split("://", 1)[-1].split("/", 1)[0]:
-            from fhbench.errors import redact
-
-            raise ConfigError(
-                f"datasets.{name}.base_url: {redact(url)} holds credentials, which would be written to logs and "
-                "Snakemake's metadata; remove them and put them in ~/.netrc or FHBENCH_DOWNLOAD_AUTH (docs/bad-input.md)"
-            )
-    schema = yaml.safe_load(Path(SCHEMA).read_text())
-    defs = schema["$defs"]
-    algorithm_schemas = schema["properties"]["algorithms"]["properties"]
-
-    def check(where: str, value: dict, sub: dict) -> None:
-        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator({"$defs": defs, **sub}).iter_errors(value))
-        if error is not None:
-            path = ".".join(str(p) for p in error.absolute_path)
-            if error.validator == "additionalProperties":  # name the misspelt key itself
-                extra = sorted(set(value if not path else {}) - set(sub.get("properties", {})))
-                path = path or (extra[0] if extra else "")
-            raise ConfigError(f"{where}{'.' + path if path else ''}: {error.message}")
-
-    used_with = {}  # variant -> algorithms it is crossed with
-    for exp in config.get("experiments", {}).values():
-        for variant in exp.get("variants", ["default"]):
-            used_with.setdefault(variant, set()).update(exp.get("algorithms", []))
-    for name, variant in config.get("variants", {}).items():
-        if "training" in variant:
-            check(f"variants.{name}.training", deep_merge(config.get("training", {}), variant["training"]), defs["training"])
-        if "lora" in variant:
-            for bb_name, bb in config.get("backbones", {}).items():
-                check(f"variants.{name}.lora", deep_merge(bb.get("lora", {}), variant["lora"]), defs["lora"])
-        if "algorithm" in variant:
-            for algorithm in sorted(used_with.get(name, ())):
-                if algorithm in algorithm_schemas and algorithm in config.get("algorithms", {}):
-                    merged = deep_merge(config["algorithms"][algorithm], variant["algorithm"])
-                    sub = {**algorithm_schemas[algorithm], "additionalProperties": True}  # names are checked per experiment
-                    check(f"variants.{name}.algorithm", merged, sub)
 
 
 def retype_overrides(config: dict, overrides: Mapping) -> None:

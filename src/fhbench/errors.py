@@ -36,18 +36,24 @@ def error_line(exc: BaseException) -> str:
     return PREFIX + redact(message)
 
 
+class ConfigError(ValueError):
+    """A config value that passed the schema but contradicts another part of the config."""
+
+
+class DownloadError(RuntimeError):
+    """A source file could not be fetched or failed its checksum."""
+
+
 class ReportedError(Exception):
     """An expected error raised in another process (the warm worker): its line and exit status travel as they are."""
 
     def __init__(self, line: str, code: int, message: str | None = None):
         self.line, self.code = line, code
-        super().__init__(message or (line[len(PREFIX):] if line.startswith(PREFIX) else line))
+        super().__init__(message or (line[len(PREFIX) :] if line.startswith(PREFIX) else line))
 
 
 def expected_error(exc: BaseException) -> int | None:
     """The exit status for an error a user can fix (2: bad input, 1: download, disk), None for a bug."""
-    from fhbench.data.download import DownloadError
-
     if isinstance(exc, ReportedError):
         return exc.code
 

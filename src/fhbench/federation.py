@@ -36,8 +36,8 @@ from fhbench.models import LoraSpec, get_backbone, require_model_dir, wrap_with_
 from fhbench.partition import apply_label_maps
 from fhbench.progress import RoundProgress
 from fhbench.seeding import seed_torch
-from fhbench.validate import check_model_sizes, check_output_path, check_prepared, check_split
 from fhbench.tracking import open_tracker
+from fhbench.validate import check_model_sizes, check_output_path, check_prepared, check_split
 
 if TYPE_CHECKING:
     import pandas
@@ -264,8 +264,14 @@ class SharedModel:
 class Federation:
     """A federated run: data, shared model, clients, algorithm, rounds, checkpoints."""
 
-    def __init__(self, config: RunConfig, prepared_dir: str | Path, split_path: str | Path, model_dir: str | Path,
-                 log: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        config: RunConfig,
+        prepared_dir: str | Path,
+        split_path: str | Path,
+        model_dir: str | Path,
+        log: Callable[[str], None] | None = None,
+    ):
         self.config = config
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         torch.set_num_threads(max(1, int(config.threads)))
@@ -314,7 +320,9 @@ class Federation:
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         device = resolve_device(config.device)
         self.inputs, self.labels = inputs.to(device), labels.to(device)
-        self.clients = [ClientData(**{s: torch.as_tensor(c[s], dtype=torch.long, device=device) for s in ("train", "val", "test")}) for c in split]
+        self.clients = [
+            ClientData(**{s: torch.as_tensor(c[s], dtype=torch.long, device=device) for s in ("train", "val", "test")}) for c in split
+        ]
         self.planted_groups = [c.get("planted_group") for c in split]
         self._assemble(SharedModel(model, batch_inputs, device))
         return self
@@ -460,7 +468,9 @@ class Federation:
             # A huge step can leave finite losses but infinite tensors; stop before they spread.
             # (A client with no training rows has a NaN loss and has not diverged.)
             no_data = len(self.clients[client].train) == 0
-            if (not math.isfinite(loss) and not no_data) or not all(bool(torch.isfinite(t).all()) for t in self.states[client].params.values()):
+            if (not math.isfinite(loss) and not no_data) or not all(
+                bool(torch.isfinite(t).all()) for t in self.states[client].params.values()
+            ):
                 raise Diverged(f"client {client}: non-finite loss or parameters after local training")
             losses.append(loss)
             if time.perf_counter() - last_report > PROGRESS_SECONDS:  # long rounds (real models) show clients too

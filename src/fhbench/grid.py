@@ -6,13 +6,15 @@ keeps the rule files free of logic.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+from fhbench.config_values import check_values, deep_merge
+from fhbench.errors import ConfigError
 
 # Every path the workflow reads or writes comes from this module (rules, CLI, reporting, tests).
 # Results, logs and benchmarks live under the config's `name`, so two configs never overwrite
@@ -33,10 +35,6 @@ SPLIT = "resources/partitions/{dataset}/{prep}/{split}.json"
 MODEL = "resources/models/{architecture}/{model}"
 # Wildcard patterns of the content-keyed data ids ("demo-3f2a9c1b", "remote-0c1d2e3f", ...).
 DATA_ID = r"[a-z0-9]+-[0-9a-f]{10}"
-
-
-class ConfigError(ValueError):
-    """A config value that passed the schema but contradicts another part of the config."""
 
 
 @dataclass(frozen=True, order=True)
@@ -272,16 +270,8 @@ def tracking_dir(config: dict, key: RunKey) -> str | None:
     return f"{key.directory}/tensorboard" if config.get("tracking", "none") == "tensorboard" else None
 
 
-def deep_merge(base: dict, override: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in (override or {}).items():
-        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else copy.deepcopy(value)
-    return out
-
-
 def check_references(config: dict) -> None:
     """Cross-checks the schema cannot express: every name used is defined. Errors name the key."""
-    from fhbench.config import check_values
 
     check_values(config)
     for name, ds in config["datasets"].items():
@@ -300,7 +290,9 @@ def check_references(config: dict) -> None:
                 raise ConfigError(f"experiments.{exp_name}.references: {value!r} is not defined under algorithms")
         for value in exp.get("compare", []):
             if value not in exp["algorithms"]:
-                raise ConfigError(f"experiments.{exp_name}.compare: {value!r} is not one of the experiment's algorithms {exp['algorithms']}")
+                raise ConfigError(
+                    f"experiments.{exp_name}.compare: {value!r} is not one of the experiment's algorithms {exp['algorithms']}"
+                )
         if exp.get("kind", "main") not in TABLE_KINDS:
             raise ConfigError(f"experiments.{exp_name}.kind: {exp.get('kind')!r} is not one of {sorted(TABLE_KINDS)}")
     for fig_name, fig in config.get("figures", {}).items():
@@ -386,8 +378,7 @@ def data_partitions(config: dict) -> list[tuple[str, str]]:
         (
             (dataset, name)
             for dataset, name in pairs
-            if config["partitions"][name].get("group") is None
-            or config["partitions"][name]["group"] in DATASETS[dataset].natural_groups
+            if config["partitions"][name].get("group") is None or config["partitions"][name]["group"] in DATASETS[dataset].natural_groups
         ),
         key=lambda pair: (dataset_order[pair[0]], order[pair[1]]),
     )
@@ -416,7 +407,15 @@ def experiment_runs(config: dict, experiment: str) -> list[RunKey]:
     # References (local, centralized) run once per column, in their default setting.
     methods = [(a, v) for a in exp["algorithms"] for v in exp.get("variants", ["default"])]
     methods += [(a, "default") for a in exp.get("references", []) if a not in exp["algorithms"]]
-    return sorted({RunKey(d, p, a, v, int(s), config_name(config)) for d in exp["datasets"] for p in exp["partitions"] for a, v in methods for s in seeds})
+    return sorted(
+        {
+            RunKey(d, p, a, v, int(s), config_name(config))
+            for d in exp["datasets"]
+            for p in exp["partitions"]
+            for a, v in methods
+            for s in seeds
+        }
+    )
 
 
 def all_runs(config: dict) -> list[RunKey]:
@@ -449,6 +448,8 @@ def is_demo(config: dict) -> bool:
     if explicit is not None:
         return bool(explicit)
     return all(ds["source"] == "demo" for ds in config["datasets"].values())
+
+
 FIGURE_FORMATS = ("pdf", "png")
 
 
@@ -537,9 +538,14 @@ def experiment_spec(config: dict, experiment: str) -> dict:
 
 def figure_spec(config: dict, figure: str) -> dict:
     fig = config["figures"][figure]
-    return {"name": figure, "kind": fig["kind"], "experiment": fig["experiment"], "title": fig.get("title", figure),
-            "eval_point": fig.get("eval_point", config["experiments"][fig["experiment"]].get("eval_point", "local")),
-            "references": list(config["experiments"][fig["experiment"]].get("references", []))}
+    return {
+        "name": figure,
+        "kind": fig["kind"],
+        "experiment": fig["experiment"],
+        "title": fig.get("title", figure),
+        "eval_point": fig.get("eval_point", config["experiments"][fig["experiment"]].get("eval_point", "local")),
+        "references": list(config["experiments"][fig["experiment"]].get("references", [])),
+    }
 
 
 def iter_backbones_used(config: dict) -> Iterator[str]:

@@ -34,8 +34,11 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             # Snakemake marks the directory outputs it made with this file: it is not the user's.
             foreign = sorted({p.name for p in target.iterdir()} - {p.name for p in work.iterdir()} - {".snakemake_timestamp"})
             if foreign:
-                raise InputError(target, f"exists and holds {', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}, "
-                                 "which this output does not", "remove the folder or choose another output path")
+                raise InputError(
+                    target,
+                    f"exists and holds {', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}, which this output does not",
+                    "remove the folder or choose another output path",
+                )
             shutil.rmtree(target)
         os.replace(work, target)
     finally:

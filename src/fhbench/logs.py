@@ -56,7 +56,9 @@ def report_errors(log: str | Path) -> None:
                     traceback.print_exception(kind, error, tb, file=out)
                 print(line, file=out)
             if code == BAD_INPUT_EXIT and snakemake_run():  # Snakemake deletes the log before a retry: a note beside it
-                Path(f"{log}.bad-input").write_text(BAD_INPUT_MARK.format(run=snakemake_run()) + "\n" + Path(log).read_text(errors="replace"))
+                Path(f"{log}.bad-input").write_text(
+                    BAD_INPUT_MARK.format(run=snakemake_run()) + "\n" + Path(log).read_text(errors="replace")
+                )
         except OSError:
             traceback.print_exception(kind, error, tb, file=sys.__stderr__)
         print(f"{line} (log: {log})", file=sys.__stderr__, flush=True)

@@ -6,7 +6,7 @@ they come from) and, at round 0, what the weights can be read against: ``label_d
 (total-variation distance of two clients' training label distributions), each client's
 ``dominant_class`` and, for planted-structure splits, its ``planted_group`` (per-client values
 sit on the diagonal, i = j). :func:`concentration` turns a run's rows into the numbers
-REPORT.md quotes; :func:`plot_mixing` draws the heatmaps.
+REPORT.md quotes; :func:`fhbench.reporting.figures.plot_mixing_figure` draws the heatmaps.
 """
 
 from __future__ import annotations
@@ -119,42 +119,3 @@ def client_order(frame: pd.DataFrame) -> np.ndarray:
     groups = per_client(frame, "planted_group")
     keys = (np.arange(n), dominant) + ((groups,) if groups is not None else ())
     return np.lexsort(keys)
-
-
-def plot_mixing(frame: pd.DataFrame, title: str = "", **_) -> "Figure":
-    """One heatmap per run of its last-round mixing weights (off-diagonal, row-normalised; the
-    self weight is left out), clients ordered by planted group and dominant class."""
-    from fhbench.reporting.figures import NothingToPlot, _finish, _panels
-
-    runs = [(key, run) for key, run in frame.groupby(RUN_KEYS, sort=True) if (run["matrix"] == "mixing").any()]
-    if not runs:  # drawn as a note (every run diverged before its first evaluation, or no EPFL run)
-        raise NothingToPlot("no mixing matrices (only EPFL runs that reach an evaluation round record them)")
-    fig, axes = _panels(len(runs), width=4.0, height=3.6)
-    for ax, (key, run) in zip(axes, runs):
-        order = client_order(run)
-        # The self weight λ is the same on every row and would swamp the colour scale: the
-        # heatmap shows where each client's shared part goes (row-normalised off-diagonal).
-        shares = off_diagonal_shares(matrix_at(run, "mixing"))[np.ix_(order, order)]
-        np.fill_diagonal(shares, np.nan)
-        last = int(run[run["matrix"] == "mixing"]["round"].max())
-        image = ax.imshow(shares, cmap="viridis", vmin=0.0)
-        dominant, groups = per_client(run, "dominant_class"), per_client(run, "planted_group")
-        labels = [
-            (f"g{int(groups[c])}·" if groups is not None else "") + (f"c{int(dominant[c])}" if dominant is not None else str(c))
-            for c in order
-        ]
-        ax.set_xticks(range(len(order)))
-        ax.set_xticklabels(labels, fontsize=5)
-        ax.set_yticks(range(len(order)))
-        ax.set_yticklabels(labels, fontsize=5)
-        dataset, partition, algorithm, variant, seed = key
-        stats = concentration(run)
-        note = f"top-{stats['k']} nearest: {100 * stats['nearest_share']:.0f}% (uniform {100 * stats['nearest_uniform']:.0f}%)"
-        if "within_share" in stats:
-            note += f"\nwithin group: {100 * stats['within_share']:.0f}% (uniform {100 * stats['within_uniform']:.0f}%)"
-        label = algorithm if variant == "default" else f"{algorithm} ({variant})"
-        ax.set_title(f"{dataset}/{partition} {label} s{seed} r{last}\n{note}", fontsize=7)
-        ax.set_xlabel("client j (g: planted group, c: dominant class)", fontsize=7)
-        ax.set_ylabel("client i: share of its off-diagonal weight", fontsize=7)
-        fig.colorbar(image, ax=ax, fraction=0.046)
-    return _finish(fig, title)

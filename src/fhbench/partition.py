@@ -57,9 +57,7 @@ class Partition:
             if self.planted_groups is not None:
                 entry["planted_group"] = self.planted_groups[len(clients)]
                 entry["label_map"] = self.label_maps[len(clients)]
-            entry["class_counts"] = {
-                s: np.bincount(labels[c[s]], minlength=n_classes).astype(int).tolist() for s in SPLITS
-            }
+            entry["class_counts"] = {s: np.bincount(labels[c[s]], minlength=n_classes).astype(int).tolist() for s in SPLITS}
             clients.append(entry)
         from fhbench.validate import labels_identity
 
@@ -209,11 +207,19 @@ def natural_positions(
 ) -> list[np.ndarray]:
     """One client per metadata group: the ``n_clients`` largest groups (all when None)."""
     if groups is None:
-        raise InputError("natural split", "the natural scheme needs a group per sample", "name the metadata column (partitions.<name>.group, or --group with --metadata)")
+        raise InputError(
+            "natural split",
+            "the natural scheme needs a group per sample",
+            "name the metadata column (partitions.<name>.group, or --group with --metadata)",
+        )
     groups = np.asarray(groups).astype(str)
     ranked = rank_groups(groups)
     if n_clients is not None and n_clients > len(ranked):
-        raise InputError("natural split", f"{n_clients} clients asked for, but the data holds only {len(ranked)} groups", "use fewer clients, or n_clients: null for one per group")
+        raise InputError(
+            "natural split",
+            f"{n_clients} clients asked for, but the data holds only {len(ranked)} groups",
+            "use fewer clients, or n_clients: null for one per group",
+        )
     return [np.flatnonzero(groups == g) for g in ranked[:n_clients]]
 
 
@@ -308,8 +314,11 @@ def make_partition(
     chosen = _subsample(rs, len(labels), datapercent)
     working_labels = labels[chosen]
     if n_clients is not None and len(working_labels) < n_clients:
-        raise InputError("n_clients", f"{len(working_labels)} samples after datapercent={datapercent} cannot fill {n_clients} clients",
-                         "use fewer clients or a larger datapercent")
+        raise InputError(
+            "n_clients",
+            f"{len(working_labels)} samples after datapercent={datapercent} cannot fill {n_clients} clients",
+            "use fewer clients or a larger datapercent",
+        )
     working_groups = None if groups is None else np.asarray(groups).astype(str)[chosen]
     positions = SCHEMES[scheme](working_labels, n_clients, alpha, rs, groups=working_groups)
     params = {"n_clients": n_clients, "alpha": alpha, "datapercent": datapercent, "seed": seed}
@@ -324,7 +333,11 @@ def make_partition(
     if empty or not any(c["train"] for c in clients):
         raise InputError(
             f"{scheme} split",
-            (f"client {empty[0]} of {len(clients)} gets no sample" if empty else f"none of the {len(clients)} clients gets a training sample")
+            (
+                f"client {empty[0]} of {len(clients)} gets no sample"
+                if empty
+                else f"none of the {len(clients)} clients gets a training sample"
+            )
             + f" ({len(working_labels)} samples after datapercent={datapercent})",
             "use fewer clients, a larger datapercent or more data",
         )
@@ -353,7 +366,6 @@ def partition_prepared(
     import pandas as pd
 
     from fhbench.io import write_json
-
     from fhbench.validate import check_labels, check_output_path, load_npy, read_info
 
     prepared_dir = Path(prepared_dir)

@@ -140,15 +140,13 @@ def summarise(infos: Iterable[Mapping]) -> dict:
         return sorted({v for v in values if v is not None}, key=str)
 
     commits = distinct(
-        f"{p['git']['commit'][:12]}{' (dirty)' if p['git'].get('dirty') else ''}" if p.get("git", {}).get("commit") else None
-        for p in prov
+        f"{p['git']['commit'][:12]}{' (dirty)' if p['git'].get('dirty') else ''}" if p.get("git", {}).get("commit") else None for p in prov
     )
-    versions_seen = distinct(
-        ", ".join(f"{k} {v}" for k, v in p["versions"].items() if v) if p.get("versions") else None for p in prov
-    )
+    versions_seen = distinct(", ".join(f"{k} {v}" for k, v in p["versions"].items() if v) if p.get("versions") else None for p in prov)
     devices = distinct(
         (p["device"].get("gpu") and f"{p['device']['gpu']} (CUDA {p['device'].get('cuda')})") or p["device"].get("cpu")
-        if p.get("device") else None
+        if p.get("device")
+        else None
         for p in prov
     )
     started = distinct(p.get("started") for p in prov)

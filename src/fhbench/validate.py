@@ -38,7 +38,9 @@ def load_npy(path: str | Path, what: str = "array", mmap: bool = False, todo: st
     return array
 
 
-def check_labels(labels: np.ndarray, where: str | Path, n_classes: int | None = None, todo: str = "", contiguous: bool = True) -> np.ndarray:
+def check_labels(
+    labels: np.ndarray, where: str | Path, n_classes: int | None = None, todo: str = "", contiguous: bool = True
+) -> np.ndarray:
     """A label vector as int64, or an InputError: 1-D, integer, 0 ≤ y < n_classes.
 
     Without ``n_classes`` (a bare ``--labels`` file) the classes must be 0..K-1, each present,
@@ -66,7 +68,11 @@ def check_labels(labels: np.ndarray, where: str | Path, n_classes: int | None = 
             raise InputError(where, f"label {high} at index {int(np.argmax(labels))} is not below the {n_classes} classes", todo)
     elif not contiguous:
         if high >= len(labels):
-            raise InputError(where, f"label {high} at index {int(np.argmax(labels))} exceeds the number of samples ({len(labels)}): not a class index", todo)
+            raise InputError(
+                where,
+                f"label {high} at index {int(np.argmax(labels))} exceeds the number of samples ({len(labels)}): not a class index",
+                todo,
+            )
     else:
         present = np.unique(labels)
         if len(present) != high + 1:
@@ -98,7 +104,9 @@ def read_info(folder: Path) -> dict:
         raise InputError(path, f"n_classes is {n!r}, expected a positive integer", REPREPARE)
     names = info.get("class_names")
     if names is not None and (not isinstance(names, list) or len(names) != n):
-        raise InputError(path, f"class_names names {len(names) if isinstance(names, list) else names!r} classes, n_classes says {n}", REPREPARE)
+        raise InputError(
+            path, f"class_names names {len(names) if isinstance(names, list) else names!r} classes, n_classes says {n}", REPREPARE
+        )
     return info
 
 
@@ -113,7 +121,9 @@ def check_prepared(folder: str | Path) -> dict:
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError(folder, "is not a prepared dataset folder" + (" (it is a file)" if folder.exists() else " (it does not exist)"), REPREPARE)
+        raise InputError(
+            folder, "is not a prepared dataset folder" + (" (it is a file)" if folder.exists() else " (it does not exist)"), REPREPARE
+        )
     text = (folder / TEXT_OFFSETS).exists()
     names = (TEXTS, TEXT_OFFSETS) if text else ("inputs.npy",)
     missing = [n for n in (*names, "labels.npy", "metadata.csv", "info.json") if not (folder / n).is_file()]
@@ -126,12 +136,18 @@ def check_prepared(folder: str | Path) -> dict:
         offsets = load_npy(folder / TEXT_OFFSETS, "text offsets")
         size = (folder / TEXTS).stat().st_size
         if offsets.ndim != 1 or len(offsets) != n + 1 or offsets.dtype.kind not in "iu" or (len(offsets) and int(offsets[-1]) != size):
-            raise InputError(folder / TEXT_OFFSETS, f"holds {len(offsets)} offsets ending at {offsets[-1] if len(offsets) else '-'}, "
-                             f"expected {n + 1} ending at the {size} bytes of {TEXTS}", REPREPARE)
+            raise InputError(
+                folder / TEXT_OFFSETS,
+                f"holds {len(offsets)} offsets ending at {offsets[-1] if len(offsets) else '-'}, "
+                f"expected {n + 1} ending at the {size} bytes of {TEXTS}",
+                REPREPARE,
+            )
     else:
         inputs = load_npy(folder / "inputs.npy", "inputs", mmap=True)
         if inputs.ndim < 2 or len(inputs) != n:
-            raise InputError(folder / "inputs.npy", f"has shape {inputs.shape}, expected {n} rows (one per label) of at least one value", REPREPARE)
+            raise InputError(
+                folder / "inputs.npy", f"has shape {inputs.shape}, expected {n} rows (one per label) of at least one value", REPREPARE
+            )
         if inputs.dtype.kind not in "uif":
             raise InputError(folder / "inputs.npy", f"has dtype {inputs.dtype}, expected numbers", REPREPARE)
         expected = info.get("input_shape")
@@ -164,14 +180,22 @@ def check_split(path: str | Path, labels: np.ndarray | None = None) -> list[dict
             if not isinstance(idx, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in idx):
                 raise InputError(path, f"clients[{i}].{s} is not a list of integer indices", redo)
         if not (c["val"] or c["test"]):
-            raise InputError(path, f"client {i} has no validation or test sample to be scored on", "use fewer clients, a larger datapercent or more data")
+            raise InputError(
+                path, f"client {i} has no validation or test sample to be scored on", "use fewer clients, a larger datapercent or more data"
+            )
     if not any(c["train"] for c in clients):
-        raise InputError(path, f"none of its {len(clients)} clients has a training sample", "use fewer clients, a larger datapercent or more data")
+        raise InputError(
+            path, f"none of its {len(clients)} clients has a training sample", "use fewer clients, a larger datapercent or more data"
+        )
     if labels is not None:
         stored = split.get("labels")
         if stored is not None and stored != labels_identity(labels):
-            raise InputError(path, f"was made from other labels ({stored.get('count')} samples, sha256 {str(stored.get('sha256'))[:12]}…) "
-                             f"than the prepared data ({len(labels)} samples)", redo)
+            raise InputError(
+                path,
+                f"was made from other labels ({stored.get('count')} samples, sha256 {str(stored.get('sha256'))[:12]}…) "
+                f"than the prepared data ({len(labels)} samples)",
+                redo,
+            )
         top = max(max(idx, default=-1) for c in clients for idx in c.values())
         low = min(min(idx, default=0) for c in clients for idx in c.values())
         if top >= len(labels) or low < 0:
@@ -201,12 +225,16 @@ def check_finite(value, where: str) -> None:
         raise InputError(where, f"{value} is not a finite number", "write a number")
 
 
-def check_model_loading(model_dir: str | Path, model, config, loading_info: dict, head_modules: tuple[str, ...], expected_type: str) -> None:
+def check_model_loading(
+    model_dir: str | Path, model, config, loading_info: dict, head_modules: tuple[str, ...], expected_type: str
+) -> None:
     """After ``from_pretrained``: the folder held this architecture and every backbone weight was loaded."""
     model_dir = Path(model_dir)
     refetch = f"fetch the model again (snakemake --forcerun fetch_model, or fhbench fetch-model --out {model_dir})"
     if getattr(config, "model_type", None) != expected_type:
-        raise InputError(model_dir / "config.json", f"is a {getattr(config, 'model_type', None)!r} model, expected {expected_type!r}", refetch)
+        raise InputError(
+            model_dir / "config.json", f"is a {getattr(config, 'model_type', None)!r} model, expected {expected_type!r}", refetch
+        )
 
     def is_head(name: str) -> bool:
         return any(name == h or name.startswith(h + ".") or f".{h}." in f".{name}" for h in head_modules)
@@ -233,19 +261,28 @@ def check_model_sizes(model_dir: str | Path, expected: dict | None) -> None:
         if isinstance(value, dict):
             continue  # nested (MOMENT's t5_config): its load checks every tensor's shape
         if key in saved and saved[key] != value:
-            raise InputError(model_dir / "config.json", f"{key} is {saved[key]!r}, the config's backbone says {value!r}",
-                             "fetch the model again (snakemake --forcerun fetch_model) or fix the config")
+            raise InputError(
+                model_dir / "config.json",
+                f"{key} is {saved[key]!r}, the config's backbone says {value!r}",
+                "fetch the model again (snakemake --forcerun fetch_model) or fix the config",
+            )
 
 
 def check_raw_dir(raw_dir: str | Path) -> Path:
     """A raw folder written by acquisition (it holds MANIFEST.json), not one made or filled by hand."""
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
-        raise InputError(raw_dir, "is not a raw data folder" + (" (it is a file)" if raw_dir.exists() else " (it does not exist)"),
-                         "acquire the data first (snakemake resources/raw/<dataset>, or fhbench acquire)")
+        raise InputError(
+            raw_dir,
+            "is not a raw data folder" + (" (it is a file)" if raw_dir.exists() else " (it does not exist)"),
+            "acquire the data first (snakemake resources/raw/<dataset>, or fhbench acquire)",
+        )
     if not (raw_dir / "MANIFEST.json").is_file():
-        raise InputError(raw_dir, "was not written by the acquire step (no MANIFEST.json)",
-                         "remove it; put hand-downloaded files in resources/downloads/<dataset>/ and acquire again (they are checked and used)")
+        raise InputError(
+            raw_dir,
+            "was not written by the acquire step (no MANIFEST.json)",
+            "remove it; put hand-downloaded files in resources/downloads/<dataset>/ and acquire again (they are checked and used)",
+        )
     return raw_dir
 
 
@@ -262,10 +299,14 @@ def prepare_checked(key: str, raw_dir: str | Path, out_dir: str | Path, options:
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):  # the disk, not the data (exit 1)
             raise
-        raise InputError(raw_dir, f"cannot be prepared as {key} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})",
-                         "a raw file is missing or unreadable: acquire it again (snakemake --forcerun acquire_data)") from exc
+        raise InputError(
+            raw_dir,
+            f"cannot be prepared as {key} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})",
+            "a raw file is missing or unreadable: acquire it again (snakemake --forcerun acquire_data)",
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - each reader (numpy, pandas, wfdb, mne, soundfile) raises its own types
         raise InputError(
-            raw_dir, f"cannot be prepared as {key} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})",
+            raw_dir,
+            f"cannot be prepared as {key} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})",
             "a raw file is damaged or not from the source: acquire it again (snakemake --forcerun acquire_data)",
         ) from exc

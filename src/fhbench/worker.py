@@ -100,7 +100,9 @@ def call(target: str, kwargs: dict, log: str | Path | None = None):
     reply = json.loads(reply)
     if not reply["ok"]:
         if reply.get("code"):  # bad input or a download/disk failure: the same line and status as in-process
-            raise WorkerReportedError(reply["line"], reply["code"], f"{target} failed in the warm worker: {reply['error']} (traceback: {where})")
+            raise WorkerReportedError(
+                reply["line"], reply["code"], f"{target} failed in the warm worker: {reply['error']} (traceback: {where})"
+            )
         raise WorkerError(f"{target} failed in the warm worker: {reply['error']} (traceback: {where})")
     return reply["result"]
 
@@ -283,8 +285,7 @@ def start(log: str | Path, owner_pid: int | None = None, preload: tuple[str, ...
     100 characters, which a project folder may exceed."""
     address = str(Path(tempfile.mkdtemp(prefix="fhbench-worker-")) / "socket")
     Path(log).parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "fhbench.worker", "--socket", address, "--owner-pid", str(owner_pid or os.getpid()),
-           "--preload", *preload]
+    cmd = [sys.executable, "-m", "fhbench.worker", "--socket", address, "--owner-pid", str(owner_pid or os.getpid()), "--preload", *preload]
     with open(log, "w") as stream:
         process = subprocess.Popen(cmd, stdout=stream, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + READY_TIMEOUT_S

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import pytest
 import torch
 
 from fhbench.federation import Federation, RunConfig
@@ -21,8 +20,10 @@ class TinyLoraNet(torch.nn.Module):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.base = torch.nn.ParameterList(
-            [torch.nn.Parameter(torch.randn(hidden, d_in, generator=g), requires_grad=False),
-             torch.nn.Parameter(torch.randn(hidden, hidden, generator=g), requires_grad=False)]
+            [
+                torch.nn.Parameter(torch.randn(hidden, d_in, generator=g), requires_grad=False),
+                torch.nn.Parameter(torch.randn(hidden, hidden, generator=g), requires_grad=False),
+            ]
         )
         dims = [d_in, hidden]
         self.blocks = torch.nn.ModuleList()
@@ -78,11 +79,28 @@ def make_federation(
     split = []
     for c in range(n_clients):
         base = 0 if identical else c * per_client
-        split.append({"train": list(range(base, base + n_train)), "val": list(range(base + n_train, base + n_train + 4)),
-                      "test": list(range(base + n_train + 4, base + per_client))})
-    config = RunConfig(dataset="toy", partition="toy", algorithm=algorithm, seed=seed, backbone="tiny", architecture="tiny",
-                       rounds=rounds, lr=lr, lr_min=lr, batch_size=batch_size, eval_every=eval_every, algorithm_params=params or {},
-                       **overrides)
+        split.append(
+            {
+                "train": list(range(base, base + n_train)),
+                "val": list(range(base + n_train, base + n_train + 4)),
+                "test": list(range(base + n_train + 4, base + per_client)),
+            }
+        )
+    config = RunConfig(
+        dataset="toy",
+        partition="toy",
+        algorithm=algorithm,
+        seed=seed,
+        backbone="tiny",
+        architecture="tiny",
+        rounds=rounds,
+        lr=lr,
+        lr_min=lr,
+        batch_size=batch_size,
+        eval_every=eval_every,
+        algorithm_params=params or {},
+        **overrides,
+    )
     return Federation.from_tensors(config, TinyLoraNet(rank=rank, seed=seed), batch_inputs, inputs, labels, split, log=lambda m: None)
 
 

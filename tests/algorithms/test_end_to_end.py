@@ -29,8 +29,18 @@ def split_path(demo_organamnist, tmp_path_factory):
 
 def run_config(algorithm: str, seed: int = 0, **extra) -> dict:
     return dict(
-        dataset="organamnist", partition="iid", algorithm=algorithm, seed=seed, backbone="vit_tiny", architecture="vit",
-        rounds=2, lr=0.05, batch_size=16, eval_every=1, lora={"rank": 4, "alpha": 8, "dropout": 0.0}, **extra,
+        dataset="organamnist",
+        partition="iid",
+        algorithm=algorithm,
+        seed=seed,
+        backbone="vit_tiny",
+        architecture="vit",
+        rounds=2,
+        lr=0.05,
+        batch_size=16,
+        eval_every=1,
+        lora={"rank": 4, "alpha": 8, "dropout": 0.0},
+        **extra,
     )
 
 

@@ -69,8 +69,11 @@ def test_layers_count_layers_not_tensors():
     fed = make_federation("fedala", n_clients=2)
     names = fed.algorithm.info.param_names
     # Tiny net: two LoRA-adapted blocks (A and B each) and a head (weight and bias).
-    assert layer_groups(names) == [("blocks.0.lora_A", "blocks.0.lora_B"), ("blocks.1.lora_A", "blocks.1.lora_B"),
-                                   ("classifier.weight", "classifier.bias")]
+    assert layer_groups(names) == [
+        ("blocks.0.lora_A", "blocks.0.lora_B"),
+        ("blocks.1.lora_A", "blocks.1.lora_B"),
+        ("classifier.weight", "classifier.bias"),
+    ]
     for layers, expected in ((1, 2), (2, 4), (3, 6), (9, 6)):
         fed.algorithm.layers = layers
         assert len(fed.algorithm.top_names()) == expected
@@ -79,13 +82,20 @@ def test_layers_count_layers_not_tensors():
 def test_layers_on_real_backbone_names():
     from fhbench.algorithms.fedala import layer_groups
 
-    vit = ("vit.encoder.layer.1.attention.attention.query.lora_A.default.weight",
-           "vit.encoder.layer.1.attention.attention.query.lora_B.default.weight",
-           "vit.encoder.layer.1.attention.attention.value.lora_A.default.weight",
-           "vit.encoder.layer.1.attention.attention.value.lora_B.default.weight",
-           "classifier.modules_to_save.default.weight", "classifier.modules_to_save.default.bias")
+    vit = (
+        "vit.encoder.layer.1.attention.attention.query.lora_A.default.weight",
+        "vit.encoder.layer.1.attention.attention.query.lora_B.default.weight",
+        "vit.encoder.layer.1.attention.attention.value.lora_A.default.weight",
+        "vit.encoder.layer.1.attention.attention.value.lora_B.default.weight",
+        "classifier.modules_to_save.default.weight",
+        "classifier.modules_to_save.default.bias",
+    )
     groups = layer_groups(vit)
     assert len(groups) == 3 and groups[-1] == vit[-2:]
-    roberta_head = ("classifier.modules_to_save.default.dense.weight", "classifier.modules_to_save.default.dense.bias",
-                    "classifier.modules_to_save.default.out_proj.weight", "classifier.modules_to_save.default.out_proj.bias")
+    roberta_head = (
+        "classifier.modules_to_save.default.dense.weight",
+        "classifier.modules_to_save.default.dense.bias",
+        "classifier.modules_to_save.default.out_proj.weight",
+        "classifier.modules_to_save.default.out_proj.bias",
+    )
     assert layer_groups(roberta_head) == [roberta_head[:2], roberta_head[2:]]

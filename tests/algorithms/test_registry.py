@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from fhbench.algorithms import ALGORITHMS, build
-from fhbench.grid import schema_hyperparameters
 from fhbench.config import load_config, validate_config
+from fhbench.grid import schema_hyperparameters
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = yaml.safe_load((REPO / "config" / "schemas" / "config.schema.yaml").read_text())
@@ -38,7 +38,10 @@ def test_configs_define_every_algorithm_and_build_it(config_file):
     for name, params in config["algorithms"].items():
         assert build(name, **params).name == name
     # Reference algorithms (local, centralized) run as an experiment's reference rows.
-    methods = lambda exp: set(exp["algorithms"]) | set(exp.get("references", []))
+
+    def methods(exp):
+        return set(exp["algorithms"]) | set(exp.get("references", []))
+
     run = {a for exp in config["experiments"].values() for a in methods(exp)}
     assert set(PAPER_GRID) | {"centralized"} <= run  # the demo runs them all on one dataset per modality
     if config_file == "config.yaml":
@@ -56,8 +59,15 @@ def test_paper_defaults_in_config():
 
 @pytest.mark.parametrize(
     "name, key, value",
-    [("fedprox", "mu", -1.0), ("scaffold", "server_lr", 0), ("apfl", "alpha_init", 2.0), ("fedala", "layers", 0),
-     ("ffa_lora", "share_head", "yes"), ("apple", "unknown", 1.0), ("local", "mu", 1.0)],
+    [
+        ("fedprox", "mu", -1.0),
+        ("scaffold", "server_lr", 0),
+        ("apfl", "alpha_init", 2.0),
+        ("fedala", "layers", 0),
+        ("ffa_lora", "share_head", "yes"),
+        ("apple", "unknown", 1.0),
+        ("local", "mu", 1.0),
+    ],
 )
 def test_bad_hyperparameter_fails_naming_the_key(name, key, value):
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())

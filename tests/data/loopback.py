@@ -44,7 +44,9 @@ def loopback_roundtrip(key: str, tmp_path: Path, http_mirror, demo: dict, mirror
     dataset.prepare(raw, tmp_path / "prepared")
     split_path = tmp_path / "split.json"
     partition_prepared(tmp_path / "prepared", split_path, "fhbench", n_clients, 0.5, 1.0, 2025)
-    return RoundTrip(served, raw, load_prepared(tmp_path / "prepared"), tmp_path / "prepared", json.loads(split_path.read_text()), list(handler.requests))
+    return RoundTrip(
+        served, raw, load_prepared(tmp_path / "prepared"), tmp_path / "prepared", json.loads(split_path.read_text()), list(handler.requests)
+    )
 
 
 def check_split(trip: RoundTrip, n_clients: int = 5) -> None:

@@ -23,7 +23,9 @@ def fetch_from(served, certs, tmp_path):
 
     with serve_directory_tls(served, certs["cert"], certs["key"]) as (base_url, handler):
         try:
-            return fetch(RemoteFile(f"{base_url}/blob.bin", "blob.bin"), tmp_path / "raw", part_dir=tmp_path / "parts", progress=False, timeout=10)
+            return fetch(
+                RemoteFile(f"{base_url}/blob.bin", "blob.bin"), tmp_path / "raw", part_dir=tmp_path / "parts", progress=False, timeout=10
+            )
         finally:
             fetch_from.requests = list(handler.requests)
 

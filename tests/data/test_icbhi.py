@@ -47,7 +47,17 @@ def annotated_cycles(raw: Path) -> list[dict]:
         for start, end, crackle, wheeze in np.loadtxt(wav.with_suffix(".txt"), ndmin=2):
             patient, _, chest, _, device = wav.stem.split("_")
             cycles.append(
-                dict(start=start, end=end, sr=sr, frames=frames, label=int(crackle) + 2 * int(wheeze), patient=int(patient), chest=chest, device=device, split=splits[wav.stem])
+                dict(
+                    start=start,
+                    end=end,
+                    sr=sr,
+                    frames=frames,
+                    label=int(crackle) + 2 * int(wheeze),
+                    patient=int(patient),
+                    chest=chest,
+                    device=device,
+                    split=splits[wav.stem],
+                )
             )
     return cycles
 
@@ -161,7 +171,12 @@ def test_twin_files_have_the_real_devices_rates_and_sample_formats(acquired):
     for wav in (root / "raw" / UNPACKED).rglob("*.wav"):
         info = sf.info(str(wav))
         seen.setdefault(wav.stem.rsplit("_", 1)[1], set()).add((info.samplerate, info.subtype, info.channels))
-    assert seen == {"Meditron": {(44_100, "PCM_24", 1)}, "LittC2SE": {(44_100, "PCM_24", 1)}, "AKGC417L": {(44_100, "PCM_24", 1)}, "Litt3200": {(4_000, "PCM_16", 1)}}
+    assert seen == {
+        "Meditron": {(44_100, "PCM_24", 1)},
+        "LittC2SE": {(44_100, "PCM_24", 1)},
+        "AKGC417L": {(44_100, "PCM_24", 1)},
+        "Litt3200": {(4_000, "PCM_16", 1)},
+    }
     assert {d: f for d, f in DEVICE_FORMATS.items()} == {d: (r, t) for d, ((r, t, _),) in seen.items()}
 
 
@@ -184,7 +199,7 @@ def test_list_quirk_is_matched_ignoring_the_device_and_reported(acquired):
     listed = dict(line.split() for line in (root / "raw" / SPLIT_LIST).read_text().splitlines())
     quirk = prepared.info["split_list"]["matched_ignoring_device"]
     assert len(quirk) == 1
-    (on_disk, name), = quirk.items()
+    ((on_disk, name),) = quirk.items()
     assert on_disk.endswith("_LittC2SE") and name == on_disk.replace("_LittC2SE", "_Meditron") and on_disk not in listed
     assert prepared.info["split_list"]["unlisted"] == [] and prepared.info["split_list"]["listed_not_on_disk"] == []
     rows = prepared.metadata[prepared.metadata["recording"] == on_disk]
@@ -209,7 +224,12 @@ def test_unlisted_recording_is_named_in_the_log_and_info(tmp_path, capfd):
 
 def test_match_split_list_needs_a_single_candidate():
     stems = ["226_1b1_Pl_sc_LittC2SE", "300_1b1_Al_sc_AKGC417L", "300_1b1_Al_sc_Litt3200", "101_1b1_Al_sc_Meditron"]
-    listed = {"226_1b1_Pl_sc_Meditron": "train", "300_1b1_Al_sc_Meditron": "test", "101_1b1_Al_sc_Meditron": "test", "999_1b1_Al_sc_Meditron": "train"}
+    listed = {
+        "226_1b1_Pl_sc_Meditron": "train",
+        "300_1b1_Al_sc_Meditron": "test",
+        "101_1b1_Al_sc_Meditron": "test",
+        "999_1b1_Al_sc_Meditron": "train",
+    }
     got = match_split_list(stems, listed)
     assert got["matched_ignoring_device"] == {"226_1b1_Pl_sc_LittC2SE": "226_1b1_Pl_sc_Meditron"}
     # one listed name, two files that differ from it only by device: which one it meant is unknown

@@ -14,7 +14,17 @@ from tests.conftest import REPO
 @pytest.mark.slow
 def test_prepare_memory_benchmark_small(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1")
-    cmd = [sys.executable, str(REPO / "benchmarks" / "prepare_memory.py"), "--datasets", "icbhi", "medabs", "--scale", "0.2", "--workdir", str(tmp_path / "w")]
+    cmd = [
+        sys.executable,
+        str(REPO / "benchmarks" / "prepare_memory.py"),
+        "--datasets",
+        "icbhi",
+        "medabs",
+        "--scale",
+        "0.2",
+        "--workdir",
+        str(tmp_path / "w"),
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     rows = {line.split()[0]: line for line in done.stdout.splitlines() if line.startswith(("icbhi", "medabs"))}

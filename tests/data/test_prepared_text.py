@@ -16,7 +16,9 @@ TEXTS = ["first sentence", "", "ünïcödé — 数据 ✓", "tab\tand\nnewline"
 @pytest.fixture
 def prepared(tmp_path):
     out = tmp_path / "prep"
-    write_prepared(out, TEXTS, np.array([0, 1, 2, 1, 0]), pd.DataFrame({"source_split": ["train"] * 5}), {"dataset": "t", "modality": "text"})
+    write_prepared(
+        out, TEXTS, np.array([0, 1, 2, 1, 0]), pd.DataFrame({"source_split": ["train"] * 5}), {"dataset": "t", "modality": "text"}
+    )
     return out
 
 

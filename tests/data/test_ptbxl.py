@@ -47,7 +47,15 @@ def test_disagreeing_and_out_of_set_patients_are_dropped(code_classes):
     db = pd.DataFrame(
         {
             "patient_id": [1.0, 1.0, 2.0, 2.0, 3.0, 4.0, 4.0],
-            "scp_codes": [{"NORM": 100.0}, {"NORM": 80.0}, {"NORM": 100.0}, {"IMI": 100.0}, {"AFLT": 100.0}, {"LVH": 100.0}, {"SR": 0.0, "LVH": 90.0}],
+            "scp_codes": [
+                {"NORM": 100.0},
+                {"NORM": 80.0},
+                {"NORM": 100.0},
+                {"IMI": 100.0},
+                {"AFLT": 100.0},
+                {"LVH": 100.0},
+                {"SR": 0.0, "LVH": 90.0},
+            ],
             "site": [0.0, 0.0, 1.0, 1.0, 2.0, np.nan, np.nan],
             "strat_fold": [1, 2, 3, 4, 5, 6, 7],
         },
@@ -138,9 +146,17 @@ def rewrite_record(record, order, names=None) -> None:
     import wfdb
 
     rec = wfdb.rdrecord(str(record))
-    wfdb.wrsamp(record.name, fs=rec.fs, units=[rec.units[i] for i in order], sig_name=names or [rec.sig_name[i] for i in order],
-                p_signal=rec.p_signal[:, order], fmt=["16"] * len(order), adc_gain=[1000.0] * len(order), baseline=[0] * len(order),
-                write_dir=str(record.parent))
+    wfdb.wrsamp(
+        record.name,
+        fs=rec.fs,
+        units=[rec.units[i] for i in order],
+        sig_name=names or [rec.sig_name[i] for i in order],
+        p_signal=rec.p_signal[:, order],
+        fmt=["16"] * len(order),
+        adc_gain=[1000.0] * len(order),
+        baseline=[0] * len(order),
+        write_dir=str(record.parent),
+    )
 
 
 def test_leads_are_taken_by_name_in_the_info_order(tmp_path):

@@ -101,7 +101,11 @@ def test_truncated_folder_listing_fails_naming_the_folder(tmp_path):
 def test_annotations_with_string_or_integer_milliseconds(tmp_path):
     from fhbench.data.sprsound import read_events
 
-    (tmp_path / "a.json").write_text(json.dumps({"event_annotation": [{"start": "342", "end": "2515", "type": "Normal"}, {"start": 2557, "end": 3776, "type": "Stridor"}]}))
+    (tmp_path / "a.json").write_text(
+        json.dumps(
+            {"event_annotation": [{"start": "342", "end": "2515", "type": "Normal"}, {"start": 2557, "end": 3776, "type": "Stridor"}]}
+        )
+    )
     assert read_events(tmp_path / "a.json") == [(342.0, 2515.0, 0), (2557.0, 3776.0, 6)]
 
 

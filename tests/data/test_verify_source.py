@@ -57,7 +57,10 @@ def test_all_checks_pass_when_the_figures_are_the_published_ones(tmp_path, capsy
     txt.write_text(txt.read_text() + "9.0\t9.5\t0\t0\n")
     assert main(["verify-source", "--dataset", "icbhi", "--raw", str(tmp_path / "raw")]) == 1
     out = capsys.readouterr().out
-    assert f"changed: {txt.relative_to(tmp_path / 'raw')}" in out and "differs from the published source in: sha256 as acquired, samples, class_counts" in out
+    assert (
+        f"changed: {txt.relative_to(tmp_path / 'raw')}" in out
+        and "differs from the published source in: sha256 as acquired, samples, class_counts" in out
+    )
 
 
 def test_published_checksums_of_the_source(tmp_path, capsys):
@@ -84,7 +87,25 @@ def test_missing_raw_folder_is_one_line(tmp_path, capsys):
 
 def test_prepare_command_takes_the_config_options(tmp_path):
     acquire("icbhi", tmp_path / "raw", "demo", demo_options={"n_patients": 2, "recordings_per_patient": 1, "cycles_per_recording": 2})
-    assert main(["prepare", "--dataset", "icbhi", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "p"), "--options", json.dumps({"clip_seconds": 0.25})]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "--dataset",
+                "icbhi",
+                "--raw",
+                str(tmp_path / "raw"),
+                "--out",
+                str(tmp_path / "p"),
+                "--options",
+                json.dumps({"clip_seconds": 0.25}),
+            ]
+        )
+        == 0
+    )
     assert load_prepared(tmp_path / "p").inputs.shape == (4, 4000)
-    assert main(["prepare", "--dataset", "icbhi", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "q"), "--options", '{"clip": 1}']) == 2
+    assert (
+        main(["prepare", "--dataset", "icbhi", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "q"), "--options", '{"clip": 1}'])
+        == 2
+    )
     assert not (tmp_path / "q").exists()

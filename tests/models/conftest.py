@@ -21,21 +21,44 @@ def lora_counts(model) -> tuple[int, int]:
     return a, b
 
 
-def federate(tmp_path: Path, architecture: str, model_dir: Path, inputs: np.ndarray, labels: np.ndarray,
-             algorithm: str = "epfl", lora: dict | None = None, batch_size: int = 8) -> pd.DataFrame:
+def federate(
+    tmp_path: Path,
+    architecture: str,
+    model_dir: Path,
+    inputs: np.ndarray,
+    labels: np.ndarray,
+    algorithm: str = "epfl",
+    lora: dict | None = None,
+    batch_size: int = 8,
+) -> pd.DataFrame:
     """Two federated rounds through fhbench.federation.run_federation on synthetic prepared data."""
     from fhbench.federation import run_federation
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     prepared = tmp_path / "prepared"
-    write_prepared(prepared, inputs, labels, pd.DataFrame({"patient": np.arange(len(labels))}),
-                   {"key": "synthetic", "modality": "synthetic", "n_classes": int(labels.max()) + 1})
+    write_prepared(
+        prepared,
+        inputs,
+        labels,
+        pd.DataFrame({"patient": np.arange(len(labels))}),
+        {"key": "synthetic", "modality": "synthetic", "n_classes": int(labels.max()) + 1},
+    )
     split = tmp_path / "split.json"
     write_json(split, make_partition(labels, "iid", 3, 0.5, 1.0, 2025).to_json(labels))
     config = {
-        "dataset": "synthetic", "partition": "iid", "algorithm": algorithm, "seed": 0, "backbone": model_dir.name,
-        "architecture": architecture, "rounds": 2, "lr": 0.05, "batch_size": batch_size, "eval_every": 1,
-        "lora": lora or {"rank": 4, "alpha": 8, "dropout": 0.0}, "device": "cpu", "threads": 1,
+        "dataset": "synthetic",
+        "partition": "iid",
+        "algorithm": algorithm,
+        "seed": 0,
+        "backbone": model_dir.name,
+        "architecture": architecture,
+        "rounds": 2,
+        "lr": 0.05,
+        "batch_size": batch_size,
+        "eval_every": 1,
+        "lora": lora or {"rank": 4, "alpha": 8, "dropout": 0.0},
+        "device": "cpu",
+        "threads": 1,
     }
     status = run_federation(config, prepared, split, model_dir, tmp_path / "metrics.csv")
     assert status == "completed"

@@ -46,10 +46,18 @@ def test_checkpoint_in_moment_format_reproduces_the_in_memory_model(tmp_path):
 
     keys = set(load_file(str(tmp_path / "moment" / "model.safetensors")))
     # The published names: MOMENT's patch embedding, a T5 encoder stack, the reconstruction head.
-    assert {"patch_embedding.value_embedding.weight", "patch_embedding.mask_embedding", "patch_embedding.position_embedding.pe",
-            "encoder.embed_tokens.weight", "encoder.block.0.layer.0.SelfAttention.q.weight",
-            "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", "encoder.block.1.layer.1.DenseReluDense.wi_0.weight",
-            "encoder.final_layer_norm.weight", "head.linear.weight", "head.linear.bias"} <= keys
+    assert {
+        "patch_embedding.value_embedding.weight",
+        "patch_embedding.mask_embedding",
+        "patch_embedding.position_embedding.pe",
+        "encoder.embed_tokens.weight",
+        "encoder.block.0.layer.0.SelfAttention.q.weight",
+        "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+        "encoder.block.1.layer.1.DenseReluDense.wi_0.weight",
+        "encoder.final_layer_norm.weight",
+        "head.linear.weight",
+        "head.linear.bias",
+    } <= keys
     assert json.loads((tmp_path / "moment" / "config.json").read_text())["patch_len"] == 8
 
     loaded = get_backbone("moment").load(tmp_path / "moment", n_classes=3).eval()
@@ -121,5 +129,6 @@ def test_two_federated_rounds_on_time_series(tmp_path, tiny_dir, rng):
     labels = np.repeat(np.arange(3), 12)
     t = np.linspace(0, 1, 100, dtype=np.float32)
     series = np.sin(2 * np.pi * (1 + labels)[:, None, None] * t) + 0.1 * rng.standard_normal((36, 2, 100))
-    check_federated_metrics(federate(tmp_path, "moment", tiny_dir, series.astype(np.float32), labels,
-                                     lora={"rank": 8, "alpha": 16, "dropout": 0.05}))
+    check_federated_metrics(
+        federate(tmp_path, "moment", tiny_dir, series.astype(np.float32), labels, lora={"rank": 8, "alpha": 16, "dropout": 0.05})
+    )

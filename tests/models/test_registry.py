@@ -44,8 +44,12 @@ def test_training_without_fetched_weights_names_the_rule_that_fills_the_folder(t
     from tests.models.conftest import federate
 
     labels = np.repeat(np.arange(2), 6)
-    inputs = {"image": np.zeros((12, 8, 8), np.uint8), "audio": np.zeros((12, 400), np.float32),
-              "text": np.array(["a b"] * 12), "timeseries": np.zeros((12, 2, 16), np.float32)}
+    inputs = {
+        "image": np.zeros((12, 8, 8), np.uint8),
+        "audio": np.zeros((12, 400), np.float32),
+        "text": np.array(["a b"] * 12),
+        "timeseries": np.zeros((12, 2, 16), np.float32),
+    }
     missing = tmp_path / "resources" / "models" / f"{architecture}_x"
     missing.mkdir(parents=True)  # an empty folder (e.g. an interrupted copy) counts as missing
     with pytest.raises(FileNotFoundError, match=rf"rule fetch_model.*fetch-model --backbone {architecture}_x"):

@@ -9,14 +9,23 @@ import torch
 from fhbench.models import LoraSpec, get_backbone, wrap_with_lora
 from tests.models.conftest import check_federated_metrics, federate, lora_counts
 
-TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-        "max_position_embeddings": 66, "vocab_size": 300}
-TEXTS = np.array([
-    "methods: patients were randomly assigned to treatment",
-    "results",
-    "conclusions: screening reduced mortality in adults with chronic disease and was well tolerated",
-    "objective: to assess the effect",
-], dtype=object)
+TINY = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 66,
+    "vocab_size": 300,
+}
+TEXTS = np.array(
+    [
+        "methods: patients were randomly assigned to treatment",
+        "results",
+        "conclusions: screening reduced mortality in adults with chronic disease and was well tolerated",
+        "objective: to assess the effect",
+    ],
+    dtype=object,
+)
 
 
 @pytest.fixture(scope="module")

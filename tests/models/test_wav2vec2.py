@@ -11,9 +11,17 @@ from fhbench.models.wav2vec2 import real_config
 from tests.models.conftest import check_federated_metrics, federate, lora_counts
 
 TINY = {
-    "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-    "conv_dim": [16, 16], "conv_stride": [5, 4], "conv_kernel": [10, 4], "num_conv_pos_embeddings": 16,
-    "num_conv_pos_embedding_groups": 2, "classifier_proj_size": 16, "vocab_size": 32,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "conv_dim": [16, 16],
+    "conv_stride": [5, 4],
+    "conv_kernel": [10, 4],
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 2,
+    "classifier_proj_size": 16,
+    "vocab_size": 32,
 }
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -29,7 +28,9 @@ def split_json(path, clients_counts, scheme="fhbench", groups=None):
 def tiny(tmp_path):
     prep = tmp_path / "prep"
     prep.mkdir()
-    (prep / "info.json").write_text(json.dumps({"dataset": "toy", "modality": "text", "n_classes": 3, "n_samples": 100, "class_names": ["a", "b", "c"]}))
+    (prep / "info.json").write_text(
+        json.dumps({"dataset": "toy", "modality": "text", "n_classes": 3, "n_samples": 100, "class_names": ["a", "b", "c"]})
+    )
     split = split_json(
         tmp_path / "split.json",
         [

@@ -10,8 +10,12 @@ from fhbench.reporting.efficiency import write_efficiency_table
 CONFIG = {
     "backbones": {
         "vit_b16": {"architecture": "vit", "hf_id": "google/vit-base-patch16-224", "lora": {"rank": 8, "alpha": 16, "dropout": 0.0}},
-        "roberta_tiny": {"architecture": "roberta", "hf_id": "FacebookAI/roberta-base", "tiny": {"hidden_size": 32},
-                         "lora": {"rank": 8, "alpha": 16, "dropout": 0.01}},
+        "roberta_tiny": {
+            "architecture": "roberta",
+            "hf_id": "FacebookAI/roberta-base",
+            "tiny": {"hidden_size": 32},
+            "lora": {"rank": 8, "alpha": 16, "dropout": 0.01},
+        },
         "moment_small": {"architecture": "moment", "hf_id": "AutonLab/MOMENT-1-small", "lora": {"rank": 8, "alpha": 16, "dropout": 0.05}},
     },
     "datasets": {"organamnist": {"backbone": "vit_b16", "lr": 1e-3, "batch_size": 32}},

@@ -31,9 +31,15 @@ def score(dataset, partition, algorithm, variant, seed):
 
 def spec(name, kind, runs, **extra):
     return {
-        "name": name, "kind": kind, "title": name.title(), "runs": runs,
-        "datasets": sorted({r[0] for r in runs}), "partitions": sorted({r[1] for r in runs}),
-        "algorithms": sorted({r[2] for r in runs}), "variants": sorted({r[3] for r in runs}), **extra,
+        "name": name,
+        "kind": kind,
+        "title": name.title(),
+        "runs": runs,
+        "datasets": sorted({r[0] for r in runs}),
+        "partitions": sorted({r[1] for r in runs}),
+        "algorithms": sorted({r[2] for r in runs}),
+        "variants": sorted({r[3] for r in runs}),
+        **extra,
     }
 
 
@@ -116,8 +122,10 @@ def test_build_report_sections(metrics, tmp_path):
         "layers": spec("layers", "variants", LAYERS),
         "rank": spec("rank", "communication", RANK),
     }
-    figures = {"convergence": {"kind": "convergence", "experiment": "main", "title": "Conv"},
-               "spread": {"kind": "client_spread", "experiment": "main", "title": "Spread"}}
+    figures = {
+        "convergence": {"kind": "convergence", "experiment": "main", "title": "Conv"},
+        "spread": {"kind": "client_spread", "experiment": "main", "title": "Spread"},
+    }
     deviations = [{"published": "no seed", "here": "seeded", "why": "repeatable"}]
     text = build_report(metrics, experiments, figures, ALPHAS, deviations, extra_figures=["figures/split_ds_fhbench.png"])
     assert f"{run_counts(metrics)['runs']} federated runs" in text
@@ -148,7 +156,9 @@ def test_write_report(metrics, tmp_path, repo):
     path = tmp_path / "m.csv"
     select_runs(metrics, MAIN).to_csv(path, index=False)
     out = tmp_path / "REPORT.md"
-    write_report(out, [path], repo / "report" / "deviations.yaml", experiments={"main": spec("main", "main", MAIN)}, figures={}, alphas=ALPHAS)
+    write_report(
+        out, [path], repo / "report" / "deviations.yaml", experiments={"main": spec("main", "main", MAIN)}, figures={}, alphas=ALPHAS
+    )
     assert out.read_text().startswith("# FHBench reproduction report")
 
 
@@ -165,7 +175,9 @@ def test_report_opens_with_provenance_and_a_demo_warning(metrics, tmp_path, repo
         prov = provenance.collect(provenance.now(), {"split": tmp_path / "split.json"})
         prov["git"] = {"commit": commit, "dirty": i == 1}
         infos.append(tmp_path / f"run{i}.json")
-        infos[-1].write_text(json.dumps({"status": "completed", "wall_seconds": 7200, "cpu_seconds": 3600, "peak_rss_mb": 900.0, "provenance": prov}))
+        infos[-1].write_text(
+            json.dumps({"status": "completed", "wall_seconds": 7200, "cpu_seconds": 3600, "peak_rss_mb": 900.0, "provenance": prov})
+        )
     out = tmp_path / "REPORT.md"
     common = dict(experiments={"main": spec("main", "main", MAIN)}, figures={}, alphas=ALPHAS, run_infos=infos, config_name="demo")
     text = write_report(out, [path], repo / "report" / "deviations.yaml", demo=True, **common)
@@ -226,7 +238,9 @@ def test_mixing_section_and_planted_finding_quote_the_weights(metrics):
     assert "| ds/fhbench | default | 60.0% | 33.3% | 60.0% |" in text and "(1.80×)" in text
     sentence = finding_planted(main, spec("planted", "planted", MAIN, compare=["fedavg"]), ALPHAS, mixing=mixing)
     assert "epfl (80.5%) beats fedavg (60.5%): +20.0 points" in sentence
-    assert "concentrate within the planted groups: 60.0% of each client's off-diagonal weight goes to its own group, against 33.3%" in sentence
+    assert (
+        "concentrate within the planted groups: 60.0% of each client's off-diagonal weight goes to its own group, against 33.3%" in sentence
+    )
 
 
 def test_figure_findings_read_one_evaluation_point(metrics, tmp_path):

@@ -10,13 +10,15 @@ from fhbench.reporting.stats import average_ranks, bootstrap_interval, bootstrap
 
 
 def test_column_ranks_share_ties_and_skip_references():
-    table = pd.DataFrame({
-        "column": ["a"] * 4 + ["b"] * 4,
-        "dataset": ["a"] * 4 + ["b"] * 4,
-        "method": ["x", "y", "z", "local (reference)"] * 2,
-        "mean": [0.5, 0.5, 0.4, 0.9, 0.3, 0.2, 0.1, 0.9],
-        "reference": [False, False, False, True] * 2,
-    })
+    table = pd.DataFrame(
+        {
+            "column": ["a"] * 4 + ["b"] * 4,
+            "dataset": ["a"] * 4 + ["b"] * 4,
+            "method": ["x", "y", "z", "local (reference)"] * 2,
+            "mean": [0.5, 0.5, 0.4, 0.9, 0.3, 0.2, 0.1, 0.9],
+            "reference": [False, False, False, True] * 2,
+        }
+    )
     table["rank"] = column_ranks(table)
     assert list(table["rank"][:3]) == [1.5, 1.5, 3.0] and np.isnan(table["rank"][3])
     avg = average_ranks(table).set_index("method")["avg_rank"]

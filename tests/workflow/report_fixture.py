@@ -36,8 +36,13 @@ def prepare(dest: Path, configfile: str = "config/demo.yaml") -> tuple[Path, dic
     for key in grid.all_runs(config):
         out = repo / key.directory
         out.mkdir(parents=True)
-        tidy_metrics([(key.dataset, key.partition, key.algorithm, key.variant, key.seed)], score, rounds=6,
-                     clients=4, bytes_per_client=bytes_per_client).to_csv(out / "metrics.csv", index=False)
+        tidy_metrics(
+            [(key.dataset, key.partition, key.algorithm, key.variant, key.seed)],
+            score,
+            rounds=6,
+            clients=4,
+            bytes_per_client=bytes_per_client,
+        ).to_csv(out / "metrics.csv", index=False)
         (out / "run.json").write_text(json.dumps({"status": "completed"}))
     return repo, config
 

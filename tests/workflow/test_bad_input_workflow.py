@@ -92,9 +92,8 @@ def test_failed_download_then_manual_copy_and_a_plain_rerun(workdir, tmp_path):
 @pytest.mark.parametrize("warm_worker", [False, True], ids=["own-process", "warm-worker"])
 def test_bad_model_folder_fails_once_with_the_line_at_the_end_of_the_log(workdir, warm_worker):
     """A hand-made model folder of other sizes: the run stops with exit 2; retries do not redo the work."""
-    from fhbench.models import get_backbone
-
     from fhbench import grid
+    from fhbench.models import get_backbone
 
     config = write_config(workdir, "run.yaml", lambda c: c["execution"].update(warm_worker=warm_worker))
     cfg = resolved(workdir, config)

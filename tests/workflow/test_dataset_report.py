@@ -9,7 +9,6 @@ import yaml
 
 from fhbench import grid
 from fhbench.config import validate_config
-
 from tests.conftest import copy_repo
 from tests.workflow.test_dvc import environment, run
 

@@ -33,7 +33,7 @@ def plan(work: Path, *args: str) -> tuple[dict[str, int], set[str], set[str]]:
     text = snakemake(work, "-n", "--cores", "2", *args)
     if "Nothing to be done" in text:
         return {}, set(), set()
-    stats = text[text.index("Job stats:"):]
+    stats = text[text.index("Job stats:") :]
     counts = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE) if m[1] != "total"}
     paths = {kind: set() for kind in ("input", "output")}
     for kind, line in re.findall(r"^\s+(input|output): (.+)$", text, re.MULTILINE):
@@ -73,7 +73,9 @@ def test_config_on_the_command_line_goes_over_the_default_config(tmp_path):
     assert counts["acquire_data"] == len(paper["datasets"])
     # Nested values keep their YAML types (the schema would reject rounds: '3'), and the rest of
     # the default config stays.
-    text = snakemake(work, "-n", "--cores", "2", "results/paper/tables/weights_accuracy.csv", "--config", "seeds=[1]", "training={rounds: 3}")
+    text = snakemake(
+        work, "-n", "--cores", "2", "results/paper/tables/weights_accuracy.csv", "--config", "seeds=[1]", "training={rounds: 3}"
+    )
     assert "results/paper/runs/organamnist/fhbench/epfl/weights_uniform/seed1/metrics.csv" in text and "seed0/" not in text
     # A --configfile replaces the default config (no paper-only experiments or partitions) ...
     counts = rule_count(work, "all", "--configfile", "config/demo.yaml")
@@ -81,7 +83,9 @@ def test_config_on_the_command_line_goes_over_the_default_config(tmp_path):
     assert counts["make_partition"] == len({grid.split_path(demo, d, p) for d, p in grid.data_partitions(demo)})
     # ... and --config goes over it in turn.
     counts = rule_count(work, "all", "--configfile", "config/demo.yaml", "--config", "seeds=[0]")
-    assert counts["run_federation"] == len(grid.all_runs(validate_config(dict(yaml.safe_load((REPO / "config/demo.yaml").read_text()), seeds=[0]))))
+    assert counts["run_federation"] == len(
+        grid.all_runs(validate_config(dict(yaml.safe_load((REPO / "config/demo.yaml").read_text()), seeds=[0])))
+    )
 
 
 @pytest.mark.slow
@@ -98,7 +102,9 @@ def test_demo_and_paper_never_mix_and_reruns_fire_where_they_must(tmp_path):
     paper = load_config(REPO / "config/config.yaml")
     counts, inputs, outputs = plan(work, "all")
     assert counts["acquire_data"] == counts["prepare_data"] == len(paper["datasets"])
-    assert counts["make_partition"] == len({grid.split_path(paper, d, p) for d, p in grid.data_partitions(paper) + grid.used_data_partitions(paper)})
+    assert counts["make_partition"] == len(
+        {grid.split_path(paper, d, p) for d, p in grid.data_partitions(paper) + grid.used_data_partitions(paper)}
+    )
     assert counts["fetch_model"] == len({grid.model_dir(paper, b) for b in paper["backbones"]})
     assert counts["run_federation"] == len(grid.all_runs(paper))
     # ... and reads nothing the demo made: every input is made by the plan itself (or is a source file).

@@ -26,11 +26,17 @@ from tests.conftest import REPO
 from tests.workflow.report_fixture import prepare, snakemake
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     # The report shows a table in an iframe of a data: URL; reading that iframe's DOM needs this.
     "--disable-web-security",
-    "--window-size=1400,900", "--virtual-time-budget=30000",
+    "--window-size=1400,900",
+    "--virtual-time-budget=30000",
 ]
 OUTPUT = Path(os.environ.get("FHBENCH_TEST_OUTPUT", REPO / "results" / "test-output"))
 
@@ -43,8 +49,9 @@ def chromium() -> str:
 
 
 def browse(url: str, profile: Path, *mode: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *mode, url],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *mode, url], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 

@@ -53,7 +53,9 @@ def demo_subset(repo: Path) -> dict:
     config["datasets"]["organamnist"]["demo"].update(n_train=200, n_val=60, n_test=100)
     config["partitions"]["fhbench"]["n_clients"] = 5
     config["algorithms"] = {name: config["algorithms"][name] for name in ALGORITHMS}
-    config["experiments"] = {"main": {"datasets": ["organamnist"], "partitions": ["fhbench"], "algorithms": ALGORITHMS, "variants": ["default"]}}
+    config["experiments"] = {
+        "main": {"datasets": ["organamnist"], "partitions": ["fhbench"], "algorithms": ALGORITHMS, "variants": ["default"]}
+    }
     config["figures"] = {k: v for k, v in config.get("figures", {}).items() if v["experiment"] in config["experiments"]}
     return config
 
@@ -117,7 +119,10 @@ def sacct(job_ids: list[str]) -> dict[str, dict[str, str]]:
     fields = ["JobID", "JobName", "State", "ExitCode", "Partition", "ReqMem", "Elapsed"]
     result = subprocess.run(
         ["sacct", "-X", "-n", "-P", "-j", ",".join(job_ids), "-o", ",".join(fields)],
-        capture_output=True, text=True, timeout=QUERY_TIMEOUT_S, check=True,
+        capture_output=True,
+        text=True,
+        timeout=QUERY_TIMEOUT_S,
+        check=True,
     )
     rows = [dict(zip(fields, line.split("|"))) for line in result.stdout.splitlines() if line.strip()]
     return {row["JobID"]: row for row in rows}
@@ -142,12 +147,18 @@ def test_demo_subset_through_slurm_equals_local_run(tmp_path, repo):
     proc, log = start_snakemake(
         slurm,
         [
-            "--profile", "profiles/slurm",
+            "--profile",
+            "profiles/slurm",
             # Test-cluster overrides: the default 40 s before the first status check would
             # double the run time, and the CI cluster's only partition is `debug`.
-            "--slurm-init-seconds-before-status-checks", "5",
-            "--default-resources", "slurm_partition=debug", "mem_mb=1000", "runtime=10",
-            "--latency-wait", "10",
+            "--slurm-init-seconds-before-status-checks",
+            "5",
+            "--default-resources",
+            "slurm_partition=debug",
+            "mem_mb=1000",
+            "runtime=10",
+            "--latency-wait",
+            "10",
         ],
     )
     # Preempt one run as a cluster would: once it has checkpointed a round, requeue its job.
@@ -156,7 +167,7 @@ def test_demo_subset_through_slurm_equals_local_run(tmp_path, repo):
     run_dir = "organamnist/fhbench/fedavg/default/seed0"
     checkpoint = slurm / "results" / "demo" / "checkpoints" / run_dir / "last.pt"
     wait_until(proc, log, f"a checkpoint of {run_dir}", checkpoint.exists, deadline)
-    match = re.search(rf"SLURM jobid (\d+) \(log: [^)]*rule_run_federation/[^)]*fedavg", log.read_text())
+    match = re.search(r"SLURM jobid (\d+) \(log: [^)]*rule_run_federation/[^)]*fedavg", log.read_text())
     assert match, log.read_text()[-3000:]
     requeued = match.group(1)
     assert not (slurm / "results" / "demo" / "runs" / run_dir / "metrics.csv").exists(), "run ended before it could be requeued"
@@ -186,8 +197,13 @@ def test_demo_subset_through_slurm_equals_local_run(tmp_path, repo):
     for row in records.values():
         assert row["State"] == "COMPLETED" and row["ExitCode"] == "0:0", row
         assert row["Partition"] == "debug", row
-    history = subprocess.run(["sacct", "-D", "-X", "-n", "-P", "-j", requeued, "-o", "State"], capture_output=True, text=True,
-                             timeout=QUERY_TIMEOUT_S, check=True).stdout.split()
+    history = subprocess.run(
+        ["sacct", "-D", "-X", "-n", "-P", "-j", requeued, "-o", "State"],
+        capture_output=True,
+        text=True,
+        timeout=QUERY_TIMEOUT_S,
+        check=True,
+    ).stdout.split()
     print(f"sacct -D history of requeued job {requeued}: {history}")
     assert history[0] == "REQUEUED" and history[-1] == "COMPLETED", history
     run_log = (slurm / "logs" / "demo" / "run_federation" / "organamnist" / "fhbench" / "fedavg" / "default" / "seed0.log").read_text()

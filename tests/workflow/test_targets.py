@@ -33,11 +33,15 @@ def dry_run(workdir: Path, *targets: str) -> tuple[dict[str, int], set[str]]:
     env = dict(os.environ, PYTHONPATH=f"{workdir / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", HF_HUB_OFFLINE="1")
     result = subprocess.run(
         SNAKEMAKE + [*targets, "-n", "--cores", "2", "--configfile", "config/demo.yaml"],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=300,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     text = result.stdout + result.stderr
-    stats = text[text.index("Job stats:"):]
+    stats = text[text.index("Job stats:") :]
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M) if m.group(1) != "total"}
     outputs = set()
     for line in re.findall(r"^\s+output: (.+)$", text, re.M):
@@ -63,7 +67,14 @@ def test_one_table_runs_only_its_experiment(workdir, demo):
     counts, outputs = dry_run(workdir, f"{grid.tables_dir(demo)}/layers_accuracy.tex")
     runs = {k.metrics for k in grid.experiment_runs(demo, "layers")}
     assert {o for o in outputs if o.endswith("metrics.csv")} == runs
-    assert counts == {"acquire_data": 1, "prepare_data": 1, "fetch_model": 1, "make_partition": 1, "run_federation": len(runs), "make_table": 1}
+    assert counts == {
+        "acquire_data": 1,
+        "prepare_data": 1,
+        "fetch_model": 1,
+        "make_partition": 1,
+        "run_federation": len(runs),
+        "make_table": 1,
+    }
 
 
 @pytest.mark.slow

@@ -91,7 +91,12 @@ class APPLE(Algorithm):
         return out
 
     def step(
-        self, client: int, state: ClientState, trainer: LocalTrainer, inputs: torch.Tensor, labels: torch.Tensor,
+        self,
+        client: int,
+        state: ClientState,
+        trainer: LocalTrainer,
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
         buffers: dict | None = None,
     ) -> float:
         """One batch: gradients at the personalised model, then the core and p_i steps.
@@ -139,14 +144,11 @@ class APPLE(Algorithm):
     def aggregate(self, uploads: list[Tensors]) -> list[Tensors]:
         # One frozen copy per core: clients go on training their own tensors in place.
         cores = [clone(u) for u in uploads]
-        return [
-            {core_key(j, k): v for j, core in enumerate(cores) if j != i for k, v in core.items()}
-            for i in range(len(uploads))
-        ]
+        return [{core_key(j, k): v for j, core in enumerate(cores) if j != i for k, v in core.items()} for i in range(len(uploads))]
 
     def download(self, client: int, state: ClientState, message: Tensors) -> None:
         cores: dict[int, Tensors] = {}
         for key, value in message.items():
             j, name = key.split("/", 1)
-            cores.setdefault(int(j[len("core"):]), {})[name] = value
+            cores.setdefault(int(j[len("core") :]), {})[name] = value
         state.extra["cores"] = cores

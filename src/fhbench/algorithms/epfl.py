@@ -45,9 +45,7 @@ def b_distances(b_by_client: Sequence[Sequence[torch.Tensor]], layers: str = "al
     return distance
 
 
-def similarity_weights(
-    b_by_client: Sequence[Sequence[torch.Tensor]], self_weight: float = 0.5, layers: str = "all"
-) -> torch.Tensor:
+def similarity_weights(b_by_client: Sequence[Sequence[torch.Tensor]], self_weight: float = 0.5, layers: str = "all") -> torch.Tensor:
     """The N × N mixing matrix of EPFL; row i holds the weights client i applies.
 
     ``b_by_client[i]`` is client i's list of LoRA B tensors in model order. Off-diagonal weights

@@ -77,8 +77,8 @@ class Scaffold(Algorithm):
         return [message] * n
 
     def download(self, client: int, state: ClientState, message: Tensors) -> None:
-        copy_into(state.params, {k[len(MODEL):]: v for k, v in message.items() if k.startswith(MODEL)})
-        state.extra["c"] = {k[len(CONTROL):]: v for k, v in message.items() if k.startswith(CONTROL)}
+        copy_into(state.params, {k[len(MODEL) :]: v for k, v in message.items() if k.startswith(MODEL)})
+        state.extra["c"] = {k[len(CONTROL) :]: v for k, v in message.items() if k.startswith(CONTROL)}
         # Δc_i has been delivered; a second aggregation without training must change nothing.
         state.extra["delta_c"] = zeros_like(state.extra["delta_c"])
 

@@ -29,7 +29,9 @@ def check_prepare_options(key: str, options: dict) -> None:
     import inspect
 
     params = inspect.signature(get_dataset(key).prepare).parameters
-    accepted = [n for n, p in params.items() if p.kind == p.KEYWORD_ONLY or (p.kind == p.POSITIONAL_OR_KEYWORD and n not in ("raw_dir", "out_dir"))]
+    accepted = [
+        n for n, p in params.items() if p.kind == p.KEYWORD_ONLY or (p.kind == p.POSITIONAL_OR_KEYWORD and n not in ("raw_dir", "out_dir"))
+    ]
     if any(p.kind == p.VAR_KEYWORD for p in params.values()):
         return
     for name in options or {}:

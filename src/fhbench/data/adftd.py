@@ -136,7 +136,15 @@ class ADFTD(Dataset):
             path = raw_dir / recording_path(subject)
             path.parent.mkdir(parents=True, exist_ok=True)
             mne.export.export_raw(str(path), mne.io.RawArray(data, info, verbose="error"), fmt="eeglab", overwrite=True, verbose="error")
-            rows.append({"participant_id": subject, "Gender": "MF"[k % 2], "Age": int(rng.integers(55, 80)), "Group": group, "MMSE": int(rng.integers(15, 30))})
+            rows.append(
+                {
+                    "participant_id": subject,
+                    "Gender": "MF"[k % 2],
+                    "Age": int(rng.integers(55, 80)),
+                    "Group": group,
+                    "MMSE": int(rng.integers(15, 30)),
+                }
+            )
         pd.DataFrame(rows).to_csv(raw_dir / PARTICIPANTS, sep="\t", index=False)
 
 

@@ -90,10 +90,6 @@ class Dataset(ABC):
 def write_manifest(raw_dir: str | Path, source: str, origin: str | None) -> None:
     """Record what was fetched (sha256 of every file) so a result names the exact data it used."""
     raw_dir = Path(raw_dir)
-    files = {
-        str(p.relative_to(raw_dir)): file_digest(p)
-        for p in sorted(raw_dir.rglob("*"))
-        if p.is_file() and p.name != "MANIFEST.json"
-    }
+    files = {str(p.relative_to(raw_dir)): file_digest(p) for p in sorted(raw_dir.rglob("*")) if p.is_file() and p.name != "MANIFEST.json"}
     manifest = {"source": source, "origin": origin, "sha256": files}
     (raw_dir / "MANIFEST.json").write_text(json.dumps(manifest, indent=1) + "\n")

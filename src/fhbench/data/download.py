@@ -14,11 +14,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from fhbench.errors import DownloadError  # noqa: F401 - raised here, importable from here as before
+
 CHUNK = 1 << 20
-
-
-class DownloadError(RuntimeError):
-    """A source file could not be fetched or failed its checksum."""
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,12 @@ SPLIT_LIST = "ICBHI_challenge_train_test.txt"
 UNPACKED = "unpacked"  # the archive's contents, unpacked atomically next to it
 
 # The devices' sampling rates and sample formats in the real files; the demo twin writes the same.
-DEVICE_FORMATS = {"Meditron": (44_100, "PCM_24"), "LittC2SE": (44_100, "PCM_24"), "Litt3200": (4_000, "PCM_16"), "AKGC417L": (44_100, "PCM_24")}
+DEVICE_FORMATS = {
+    "Meditron": (44_100, "PCM_24"),
+    "LittC2SE": (44_100, "PCM_24"),
+    "Litt3200": (4_000, "PCM_16"),
+    "AKGC417L": (44_100, "PCM_24"),
+}
 CRACKLE_HZ = 1_200  # below the 2 kHz Nyquist limit of the 4 kHz Litt3200 files
 # Published figures (PROTOCOL §1 and the source's own counts), checked by `fhbench verify-source`.
 PUBLISHED = {"recordings": 920, "patients": 126, "samples": 6_898, "class_counts": [3_642, 1_864, 886, 506]}
@@ -209,6 +214,7 @@ def match_split_list(stems: list[str], listed: dict[str, str]) -> dict:
     that pairing is one to one. Returns ``splits`` (stem → split, ``unlisted`` where nothing matches),
     ``matched_ignoring_device`` (stem → listed name), ``unlisted`` and ``listed_not_on_disk``.
     """
+
     def key(name: str) -> str:
         return name.rsplit("_", 1)[0]
 
@@ -239,7 +245,10 @@ def report_split_list(listing: dict) -> None:
     for stem, name in listing["matched_ignoring_device"].items():
         print(f"icbhi: {stem} is listed as {name} in {SPLIT_LIST} (device differs); using its split", file=sys.stderr)
     if listing["unlisted"]:
-        print(f"icbhi: {len(listing['unlisted'])} recording(s) not in {SPLIT_LIST}, source_split=unlisted: {', '.join(listing['unlisted'])}", file=sys.stderr)
+        print(
+            f"icbhi: {len(listing['unlisted'])} recording(s) not in {SPLIT_LIST}, source_split=unlisted: {', '.join(listing['unlisted'])}",
+            file=sys.stderr,
+        )
     if listing["listed_not_on_disk"]:
         print(f"icbhi: listed in {SPLIT_LIST} but not on disk: {', '.join(listing['listed_not_on_disk'])}", file=sys.stderr)
 

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from fhbench.data.base import Dataset
-from fhbench.errors import InputError
 from fhbench.data.download import RemoteFile
 from fhbench.data.prepared import stream_prepared
+from fhbench.errors import InputError
 
 # docs/protocol.md §1: the official splits are pooled in this order.
 POOL_ORDER = ("train", "test", "val")
@@ -91,11 +91,15 @@ class MedMNISTDataset(Dataset):
                 with stream_prepared(out_dir, row_shape, np.uint8, sum(shape[0] for shape in shapes.values())) as out:
                     for split, split_labels in zip(POOL_ORDER, labels):
                         if shapes[split][0] != len(split_labels) or shapes[split][1:] != row_shape:
-                            raise ValueError(f"{split}_images has shape {shapes[split]}, {len(split_labels)} labels and rows of {row_shape} expected")
+                            raise ValueError(
+                                f"{split}_images has shape {shapes[split]}, {len(split_labels)} labels and rows of {row_shape} expected"
+                            )
                         for block in npz_member_blocks(archive, f"{split}_images"):
                             out.add(block.astype(np.uint8, copy=False))
                     pooled = np.concatenate(labels).astype(np.int64)
-                    metadata = pd.DataFrame({"source_split": np.concatenate([[s] * len(l) for s, l in zip(POOL_ORDER, labels)])})
+                    metadata = pd.DataFrame(
+                        {"source_split": np.concatenate([[s] * len(split_labels) for s, split_labels in zip(POOL_ORDER, labels)])}
+                    )
                     info = {**self.base_info(), "published_figures": self.published_figures(pooled, metadata)}
                     out.finish(pooled, metadata, info)
         except InputError:  # about the output folder, not the archive

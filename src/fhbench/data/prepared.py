@@ -26,7 +26,6 @@ import pandas as pd
 
 from fhbench.io import atomic_path
 
-
 TEXTS, TEXT_OFFSETS = "texts.bin", "text_offsets.npy"
 
 
@@ -130,9 +129,7 @@ class PreparedDataset:
         return len(self.labels)
 
 
-def write_prepared(
-    out_dir: str | Path, inputs: np.ndarray | Sequence[str], labels: np.ndarray, metadata: pd.DataFrame, info: dict
-) -> None:
+def write_prepared(out_dir: str | Path, inputs: np.ndarray | Sequence[str], labels: np.ndarray, metadata: pd.DataFrame, info: dict) -> None:
     """Write a prepared dataset folder atomically (all files appear together or none).
 
     ``inputs`` is an array (one row per sample) or, for text datasets, a sequence of ``str``.

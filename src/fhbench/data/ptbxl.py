@@ -94,7 +94,11 @@ class PTBXL(Dataset):
         raw_dir = Path(raw_dir)
         records = select_records(read_database(raw_dir / DATABASE), read_code_classes(raw_dir / STATEMENTS))
         labels = np.repeat(records["label"].to_numpy(), N_WINDOWS)
-        return {"patients": int(records["patient_id"].nunique()), "samples": len(labels), "class_counts": np.bincount(labels, minlength=self.n_classes).tolist()}
+        return {
+            "patients": int(records["patient_id"].nunique()),
+            "samples": len(labels),
+            "class_counts": np.bincount(labels, minlength=self.n_classes).tolist(),
+        }
 
     def published_checksums(self, raw_dir) -> list[dict]:
         """The tables and records this pipeline reads, against PhysioNet's ``SHA256SUMS.txt``."""
@@ -104,10 +108,20 @@ class PTBXL(Dataset):
         if not (raw_dir / SUMS).exists():
             return [{"figure": f"sha256 as published ({SUMS})", "published": "-", "found": f"no {SUMS}", "match": False}]
         sums = parse_sha256sums(raw_dir / SUMS)
-        needed = [DATABASE, STATEMENTS] + [f"{stem}.{ext}" for stem in pd.read_csv(raw_dir / DATABASE)["filename_hr"] for ext in ("hea", "dat")]
+        needed = [DATABASE, STATEMENTS] + [
+            f"{stem}.{ext}" for stem in pd.read_csv(raw_dir / DATABASE)["filename_hr"] for ext in ("hea", "dat")
+        ]
         bad = [n for n in needed if n not in sums or not (raw_dir / n).is_file() or file_digest(raw_dir / n) != sums[n]]
         note = f"differ or missing: {', '.join(bad[:5])}{' …' if len(bad) > 5 else ''}" if bad else ""
-        return [{"figure": f"sha256 as published ({SUMS})", "published": len(needed), "found": len(needed) - len(bad), "match": not bad, "note": note}]
+        return [
+            {
+                "figure": f"sha256 as published ({SUMS})",
+                "published": len(needed),
+                "found": len(needed) - len(bad),
+                "match": not bad,
+                "note": note,
+            }
+        ]
 
     def generate_demo(self, raw_dir, seed: int = 0, n_patients: int = 30, seconds: int = 10) -> None:
         """A small PTB-XL: database and statement tables, 500 Hz WFDB records and SHA256SUMS.txt.
@@ -235,7 +249,9 @@ def record_windows(record: Path) -> np.ndarray:
     signal = rec.p_signal
     if rec.fs != SOURCE_FS or signal is None or signal.shape[1] != len(LEADS) or signal.shape[0] < N_WINDOWS * SOURCE_FS:
         shape = None if signal is None else signal.shape
-        raise ValueError(f"WFDB record {record}.hea: expected {len(LEADS)} leads × ≥{N_WINDOWS} s at {SOURCE_FS} Hz, got fs={rec.fs}, signal {shape}")
+        raise ValueError(
+            f"WFDB record {record}.hea: expected {len(LEADS)} leads × ≥{N_WINDOWS} s at {SOURCE_FS} Hz, got fs={rec.fs}, signal {shape}"
+        )
     signal = signal[:, [names.index(lead) for lead in LEADS]]  # by name: the arrays follow LEADS
     if not np.isfinite(signal).all():
         raise ValueError(f"WFDB record {record}.dat holds non-finite samples")

@@ -26,7 +26,11 @@ GROUP_FIGURES = {"patient": "patients", "subject": "subjects", "recording": "rec
 def matches(published, found, tolerance: float = 0.0) -> bool:
     """Equal, or within ``tolerance`` (relative) for a figure the source only gives roughly."""
     if isinstance(published, (list, tuple)):
-        return isinstance(found, (list, tuple)) and len(found) == len(published) and all(matches(p, f, tolerance) for p, f in zip(published, found))
+        return (
+            isinstance(found, (list, tuple))
+            and len(found) == len(published)
+            and all(matches(p, f, tolerance) for p, f in zip(published, found))
+        )
     if found is None:
         return False
     return abs(found - published) <= tolerance * abs(published)
@@ -62,13 +66,27 @@ def manifest_rows(raw_dir: str | Path, checksums: bool = True) -> list[dict]:
         return [{"figure": "files (MANIFEST.json)", "published": "-", "found": "no MANIFEST.json", "match": False}]
     listed = json.loads(manifest_path.read_text())["sha256"]
     missing = sorted(name for name in listed if not (raw_dir / name).is_file())
-    rows = [{"figure": "files (MANIFEST.json)", "published": len(listed), "found": len(listed) - len(missing), "match": not missing,
-             "note": f"missing: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}" if missing else ""}]
+    rows = [
+        {
+            "figure": "files (MANIFEST.json)",
+            "published": len(listed),
+            "found": len(listed) - len(missing),
+            "match": not missing,
+            "note": f"missing: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}" if missing else "",
+        }
+    ]
     if checksums:
         changed = sorted(name for name, digest in listed.items() if name not in missing and file_digest(raw_dir / name) != digest)
         size = sum((raw_dir / n).stat().st_size for n in listed if n not in missing)
-        rows.append({"figure": "sha256 as acquired", "published": len(listed) - len(missing), "found": len(listed) - len(missing) - len(changed),
-                     "match": not changed, "note": f"changed: {', '.join(changed[:5])}" if changed else f"{size / 1e6:.1f} MB"})
+        rows.append(
+            {
+                "figure": "sha256 as acquired",
+                "published": len(listed) - len(missing),
+                "found": len(listed) - len(missing) - len(changed),
+                "match": not changed,
+                "note": f"changed: {', '.join(changed[:5])}" if changed else f"{size / 1e6:.1f} MB",
+            }
+        )
     return rows
 
 
@@ -89,6 +107,7 @@ def verify_source(dataset: "Dataset", raw_dir: str | Path, checksums: bool = Tru
 
 def format_table(key: str, rows: list[dict]) -> str:
     """The rows as an aligned text table, one status word per row."""
+
     def cell(v) -> str:
         if isinstance(v, list):
             return "/".join(f"{x:,}" if isinstance(x, (int, np.integer)) else str(x) for x in v)

@@ -57,7 +57,9 @@ def parse_abstracts(path: str | Path) -> Iterator[tuple[str, int, str, str]]:
                 continue
             label, sep, text = line.partition("\t")
             if not sep or label not in CLASS_NAMES or abstract is None:
-                raise ValueError(f"{path}:{number}: expected '###<id>' or '<LABEL>\\t<sentence>' with a label in {CLASS_NAMES}, got {line[:80]!r}")
+                raise ValueError(
+                    f"{path}:{number}: expected '###<id>' or '<LABEL>\\t<sentence>' with a label in {CLASS_NAMES}, got {line[:80]!r}"
+                )
             yield abstract, sentence, label, text
             sentence += 1
 

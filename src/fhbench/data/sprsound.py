@@ -66,7 +66,11 @@ class SPRSound(Dataset):
     def download(self, raw_dir, base_url=None, part_dir=None, workers: int = 8) -> list[Path]:
         listing = fetch(self.remote_files()[0].rebased(base_url), raw_dir, part_dir=part_dir, progress=False)
         wanted = tuple(f"{RELEASE}/{folder}/" for _, a, w in PARTS for folder in (a, w))
-        paths = [p for p in git_tree_blobs(listing, lambda sha: subtree_file(sha).rebased(base_url), raw_dir, wanted, part_dir) if p.endswith((".wav", ".json"))]
+        paths = [
+            p
+            for p in git_tree_blobs(listing, lambda sha: subtree_file(sha).rebased(base_url), raw_dir, wanted, part_dir)
+            if p.endswith((".wav", ".json"))
+        ]
         if not paths:
             raise DownloadError(f"{listing} lists no {RELEASE} files")
         remotes = [RemoteFile(f"{RAW_URL}/{p}", p).rebased(base_url) for p in paths]
@@ -76,7 +80,11 @@ class SPRSound(Dataset):
         """Cut every annotated event into a fixed-length 16 kHz clip; inputs (N, clip samples)."""
         raw_dir = Path(raw_dir) / RELEASE
         clip = audio.clip_samples_for(clip_seconds)
-        records = [(split, j, raw_dir / wav_dir / (j.stem + ".wav")) for split, ann_dir, wav_dir in PARTS for j in sorted((raw_dir / ann_dir).glob("*.json"))]
+        records = [
+            (split, j, raw_dir / wav_dir / (j.stem + ".wav"))
+            for split, ann_dir, wav_dir in PARTS
+            for j in sorted((raw_dir / ann_dir).glob("*.json"))
+        ]
         if not records:
             raise FileNotFoundError(f"no SPRSound annotations under {raw_dir}; acquire the dataset first")
         all_events = [read_events(ann) for _, ann, _ in records]
@@ -132,7 +140,9 @@ class SPRSound(Dataset):
             "class_counts": np.bincount(labels, minlength=self.n_classes).tolist(),
         }
 
-    def generate_demo(self, raw_dir, seed: int = 0, n_patients: int = 14, recordings_per_patient: int = 2, events_per_recording: int = 5) -> None:
+    def generate_demo(
+        self, raw_dir, seed: int = 0, n_patients: int = 14, recordings_per_patient: int = 2, events_per_recording: int = 5
+    ) -> None:
         """A small SPRSound in the BioCAS2022 layout (8 kHz ``.wav`` + ``.json``) plus its listing.
 
         Event classes differ in what is added to breathing noise: fine (high, short) or coarse
@@ -195,7 +205,13 @@ def write_tree_listings(root: Path, paths: list[str], truncate_after: int | None
             parent, name = "/".join(parts[:depth]), parts[depth]
             full = "/".join(parts[: depth + 1])
             if depth == len(parts) - 1:
-                entry = {"path": name, "mode": "100644", "type": "blob", "sha": hashlib.sha1(full.encode()).hexdigest(), "size": (root / path).stat().st_size}
+                entry = {
+                    "path": name,
+                    "mode": "100644",
+                    "type": "blob",
+                    "sha": hashlib.sha1(full.encode()).hexdigest(),
+                    "size": (root / path).stat().st_size,
+                }
             else:
                 entry = {"path": name, "mode": "040000", "type": "tree", "sha": sha(full)}
             if name not in children.setdefault(parent, {}):

@@ -96,7 +96,9 @@ def load_classifier(model_class, model_dir: str | Path, n_classes: int, head_mod
     try:
         saved_type = json.loads(config_path.read_text()).get("model_type")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
-        raise InputError(config_path, f"is not a readable model config ({type(exc).__name__})", "fetch the model again (rule fetch_model)") from None
+        raise InputError(
+            config_path, f"is not a readable model config ({type(exc).__name__})", "fetch the model again (rule fetch_model)"
+        ) from None
     if saved_type != expected:
         raise InputError(config_path, f"is a {saved_type!r} model, expected {expected!r}", "fetch the model again (rule fetch_model)")
     try:
@@ -104,7 +106,9 @@ def load_classifier(model_class, model_dir: str | Path, n_classes: int, head_mod
             str(model_dir), num_labels=n_classes, ignore_mismatched_sizes=True, local_files_only=True, output_loading_info=True, **overrides
         )
     except Exception as exc:  # noqa: BLE001 - truncated or foreign weight files (safetensors, torch and transformers each raise their own)
-        raise InputError(model_dir, f"weights cannot be loaded ({' '.join(str(exc).split())[:160]})", "fetch the model again (rule fetch_model)") from None
+        raise InputError(
+            model_dir, f"weights cannot be loaded ({' '.join(str(exc).split())[:160]})", "fetch the model again (rule fetch_model)"
+        ) from None
     check_model_loading(model_dir, model, model.config, info, head_modules, expected)
     return model
 

@@ -18,8 +18,15 @@ def real_config(n_classes: int = 2):
     """The configuration of ``google/vit-base-patch16-224`` (ViT-B/16 at 224 px), for weightless counts."""
     from transformers import ViTConfig
 
-    return ViTConfig(image_size=224, patch_size=16, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                     intermediate_size=3072, num_labels=n_classes)
+    return ViTConfig(
+        image_size=224,
+        patch_size=16,
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        num_labels=n_classes,
+    )
 
 
 class ViTBackbone(Backbone):

@@ -22,8 +22,20 @@ from fhbench.io import write_texts
 from fhbench.models import LoraSpec, get_backbone, wrap_with_lora
 
 COLUMNS = [
-    "backbone", "architecture", "hf_id", "n_classes", "algorithm", "total_params", "trained_params", "lora_a_params",
-    "lora_b_params", "head_params", "upload_params", "upload_bytes", "download_params", "download_bytes",
+    "backbone",
+    "architecture",
+    "hf_id",
+    "n_classes",
+    "algorithm",
+    "total_params",
+    "trained_params",
+    "lora_a_params",
+    "lora_b_params",
+    "head_params",
+    "upload_params",
+    "upload_bytes",
+    "download_params",
+    "download_bytes",
 ]
 
 
@@ -144,8 +156,7 @@ def to_markdown(table: pd.DataFrame) -> str:
         if col.endswith(("_params", "_bytes")):
             shown[col] = [f"{v:,}" for v in shown[col]]
     header = (
-        "# Efficiency\n\nParameters of the real architectures (LoRA from the config, float32); "
-        "upload/download per client per round.\n\n"
+        "# Efficiency\n\nParameters of the real architectures (LoRA from the config, float32); upload/download per client per round.\n\n"
     )
     return header + shown.to_markdown(index=False) + "\n"
 

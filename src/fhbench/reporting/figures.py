@@ -93,8 +93,15 @@ def _note_missing(ax, missing: tuple[list[int], int] | None) -> None:
         return
     clients, total = missing
     names = ", ".join(str(c) for c in clients[:12]) + (", …" if len(clients) > 12 else "")
-    ax.text(0.01, 0.01, f"no test rows: {len(clients)} of {total} clients ({names})", transform=ax.transAxes,
-            fontsize=7, color="firebrick", va="bottom")
+    ax.text(
+        0.01,
+        0.01,
+        f"no test rows: {len(clients)} of {total} clients ({names})",
+        transform=ax.transAxes,
+        fontsize=7,
+        color="firebrick",
+        va="bottom",
+    )
 
 
 def convergence_curves(metrics: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
@@ -211,8 +218,15 @@ def plot_client_spread(metrics: pd.DataFrame, title: str = "", max_rounds: int =
         for m, (method, color) in enumerate(zip(methods, colors)):
             values = [100 * frame[(frame["method"] == method) & (frame["round"] == r)]["value"].dropna().to_numpy() for r in rounds]
             positions = np.arange(len(rounds)) - 0.4 + width * (m + 0.5)
-            box = ax.boxplot(values, positions=positions, widths=width * 0.9, patch_artist=True, manage_ticks=False, showfliers=True,
-                             flierprops={"markersize": 2})
+            box = ax.boxplot(
+                values,
+                positions=positions,
+                widths=width * 0.9,
+                patch_artist=True,
+                manage_ticks=False,
+                showfliers=True,
+                flierprops={"markersize": 2},
+            )
             for patch in box["boxes"]:
                 patch.set_facecolor(color)
                 patch.set_alpha(0.5)
@@ -224,7 +238,9 @@ def plot_client_spread(metrics: pd.DataFrame, title: str = "", max_rounds: int =
     return _finish(fig, title)
 
 
-def plot_ranks(metrics: pd.DataFrame, title: str = "", eval_point: str = "local", references: Sequence[str] = ("local", "centralized"), **_) -> "Figure":
+def plot_ranks(
+    metrics: pd.DataFrame, title: str = "", eval_point: str = "local", references: Sequence[str] = ("local", "centralized"), **_
+) -> "Figure":
     """Critical-difference style rank plot: each method's average rank over the dataset columns
     with a 95% bootstrap interval over seeds and clients, and the Nemenyi critical difference as
     a bar (methods whose average ranks differ by less than it are not told apart)."""
@@ -242,8 +258,14 @@ def plot_ranks(metrics: pd.DataFrame, title: str = "", eval_point: str = "local"
     fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(ranks) + 1.6))
     y = np.arange(len(ranks))[::-1]
     labels = [method_label(a, v) for a, v in zip(ranks["algorithm"], ranks["variant"])]
-    ax.errorbar(ranks["avg_rank"], y, xerr=[ranks["avg_rank"] - ranks["lo"], ranks["hi"] - ranks["avg_rank"]], fmt="o", capsize=3,
-                label="average rank, 95% bootstrap interval (seeds × clients)")
+    ax.errorbar(
+        ranks["avg_rank"],
+        y,
+        xerr=[ranks["avg_rank"] - ranks["lo"], ranks["hi"] - ranks["avg_rank"]],
+        fmt="o",
+        capsize=3,
+        label="average rank, 95% bootstrap interval (seeds × clients)",
+    )
     ax.set_yticks(y)
     ax.set_yticklabels(labels)
     if np.isfinite(cd):
@@ -251,19 +273,53 @@ def plot_ranks(metrics: pd.DataFrame, title: str = "", eval_point: str = "local"
         ax.plot([start, start + cd], [len(ranks) - 0.4] * 2, color="black", lw=3, label=f"Nemenyi CD = {cd:.2f} ({n_columns} columns)")
     ax.set_xlim(0.5, len(ranks) + 0.5)
     ax.set_ylim(-0.8, len(ranks) - 0.1)
-    subtitle = (f"{n_columns} dataset column(s), eval point {eval_point}; bars: 95% bootstrap interval (seeds × clients); "
-                f"black: Nemenyi CD = {cd:.2f}")
+    subtitle = (
+        f"{n_columns} dataset column(s), eval point {eval_point}; bars: 95% bootstrap interval (seeds × clients); "
+        f"black: Nemenyi CD = {cd:.2f}"
+    )
     _label_axes(ax, subtitle, "average rank (1 = best)", ylabel="", grid_axis="x")
     ax.title.set_fontsize(8)
     ax.get_legend().remove()  # the subtitle says it: a legend would cover the CD bar
     return _finish(fig, title)
 
 
-def plot_mixing_figure(frame: pd.DataFrame, title: str = "", **options) -> "Figure":
-    """EPFL's mixing matrices as heatmaps (:func:`fhbench.mixing.plot_mixing`); reads ``mixing.csv``."""
-    from fhbench.mixing import plot_mixing
+def plot_mixing_figure(frame: pd.DataFrame, title: str = "", **_) -> "Figure":
+    """EPFL's mixing matrices (``mixing.csv``, :mod:`fhbench.mixing`): one heatmap per run of its last-round mixing weights (off-diagonal, row-normalised; the
+    self weight is left out), clients ordered by planted group and dominant class."""
+    from fhbench.mixing import client_order, concentration, matrix_at, off_diagonal_shares, per_client
 
-    return plot_mixing(frame, title=title, **options)
+    runs = [(key, run) for key, run in frame.groupby(RUN_KEYS, sort=True) if (run["matrix"] == "mixing").any()]
+    if not runs:  # drawn as a note (every run diverged before its first evaluation, or no EPFL run)
+        raise NothingToPlot("no mixing matrices (only EPFL runs that reach an evaluation round record them)")
+    fig, axes = _panels(len(runs), width=4.0, height=3.6)
+    for ax, (key, run) in zip(axes, runs):
+        order = client_order(run)
+        # The self weight λ is the same on every row and would swamp the colour scale: the
+        # heatmap shows where each client's shared part goes (row-normalised off-diagonal).
+        shares = off_diagonal_shares(matrix_at(run, "mixing"))[np.ix_(order, order)]
+        np.fill_diagonal(shares, np.nan)
+        last = int(run[run["matrix"] == "mixing"]["round"].max())
+        image = ax.imshow(shares, cmap="viridis", vmin=0.0)
+        dominant, groups = per_client(run, "dominant_class"), per_client(run, "planted_group")
+        labels = [
+            (f"g{int(groups[c])}·" if groups is not None else "") + (f"c{int(dominant[c])}" if dominant is not None else str(c))
+            for c in order
+        ]
+        ax.set_xticks(range(len(order)))
+        ax.set_xticklabels(labels, fontsize=5)
+        ax.set_yticks(range(len(order)))
+        ax.set_yticklabels(labels, fontsize=5)
+        dataset, partition, algorithm, variant, seed = key
+        stats = concentration(run)
+        note = f"top-{stats['k']} nearest: {100 * stats['nearest_share']:.0f}% (uniform {100 * stats['nearest_uniform']:.0f}%)"
+        if "within_share" in stats:
+            note += f"\nwithin group: {100 * stats['within_share']:.0f}% (uniform {100 * stats['within_uniform']:.0f}%)"
+        label = algorithm if variant == "default" else f"{algorithm} ({variant})"
+        ax.set_title(f"{dataset}/{partition} {label} s{seed} r{last}\n{note}", fontsize=7)
+        ax.set_xlabel("client j (g: planted group, c: dominant class)", fontsize=7)
+        ax.set_ylabel("client i: share of its off-diagonal weight", fontsize=7)
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    return _finish(fig, title)
 
 
 FIGURES: dict[str, Callable[..., "Figure"]] = {
@@ -301,7 +357,10 @@ def make_figure(kind: str, metrics: pd.DataFrame, outputs: Sequence[str | Path],
                 raise NothingToPlot("the runs hold no finite test accuracy")
         fig = FIGURES[kind](metrics, title=title, **options)
     except NothingToPlot as empty:  # a figure with a note, so the DAG (tables, REPORT.md) goes on
-        fig = note_figure(title, f"Nothing to draw: {empty}.\nEvery run of this experiment diverged or stopped before its first evaluation\n(see each run's run.json).")
+        fig = note_figure(
+            title,
+            f"Nothing to draw: {empty}.\nEvery run of this experiment diverged or stopped before its first evaluation\n(see each run's run.json).",
+        )
     save_figure(fig, outputs)
 
 

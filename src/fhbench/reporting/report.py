@@ -58,8 +58,10 @@ def _method_means(scores: pd.DataFrame) -> pd.DataFrame:
 
 def _interval(diff: dict) -> str:
     """``+1.2 points (95% interval −0.3 to +2.6, n paired client scores)``."""
-    return (f"{_pts(diff['mean'], sign=True)} (95% bootstrap interval {_pts(diff['lo'], sign=True).split()[0]} to "
-            f"{_pts(diff['hi'], sign=True)}, {diff['n']} paired client scores)")
+    return (
+        f"{_pts(diff['mean'], sign=True)} (95% bootstrap interval {_pts(diff['lo'], sign=True).split()[0]} to "
+        f"{_pts(diff['hi'], sign=True)}, {diff['n']} paired client scores)"
+    )
 
 
 def _competitors(scores: pd.DataFrame, spec: dict) -> pd.DataFrame:
@@ -83,10 +85,14 @@ def finding_main(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) ->
         diverged = int(scores["diverged"].sum())
         return f"No method has a score on all {n_columns} column(s) ({_where(metrics)}; {diverged} diverged run(s)); see the table."
     best = means.iloc[0]
-    text = f"Averaged over {n_columns} dataset/partition column(s) ({_where(metrics)}), {best['method']} scores highest ({_pct(best['mean'])})"
+    text = (
+        f"Averaged over {n_columns} dataset/partition column(s) ({_where(metrics)}), {best['method']} scores highest ({_pct(best['mean'])})"
+    )
     if len(means) > 1:
         second = means.iloc[1]
-        diff = paired_difference(client_scores(metrics, eval_point=point), (best["algorithm"], best["variant"]), (second["algorithm"], second["variant"]))
+        diff = paired_difference(
+            client_scores(metrics, eval_point=point), (best["algorithm"], best["variant"]), (second["algorithm"], second["variant"])
+        )
         if round(100 * (best["mean"] - second["mean"]), 1) == 0 or diff["tie"]:
             text += f", tied with {second['method']} ({_pct(second['mean'])}): the paired difference is {_interval(diff)}, an interval containing 0"
         else:
@@ -198,7 +204,9 @@ def finding_client_spread(metrics: pd.DataFrame) -> str:
     per_method = per_seed.groupby(["algorithm", "variant"])[["std", "worst"]].mean().reset_index()
     per_method["method"] = [method_label(a, v) for a, v in zip(per_method["algorithm"], per_method["variant"])]
     per_method = per_method.sort_values("std")
-    parts = ", ".join(f"{m} {_pts(s)} (worst client {_pct(w)})" for m, s, w in zip(per_method["method"], per_method["std"], per_method["worst"]))
+    parts = ", ".join(
+        f"{m} {_pts(s)} (worst client {_pct(w)})" for m, s, w in zip(per_method["method"], per_method["std"], per_method["worst"])
+    )
     return f"At the last evaluation round, the std of test accuracy across clients is {parts}; {per_method.iloc[0]['method']} is the most even."
 
 
@@ -251,8 +259,10 @@ def finding_planted(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float],
         if stats:
             within, uniform = np.mean([s["within_share"] for s in stats]), np.mean([s["within_uniform"] for s in stats])
             verdict = "concentrate within the planted groups" if within > uniform else "do not concentrate within the planted groups"
-            text += (f" EPFL's weights {verdict}: {_pct(within)} of each client's off-diagonal weight goes to its own group, "
-                     f"against {_pct(uniform)} for uniform weights ((n_g − 1)/(N − 1); last evaluation round, mean over {len(stats)} run(s)).")
+            text += (
+                f" EPFL's weights {verdict}: {_pct(within)} of each client's off-diagonal weight goes to its own group, "
+                f"against {_pct(uniform)} for uniform weights ((n_g − 1)/(N − 1); last evaluation round, mean over {len(stats)} run(s))."
+            )
     return text
 
 
@@ -285,9 +295,16 @@ def eval_point_section(metrics: pd.DataFrame, spec: dict) -> list[str]:
         return []
     tables = {}
     for point in ("local", "received"):
-        table = accuracy_table(metrics, averages=EXPERIMENT_KINDS[spec["kind"]].averages, datasets=spec["datasets"],
-                               partitions=spec["partitions"], algorithms=spec["algorithms"], variants=spec["variants"],
-                               references=spec.get("references", ()), eval_point=point)
+        table = accuracy_table(
+            metrics,
+            averages=EXPERIMENT_KINDS[spec["kind"]].averages,
+            datasets=spec["datasets"],
+            partitions=spec["partitions"],
+            algorithms=spec["algorithms"],
+            variants=spec["variants"],
+            references=spec.get("references", ()),
+            eval_point=point,
+        )
         means = _method_means(_competitors(seed_scores(metrics, eval_point=point), spec)).set_index("method")["mean"]
         tables[point] = (average_ranks(table).set_index("method"), means)
     methods = list(tables["local"][0].index)
@@ -308,14 +325,19 @@ def eval_point_section(metrics: pd.DataFrame, spec: dict) -> list[str]:
             ranks, means = tables[point]
             cells += [_pct(means[m]) if m in means else "–", f"{ranks.loc[m, 'avg_rank']:.2f}" if m in ranks.index else "–"]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
+
     def ranking(ranks: pd.DataFrame) -> str:  # equal average ranks are a tie, written "="
         groups = ranks.groupby(ranks["avg_rank"].round(6), sort=True).groups
         return " > ".join(" = ".join(groups[r]) for r in sorted(groups))
 
     order = {p: ranking(tables[p][0]) for p in tables}
     same = order["local"] == order["received"]
-    lines += ["", f"Ranking by average rank: local {order['local']}; received {order['received']}"
-              + ("; the order is the same." if same else "; the order changes."), ""]
+    lines += [
+        "",
+        f"Ranking by average rank: local {order['local']}; received {order['received']}"
+        + ("; the order is the same." if same else "; the order changes."),
+        "",
+    ]
     return lines
 
 
@@ -334,7 +356,11 @@ def mixing_section(metrics: pd.DataFrame, mixing: pd.DataFrame | None, spec: dic
     if not rows:
         return []
     frame = pd.DataFrame(rows)
-    per = frame.groupby(["dataset", "partition", "variant"], sort=True)[["nearest_share", "top_share", "nearest_uniform"]].mean().reset_index()
+    per = (
+        frame.groupby(["dataset", "partition", "variant"], sort=True)[["nearest_share", "top_share", "nearest_uniform"]]
+        .mean()
+        .reset_index()
+    )
     lines = [
         "## EPFL's weights",
         "",
@@ -347,10 +373,16 @@ def mixing_section(metrics: pd.DataFrame, mixing: pd.DataFrame | None, spec: dic
         "|---|---|---:|---:|---:|",
     ]
     for _, r in per.iterrows():
-        lines.append(f"| {r['dataset']}/{r['partition']} | {r['variant']} | {_pct(r['nearest_share'])} | {_pct(r['nearest_uniform'])} | {_pct(r['top_share'])} |")
+        lines.append(
+            f"| {r['dataset']}/{r['partition']} | {r['variant']} | {_pct(r['nearest_share'])} | {_pct(r['nearest_uniform'])} | {_pct(r['top_share'])} |"
+        )
     ratio = frame["nearest_share"].mean() / frame["nearest_uniform"].mean()
-    lines += ["", f"Over all {len(frame)} EPFL run(s), the {k} nearest clients receive {_pct(frame['nearest_share'].mean())} of the "
-              f"off-diagonal weight against {_pct(frame['nearest_uniform'].mean())} under uniform weights ({ratio:.2f}×).", ""]
+    lines += [
+        "",
+        f"Over all {len(frame)} EPFL run(s), the {k} nearest clients receive {_pct(frame['nearest_share'].mean())} of the "
+        f"off-diagonal weight against {_pct(frame['nearest_uniform'].mean())} under uniform weights ({ratio:.2f}×).",
+        "",
+    ]
     return lines
 
 
@@ -433,12 +465,24 @@ def build_report(
     if headline in experiments:
         spec = experiments[headline]
         table = accuracy_table(
-            per_experiment[headline], averages=EXPERIMENT_KINDS[spec["kind"]].averages, datasets=spec["datasets"],
-            partitions=spec["partitions"], algorithms=spec["algorithms"], variants=spec["variants"],
-            references=spec.get("references", ()), eval_point=spec.get("eval_point", "local"),
+            per_experiment[headline],
+            averages=EXPERIMENT_KINDS[spec["kind"]].averages,
+            datasets=spec["datasets"],
+            partitions=spec["partitions"],
+            algorithms=spec["algorithms"],
+            variants=spec["variants"],
+            references=spec.get("references", ()),
+            eval_point=spec.get("eval_point", "local"),
         )
         body = to_markdown(table, spec["title"]).split("\n", 2)[2]  # drop the table's own title line
-        lines += ["## Headline table", "", body.strip(), "", f"Also as [CSV]({table_dir}/{headline}_accuracy.csv) and [LaTeX]({table_dir}/{headline}_accuracy.tex).", ""]
+        lines += [
+            "## Headline table",
+            "",
+            body.strip(),
+            "",
+            f"Also as [CSV]({table_dir}/{headline}_accuracy.csv) and [LaTeX]({table_dir}/{headline}_accuracy.tex).",
+            "",
+        ]
         lines += eval_point_section(per_experiment[headline], spec)
         lines += mixing_section(per_experiment[headline], mixing, spec)
     lines += ["## Findings", ""]

@@ -21,8 +21,24 @@ from fhbench.io import write_texts
 from fhbench.metrics import RUN_KEYS, run_summary
 
 AVERAGE = "average"  # the dataset name of average cells in the tidy table
-TABLE_COLUMNS = ["modality", "dataset", "partition", "column", "algorithm", "variant", "method", "metric", "mean", "std", "n_seeds", "n_diverged", "best",
-                 "reference", "rank", "eval_point"]
+TABLE_COLUMNS = [
+    "modality",
+    "dataset",
+    "partition",
+    "column",
+    "algorithm",
+    "variant",
+    "method",
+    "metric",
+    "mean",
+    "std",
+    "n_seeds",
+    "n_diverged",
+    "best",
+    "reference",
+    "rank",
+    "eval_point",
+]
 
 
 def load_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
@@ -137,7 +153,9 @@ def accuracy_table(
     table["std"] = table["std"].fillna(0.0)
     table["metric"] = metric
     table["reference"] = table["algorithm"].isin(list(references))
-    table["method"] = [method_label(a, v) + (" (reference)" if r else "") for a, v, r in zip(table["algorithm"], table["variant"], table["reference"])]
+    table["method"] = [
+        method_label(a, v) + (" (reference)" if r else "") for a, v, r in zip(table["algorithm"], table["variant"], table["reference"])
+    ]
     best = table[~table["reference"]].groupby("column")["mean"].max()
     table["best"] = np.isclose(table["mean"], table["column"].map(best), rtol=0, atol=1e-12) & ~table["reference"]
     table["eval_point"] = eval_point
@@ -201,8 +219,10 @@ def _caption(table: pd.DataFrame) -> str:
         note = " †k: k seeds diverged (non-finite loss) and are left out of the mean; 'diverged': every seed did."
     point = table["eval_point"].iloc[0] if len(table) and "eval_point" in table else "local"
     where = "after local training, before aggregation" if point == "local" else "on the model received from the server"
-    return (f"Test {metric.replace('_', ' ')} (%) at each client's best validation round ({where}), mean over clients; "
-            f"{spread}; best per column in bold.{note}")
+    return (
+        f"Test {metric.replace('_', ' ')} (%) at each client's best validation round ({where}), mean over clients; "
+        f"{spread}; best per column in bold.{note}"
+    )
 
 
 def _modality_header(modality: str) -> str:
@@ -240,8 +260,10 @@ def rank_markdown(table: pd.DataFrame) -> str:
     for method in averages.index:
         cells = [f"{rank[(method, c)]:g}" if (method, c) in rank else "–" for c in columns]
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {averages.loc[method, 'avg_rank']:.2f} |")
-    note = ("Ranks per column (1 = best; methods equal at the printed precision share the average rank; "
-            "reference rows are not ranked); avg rank over the dataset columns.")
+    note = (
+        "Ranks per column (1 = best; methods equal at the printed precision share the average rank; "
+        "reference rows are not ranked); avg rank over the dataset columns."
+    )
     return "\n" + note + "\n\n" + "\n".join(lines) + "\n"
 
 
@@ -325,7 +347,7 @@ def to_html(table: pd.DataFrame, title: str) -> str:
     )
     return (
         f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{esc(title)}</title><style>{style}</style></head>\n'
-        f'<body><h1>{esc(title)}</h1><p>{esc(_caption(table))}</p>\n'
+        f"<body><h1>{esc(title)}</h1><p>{esc(_caption(table))}</p>\n"
         f'<table id="results-table"><thead><tr>{head1}</tr><tr>{head2}</tr></thead>\n<tbody>{"".join(body)}</tbody></table>\n'
         "</body></html>\n"
     )
@@ -341,8 +363,12 @@ def write_tables(
     html_out: str | Path | None = None,
 ) -> None:
     """Write the tidy table and its renderings, each atomically."""
-    renderers = {csv_out: lambda: table.to_csv(index=False), md_out: lambda: to_markdown(table, title),
-                 tex_out: lambda: to_latex(table, title, label), html_out: lambda: to_html(table, title)}
+    renderers = {
+        csv_out: lambda: table.to_csv(index=False),
+        md_out: lambda: to_markdown(table, title),
+        tex_out: lambda: to_latex(table, title, label),
+        html_out: lambda: to_html(table, title),
+    }
     write_texts({path: render() for path, render in renderers.items() if path is not None})
 
 
