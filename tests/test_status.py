@@ -176,7 +176,7 @@ def test_finished_grid_and_workflow_summary(tmp_path, config):
     assert "grid finished: 4 done, 1 diverged, 0 failed" in status.render(config, statuses, NOW)
     for target in grid.table_targets(config)[:3] + grid.report_targets(config):
         write(tmp_path / target, "x")
-    summary = status.workflow_summary(config, tmp_path, "config/x.yaml")
+    summary = status.workflow_summary(config, tmp_path, Path("config/x.yaml"))  # Snakemake's configfiles are paths
     assert summary.splitlines()[0] == "fhbench: 5 runs: 4 done, 1 diverged, 0 failed"
     assert "3 table files in results/demo/tables/" in summary and "report results/demo/REPORT.md" in summary and "no figures" in summary
     assert "fhbench status --config config/x.yaml" in summary  # a diverged run: say where to look

@@ -286,7 +286,7 @@ def render(config: dict, statuses: list[RunStatus], now: float, title: str = "",
     return "\n".join(lines)
 
 
-def workflow_summary(config: dict, root: str | Path = ".", configfile: str | None = None) -> str:
+def workflow_summary(config: dict, root: str | Path = ".", configfile: str | Path | None = None) -> str:
     """The few lines ``snakemake all`` ends with: run counts, where the tables, figures and report are."""
     root = Path(root)
     counts = Counter(s.state for s in collect(config, root))
@@ -304,5 +304,5 @@ def workflow_summary(config: dict, root: str | Path = ".", configfile: str | Non
     outputs.append(f"report {', '.join(reports)} (`snakemake --report report.html` bundles them)" if reports else "no report yet")
     lines.append("fhbench: " + "; ".join(outputs))
     if counts.get("failed") or counts.get("diverged") or unfinished:
-        lines.append(f"fhbench: per-run details: fhbench status{' --config ' + configfile if configfile else ''}")
+        lines.append(f"fhbench: per-run details: fhbench status{f' --config {configfile}' if configfile else ''}")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ import yaml
 
 from fhbench import grid
 from fhbench.config import validate_config
+from fhbench.mixing import mixing_frame
 from tests.conftest import copy_repo
 from tests.reporting.tidy import tidy_metrics
 
@@ -44,6 +45,7 @@ def prepare(dest: Path, configfile: str = "config/demo.yaml") -> tuple[Path, dic
             bytes_per_client=bytes_per_client,
         ).to_csv(out / "metrics.csv", index=False)
         (out / "run.json").write_text(json.dumps({"status": "completed"}))
+        mixing_frame([]).to_csv(out / "mixing.csv", index=False)  # no server matrices (as a non-EPFL run writes)
     return repo, config
 
 

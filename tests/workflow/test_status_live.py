@@ -96,7 +96,11 @@ def test_status_of_a_grid_mid_run_and_at_the_end(tmp_path):
     # The workflow's own closing summary.
     print("--- snakemake all ends with ---\n" + "\n".join(line for line in output.splitlines() if line.startswith("fhbench: ")))
     assert "fhbench: 4 runs: 4 done, 0 diverged, 0 failed" in output
-    assert re.search(r"fhbench: \d+ table files in results/tables/; \d+ figure files in results/figures/; report results/REPORT.md", output)
+    name = yaml.safe_load((work / "config/live.yaml").read_text())["name"]
+    results = f"results/{name}"
+    assert re.search(
+        rf"fhbench: \d+ table files in {results}/tables/; \d+ figure files in {results}/figures/; report {results}/REPORT.md", output
+    )
     # tracking: tensorboard reached every run through the workflow, and turning it off reruns nothing.
     for key in runs:
         assert list((work / f"{key.directory}/tensorboard").glob("events.out.tfevents.*")), key
