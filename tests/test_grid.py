@@ -39,7 +39,10 @@ def test_experiment_runs_cross_the_lists_and_honour_seed_overrides(demo):
     assert {k.variant for k in layers} == {"default", "layers_first_half", "layers_second_half"}
     assert {k.seed for k in layers} == set(demo["experiments"]["layers"].get("seeds", demo["seeds"]))
     main = grid.experiment_runs(demo, "main")
-    assert len(main) == len(demo["experiments"]["main"]["datasets"]) * len(demo["experiments"]["main"]["algorithms"]) * len(demo["seeds"])
+    exp = demo["experiments"]["main"]
+    methods = exp["algorithms"] + exp.get("references", [])  # reference rows (local, centralized) run too
+    assert len(main) == len(exp["datasets"]) * len(methods) * len(demo["seeds"])
+    assert {k.algorithm for k in main} == set(methods)
     # runs shared by several experiments are run once
     all_runs = grid.all_runs(demo)
     assert len(all_runs) == len(set(all_runs))

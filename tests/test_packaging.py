@@ -129,6 +129,9 @@ def test_wheel_installs_in_a_fresh_venv_and_runs(tmp_path):
     metadata = run(python, "-c", "import importlib.metadata as m; print(m.metadata('fhbench'))")
     assert "License-Expression: Apache-2.0" in metadata and "Requires-Dist: torch" in metadata
     assert "usage: fhbench" in run(venv / "bin" / "fhbench", "--help")
+    # The config schema travels in the wheel: an installed fhbench validates a config.
+    targets = run(venv / "bin" / "fhbench", "data-targets", "--config", REPO / "config" / "demo.yaml", "--dataset", "organamnist")
+    assert "resources/prepared/organamnist/demo-" in targets
     out = run(python, "-c", IMPORT_EVERY_REGISTRY).splitlines()
     assert Path(out[0]).is_relative_to(site), f"fhbench imported from {out[0]}, not from the wheel in {site}"
     assert all(int(n) > 0 for n in out[1].split())

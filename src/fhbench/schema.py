@@ -9,4 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schemas" / "config.schema.yaml"
+# Inside the package so that an installed wheel validates configs too; config/schemas/ holds a
+# link to it where users of the workflow look for it.
+SCHEMA = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
