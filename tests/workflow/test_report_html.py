@@ -110,7 +110,8 @@ def test_report_renders_in_chromium(built, tmp_path):
 
     main = rendered[f"{grid.tables_dir(config)}/main_accuracy.html"]
     assert main["kind"] == "iframe", main
-    n_methods = len(config["experiments"]["main"]["algorithms"])
+    exp = config["experiments"]["main"]
+    n_methods = len(exp["algorithms"]) + len(exp.get("references", []))  # reference rows (local, centralized) too
     assert main["rows"] == 2 + n_methods  # modality header, dataset header, one row per method
     assert len(main["cells"]) == n_methods and all(re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d", c) for c in main["cells"])
     assert main["bold"] >= 1
