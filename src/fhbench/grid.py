@@ -11,7 +11,6 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from fhbench.config_values import check_values, deep_merge
 from fhbench.errors import ConfigError
@@ -546,10 +545,6 @@ def figure_spec(config: dict, figure: str) -> dict:
         "eval_point": fig.get("eval_point", config["experiments"][fig["experiment"]].get("eval_point", "local")),
         "references": list(config["experiments"][fig["experiment"]].get("references", [])),
     }
-
-
-def iter_backbones_used(config: dict) -> Iterator[str]:
-    yield from sorted({config["datasets"][d]["backbone"] for d in config["datasets"]})
 
 
 def resolve_run_config(config: dict, key: RunKey) -> dict:

@@ -210,14 +210,6 @@ def _kept(part: Path) -> str:
     return "no data was kept; rerun when the host is reachable, or "
 
 
-def copy_local(source: str | Path, dest_dir: str | Path) -> Path:
-    """Place an already downloaded file (a manual copy) into the raw folder."""
-    dest = Path(dest_dir) / Path(source).name
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source, dest)
-    return dest
-
-
 def extract_archive(archive: str | Path, dest_dir: str | Path) -> Path:
     """Unpack a .zip/.tar(.gz)/.7z archive into ``dest_dir`` atomically.
 
