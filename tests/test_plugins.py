@@ -200,6 +200,8 @@ def test_a_bad_entry_is_one_line_naming_distribution_and_entry(install, capsys, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(PREFIX + "fhbench-clash 0.1: entry point ")
     assert message in err and "(fhbench." in err
+    if "fedavg" in entry_points.get("fhbench.algorithms", {}):  # the line docs/extending.md shows
+        assert err.strip() in (REPO / "docs" / "extending.md").read_text()
 
 
 def test_two_distributions_declaring_one_name_are_refused(install):
