@@ -1,12 +1,24 @@
 """Lets the project's test run (``make test``) import each example from its source folder.
 
-Installed examples (``pip install examples/<name>``) are imported from the environment as
-usual; their entry points then also reach fhbench's registries (tests/test_extending.py).
+The folders are not put on ``sys.path``: a ``*.egg-info`` that ``pip install examples/<name>``
+leaves there would then count as an installed distribution, and its entry points would join
+fhbench's registries in every test. A finder resolves just the examples' top-level packages.
 """
 
+import importlib.machinery
 import sys
 from pathlib import Path
 
-for source in sorted(Path(__file__).resolve().parent.glob("*/src")):
-    if str(source) not in sys.path:
-        sys.path.insert(0, str(source))
+SOURCES = {package.parent.name: str(package.parent.parent) for package in Path(__file__).resolve().parent.glob("*/src/*/__init__.py")}
+
+
+class ExampleSources:
+    """A meta path finder for the examples' packages (their submodules follow the package's __path__)."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        return importlib.machinery.PathFinder.find_spec(name, [SOURCES[name]]) if name in SOURCES else None
+
+
+if not any(finder is ExampleSources for finder in sys.meta_path):
+    sys.meta_path.insert(0, ExampleSources)

@@ -98,7 +98,7 @@ def test_a_plugin_algorithm_joins_the_registry_with_its_distribution(install):
     install("fhbench-shrink", {"fhbench.algorithms": {"shrinkavg": "shrink_plugin:ShrinkAvg"}}, {"shrink_plugin": SHRINK})
     assert "shrinkavg" in ALGORITHMS and list(ALGORITHMS)[-1] == "shrinkavg" and len(ALGORITHMS) == 12
     assert ALGORITHMS.origin("shrinkavg") == "fhbench-shrink 0.1" and ALGORITHMS.origin("fedavg") == "built-in"
-    assert ALGORITHMS.spec("shrinkavg") == "shrink_plugin:ShrinkAvg"
+    assert ALGORITHMS.spec("shrinkavg") == "shrink_plugin:ShrinkAvg" and "shrinkavg" not in ALGORITHMS.builtin
     cls = ALGORITHMS["shrinkavg"]
     assert cls.__name__ == "ShrinkAvg" and cls.hyperparameters() == ["factor", "rounds_off", "mode"]
 

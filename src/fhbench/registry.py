@@ -45,6 +45,11 @@ class LazyRegistry(Mapping):
         self._loaded: dict[str, Any] = {}
 
     @property
+    def builtin(self) -> tuple[str, ...]:
+        """The names of fhbench's own entries, in registry order (without any plugin's)."""
+        return tuple(self._entries)
+
+    @property
     def plugins(self) -> dict:
         """name → :class:`fhbench.plugins.Plugin` of the installed entries of this registry's group."""
         if self._plugins is None:
