@@ -222,6 +222,9 @@ def test_two_distributions_declaring_one_name_are_refused(install):
 def test_a_plugin_that_cannot_be_used_fails_on_use_naming_it(install, capsys, module, message):
     install("fhbench-broken", {"fhbench.algorithms": {"shrinkavg": "broken_plugin:ShrinkAvg"}}, {"broken_plugin": module})
     assert "shrinkavg" in ALGORITHMS  # listed: only using it imports it
+    assert main(["list"]) == 0  # and listing shows it, with what is wrong where its fields cannot be read
+    listed = " ".join(capsys.readouterr().out.split())
+    assert "shrinkavg fhbench-broken 0.1 " + ("(unusable: " if "ShrinkAvg(FedAvg)" not in module else "factor=0.5") in listed
     with pytest.raises(PluginError) as error:
         ALGORITHMS["shrinkavg"]
     line = str(error.value)

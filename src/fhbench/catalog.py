@@ -19,15 +19,19 @@ def catalog() -> dict[str, list[dict]]:
     from fhbench.algorithms import ALGORITHMS
     from fhbench.data import DATASETS
     from fhbench.models import BACKBONES
+    from fhbench.plugins import PluginError
 
-    schemas = algorithm_schemas(list(ALGORITHMS))
     listing = {
         "algorithms": _rows(ALGORITHMS),
         "datasets": _rows(DATASETS),
         "backbones": _rows(BACKBONES),
     }
     for row in listing["algorithms"]:
-        properties = schemas[row["name"]].get("properties", {})
+        try:
+            properties = algorithm_schemas([row["name"]])[row["name"]].get("properties", {})
+        except PluginError as error:  # listed all the same: the listing is where one looks for what is installed
+            row["hyperparameters"], row["error"] = {}, error.what
+            continue
         row["hyperparameters"] = {key: spec.get("default", REQUIRED) for key, spec in properties.items()}
     return listing
 
@@ -44,13 +48,19 @@ def render(listing: dict[str, list[dict]]) -> str:
         header = f"{kind}: {len(rows)} ({len(rows) - plugins} built-in, {plugins} from installed plugins)"
         if kind == "algorithms":
             table = [("name", "from", "hyperparameters (default)")]
-            table += [(r["name"], r["from"], "  ".join(f"{k}={_show(v)}" for k, v in r["hyperparameters"].items()) or "-") for r in rows]
+            table += [(r["name"], r["from"], _hyperparameters(r)) for r in rows]
         else:
             table = [("name", "from", "entry")] + [(r["name"], r["from"], r["entry"]) for r in rows]
         widths = [max(len(line[i]) for line in table) for i in range(2)]
         lines = [f"  {a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in table]
         blocks.append("\n".join([header, *lines]))
     return "\n\n".join(blocks)
+
+
+def _hyperparameters(row: dict) -> str:
+    if "error" in row:
+        return f"(unusable: {row['error']})"
+    return "  ".join(f"{key}={_show(value)}" for key, value in row["hyperparameters"].items()) or "-"
 
 
 def _show(value: object) -> str:
