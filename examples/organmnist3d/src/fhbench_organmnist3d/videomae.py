@@ -17,10 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from fhbench.models.base import Backbone, load_classifier
+from fhbench.models.vit import IMAGENET_MEAN, IMAGENET_STD  # VideoMAE's image processor normalises as ViT's
 
-# VideoMAE's image processor normalises with ImageNet's statistics.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "VideoMAEBackbone", "real_config"]
 
 
 def real_config(n_classes: int = 2):
