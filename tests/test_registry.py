@@ -13,7 +13,7 @@ def test_checking_names_imports_neither_torch_nor_readers():
         "from fhbench.data import DATASETS\n"
         "from fhbench.models import BACKBONES\n"
         "assert 'epfl' in ALGORITHMS and 'ptbxl' in DATASETS and 'vit' in BACKBONES\n"
-        "assert len(ALGORITHMS) == 11 and len(DATASETS) == 9 and len(BACKBONES) == 4\n"
+        "assert len(ALGORITHMS.builtin) == 11 and len(DATASETS.builtin) == 9 and len(BACKBONES.builtin) == 4\n"
         "print(sorted(m for m in ('torch', 'transformers', 'wfdb', 'mne') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

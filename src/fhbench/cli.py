@@ -175,6 +175,12 @@ def cmd_data_targets(args: argparse.Namespace) -> None:
     print(" ".join(data_targets(config)))
 
 
+def cmd_list(args: argparse.Namespace) -> None:
+    from fhbench.catalog import catalog, render
+
+    print(render(catalog()))
+
+
 def n_clients(value: str) -> int | None:
     """--n-clients: a number, or 'all' (one client per group)."""
     return None if value == "all" else int(value)
@@ -266,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True)
     p.add_argument("--dataset", default=None, help="only this dataset")
     p.set_defaults(func=cmd_data_targets)
+    p = sub.add_parser(
+        "list", help="every algorithm, dataset and backbone, built-in or from a plugin, and each algorithm's hyperparameters"
+    )
+    p.set_defaults(func=cmd_list)
     return parser
 
 

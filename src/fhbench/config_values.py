@@ -49,9 +49,13 @@ def check_values(config: dict) -> None:
                 f"datasets.{name}.base_url: {redact(url)} holds credentials, which would be written to logs and "
                 "Snakemake's metadata; remove them and put them in ~/.netrc or FHBENCH_DOWNLOAD_AUTH (docs/bad-input.md)"
             )
+    from fhbench.algorithm_schema import algorithm_schemas as schemas_of
+    from fhbench.algorithm_schema import check_plugin_algorithms
+
+    check_plugin_algorithms(config)  # plugin algorithms: keys, types and defaults from their dataclass fields
     schema = yaml.safe_load(Path(SCHEMA).read_text())
     defs = schema["$defs"]
-    algorithm_schemas = schema["properties"]["algorithms"]["properties"]
+    algorithm_schemas = schemas_of(config.get("algorithms") or {})
 
     def check(where: str, value: dict, sub: dict) -> None:
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator({"$defs": defs, **sub}).iter_errors(value))

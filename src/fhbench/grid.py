@@ -309,7 +309,7 @@ def check_references(config: dict) -> None:
     for name in config["algorithms"]:
         if name not in ALGORITHMS:
             raise ConfigError(f"algorithms.{name}: no such algorithm; registered: {sorted(ALGORITHMS)}")
-    hyperparameters = schema_hyperparameters()
+    hyperparameters = schema_hyperparameters(config["algorithms"])
     for exp_name, exp in config["experiments"].items():
         # A variant's algorithm overrides must be hyperparameters of every algorithm it is crossed with.
         for variant in exp.get("variants", ["default"]):
@@ -345,16 +345,13 @@ def check_references(config: dict) -> None:
             )
 
 
-def schema_hyperparameters() -> dict[str, set[str]]:
-    """Each algorithm's hyperparameters as the config schema lists them, read without importing
-    the algorithms (and torch) so that ``snakemake -n`` stays quick; a test checks they equal
-    each class's ``hyperparameters()``."""
-    import yaml
+def schema_hyperparameters(names=None) -> dict[str, set[str]]:
+    """Each algorithm's hyperparameters as the config schema lists them (plugins among ``names``:
+    their dataclass fields), read without importing the algorithms (and torch) so that
+    ``snakemake -n`` stays quick; a test checks they equal each class's ``hyperparameters()``."""
+    from fhbench.algorithm_schema import algorithm_schemas
 
-    from fhbench.schema import SCHEMA
-
-    entries = yaml.safe_load(SCHEMA.read_text())["properties"]["algorithms"]["properties"]
-    return {name: set(entry.get("properties", {})) for name, entry in entries.items()}
+    return {name: set(entry.get("properties", {})) for name, entry in algorithm_schemas(names).items()}
 
 
 def used_data_partitions(config: dict) -> list[tuple[str, str]]:

@@ -51,7 +51,7 @@ def run(tmp_path, name, config, demo_organamnist, split_path, tiny_vit_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS.builtin))
 def test_two_rounds_end_to_end_and_repeatable(algorithm, tmp_path, demo_organamnist, split_path, tiny_vit_dir):
     status, first, info = run(tmp_path, "a", run_config(algorithm), demo_organamnist, split_path, tiny_vit_dir)
     assert status == "completed" and info["status"] == "completed"

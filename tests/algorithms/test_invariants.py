@@ -16,7 +16,7 @@ from fhbench.algorithms import ALGORITHMS
 from fhbench.federation import ClientRound, tensor_bytes
 from tests.algorithms.conftest import make_federation, snapshot
 
-NAMES = sorted(ALGORITHMS)
+NAMES = sorted(ALGORITHMS.builtin)
 
 
 def flatten(value, prefix="") -> dict:

@@ -15,7 +15,7 @@ from fhbench.reporting.efficiency import trainable_layout
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("architecture", sorted(BACKBONES))
+@pytest.mark.parametrize("architecture", sorted(BACKBONES.builtin))
 def test_lora_a_and_b_are_listed_in_model_order_and_pair_up(architecture):
     """EPFL's layer selection (first/second half) relies on this order."""
     layout = trainable_layout(architecture, BACKBONES[architecture].reference_classes, LoraSpec(8, 16, 0.0))
@@ -39,7 +39,7 @@ def test_every_architecture_has_a_backbone_entry(config_file):
         assert ("tiny" in entry) == (config_file == "config/demo.yaml"), name
 
 
-@pytest.mark.parametrize("architecture", sorted(BACKBONES))
+@pytest.mark.parametrize("architecture", sorted(BACKBONES.builtin))
 def test_training_without_fetched_weights_names_the_rule_that_fills_the_folder(tmp_path, architecture):
     from tests.models.conftest import federate
 

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from fhbench.algorithms.base import Algorithm
 
 # Imported on first use, so checking names (config validation, dry runs) does not import torch.
+# Installed distributions add theirs under the entry-point group fhbench.algorithms (docs/extending.md).
 ALGORITHMS: LazyRegistry = LazyRegistry(
     {
         "fedavg": "fhbench.algorithms.fedavg:FedAvg",
@@ -23,7 +24,10 @@ ALGORITHMS: LazyRegistry = LazyRegistry(
         "fedsa_lora": "fhbench.algorithms.fedsa_lora:FedSALoRA",
         "ffa_lora": "fhbench.algorithms.ffa_lora:FFALoRA",
         "centralized": "fhbench.algorithms.centralized:Centralized",
-    }
+    },
+    group="fhbench.algorithms",
+    base="fhbench.algorithms.base:Algorithm",
+    name_attribute="name",
 )
 
 #: Reference points rather than competing federated methods: tables list them apart, without

@@ -7,12 +7,16 @@ from pathlib import Path
 from fhbench.data.base import Dataset, write_manifest
 from fhbench.registry import LazyRegistry
 
-# Imported on first use: the readers pull in wfdb, mne, soundfile and friends.
+# Imported on first use: the readers pull in wfdb, mne, soundfile and friends. Installed
+# distributions add theirs under the entry-point group fhbench.datasets (docs/extending.md).
 DATASETS: LazyRegistry = LazyRegistry(
     {
         name: f"fhbench.data.{name}:DATASET"
         for name in ("organamnist", "organcmnist", "organsmnist", "icbhi", "sprsound", "ptbxl", "adftd", "medabs", "pubmedrct")
-    }
+    },
+    group="fhbench.datasets",
+    base="fhbench.data.base:Dataset",
+    name_attribute="key",
 )
 
 

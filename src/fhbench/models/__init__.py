@@ -5,7 +5,8 @@ from __future__ import annotations
 from fhbench.models.base import Backbone, LoraSpec, require_model_dir, wrap_with_lora
 from fhbench.registry import LazyRegistry
 
-# Imported on first use: each backbone module imports torch and transformers.
+# Imported on first use: each backbone module imports torch and transformers. Installed
+# distributions add theirs under the entry-point group fhbench.backbones (docs/extending.md).
 BACKBONES: LazyRegistry = LazyRegistry(
     {
         "vit": "fhbench.models.vit:ViTBackbone",
@@ -14,6 +15,9 @@ BACKBONES: LazyRegistry = LazyRegistry(
         "moment": "fhbench.models.moment:MomentBackbone",
     },
     instantiate=True,
+    group="fhbench.backbones",
+    base="fhbench.models.base:Backbone",
+    name_attribute="architecture",
 )
 
 
