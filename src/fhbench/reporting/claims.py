@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
@@ -68,6 +69,13 @@ class Claim:
     unit: str = "points"
     published: float | None = None
     named: tuple[str, ...] = ()  # datasets the claim singles out ("more so on the smaller ones")
+
+    @property
+    def axis(self) -> str:
+        """The forest plot's axis label for this claim's statistic."""
+        if self.published is not None:
+            return f"accuracy − the published {100 * self.published:.0f}% (percentage points)"
+        return "percentage points of accuracy" if self.unit == "points" else "% of the baseline's cost saved"
 
     @property
     def methods(self) -> tuple[Method, ...]:
@@ -377,7 +385,9 @@ def judge_weights(ev: Evidence) -> list[dict]:
     pooled = (
         not_run(claim, "all datasets", pooled_stat, reason)
         if reason or not run
-        else judged(claim, f"pooled: {', '.join(run)}", pooled_stat, ev.paired(better, worse, run), ev.sources(run))
+        else judged(
+            claim, f"pooled over {len(run)} dataset(s)", pooled_stat, ev.paired(better, worse, run), _join(", ".join(run), ev.sources(run))
+        )
     )
     small_stat = f"improvement on {' and '.join(claim.named)} − improvement on the other datasets (intervals subtracted: conservative)"
     scope = f"{', '.join(claim.named)} vs others"
@@ -671,9 +681,8 @@ def forest_plot(table: pd.DataFrame, title: str = "The paper's claims: estimate 
         ax.set_yticklabels([f"{'▶ ' if i == 0 else ''}{s}" for i, s in enumerate(rows["scope"])], fontsize=7)
         ax.set_xlim(left, right)
         ax.set_ylim(-0.7, len(rows) - 0.3)
-        short = claim.statement if len(claim.statement) <= 95 else claim.statement[:92] + "…"
-        ax.set_title(f"Claim {claim.number}: {short}", fontsize=8, loc="left")
-        ax.set_xlabel("percentage points of accuracy" if claim.unit == "points" else "% of the baseline's cost saved", fontsize=7)
+        ax.set_title(textwrap.fill(f"Claim {claim.number}: {claim.statement}", 110), fontsize=8, loc="left")
+        ax.set_xlabel(claim.axis, fontsize=7)
         ax.tick_params(axis="x", labelsize=7)
         ax.grid(alpha=0.3, axis="x")
     handles = [plt.Line2D([], [], color=c, marker="o", lw=1.4, label=v) for v, c in VERDICT_COLOURS.items()]
