@@ -210,9 +210,8 @@ def judged(claim: Claim, scope: str, statistic: str, units: pd.DataFrame, eviden
     """The row of one statistic: the mean of ``units["value"]``, its interval and the verdict."""
     n = len(units)
     if n < 2:
-        return not_run(
-            claim, scope, statistic, _join(f"{n} {what}: an interval needs two or more (one client, or no seed finished)", evidence)
-        )
+        reason = f"{n} {what}: an interval needs two or more (one client, or no run finished with test scores)"
+        return not_run(claim, scope, statistic, _join(reason, evidence))
     lo, hi = interval(units)
     return _row(claim, scope, statistic, verdict(lo, hi, claim.claimed), evidence, units["value"].mean(), lo, hi, n)
 
