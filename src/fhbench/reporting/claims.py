@@ -293,6 +293,13 @@ class Evidence:
         b = self.method_scores(worse, datasets).set_index(CLIENT_UNIT)["value"]
         return (a - b).dropna().rename("value").reset_index()
 
+    def compare(self, scope: str, better: Method, worse: Method, datasets: Sequence[str]) -> dict:
+        """The row of ``better − worse`` paired on ``datasets``, or ``not run`` with the reason."""
+        reason = self.missing([better, worse], datasets)
+        if reason:
+            return not_run(self.claim, scope, self.claim.statistic, reason)
+        return judged(self.claim, scope, self.claim.statistic, self.paired(better, worse, datasets), self.sources(datasets))
+
     def missing(self, methods: Iterable[Method], datasets: Iterable[str]) -> str | None:
         """Why a comparison on ``datasets`` cannot be made (naming the config key), or None."""
         datasets = list(datasets)
@@ -369,15 +376,7 @@ def judge_weights(ev: Evidence) -> list[dict]:
     claim = ev.claim
     ((better, worse),) = claim.comparisons
     datasets = claim_datasets(claim, ev.spec)
-    per_dataset = []
-    for dataset in datasets:
-        reason = ev.missing(claim.methods, [dataset])
-        row = (
-            not_run(claim, dataset, claim.statistic, reason)
-            if reason
-            else judged(claim, dataset, claim.statistic, ev.paired(better, worse, [dataset]), ev.sources([dataset]))
-        )
-        per_dataset.append(row)
+    per_dataset = [ev.compare(dataset, better, worse, [dataset]) for dataset in datasets]
     run = [r["scope"] for r in per_dataset if r["verdict"] != NOT_RUN]
     pooled_stat = "paired difference of client test accuracy, similarity − uniform, pooled over the datasets run"
     reason = ev.missing(claim.methods, datasets)
@@ -422,12 +421,7 @@ def judge_every_modality(ev: Evidence) -> list[dict]:
                 reason = f"no {mod} dataset in {ev.key}.datasets: add one"
                 rows.append(not_run(claim, scope, claim.statistic, reason))
                 continue
-            reason = ev.missing([better, worse], datasets)
-            rows.append(
-                not_run(claim, scope, claim.statistic, reason)
-                if reason
-                else judged(claim, scope, claim.statistic, ev.paired(better, worse, datasets), ev.sources(datasets))
-            )
+            rows.append(ev.compare(scope, better, worse, datasets))
     head = conjunction(claim, "every modality", "smallest paired difference over modalities and both layer choices", rows)
     return [head] + rows
 
@@ -436,15 +430,7 @@ def judge_every_rival(ev: Evidence) -> list[dict]:
     """Claim 6: EPFL's default against each alternative, pooled over the datasets run; then all."""
     claim = ev.claim
     datasets = claim_datasets(claim, ev.spec)
-    rows = []
-    for better, worse in claim.comparisons:
-        scope = f"vs {method_label(*worse)}"
-        reason = ev.missing([better, worse], datasets)
-        rows.append(
-            not_run(claim, scope, claim.statistic, reason)
-            if reason
-            else judged(claim, scope, claim.statistic, ev.paired(better, worse, datasets), ev.sources(datasets))
-        )
+    rows = [ev.compare(f"vs {method_label(*worse)}", better, worse, datasets) for better, worse in claim.comparisons]
     head = conjunction(claim, "every alternative", "smallest paired difference over the alternatives", rows)
     return [head] + rows
 
