@@ -161,6 +161,19 @@ def report_run_infos(wildcards):
     return [key.info for key in grid.all_runs(config)]
 
 
+def experiment_specs():
+    """What the reporting code knows of every experiment (fhbench.grid.experiment_spec)."""
+    return {name: grid.experiment_spec(config, name) for name in config["experiments"]}
+
+
+def claims_inputs(wildcards):
+    """Metrics and run.json of the runs the paper's claims read (fhbench.reporting.claims), and only those."""
+    import fhbench.reporting.claims
+
+    runs = [grid.RunKey(*run, grid.config_name(config)) for run in fhbench.reporting.claims.needed_runs(experiment_specs())]
+    return {"metrics": [key.metrics for key in runs], "infos": [key.info for key in runs]}
+
+
 def figure_metrics(wildcards):
     return grid.figure_inputs(config, wildcards.figure)
 

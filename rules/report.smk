@@ -114,6 +114,28 @@ rule plot_figure:
         "../workflow/scripts/plot_figure.py"
 
 
+rule judge_claims:
+    input:
+        unpack(claims_inputs),
+    output:
+        csv=report(f"{PATHS['tables']}/claims.csv", caption="../report/claims.rst", category="Claims"),
+        md=f"{PATHS['tables']}/claims.md",
+        pdf=f"{PATHS['figures']}/{grid.CLAIMS_FIGURE}.pdf",
+        png=report(f"{PATHS['figures']}/{grid.CLAIMS_FIGURE}.png", caption="../report/claims.rst", category="Claims"),
+    log:
+        f"{PATHS['logs']}/judge_claims/claims.log",
+    localrule: True
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=rule_resource("judge_claims", "mem_mb"),
+        runtime=rule_resource("judge_claims", "runtime"),
+    params:
+        experiments=experiment_specs(),
+    script:
+        "../workflow/scripts/judge_claims.py"
+
+
 rule write_report:
     input:
         metrics=lambda wc: [key.metrics for key in grid.all_runs(config)],
@@ -121,6 +143,8 @@ rule write_report:
         mixing=lambda wc: [key.mixing for key in grid.all_runs(config)],
         tables=grid.table_targets(config),
         figures=report_figures(),
+        claims=f"{PATHS['tables']}/claims.csv",
+        claims_plot=f"{PATHS['figures']}/{grid.CLAIMS_FIGURE}.png",
         deviations="report/deviations.yaml",
     output:
         report(PATHS["report"], caption="../report/reproduction.rst", category="Report"),

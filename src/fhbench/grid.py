@@ -183,6 +183,7 @@ RULE_RESOURCES = {
     "efficiency_table": {"mem_mb": 2000, "runtime": 15},
     "plot_figure": {"mem_mb": 2000, "runtime": 15},
     "write_report": {"mem_mb": 2000, "runtime": 15},
+    "judge_claims": {"mem_mb": 2000, "runtime": 15},
 }
 
 
@@ -294,6 +295,8 @@ def check_references(config: dict) -> None:
                 )
         if exp.get("kind", "main") not in TABLE_KINDS:
             raise ConfigError(f"experiments.{exp_name}.kind: {exp.get('kind')!r} is not one of {sorted(TABLE_KINDS)}")
+    if CLAIMS_FIGURE in config.get("figures", {}):
+        raise ConfigError(f"figures.{CLAIMS_FIGURE}: the name is taken by the claims' forest plot; rename the figure")
     for fig_name, fig in config.get("figures", {}).items():
         if fig["experiment"] not in config["experiments"]:
             raise ConfigError(f"figures.{fig_name}.experiment: {fig['experiment']!r} is not defined under experiments")
@@ -502,9 +505,18 @@ def efficiency_settings(config: dict) -> dict:
     }
 
 
+CLAIMS_FIGURE = "claims"  # figures/claims.{pdf,png}: the forest plot of the claims table
+
+
+def claims_targets(config: dict) -> list[str]:
+    """The paper's claims with their verdicts (fhbench.reporting.claims) and their forest plot."""
+    tables = [f"{tables_dir(config)}/claims.{ext}" for ext in ("csv", "md")]
+    return tables + [f"{figures_dir(config)}/{CLAIMS_FIGURE}.{ext}" for ext in FIGURE_FORMATS]
+
+
 def final_targets(config: dict) -> list[str]:
     """Every table, figure and the reproduction report (the runs follow from them)."""
-    return table_targets(config) + efficiency_targets(config) + figure_targets(config) + report_targets(config)
+    return table_targets(config) + efficiency_targets(config) + figure_targets(config) + claims_targets(config) + report_targets(config)
 
 
 def partition_alphas(config: dict) -> dict[str, float]:

@@ -18,7 +18,7 @@ from tests.conftest import copy_repo
 from tests.reporting.tidy import tidy_metrics
 
 # Only the reporting rules may run: the hand-made metrics stand in for run_federation's outputs.
-REPORT_RULES = ["make_table", "plot_figure", "write_report", "efficiency_table", "all"]
+REPORT_RULES = ["make_table", "plot_figure", "judge_claims", "write_report", "efficiency_table", "all"]
 
 
 def score(dataset, partition, algorithm, variant, seed):

@@ -73,6 +73,10 @@ def test_demo_dag_end_to_end(tmp_path):
     # A demo report says so first, then where its numbers come from.
     assert report.split("\n")[2].startswith("> **DEMO — NOT THE PAPER'S RESULTS.**")
     assert report.index("## Provenance") < report.index("## What was run")
+    # ... and opens with the paper's claims: a verdict for each of the six (fhbench.reporting.claims).
+    assert report.split("\n")[4] == "## Claims" and "about the pipeline, not the paper" in report
+    verdicts = pd.read_csv(work / tables / "claims.csv")
+    assert sorted(verdicts["claim"].unique()) == [1, 2, 3, 4, 5, 6] and verdicts["verdict"].notna().all()
     assert (work / grid.figures_dir(config) / "convergence.png").stat().st_size > 0
     # Every job wrote a log file.
     for key in all_runs(config):

@@ -86,6 +86,7 @@ def test_report_lists_tables_figures_and_report(built):
     assert by_category["Tables"] == {f"{tables}/{e}_accuracy.html" for e in config["experiments"]} | {f"{tables}/efficiency.csv"}
     assert by_category["Figures"] == {f"{figures}/{f}.png" for f in config["figures"]}
     assert by_category["Report"] == {grid.report_path(config)}
+    assert by_category["Claims"] == {f"{tables}/claims.csv", f"{figures}/claims.png"}
     assert "Main results" in results[f"{tables}/main_accuracy.html"]["caption"]
 
 

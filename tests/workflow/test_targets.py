@@ -28,11 +28,11 @@ def demo(workdir) -> dict:
     return validate_config(yaml.safe_load((workdir / "config" / "demo.yaml").read_text()))
 
 
-def dry_run(workdir: Path, *targets: str) -> tuple[dict[str, int], set[str]]:
+def dry_run(workdir: Path, *targets: str, configfile: str = "config/demo.yaml") -> tuple[dict[str, int], set[str]]:
     """Job counts per rule and every output path the dry run would produce."""
     env = dict(os.environ, PYTHONPATH=f"{workdir / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", HF_HUB_OFFLINE="1")
     result = subprocess.run(
-        SNAKEMAKE + [*targets, "-n", "--cores", "2", "--configfile", "config/demo.yaml"],
+        SNAKEMAKE + [*targets, "-n", "--cores", "2", "--configfile", configfile],
         cwd=workdir,
         env=env,
         capture_output=True,
@@ -85,3 +85,17 @@ def test_all_lists_every_table_figure_and_the_report(workdir, demo):
     assert counts["plot_figure"] == len(demo["figures"])
     assert counts["make_table"] == sum(len(grid.experiment_metric_names(demo, e)) for e in demo["experiments"])
     assert counts["write_report"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("configfile", ["config/config.yaml", "config/demo.yaml"])
+def test_the_claims_table_runs_exactly_the_runs_the_claims_read(workdir, configfile):
+    from fhbench.reporting.claims import needed_runs
+
+    config = validate_config(yaml.safe_load((workdir / configfile).read_text()))
+    counts, outputs = dry_run(workdir, f"{grid.tables_dir(config)}/claims.md", configfile=configfile)
+    experiments = {name: grid.experiment_spec(config, name) for name in config["experiments"]}
+    runs = {grid.RunKey(*run, grid.config_name(config)).metrics for run in needed_runs(experiments)}
+    assert {o for o in outputs if o.endswith("metrics.csv")} == runs
+    assert counts["run_federation"] == len(runs) < len(grid.all_runs(config))
+    assert counts["judge_claims"] == 1 and not {"make_table", "plot_figure", "write_report", "all"} & set(counts)

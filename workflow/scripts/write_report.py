@@ -21,4 +21,5 @@ write_report(
     run_infos=snakemake.input.infos,
     config_name=snakemake.params.name,
     demo=snakemake.params.demo,
+    claims_path=snakemake.input.claims,
 )

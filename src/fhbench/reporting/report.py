@@ -417,6 +417,7 @@ def build_report(
     config_name: str | None = None,
     demo: bool = False,
     mixing: pd.DataFrame | None = None,
+    claims: pd.DataFrame | None = None,
 ) -> str:
     """The Markdown text of REPORT.md.
 
@@ -434,11 +435,17 @@ def build_report(
         The numbers come from generated twins and tiny random models: said first, unmissably.
     mixing
         The runs' server matrices (``mixing.csv``, :mod:`fhbench.mixing`), for EPFL's weights.
+    claims
+        The claims table (:mod:`fhbench.reporting.claims`): the report opens with its verdicts.
     """
     counts = run_counts(metrics)
     lines = [f"# FHBench reproduction report{f' ({config_name})' if config_name else ''}", ""]
     if demo:
         lines += [DEMO_WARNING, ""]
+    if claims is not None:
+        from fhbench.reporting.claims import claims_section
+
+        lines += claims_section(claims, demo, table_dir, figure_dir)
     if provenance is not None:
         lines += provenance_block(provenance)
     lines += [
@@ -571,10 +578,12 @@ def write_report(
     deviations_path: str | Path,
     run_infos: Iterable[str | Path] = (),
     mixing_paths: Iterable[str | Path] = (),
+    claims_path: str | Path | None = None,
     **kwargs,
 ) -> str:
     """Read the metrics (and the runs' run.json for the provenance block, their ``mixing.csv``
-    for EPFL's weights), build REPORT.md and write it atomically; returns the text."""
+    for EPFL's weights, the claims table for the opening verdicts), build REPORT.md and write it
+    atomically; returns the text."""
     from fhbench.provenance import summarise
 
     infos = [json.loads(Path(p).read_text()) for p in run_infos]
@@ -582,6 +591,8 @@ def write_report(
         kwargs.setdefault("provenance", summarise(infos))
     mixing_paths = list(mixing_paths)
     mixing = load_metrics(mixing_paths) if mixing_paths else None
+    if claims_path is not None:
+        kwargs.setdefault("claims", pd.read_csv(claims_path))
     text = build_report(load_metrics(metrics_paths), deviations=load_deviations(deviations_path), mixing=mixing, **kwargs)
     write_texts({out: text})
     return text
