@@ -142,6 +142,9 @@ def selection_section(metrics: pd.DataFrame, spec: dict, name: str, rules: dict[
     notes = []
     winner = _top(scores[base])
     for n in names[1:]:
+        if scores[n]["score"].isna().all():
+            notes.append(f"{rules[n].label}: not computable (the metrics record no test-part sizes; rerun the runs)")
+            continue
         ranks = scores[n].loc[~scores[n]["reference"], "avg_rank"]
         tau = kendall_tau(-base_ranks, -ranks)
         changed = _changed_winners(tables[base], tables[n])
