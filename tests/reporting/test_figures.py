@@ -54,7 +54,7 @@ def test_plot_convergence_one_panel_per_dataset_one_line_per_method(main_metrics
     axes = visible_axes(fig)
     assert len(axes) == 2
     assert [len(ax.get_lines()) for ax in axes] == [2, 2]
-    assert sorted(t.get_text() for t in axes[0].get_legend().get_texts()) == ["epfl", "fedavg"]
+    assert sorted(t.get_text() for t in fig.legends[0].get_texts()) == ["epfl", "fedavg"]  # one legend under the panels
 
 
 def test_heterogeneity_points_and_plot():

@@ -36,8 +36,9 @@ def _pyplot():
     return plt
 
 
-def _panels(n: int, width: float = 4.2, height: float = 3.2, layout: str | None = None):
-    """A grid of ``n`` axes (at most 3 per row); unused axes are hidden."""
+def _panels(n: int, width: float = 4.2, height: float = 3.2, layout: str = "constrained"):
+    """A grid of ``n`` axes (at most 3 per row); unused axes are hidden. Constrained layout keeps
+    the figure title, panel titles, outside legends and colour bars from overlapping."""
     plt = _pyplot()
     cols = min(3, max(1, n))
     rows = math.ceil(max(1, n) / cols)
@@ -53,14 +54,22 @@ def _methods(frame: pd.DataFrame) -> pd.Series:
 
 
 def _finish(fig, title: str):
-    """The figure title above the panels: the layout keeps a band for it so it never covers a panel title."""
+    """The figure title above the panels (constrained layout places it clear of the panel titles)."""
     if title:
         fig.suptitle(title, fontsize=11)
-        band = min(0.25, 0.45 / fig.get_figheight())  # about 0.45 inch, as a fraction of the height
-        fig.tight_layout(rect=(0, 0, 1, 1 - band))
-    else:
-        fig.tight_layout()
     return fig
+
+
+def _figure_legend(fig, axes) -> None:
+    """One legend for the whole figure, under the panels, instead of one per panel that may hide data."""
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    if entries:
+        fig.legend(list(entries.values()), list(entries), loc="outside lower center", ncol=min(6, len(entries)), frameon=False)
 
 
 def _seed_note(n_seeds: pd.Series) -> str:
@@ -100,13 +109,19 @@ def _local_reference(ax, points: pd.DataFrame, x: str | None = None) -> pd.DataF
     return points[points["algorithm"] != "local"]
 
 
-def _label_axes(ax, title: str, xlabel: str, ylabel: str = "test accuracy (%)", grid_axis: str = "both") -> None:
-    """The styling every panel shares: title, axis labels, a light grid and a small legend."""
-    ax.set_title(title)
+def _label_axes(
+    ax, title: str, xlabel: str, ylabel: str = "test accuracy (%)", grid_axis: str = "both", legend_outside: bool = False
+) -> None:
+    """The styling every panel shares: title, axis labels, a light grid and a small legend
+    (below the panel when ``legend_outside``, so it never hides a point)."""
+    ax.set_title(title, fontsize=10)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, axis=grid_axis)
-    ax.legend(fontsize=7)
+    if legend_outside:
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
+    else:
+        ax.legend(fontsize=7)
 
 
 def _require(metrics: pd.DataFrame, split: str, metric: str) -> pd.DataFrame:
@@ -169,6 +184,7 @@ def plot_convergence(metrics: pd.DataFrame, title: str = "", eval_point: str = "
             ax.fill_between(line["round"], 100 * (line["mean"] - line["std"]), 100 * (line["mean"] + line["std"]), alpha=0.2)
         _label_axes(ax, f"{dataset} ({partition})", "round")
         _note_missing(ax, missing.get((dataset, partition)))
+    _figure_legend(fig, axes)
     return _finish(fig, title)
 
 
@@ -202,7 +218,7 @@ def plot_heterogeneity(metrics: pd.DataFrame, title: str = "", alphas: dict[str,
         ax.set_xscale("log")
         _data_ticks(ax, frame["alpha"])
         ax.margins(x=0.1)
-        _label_axes(ax, f"{dataset} ({_seed_note(frame['n_seeds'])})", "Dirichlet α (larger = closer to IID)")
+        _label_axes(ax, f"{dataset}\n{_seed_note(frame['n_seeds'])}", "Dirichlet α (larger = closer to IID)", legend_outside=True)
     return _finish(fig, title)
 
 
@@ -236,11 +252,13 @@ def plot_communication(metrics: pd.DataFrame, title: str = "", **_) -> "Figure":
             else:
                 ax.plot(line["bytes"] / 1e6, 100 * line["mean"], marker="o", label=algorithm)
             for x, y, variant in zip(line["bytes"] / 1e6, 100 * line["mean"], line["variant"]):
-                ax.annotate(variant, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+                ax.annotate(variant, (x, y), textcoords="offset points", xytext=(5, 4), ha="left", fontsize=7)
         ax.set_xscale("log")
         _data_ticks(ax, sent["bytes"] / 1e6, fmt="{:.3g}")
-        ax.margins(x=0.15)
-        _label_axes(ax, f"{dataset} ({partition}; {_seed_note(frame['n_seeds'])})", "MB communicated per run (up + down)")
+        ax.margins(x=0.15, y=0.15)  # room for the variant labels
+        _label_axes(
+            ax, f"{dataset} ({partition})\n{_seed_note(frame['n_seeds'])}", "MB communicated per run (up + down)", legend_outside=True
+        )
     return _finish(fig, title)
 
 
@@ -289,6 +307,7 @@ def plot_client_spread(metrics: pd.DataFrame, title: str = "", max_rounds: int =
         ax.set_xticklabels([str(r) for r in rounds])
         _label_axes(ax, f"{dataset} ({partition})", "round", ylabel="client test accuracy (%)", grid_axis="y")
         _note_missing(ax, missing.get((dataset, partition)))
+    _figure_legend(fig, axes)
     return _finish(fig, title)
 
 
@@ -311,7 +330,7 @@ def plot_ranks(
     ranks = bootstrap_ranks(scores, methods)
     test = rank_test(accuracy_table(metrics, averages=False, references=references, eval_point=eval_point))
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.0, 0.45 * len(ranks) + 2.0))
+    fig, ax = plt.subplots(figsize=(7.0, 0.45 * len(ranks) + 2.0), layout="constrained")
     y = np.arange(len(ranks))[::-1]
     labels = [method_label(a, v) for a, v in zip(ranks["algorithm"], ranks["variant"])]
     ax.errorbar(
@@ -327,7 +346,7 @@ def plot_ranks(
     ax.set_ylim(-0.8, len(ranks) - 0.1)
     import textwrap
 
-    cd_text = f"black bar: Nemenyi CD = {test.cd:.2f}. " if np.isfinite(test.cd) else ""
+    cd_text = "Black bar: the Nemenyi critical difference. " if np.isfinite(test.cd) else ""
     subtitle = (
         f"{test.n_columns} dataset column(s), eval point {eval_point}; bars: 95% bootstrap interval (clients resampled "
         f"within columns). {cd_text}{test.text()}"
@@ -355,8 +374,8 @@ def _class_blocks(ax, labels: list[str]) -> None:
 def plot_mixing_figure(frame: pd.DataFrame, title: str = "", **_) -> "Figure":
     """EPFL's mixing matrices (``mixing.csv``, :mod:`fhbench.mixing`): per (dataset, partition,
     variant) the last-round mixing weights of its first seed (off-diagonal, row-normalised; the
-    self weight is left out), clients grouped by planted group (where the split plants groups)
-    and dominant training class; one colour scale for every panel. The seeds not drawn are named
+    self weight is left out), clients in blocks of their planted group (where the split plants
+    groups) or else of their dominant training class; one colour scale for every panel. The seeds not drawn are named
     in the title; REPORT.md's concentration numbers cover every seed."""
     from fhbench.mixing import client_order, concentration, matrix_at, off_diagonal_shares, per_client
 
@@ -378,15 +397,18 @@ def plot_mixing_figure(frame: pd.DataFrame, title: str = "", **_) -> "Figure":
         panels.append((key, run, order, shares))
     vmax = float(np.nanmax([np.nanmax(p[3]) for p in panels]))
     # Constrained layout: one shared colour bar beside the grid and the title above it, no overlaps.
-    fig, axes = _panels(len(panels), width=3.6, height=3.7, layout="constrained")
+    fig, axes = _panels(len(panels), width=3.6, height=3.7)
     image = None
     for ax, (key, run, order, shares) in zip(axes, panels):
         last = int(run[run["matrix"] == "mixing"]["round"].max())
         image = ax.imshow(shares, cmap="viridis", vmin=0.0, vmax=vmax)
         dominant, groups = per_client(run, "dominant_class"), per_client(run, "planted_group")
-        labels = [
-            (f"g{int(groups[c])} " if groups is not None else "") + (f"c{int(dominant[c])}" if dominant is not None else "") for c in order
-        ]
+        # Blocks of clients: by planted group where the split plants groups (its classes are a
+        # relabelling), else by dominant training class.
+        if groups is not None:
+            labels = [f"g{int(groups[c])}" for c in order]
+        else:
+            labels = [f"c{int(dominant[c])}" if dominant is not None else "" for c in order]
         if any(labels):
             _class_blocks(ax, labels)
         dataset, partition, algorithm, variant, seed = key
@@ -396,10 +418,10 @@ def plot_mixing_figure(frame: pd.DataFrame, title: str = "", **_) -> "Figure":
             note += f"\nwithin group: {100 * stats['within_share']:.0f}% (uniform {100 * stats['within_uniform']:.0f}%)"
         label = algorithm if variant == "default" else f"{algorithm} ({variant})"
         ax.set_title(f"{dataset}/{partition} {label}, seed {seed}, round {last}\n{note}", fontsize=8)
-        what = ("planted group g, then " if groups is not None else "") + "dominant class c"
+        what = "planted group g" if groups is not None else "dominant class c"
         ax.set_xlabel(f"client j (by {what})", fontsize=8)
         ax.set_ylabel("client i", fontsize=8)
-    fig.colorbar(image, ax=axes, fraction=0.02, pad=0.02, label="share of client i's off-diagonal weight")
+    fig.colorbar(image, ax=axes, shrink=0.9, aspect=30, pad=0.02, label="share of client i's off-diagonal weight")
     if drawn != seeds:
         missing = ", ".join(str(s) for s in seeds if s not in drawn)
         title = f"{title}\n(seed {', '.join(map(str, drawn))} drawn; seed {missing} not drawn, see REPORT.md for every seed)"
@@ -453,7 +475,7 @@ def make_figure(kind: str, metrics: pd.DataFrame, outputs: Sequence[str | Path],
 def note_figure(title: str, note: str):
     """A figure that says why it holds no plot."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 2.4))
+    fig, ax = plt.subplots(figsize=(6.4, 2.4), layout="constrained")
     ax.axis("off")
     ax.text(0.5, 0.5, note, ha="center", va="center", wrap=True, fontsize=10)
     return _finish(fig, title)

@@ -88,6 +88,12 @@ def _changed_winners(base: pd.DataFrame, other: pd.DataFrame) -> list[str]:
     return [f"{c} ({' = '.join(sorted(a.get(c, {'–'})))} → {' = '.join(sorted(b.get(c, {'–'})))})" for c in a if a.get(c) != b.get(c)]
 
 
+def ordering(avg_ranks: pd.Series) -> str:
+    """Methods by average rank, best first; equal average ranks are a tie, written ``=``."""
+    groups = avg_ranks.groupby(avg_ranks.round(6), sort=True)
+    return " > ".join(" = ".join(frame.index) for _, frame in groups)
+
+
 def _top(scores: pd.DataFrame) -> str:
     competitors = scores[~scores["reference"] & scores["score"].notna()]
     if competitors.empty:
@@ -155,11 +161,8 @@ def selection_section(metrics: pd.DataFrame, spec: dict, name: str, rules: dict[
             f": {', '.join(changed)}" if changed else ""
         )
         notes.append(text)
-    lines += [
-        "",
-        f"Against the default ({rules[base].label}, best on average: {winner}), by rule: " + "; ".join(notes) + ".",
-        "",
-    ]
+    lines += ["", f"Against the default ({rules[base].label}; best on average: {winner}):", ""]
+    lines += [f"- {note}." for note in notes] + [""]
     return lines
 
 
@@ -226,7 +229,7 @@ def finding_splits(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) 
         sub = metrics[metrics["partition"] == p]
         sub_spec = dict(spec, partitions=[p])
         per[p] = (method_scores(sub, sub_spec), _table(sub, sub_spec))
-    order = {p: " > ".join(s[~s["reference"]].sort_values("avg_rank").index) for p, (s, _) in per.items()}
+    order = {p: ordering(s.loc[~s["reference"], "avg_rank"]) for p, (s, _) in per.items()}
     a, b = per[first][0], per[second][0]
     tau = kendall_tau(-a.loc[~a["reference"], "avg_rank"], -b.loc[~b["reference"], "avg_rank"])
     datasets = sorted(set(metrics["dataset"]))
