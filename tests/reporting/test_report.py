@@ -259,3 +259,6 @@ def test_figure_findings_read_one_evaluation_point(metrics, tmp_path):
     figures = {"convergence": {"kind": "convergence", "experiment": "main", "title": "C"}}
     text = build_report(both, experiments, figures, ALPHAS, [], headline="main")
     assert "epfl 50.3% at round 1, peak 80.5% at round 4" in text  # the local rows only, not averaged with 0.0
+    spread = {"spread": {"kind": "client_spread", "experiment": "main", "title": "S", "eval_point": "received"}}
+    text = build_report(both, experiments, spread, ALPHAS, [], headline="main")
+    assert "epfl 0.0 points (worst client 0.0%)" in text  # the received rows only

@@ -23,7 +23,7 @@ from fhbench.io import write_texts
 from fhbench.metrics import RUN_KEYS, at_eval_point
 from fhbench.reporting.figures import communication_points, heterogeneity_points
 from fhbench.reporting.robustness import finding_splits, metric_disagreement, selection_report
-from fhbench.reporting.selection import client_scores
+from fhbench.reporting.selection import SelectionRule, client_scores
 from fhbench.reporting.stats import average_ranks, column_winners, paired_difference, rank_test
 from fhbench.reporting.tables import (
     accuracy_table,
@@ -222,8 +222,10 @@ def finding_communication(metrics: pd.DataFrame, spec: dict, alphas: dict[str, f
 
 def finding_client_spread(metrics: pd.DataFrame) -> str:
     """Client-to-client standard deviation of test accuracy at the last evaluation round, per method."""
-    test = metrics[(metrics["split"] == "test") & (metrics["metric"] == "accuracy")]
-    last = test[test["round"] == test.groupby(RUN_KEYS)["round"].transform("max")]
+    # The figure's rows are already cut to one evaluation point: score at that one.
+    scored = metrics[metrics["split"].isin(["val", "test"])]
+    points = set(scored["eval_point"].dropna()) if "eval_point" in scored else set()
+    last = client_scores(metrics, eval_point=points.pop() if len(points) == 1 else "local", rule=SelectionRule(rounds="final"))
     per_seed = last.groupby(["algorithm", "variant", "seed"])["value"].agg(std="std", worst="min").reset_index()
     per_method = per_seed.groupby(["algorithm", "variant"])[["std", "worst"]].mean().reset_index()
     per_method["method"] = [method_label(a, v) for a, v in zip(per_method["algorithm"], per_method["variant"])]
