@@ -62,7 +62,7 @@ def _interval(diff: dict) -> str:
     """``+1.2 points (95% bootstrap interval −0.3 to +2.6 points; 40 clients in 2 columns …)``."""
     return (
         f"{_pts(diff['mean'], sign=True)} (95% bootstrap interval {_pts(diff['lo'], sign=True).split()[0]} to "
-        f"{_pts(diff['hi'], sign=True)}; {diff['n']} clients in {diff.get('n_columns', 1)} column(s), resampled within columns)"
+        f"{_pts(diff['hi'], sign=True)}; {diff['n']} clients in {diff.get('n_columns', 1)} column(s), resampled within columns, weighted equally as in the table)"
     )
 
 
