@@ -23,7 +23,7 @@ import pandas as pd
 
 from fhbench.reporting.selection import COMPARED, DEFAULT, SelectionRule
 from fhbench.reporting.stats import average_ranks, column_winners
-from fhbench.reporting.tables import accuracy_table, column_average_per_seed, method_label, seed_scores
+from fhbench.reporting.tables import column_average_per_seed, method_label, seed_scores, spec_table
 
 
 def _pct(x: float) -> str:
@@ -45,18 +45,7 @@ def kendall_tau(a: pd.Series, b: pd.Series) -> float:
 
 
 def _table(metrics: pd.DataFrame, spec: dict, rule: SelectionRule = DEFAULT, metric: str = "accuracy") -> pd.DataFrame:
-    return accuracy_table(
-        metrics,
-        metric=metric,
-        averages=False,
-        datasets=spec.get("datasets"),
-        partitions=spec.get("partitions"),
-        algorithms=spec.get("algorithms"),
-        variants=spec.get("variants"),
-        references=spec.get("references", ()),
-        eval_point=spec.get("eval_point", "local"),
-        rule=rule,
-    )
+    return spec_table(metrics, spec, metric, averages=False, rule=rule)
 
 
 def method_scores(metrics: pd.DataFrame, spec: dict, rule: SelectionRule = DEFAULT, metric: str = "accuracy") -> pd.DataFrame:

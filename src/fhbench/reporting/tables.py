@@ -381,6 +381,25 @@ def write_tables(
     write_texts({path: render() for path, render in renderers.items() if path is not None})
 
 
+def spec_table(
+    metrics: pd.DataFrame, spec: dict, metric: str = "accuracy", averages: bool = True, rule: SelectionRule = DEFAULT
+) -> pd.DataFrame:
+    """:func:`accuracy_table` with the orders, references and evaluation point of an experiment
+    spec (``fhbench.grid.experiment_spec``)."""
+    return accuracy_table(
+        metrics,
+        metric=metric,
+        averages=averages,
+        datasets=spec.get("datasets"),
+        partitions=spec.get("partitions"),
+        algorithms=spec.get("algorithms"),
+        variants=spec.get("variants"),
+        references=spec.get("references", ()),
+        eval_point=spec.get("eval_point", "local"),
+        rule=rule,
+    )
+
+
 def write_accuracy_table(
     metrics_paths: Iterable[str | Path],
     csv_out: str | Path,
@@ -397,17 +416,7 @@ def write_accuracy_table(
     ``spec`` (``fhbench.grid.experiment_spec``) gives the orders, the reference algorithms and
     the evaluation point."""
     spec = spec or {}
-    table = accuracy_table(
-        load_metrics(metrics_paths),
-        metric=metric,
-        averages=averages,
-        datasets=spec.get("datasets"),
-        partitions=spec.get("partitions"),
-        algorithms=spec.get("algorithms"),
-        variants=spec.get("variants"),
-        references=spec.get("references", ()),
-        eval_point=spec.get("eval_point", "local"),
-    )
+    table = spec_table(load_metrics(metrics_paths), spec, metric, averages)
     label = f"{spec.get('name', 'main')}_{metric}"
     write_tables(table, title, label, csv_out, md_out, tex_out, html_out)
     return table
