@@ -32,7 +32,8 @@ def config() -> dict:
         # without the reference rows (local, centralized): two methods, two seeds
         "main": {k: v for k, v in demo["experiments"]["main"].items() if k != "references"}
         | dict(datasets=["organamnist"], algorithms=["fedavg", "epfl"]),
-        "rank": dict(demo["experiments"]["rank"], algorithms=["epfl"], variants=["default", "rank4"]),
+        "rank": {k: v for k, v in demo["experiments"]["rank"].items() if k != "references"}
+        | dict(algorithms=["epfl"], variants=["default", "rank4"]),
     }
     demo["figures"] = {}
     return validate_config(demo)

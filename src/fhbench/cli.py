@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("partition", help="split a label vector into clients (train/val/test indices)")
     p.add_argument("--labels", required=True, help=".npy file with the pooled label vector")
-    p.add_argument("--scheme", default="fhbench", choices=["fhbench", "dirichlet", "iid", "natural", "planted"])
+    p.add_argument("--scheme", default="fhbench", choices=["fhbench", "fhbench_balanced", "dirichlet", "iid", "natural", "planted"])
     p.add_argument("--n-groups", type=int, default=2, help="planted scheme: number of client groups")
     p.add_argument("--n-clients", type=n_clients, default=20, help="'all': one client per group (natural)")
     p.add_argument("--metadata", default=None, help="metadata.csv of the prepared dataset (natural scheme)")

@@ -260,6 +260,21 @@ class SharedModel:
         preds = [self.forward(inputs[s : s + batch_size]).argmax(-1) for s in range(0, len(inputs), batch_size)]
         return torch.cat(preds).cpu().numpy() if preds else np.zeros(0, dtype=np.int64)
 
+    @torch.no_grad()
+    def predict_with_loss(self, params: Tensors, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int) -> tuple[np.ndarray, float]:
+        """Predictions and mean cross-entropy over ``inputs`` (NaN when empty): the validation loss
+        breaks ties between rounds of equal validation accuracy (fhbench.reporting.selection)."""
+        self.load(params)
+        self.set_training(False)
+        preds, total = [], torch.zeros((), device=self.device)
+        for s in range(0, len(inputs), batch_size):
+            logits = self.forward(inputs[s : s + batch_size])
+            total += torch.nn.functional.cross_entropy(logits.float(), labels[s : s + batch_size], reduction="sum")
+            preds.append(logits.argmax(-1))
+        if not preds:
+            return np.zeros(0, dtype=np.int64), float("nan")
+        return torch.cat(preds).cpu().numpy(), float(total.item()) / len(inputs)
+
 
 class Federation:
     """A federated run: data, shared model, clients, algorithm, rounds, checkpoints."""
@@ -354,6 +369,10 @@ class Federation:
         self.rows: list[tuple] = []
         self.server_rows: list[tuple] = []  # the algorithm's server matrices (EPFL's weights), tidy
         self.start_round = 1
+        # Each client's part sizes, once (round 0, split "data"): sample-weighted means need them.
+        for i, part in enumerate(self.clients):
+            for split in ("train", "val", "test"):
+                self._row(0, i, "data", f"n_{split}", float(len(getattr(part, split))))
 
     # --- bookkeeping -------------------------------------------------------------------------
     def _row(self, round_: int, client: int, split: str, metric: str, value: float, eval_point: str = "") -> None:
@@ -441,8 +460,8 @@ class Federation:
         accuracy = float("nan")
         for split in ("val", "test"):
             idx = getattr(self.clients[client], split)
-            pred = self.shared.predict(params, self.inputs[idx], self.config.eval_batch_size)
-            scores = classification_metrics(self.labels[idx].cpu().numpy(), pred)
+            pred, loss = self.shared.predict_with_loss(params, self.inputs[idx], self.labels[idx], self.config.eval_batch_size)
+            scores = classification_metrics(self.labels[idx].cpu().numpy(), pred) | {"loss": loss}
             for metric, value in scores.items():
                 self._row(round_, client, split, metric, value, point)
             if split == "val":

@@ -32,8 +32,9 @@ DOWNLOADS = "resources/downloads/{dataset}/{origin}"
 PREPARED = "resources/prepared/{dataset}/{prep}"
 SPLIT = "resources/partitions/{dataset}/{prep}/{split}.json"
 MODEL = "resources/models/{architecture}/{model}"
-# Wildcard patterns of the content-keyed data ids ("demo-3f2a9c1b", "remote-0c1d2e3f", ...).
-DATA_ID = r"[a-z0-9]+-[0-9a-f]{10}"
+# Wildcard patterns of the content-keyed data ids ("demo-3f2a9c1b", "remote-0c1d2e3f",
+# "fhbench_balanced-9b0d5082bf": a split id starts with its scheme, which may hold "_").
+DATA_ID = r"[a-z0-9_]+-[0-9a-f]{10}"
 
 
 @dataclass(frozen=True, order=True)

@@ -1,8 +1,16 @@
-"""Client splits: the exact FHBench ``fhbench`` scheme, plus ``dirichlet``, ``iid`` and ``natural``.
+"""Client splits: the exact FHBench ``fhbench`` scheme, plus ``fhbench_balanced``, ``dirichlet``,
+``iid``, ``natural`` and ``planted``.
 
 Every scheme first subsamples ``datapercent`` of the pooled data, then assigns the working
 positions to clients, then cuts each client 40/30/30 into train/test/val per class
 (docs/protocol.md §2). Indices returned are always indices into the pooled label vector.
+
+The published cut rounds each class's train and test counts down (``int(0.4 n)``,
+``int(0.3 n)``) and sends the remainders to validation: a class with 1–3 samples of a client
+never reaches its test part, so test parts over-represent each client's main class.
+``fhbench_balanced`` assigns clients exactly as ``fhbench`` and cuts each class by
+largest-remainder rounding instead, so every class with at least 3 samples of a client reaches
+train, validation and test (:func:`largest_remainder_counts`).
 
 ``natural`` clients are the groups of a metadata column (patient, device, site, subject; see
 ``Dataset.natural_groups``): after subsampling, the groups are ranked by their number of
@@ -85,10 +93,46 @@ def stratified_client_split(positions: np.ndarray, labels: np.ndarray) -> tuple[
     return train, test, val
 
 
-def _finish(client_positions: list[np.ndarray], chosen: np.ndarray, working_labels: np.ndarray) -> list[dict]:
+#: Shares of a client's samples of one class in train, test and val (the published part order).
+CUT_SHARES = (0.4, 0.3, 0.3)
+
+
+def largest_remainder_counts(n: int, shares: tuple[float, ...] = CUT_SHARES) -> list[int]:
+    """``n`` items apportioned to parts by ``shares`` with the largest-remainder (Hamilton) method.
+
+    Each part gets the floor of its quota ``share · n``; the items left go one each to the parts
+    with the largest fractional remainders, ties to the earlier part. With (0.4, 0.3, 0.3), any
+    n ≥ 3 gives every part at least one item (n = 3: quotas 1.2, 0.9, 0.9 → 1, 1, 1).
+    """
+    quotas = [share * n for share in shares]
+    counts = [math.floor(q + 1e-9) for q in quotas]
+    remainders = [q - c for q, c in zip(quotas, counts)]
+    for i in sorted(range(len(shares)), key=lambda i: (-round(remainders[i], 9), i))[: n - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def balanced_client_split(positions: np.ndarray, labels: np.ndarray) -> tuple[list, list, list]:
+    """Cut one client's positions per class by largest-remainder rounding of 40/30/30:
+    part 0 train, part 1 test, part 2 val, positions ascending within each class (as published)."""
+    positions = np.sort(np.asarray(positions, dtype=np.int64))
+    train, test, val = [], [], []
+    client_labels = labels[positions]
+    for c in np.unique(client_labels):
+        pos_c = positions[client_labels == c]
+        n_train, n_test, _ = largest_remainder_counts(len(pos_c))
+        train.extend(pos_c[:n_train].tolist())
+        test.extend(pos_c[n_train : n_train + n_test].tolist())
+        val.extend(pos_c[n_train + n_test :].tolist())
+    return train, test, val
+
+
+def _finish(
+    client_positions: list[np.ndarray], chosen: np.ndarray, working_labels: np.ndarray, cut: Callable = stratified_client_split
+) -> list[dict]:
     clients = []
     for positions in client_positions:
-        train, test, val = stratified_client_split(positions, working_labels)
+        train, test, val = cut(positions, working_labels)
         clients.append(
             {
                 "train": chosen[np.asarray(train, dtype=np.int64)].tolist(),
@@ -152,6 +196,16 @@ def fhbench_positions(
     ordered_arr = np.asarray(ordered, dtype=np.int64)
     per_client = int((1.0 / n_clients) * m)
     return [ordered_arr[i * per_client : (i + 1) * per_client] for i in range(n_clients)]
+
+
+def fhbench_balanced_positions(
+    working_labels: np.ndarray, n_clients: int, alpha: float, rs: np.random.RandomState, groups: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """The ``fhbench`` clients, draw for draw; only the per-client cut differs (``client_cut``)."""
+    return fhbench_positions(working_labels, n_clients, alpha, rs)
+
+
+fhbench_balanced_positions.client_cut = balanced_client_split
 
 
 def dirichlet_positions(
@@ -270,6 +324,7 @@ def apply_label_maps(labels: np.ndarray, split: dict) -> np.ndarray:
 
 SCHEMES: dict[str, Callable[..., list[np.ndarray]]] = {
     "fhbench": fhbench_positions,
+    "fhbench_balanced": fhbench_balanced_positions,
     "dirichlet": dirichlet_positions,
     "iid": iid_positions,
     "natural": natural_positions,
@@ -326,7 +381,7 @@ def make_partition(
     if getattr(SCHEMES[scheme], "clients_are_groups", False):  # record which group each client is
         client_groups = [str(working_groups[p[0]]) for p in positions]
         params["n_clients"] = len(positions)
-    clients = _finish(positions, chosen, working_labels)
+    clients = _finish(positions, chosen, working_labels, getattr(SCHEMES[scheme], "client_cut", stratified_client_split))
     # Tiny clients may get no training row (int(0.4 * 1) = 0) and still be scored; but a split
     # where no client trains, or a client holds nothing, gives no run (it was a ZeroDivisionError).
     empty = [i for i, c in enumerate(clients) if not any(c[s] for s in SPLITS)]

@@ -113,7 +113,7 @@ def test_one_round_at_real_size(tmp_path, paper_config, backbone_key):
     with engine.autocast():
         engine.run_round(1)  # raises Diverged on a non-finite loss or tensor
     metrics = engine.metrics_frame()
-    loss = metrics[metrics.metric == "loss"]["value"]
+    loss = metrics[(metrics.split == "train") & (metrics.metric == "loss")]["value"]
     assert len(loss) == N_CLIENTS and np.isfinite(loss).all()
     # FedAvg uploads every trained tensor: the per-client upload is the trainable count in float32.
     upload = metrics[metrics.metric == "upload_bytes"]["value"]

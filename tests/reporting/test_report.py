@@ -137,7 +137,7 @@ def test_build_report_sections(metrics, tmp_path):
 
 
 def test_every_kind_has_a_finding():
-    assert set(EXPERIMENT_KINDS) == {"main", "variants", "partitions", "communication", "planted"}
+    assert set(EXPERIMENT_KINDS) == {"main", "variants", "partitions", "communication", "planted", "splits"}
 
 
 def test_deviations_file_of_the_repository(repo):
@@ -191,14 +191,20 @@ def test_report_opens_with_provenance_and_a_demo_warning(metrics, tmp_path, repo
     assert "DEMO" not in real and real.index("## Provenance") < real.index("## What was run")
 
 
-def test_variants_within_noise_are_called_a_tie():
-    # Two variants whose clients differ by ±0.02 around the same mean: the paired interval holds 0.
+@pytest.mark.parametrize("spread,verdict", [(0.004, "tie"), (0.02, "inconclusive")])
+def test_variants_are_a_tie_only_inside_the_equivalence_margin(spread, verdict):
+    # Two variants whose clients differ by ±spread around the same mean: the paired interval holds
+    # 0; it is a tie only when it also lies within ±1 point, else inconclusive.
     runs = [("ds", "fhbench", "epfl", v, 0) for v in ("default", "uniform")]
     metrics = tidy_metrics(runs, lambda *a: 0.5)
     test = (metrics.split == "test") & (metrics.variant == "uniform")
-    metrics.loc[test, "value"] += [0.02 if c % 4 < 2 else -0.02 for c in metrics.loc[test, "client"]]
+    metrics.loc[test, "value"] += [spread if c % 4 < 2 else -spread for c in metrics.loc[test, "client"]]
     text = finding_variants(metrics, spec("w", "variants", runs), ALPHAS)
-    assert "both variants tie at" in text and "which contains 0" in text and "scores highest" not in text
+    if verdict == "tie":
+        assert "both variants tie at" in text and "a tie: the interval lies within ±1.0 points" in text and "scores highest" not in text
+    else:
+        assert "both variants tie" not in text and "inconclusive: the interval holds 0 but reaches beyond ±1.0 points" in text
+    assert "4 clients in 1 column(s), resampled within columns" in text
 
 
 def test_eval_point_section_shows_the_ranking_at_both_points(metrics):
@@ -253,3 +259,6 @@ def test_figure_findings_read_one_evaluation_point(metrics, tmp_path):
     figures = {"convergence": {"kind": "convergence", "experiment": "main", "title": "C"}}
     text = build_report(both, experiments, figures, ALPHAS, [], headline="main")
     assert "epfl 50.3% at round 1, peak 80.5% at round 4" in text  # the local rows only, not averaged with 0.0
+    spread = {"spread": {"kind": "client_spread", "experiment": "main", "title": "S", "eval_point": "received"}}
+    text = build_report(both, experiments, spread, ALPHAS, [], headline="main")
+    assert "epfl 0.0 points (worst client 0.0%)" in text  # the received rows only

@@ -14,11 +14,11 @@ import html
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import numpy as np
 import pandas as pd
 
 from fhbench.io import write_texts
-from fhbench.metrics import RUN_KEYS, run_summary
+from fhbench.metrics import RUN_KEYS
+from fhbench.reporting.selection import DEFAULT, SelectionRule, run_scores
 
 AVERAGE = "average"  # the dataset name of average cells in the tidy table
 TABLE_COLUMNS = [
@@ -38,6 +38,7 @@ TABLE_COLUMNS = [
     "reference",
     "rank",
     "eval_point",
+    "selection",
 ]
 
 
@@ -66,10 +67,11 @@ def _order(values: Iterable[str], preferred: Sequence[str] | None) -> list[str]:
     return preferred + sorted(v for v in values if v not in preferred)
 
 
-def seed_scores(metrics: pd.DataFrame, metric: str = "accuracy", eval_point: str = "local") -> pd.DataFrame:
-    """One row per run (dataset, partition, algorithm, variant, seed): the protocol figure ``score``
-    at ``eval_point`` and whether the run diverged (its score then covers only the rounds before)."""
-    return run_summary(metrics, metric, eval_point).rename(columns={"mean": "score"})[RUN_KEYS + ["score", "diverged"]]
+def seed_scores(metrics: pd.DataFrame, metric: str = "accuracy", eval_point: str = "local", rule: SelectionRule = DEFAULT) -> pd.DataFrame:
+    """One row per run (dataset, partition, algorithm, variant, seed): its ``score`` under the
+    selection ``rule`` (:mod:`fhbench.reporting.selection`) at ``eval_point`` and whether the run
+    diverged (its score then covers only the rounds before)."""
+    return run_scores(metrics, metric, eval_point, rule)[RUN_KEYS + ["score", "diverged"]]
 
 
 def column_average_per_seed(scores: pd.DataFrame, columns: Sequence[str] = ("dataset", "partition")) -> pd.DataFrame:
@@ -91,6 +93,7 @@ def accuracy_table(
     variants: Sequence[str] | None = None,
     references: Sequence[str] = (),
     eval_point: str = "local",
+    rule: SelectionRule = DEFAULT,
 ) -> pd.DataFrame:
     """Tidy table of mean ± std over seeds per (column, method), with per-modality averages.
 
@@ -110,12 +113,15 @@ def accuracy_table(
         ``(reference)``, never marked best and not ranked.
     eval_point
         Which evaluation point is scored (``fhbench.metrics.EVAL_POINTS``; ``local`` as published).
+    rule
+        Which round each client is scored at and how clients combine
+        (:mod:`fhbench.reporting.selection`); its sentence goes into the caption.
 
     Returns
     -------
     DataFrame with :data:`TABLE_COLUMNS`; rows are ordered as the rendered table reads.
     """
-    scores = seed_scores(metrics, metric, eval_point)
+    scores = seed_scores(metrics, metric, eval_point, rule)
     modality = dict(modality or {})
     missing = [d for d in scores["dataset"].unique() if d not in modality]
     modality.update(dataset_modalities(missing))
@@ -156,9 +162,8 @@ def accuracy_table(
     table["method"] = [
         method_label(a, v) + (" (reference)" if r else "") for a, v, r in zip(table["algorithm"], table["variant"], table["reference"])
     ]
-    best = table[~table["reference"]].groupby("column")["mean"].max()
-    table["best"] = np.isclose(table["mean"], table["column"].map(best), rtol=0, atol=1e-12) & ~table["reference"]
     table["eval_point"] = eval_point
+    table["selection"] = rule.describe()
 
     # Reading order: modality blocks (their columns, then their average), the overall average last.
     alg_order = [a for a in _order(table["algorithm"], algorithms) if a not in set(references)]
@@ -182,6 +187,10 @@ def accuracy_table(
     from fhbench.reporting.stats import column_ranks
 
     table["rank"] = column_ranks(table)
+    # Bold = rank 1 or tied for it at the printed precision: the same ties the ranks and the
+    # findings' "best on k of n" count (fhbench.reporting.stats.column_winners).
+    top = table.groupby("column")["rank"].transform("min")
+    table["best"] = table["rank"].notna() & (table["rank"] == top)
     return table[TABLE_COLUMNS]
 
 
@@ -219,10 +228,8 @@ def _caption(table: pd.DataFrame) -> str:
         note = " †k: k seeds diverged (non-finite loss) and are left out of the mean; 'diverged': every seed did."
     point = table["eval_point"].iloc[0] if len(table) and "eval_point" in table else "local"
     where = "after local training, before aggregation" if point == "local" else "on the model received from the server"
-    return (
-        f"Test {metric.replace('_', ' ')} (%) at each client's best validation round ({where}), mean over clients; "
-        f"{spread}; best per column in bold.{note}"
-    )
+    rule = table["selection"].iloc[0] if len(table) and "selection" in table else DEFAULT.describe()
+    return f"Test {metric.replace('_', ' ')} (%) {rule} ({where}); {spread}; best per column (and ties at the printed precision) in bold.{note}"
 
 
 def _modality_header(modality: str) -> str:
@@ -264,7 +271,9 @@ def rank_markdown(table: pd.DataFrame) -> str:
         "Ranks per column (1 = best; methods equal at the printed precision share the average rank; "
         "reference rows are not ranked); avg rank over the dataset columns."
     )
-    return "\n" + note + "\n\n" + "\n".join(lines) + "\n"
+    from fhbench.reporting.stats import rank_test
+
+    return "\n" + note + "\n\n" + "\n".join(lines) + "\n\n" + rank_test(table).text() + "\n"
 
 
 def latex_escape(text: str) -> str:
@@ -372,6 +381,25 @@ def write_tables(
     write_texts({path: render() for path, render in renderers.items() if path is not None})
 
 
+def spec_table(
+    metrics: pd.DataFrame, spec: dict, metric: str = "accuracy", averages: bool = True, rule: SelectionRule = DEFAULT
+) -> pd.DataFrame:
+    """:func:`accuracy_table` with the orders, references and evaluation point of an experiment
+    spec (``fhbench.grid.experiment_spec``)."""
+    return accuracy_table(
+        metrics,
+        metric=metric,
+        averages=averages,
+        datasets=spec.get("datasets"),
+        partitions=spec.get("partitions"),
+        algorithms=spec.get("algorithms"),
+        variants=spec.get("variants"),
+        references=spec.get("references", ()),
+        eval_point=spec.get("eval_point", "local"),
+        rule=rule,
+    )
+
+
 def write_accuracy_table(
     metrics_paths: Iterable[str | Path],
     csv_out: str | Path,
@@ -388,17 +416,7 @@ def write_accuracy_table(
     ``spec`` (``fhbench.grid.experiment_spec``) gives the orders, the reference algorithms and
     the evaluation point."""
     spec = spec or {}
-    table = accuracy_table(
-        load_metrics(metrics_paths),
-        metric=metric,
-        averages=averages,
-        datasets=spec.get("datasets"),
-        partitions=spec.get("partitions"),
-        algorithms=spec.get("algorithms"),
-        variants=spec.get("variants"),
-        references=spec.get("references", ()),
-        eval_point=spec.get("eval_point", "local"),
-    )
+    table = spec_table(load_metrics(metrics_paths), spec, metric, averages)
     label = f"{spec.get('name', 'main')}_{metric}"
     write_tables(table, title, label, csv_out, md_out, tex_out, html_out)
     return table
