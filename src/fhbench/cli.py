@@ -106,11 +106,7 @@ def cmd_fetch_model(args: argparse.Namespace) -> None:
         architecture, hf_id, tiny = entry["architecture"], entry["hf_id"], entry.get("tiny")
     if not architecture or not (hf_id or tiny):
         raise ValueError("fetch-model needs --backbone NAME, or --architecture with --hf-id or --tiny")
-    backbone = get_backbone(architecture)
-    if tiny:
-        backbone.create_tiny(args.out, tiny)
-    else:
-        backbone.fetch_pretrained(hf_id, args.out)
+    get_backbone(architecture).write_model(args.out, hf_id, tiny)
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -142,9 +138,16 @@ def cmd_status(args: argparse.Namespace) -> None:
     import time
 
     from fhbench.config import load_config
+    from fhbench.errors import InputError
     from fhbench.status import collect, render
 
     root = Path(args.root)
+    if not root.is_dir():  # an empty grid would look like a workflow that has not started
+        raise InputError(
+            f"--root {root}",
+            "is a file, not a folder" if root.exists() else "does not exist",
+            "give the workflow folder (holding results/ and logs/)",
+        )
     config_path = Path(args.config) if Path(args.config).is_absolute() or Path(args.config).exists() else root / args.config
     # Validated and defaulted as the workflow does (schema, then cross-references).
     config = load_config(config_path)

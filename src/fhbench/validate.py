@@ -204,13 +204,17 @@ def check_split(path: str | Path, labels: np.ndarray | None = None) -> list[dict
 
 
 def check_output_path(path: str | Path, option: str = "--out") -> Path:
-    """An output file path that may be replaced: never an existing directory (it would be lost)."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{option} {path}", "is an existing directory; it would be replaced by a file", "give a file path")
-    if path.parent.exists() and not path.parent.is_dir():
-        raise InputError(f"{option} {path}", f"{path.parent} is a file, not a directory", "give a path inside a directory")
-    return path
+    """An output file path that may be replaced: never a folder, a device, a pipe, or under a file."""
+    from fhbench.io import check_replaceable
+
+    return check_replaceable(path, option, folder=False)
+
+
+def check_output_dir(path: str | Path, option: str = "--out") -> Path:
+    """An output folder path that may be written: never an existing file, a device, a pipe, or under a file."""
+    from fhbench.io import check_replaceable
+
+    return check_replaceable(path, option, folder=True)
 
 
 def check_finite(value, where: str) -> None:
