@@ -7,10 +7,13 @@ import http.client
 import os
 import shutil
 import ssl
+import stat
 import sys
+import tarfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,25 +213,106 @@ def _kept(part: Path) -> str:
     return "no data was kept; rerun when the host is reachable, or "
 
 
-def extract_archive(archive: str | Path, dest_dir: str | Path) -> Path:
-    """Unpack a .zip/.tar(.gz)/.7z archive into ``dest_dir`` atomically.
+class UnsafeArchiveError(ValueError):
+    """An archive entry that would land outside the folder it is unpacked into, or is no plain file or folder."""
+
+
+def _check_member_name(name: str) -> None:
+    """Refuse an absolute entry name or one climbing out with ``..`` (zip and 7z readers would rewrite or follow it)."""
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise UnsafeArchiveError(f"entry {name!r} has an absolute path")
+    if ".." in parts:
+        raise UnsafeArchiveError(f"entry {name!r} climbs out of the folder with '..'")
+
+
+def check_tar_member(member: tarfile.TarInfo, dest_path: str) -> None:
+    """The checks of Python's ``tarfile.data_filter`` (3.12, backported to 3.11.4), made explicitly.
+
+    Refused: absolute names, names or link targets resolving outside ``dest_path`` (resolved on
+    the folder as unpacked so far, so a file written through a link unpacked earlier is caught),
+    absolute link targets, devices, pipes and other special files.
+    """
+    dest = os.path.realpath(dest_path)
+    _check_member_name(member.name)
+    target = os.path.realpath(os.path.join(dest, member.name))
+    if os.path.commonpath([dest, target]) != dest:
+        raise UnsafeArchiveError(f"entry {member.name!r} would be written outside the folder")
+    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
+        raise UnsafeArchiveError(f"entry {member.name!r} is a device, pipe or other special file")
+    if member.issym() or member.islnk():
+        if os.path.isabs(member.linkname):
+            raise UnsafeArchiveError(f"link {member.name!r} points to the absolute path {member.linkname!r}")
+        base = os.path.dirname(target) if member.issym() else dest
+        link = os.path.realpath(os.path.join(base, member.linkname))
+        if os.path.commonpath([dest, link]) != dest:
+            raise UnsafeArchiveError(f"link {member.name!r} points outside the folder ({member.linkname!r})")
+
+
+def _unpack_tar(archive: Path, dest: Path, explicit: bool = False) -> None:
+    """Python's ``data`` extraction filter where the interpreter has it; else each member checked
+    by :func:`check_tar_member` right before it is unpacked, and unpacked without its owner or
+    set-uid/set-gid/sticky bits."""
+    with tarfile.open(archive) as t:
+        if hasattr(tarfile, "data_filter") and not explicit:
+            for member in t.getmembers():  # refused, as in zip and 7z archives (the filter would strip a leading /)
+                _check_member_name(member.name)
+            t.extractall(dest, filter="data")
+            return
+        trusted = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
+        for member in t:
+            check_tar_member(member, str(dest))
+            if member.mode is not None:
+                member.mode &= 0o755
+            t.extract(member, dest, set_attrs=not member.issym(), **trusted)
+
+
+def _unpack(archive: Path, dest: Path, explicit_tar_checks: bool = False) -> None:
+    """Unpack into ``dest`` (which exists) under one policy for every format: nothing outside ``dest``,
+    no absolute names, no links leading out, no special files."""
+    if archive.suffix == ".7z":
+        import py7zr
+
+        with py7zr.SevenZipFile(archive) as z:
+            for entry in z.list():
+                _check_member_name(entry.filename)
+                if entry.is_symlink:
+                    raise UnsafeArchiveError(f"entry {entry.filename!r} is a symbolic link")
+            z.extractall(dest)
+    elif zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            for info in z.infolist():
+                _check_member_name(info.filename)
+                if stat.S_ISLNK(info.external_attr >> 16):
+                    raise UnsafeArchiveError(f"entry {info.filename!r} is a symbolic link")
+            z.extractall(dest)
+    else:
+        _unpack_tar(archive, dest, explicit_tar_checks)
+
+
+def extract_archive(archive: str | Path, dest_dir: str | Path, explicit_tar_checks: bool = False) -> Path:
+    """Unpack a .zip/.tar(.gz, .bz2, .xz)/.7z archive into ``dest_dir`` atomically and safely.
 
     Everything is unpacked into a temporary sibling folder and moved into place only when the
     whole archive was read; a truncated or corrupt archive raises naming the file and leaves
-    ``dest_dir`` untouched.
+    ``dest_dir`` untouched. An entry that would land outside ``dest_dir`` (``../``, an absolute
+    path, a link leading out, a file written through such a link) or a device or pipe is refused
+    before anything of it is written outside: tar archives go through Python's ``data`` filter
+    (or, on an interpreter without it or with ``explicit_tar_checks``, the same checks made by
+    :func:`check_tar_member`), zip and 7z entries through the same name checks.
     """
+    from fhbench.errors import InputError
     from fhbench.io import atomic_path
 
     archive = Path(archive)
     with atomic_path(dest_dir) as tmp:
+        tmp.mkdir()
         try:
-            if archive.suffix == ".7z":
-                import py7zr
-
-                with py7zr.SevenZipFile(archive) as z:
-                    z.extractall(tmp)
-            else:
-                shutil.unpack_archive(str(archive), str(tmp))
+            _unpack(archive, tmp, explicit_tar_checks)
+        except (UnsafeArchiveError, getattr(tarfile, "FilterError", UnsafeArchiveError)) as exc:
+            raise InputError(
+                archive, f"is not safe to unpack: {exc}", "it is not the source's archive; remove it and acquire the data again"
+            ) from None
         except Exception as exc:  # zipfile, tarfile and py7zr each raise their own types
             raise DownloadError(f"cannot unpack {archive}: {type(exc).__name__}: {exc}. Delete it and download again") from exc
     return Path(dest_dir)
