@@ -100,17 +100,95 @@ def _use_manual_copy(remote: RemoteFile, manual: Path, final: Path) -> Path:
     return final
 
 
+class PartRecord:
+    """What a ``.part`` file continues: the URL and the server's validators, kept beside it as ``<part>.json``.
+
+    A resumed download must prove it continues the same file (RFC 9110 §13.1.5): the request
+    carries ``If-Range`` with the strong ETag (else the Last-Modified date) recorded when the
+    partial file was started, and the answer must start at the bytes we hold and announce the
+    total size recorded then. A part without its record, or whose server gave no validator,
+    cannot prove anything and is downloaded again from the start.
+    """
+
+    def __init__(self, part: Path):
+        self.part, self.path = part, part.with_name(part.name + ".json")
+
+    def read(self) -> dict | None:
+        import json
+
+        try:
+            record = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    def write(self, url: str, response, total: int | None) -> None:
+        import json
+
+        etag = response.headers.get("ETag")
+        record = {"url": url, "etag": etag, "last_modified": response.headers.get("Last-Modified"), "size": total}
+        self.path.write_text(json.dumps(record) + "\n")
+
+    def discard(self) -> None:
+        self.part.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
+
+    def resumable(self, url: str) -> tuple[int, dict[str, str]]:
+        """Bytes of the part that may be resumed and the headers asking for the rest; (0, {}) after discarding it."""
+        offset = self.part.stat().st_size if self.part.exists() else 0
+        record = self.read() if offset else None
+        validator = None
+        if record is not None and record.get("url") == url:
+            etag = record.get("etag")
+            validator = etag if etag and not etag.startswith("W/") else record.get("last_modified")
+        size = record.get("size") if record else None
+        if not validator or (isinstance(size, int) and offset >= size):
+            self.discard()
+            return 0, {}
+        return offset, {"Range": f"bytes={offset}-", "If-Range": validator}
+
+    def continues(self, response, offset: int) -> bool:
+        """A 206 answer holds the rest of the recorded file: it starts at ``offset``, same size, same ETag."""
+        import re
+
+        record = self.read() or {}
+        match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (response.headers.get("Content-Range") or "").strip())
+        if not match or int(match.group(1)) != offset:
+            return False
+        total = None if match.group(3) == "*" else int(match.group(3))
+        if isinstance(record.get("size"), int) and total != record["size"]:
+            return False
+        etag = response.headers.get("ETag")
+        return not (etag and record.get("etag") and etag != record["etag"])
+
+
+HTML_STARTS = (b"<!doctype html", b"<html")
+
+
+def _not_a_data_file(remote: RemoteFile, response, first: bytes, shown: str) -> str | None:
+    """Why a 200 answer is no data file (an HTML page: a login, an error or a landing page), or None."""
+    if remote.filename.lower().endswith((".html", ".htm")):
+        return None
+    kind = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if kind == "text/html" or first.lstrip()[:14].lower().startswith(HTML_STARTS):
+        return f"{shown} answered with an HTML page (Content-Type {kind or 'none'}), not the data file: a login, error or landing page"
+    return None
+
+
 def fetch(
     remote: RemoteFile, dest_dir: str | Path, part_dir: str | Path | None = None, timeout: float = 60.0, progress: bool = True
 ) -> Path:
-    """Download ``remote`` into ``dest_dir``, resuming a partial ``.part`` file if one exists.
+    """Download ``remote`` into ``dest_dir``, resuming a partial ``.part`` file when it provably continues the same file.
 
     Partial data lives in ``part_dir`` (default ``dest_dir``), which should survive a failed job
-    so a rerun resumes. A ``.part`` that cannot be resumed (the server answers 416, or the
-    resumed file fails its checksum) is discarded and fetched anew once. A manual copy at
-    :func:`manual_copy_path` is used instead of downloading, after the same checksum check.
-    The file appears under its final name only once complete and verified; errors name the URL
-    (credentials redacted) and where a manual copy can be placed.
+    so a rerun resumes. A ``.part`` is resumed only under the validators recorded beside it
+    (:class:`PartRecord`); one that cannot prove it continues the same file (no record, no
+    validator, another ETag or size, HTTP 416, or a resumed file failing its checksum) is
+    discarded and the file fetched anew, once. An answer that is an HTML page or empty is
+    refused, never saved as the data file. A manual copy at :func:`manual_copy_path` is used
+    instead of downloading, after the same checksum check. The file appears under its final
+    name only once complete and verified; errors name the URL (credentials redacted) and where
+    a manual copy can be placed.
     """
     from fhbench.errors import redact
 
@@ -127,23 +205,34 @@ def fetch(
     part_dir.mkdir(parents=True, exist_ok=True)
     part = part_dir / (remote.filename + ".part")
     part.parent.mkdir(parents=True, exist_ok=True)
+    record = PartRecord(part)
     url, headers = download_auth(remote.url)
     shown = redact(url)
     place = f"place a manually downloaded copy at {manual}"
     for fresh in (False, True):
         if fresh:
-            part.unlink(missing_ok=True)
-        offset = part.stat().st_size if part.exists() else 0
-        request = urllib.request.Request(url, headers={**headers, **({"Range": f"bytes={offset}-"} if offset else {})})
+            record.discard()
+        offset, resume = record.resumable(url)
+        request = urllib.request.Request(url, headers={**headers, **resume})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                if offset and response.status != 206:  # server ignored the range: start over
+                if offset and response.status == 206 and not record.continues(response, offset):
+                    if fresh:
+                        raise DownloadError(f"could not download {shown}: the server answered a resumed request with another file")
+                    continue  # the server's bytes belong to another file: start over
+                if response.status != 206:  # a whole file: the server ignored the range, or the file changed
                     offset = 0
                 total = response.headers.get("Content-Length")
                 total = int(total) + offset if total is not None else None
+                if not offset:
+                    record.write(url, response, total)
                 with open(part, "ab" if offset else "wb") as out:
                     done = offset
                     for block in iter(lambda: response.read(CHUNK), b""):
+                        if done == 0 and (why := _not_a_data_file(remote, response, block, shown)):
+                            out.close()
+                            record.discard()
+                            raise DownloadError(f"could not download {shown}: {why}; no data was kept; {place}")
                         out.write(block)
                         done += len(block)
                         if progress and total:
@@ -157,20 +246,23 @@ def fetch(
                         f"could not download {shown}: connection closed after {done} of {total} bytes; "
                         f"partial data kept in {part} (rerun to resume), or {place}"
                     )
+                if done == 0:
+                    record.discard()
+                    raise DownloadError(f"could not download {shown}: the server sent an empty file; no data was kept; {place}")
         except urllib.error.HTTPError as exc:
             if exc.code == 416 and offset and not fresh:  # the .part is not a prefix of this file: start over
                 continue
-            raise DownloadError(f"could not download {shown}: HTTP {exc.code} {exc.reason}; {_kept(part)}{place}") from None
+            raise DownloadError(f"could not download {shown}: HTTP {exc.code} {exc.reason}; {_kept(record)}{place}") from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             tls = tls_failure(exc)
             if tls is not None:
                 raise DownloadError(tls_message(shown, tls, place)) from None
             reason = getattr(exc, "reason", None) or exc
-            raise DownloadError(f"could not download {shown}: {redact(reason)}; {_kept(part)}{place}") from None
+            raise DownloadError(f"could not download {shown}: {redact(reason)}; {_kept(record)}{place}") from None
         if remote.md5 is not None:
             got = file_digest(part, "md5")
             if got != remote.md5:
-                part.unlink()
+                record.discard()
                 if offset and not fresh:  # resumed onto stale bytes: one fresh download
                     continue
                 raise DownloadError(
@@ -179,6 +271,7 @@ def fetch(
                 )
         break
     os.replace(part, final)
+    record.path.unlink(missing_ok=True)
     return final
 
 
@@ -205,11 +298,11 @@ def tls_message(url: str, error: ssl.SSLError, place: str = "place manually down
     )
 
 
-def _kept(part: Path) -> str:
+def _kept(record: PartRecord) -> str:
     """What the message says about partial data: only what is really there."""
-    if part.exists() and part.stat().st_size:
-        return f"partial data kept in {part} (rerun to resume), or "
-    part.unlink(missing_ok=True)
+    if record.part.exists() and record.part.stat().st_size:
+        return f"partial data kept in {record.part} (rerun to resume), or "
+    record.discard()
     return "no data was kept; rerun when the host is reachable, or "
 
 
