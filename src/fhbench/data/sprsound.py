@@ -4,7 +4,8 @@ Source: the GitHub repository SJTU-YONGFU-RESEARCH-GRP/SPRSound, BioCAS 2022 rel
 (``BioCAS2022/train2022_{wav,json}``, ``test2022_wav`` and ``test2022_json/{inter,intra}_test_json``),
 pinned to one commit. The file list comes from GitHub's tree API (saved as ``git-tree.json``
 beside the data, so a mirror holds the same paths plus that listing); files come from
-raw.githubusercontent.com. No checksums are published; the manifest records sha256. The
+raw.githubusercontent.com. The listing publishes each file's size and git blob id (sha1 of
+``blob <size>\\0`` + content; GitHub REST API "Get a tree"); every file is checked against both. The
 repository also holds copies of the files (under ``releases/`` and ``Classification/``): only
 ``BioCAS2022/`` is read. When GitHub truncates the recursive listing, the wanted folders are
 listed one by one (``git-trees/<sha>.json`` on a mirror).
@@ -25,7 +26,7 @@ import pandas as pd
 from fhbench.data import respiratory as audio
 from fhbench.data.base import Dataset
 from fhbench.data.download import DownloadError, RemoteFile, fetch
-from fhbench.data.file_lists import fetch_listed, git_tree_blobs
+from fhbench.data.file_lists import fetch_listed, git_blob_sha1, git_tree_blobs
 from fhbench.data.prepared import stream_prepared
 
 REPO = "SJTU-YONGFU-RESEARCH-GRP/SPRSound"
@@ -66,15 +67,13 @@ class SPRSound(Dataset):
     def download(self, raw_dir, base_url=None, part_dir=None, workers: int = 8) -> list[Path]:
         listing = fetch(self.remote_files()[0].rebased(base_url), raw_dir, part_dir=part_dir, progress=False)
         wanted = tuple(f"{RELEASE}/{folder}/" for _, a, w in PARTS for folder in (a, w))
-        paths = [
-            p
-            for p in git_tree_blobs(listing, lambda sha: subtree_file(sha).rebased(base_url), raw_dir, wanted, part_dir)
-            if p.endswith((".wav", ".json"))
-        ]
+        blobs = git_tree_blobs(listing, lambda sha: subtree_file(sha).rebased(base_url), raw_dir, wanted, part_dir)
+        paths = [p for p in blobs if p.endswith((".wav", ".json"))]
         if not paths:
             raise DownloadError(f"{listing} lists no {RELEASE} files")
         remotes = [RemoteFile(f"{RAW_URL}/{p}", p).rebased(base_url) for p in paths]
-        return [listing] + fetch_listed(remotes, raw_dir, part_dir=part_dir, workers=workers, label=self.key)
+        # Every file checked against the size and git blob id the tree listing publishes.
+        return [listing] + fetch_listed(remotes, raw_dir, part_dir=part_dir, workers=workers, label=self.key, published=blobs)
 
     def prepare(self, raw_dir, out_dir, clip_seconds: float = audio.DEFAULT_CLIP_SECONDS) -> None:
         """Cut every annotated event into a fixed-length 16 kHz clip; inputs (N, clip samples)."""
@@ -209,7 +208,7 @@ def write_tree_listings(root: Path, paths: list[str], truncate_after: int | None
                     "path": name,
                     "mode": "100644",
                     "type": "blob",
-                    "sha": hashlib.sha1(full.encode()).hexdigest(),
+                    "sha": git_blob_sha1(root / path),
                     "size": (root / path).stat().st_size,
                 }
             else:
