@@ -189,10 +189,18 @@ def check_split(path: str | Path, labels: np.ndarray | None = None) -> list[dict
         )
     if labels is not None:
         stored = split.get("labels")
-        if stored is not None and stored != labels_identity(labels):
+        if stored is None:
             raise InputError(
                 path,
-                f"was made from other labels ({stored.get('count')} samples, sha256 {str(stored.get('sha256'))[:12]}…) "
+                "holds no labels record, so nothing shows it was made from this prepared data (a split written by hand, "
+                "or before splits recorded their labels)",
+                redo,
+            )
+        if stored != labels_identity(labels):
+            raise InputError(
+                path,
+                f"was made from other labels ({stored.get('count') if isinstance(stored, dict) else stored} samples, "
+                f"sha256 {str(stored.get('sha256') if isinstance(stored, dict) else '?')[:12]}…) "
                 f"than the prepared data ({len(labels)} samples)",
                 redo,
             )
@@ -200,7 +208,50 @@ def check_split(path: str | Path, labels: np.ndarray | None = None) -> list[dict
         low = min(min(idx, default=0) for c in clients for idx in c.values())
         if top >= len(labels) or low < 0:
             raise InputError(path, f"indexes sample {top if top >= len(labels) else low}, but the prepared data holds {len(labels)}", redo)
+    check_disjoint(path, clients, split.get("scheme"), redo)
     return clients
+
+
+def scheme_shares_samples(scheme: object) -> bool:
+    """Whether a partition scheme documents that its clients share samples (``shares_samples`` on its function)."""
+    from fhbench.partition import SCHEMES
+
+    return isinstance(scheme, str) and bool(getattr(SCHEMES.get(scheme), "shares_samples", False))
+
+
+def check_disjoint(path: Path, clients: list[dict[str, list[int]]], scheme: object, redo: str) -> None:
+    """No sample twice in a client (in one part, or in train and test), nor in two clients unless the scheme shares samples."""
+    parts = [[(s, np.asarray(c[s], dtype=np.int64)) for s in ("train", "val", "test")] for c in clients]
+    every = np.concatenate([idx for client in parts for _, idx in client])
+    if len(every) and every.min() < 0:
+        raise InputError(path, f"holds the negative sample index {int(every.min())}", redo)
+    size = int(every.max()) + 1 if len(every) else 0
+    owner = np.full(size, -1, dtype=np.int64)
+    shared = scheme_shares_samples(scheme)
+    for i, client in enumerate(parts):
+        seen = np.zeros(size, dtype=np.int8)  # 1 + the part a sample was seen in
+        for k, (s, idx) in enumerate(client):
+            values, counts = np.unique(idx, return_counts=True)
+            if (counts > 1).any():
+                raise InputError(path, f"client {i} lists sample {int(values[counts > 1][0])} twice in {s}", redo)
+            again = idx[seen[idx] > 0]
+            if len(again):
+                earlier = client[int(seen[again[0]]) - 1][0]
+                raise InputError(path, f"client {i} has sample {int(again[0])} in both {earlier} and {s}", redo)
+            seen[idx] = k + 1
+        if shared:
+            continue
+        idx = np.concatenate([idx for _, idx in client])
+        other = owner[idx]
+        if (other >= 0).any():
+            first = int(np.flatnonzero(other >= 0)[0])
+            raise InputError(
+                path,
+                f"sample {int(idx[first])} belongs to client {int(other[first])} and client {i}; the {scheme or 'split'} "
+                "scheme gives every sample to one client",
+                redo,
+            )
+        owner[idx] = i
 
 
 def check_output_path(path: str | Path, option: str = "--out") -> Path:
