@@ -11,7 +11,10 @@ from pathlib import Path
 
 import yaml
 
-from fhbench.config_values import check_values  # noqa: F401 - checked with the schema, kept importable here
+from fhbench.config_values import (
+    check_values,  # noqa: F401 - checked with the schema, kept importable here
+    schema_error_text,
+)
 from fhbench.schema import SCHEMA
 
 
@@ -31,8 +34,7 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     filling = jsonschema.validators.extend(validator_cls, {"properties": set_defaults})
     error = jsonschema.exceptions.best_match(filling(schema).iter_errors(config))
     if error is not None:
-        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ValueError(f"config key {where}: {error.message}")
+        raise ValueError(f"config key {schema_error_text(error)}")
     from fhbench.grid import check_references
 
     check_references(config)

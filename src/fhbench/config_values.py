@@ -140,17 +140,20 @@ def check_options(where: str, value: object, definition: str) -> None:
     validator = jsonschema.Draft202012Validator({"$defs": _schema()["$defs"], "$ref": f"#/$defs/{definition}"})
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is not None:
-        path = ".".join(str(p) for p in error.absolute_path)
-        if error.validator == "additionalProperties" and isinstance(value, dict):
-            node = value
-            for key in error.absolute_path:
-                node = node[key]
-            extra = sorted(set(node) - set(error.schema.get("properties", {})))
-            path = ".".join([path, extra[0]] if path else [extra[0]]) if extra else path
-            raise ConfigError(
-                f"{where}{'.' + path if path else ''}: not an option; it accepts {sorted(error.schema.get('properties', {}))}"
-            )
-        raise ConfigError(f"{where}{'.' + path if path else ''}: {error.message}")
+        text = schema_error_text(error)
+        raise ConfigError(f"{where}{'' if text.startswith('(top level)') else '.'}{text.removeprefix('(top level)')}")
+
+
+def schema_error_text(error) -> str:
+    """``<dotted key>: <what>`` for a jsonschema error; a key that is not allowed is named itself, with the keys that are."""
+    path = [str(p) for p in error.absolute_path]
+    instance = error.instance
+    if error.validator in ("additionalProperties", "maxProperties") and isinstance(instance, dict):
+        allowed = sorted(error.schema.get("properties", {})) if error.validator == "additionalProperties" else []
+        extra = sorted(set(instance) - set(allowed))
+        if extra:
+            return f"{'.'.join([*path, str(extra[0])])}: not a key here; it accepts {allowed or 'none'}"
+    return f"{'.'.join(path) or '(top level)'}: {error.message}"
 
 
 def dataset_options_definition(dataset: str, kind: str) -> str | None:

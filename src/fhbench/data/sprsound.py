@@ -25,6 +25,7 @@ import pandas as pd
 
 from fhbench.data import respiratory as audio
 from fhbench.data.base import Dataset
+from fhbench.data.checks import check_sample_rate
 from fhbench.data.download import DownloadError, RemoteFile, fetch
 from fhbench.data.file_lists import fetch_listed, git_blob_sha1, git_tree_blobs
 from fhbench.data.prepared import stream_prepared
@@ -43,7 +44,10 @@ PARTS = (
     ("intra_test", "test2022_json/intra_test_json", "test2022_wav"),
 )
 CLASSES = ("Normal", "Fine Crackle", "Wheeze", "Coarse Crackle", "Wheeze+Crackle", "Rhonchi", "Stridor")
-DEMO_SR = 8000  # the real recordings: 8 kHz, 16-bit PCM, mono
+# The recordings' sampling rate as the source states it (Zhang et al., "SPRSound: open-source SJTU
+# paediatric respiratory sound database", IEEE TBioCAS 2022: 8 kHz); preparation refuses any other.
+SOURCE_SR = 8000
+DEMO_SR = SOURCE_SR  # the real recordings: 8 kHz, 16-bit PCM, mono
 PUBLISHED = {"samples": 9_089, "patients": 288}
 
 
@@ -96,11 +100,12 @@ class SPRSound(Dataset):
                     raise FileNotFoundError(f"{wav} missing for annotation {ann}")
                 patient, age, gender, location, _ = wav.stem.split("_")
                 signal, sr = audio.read_mono(wav)
+                check_sample_rate(wav, sr, (SOURCE_SR,), "the SPRSound paper (Zhang et al., IEEE TBioCAS 2022)")
                 for start_ms, end_ms, label in events:
                     x = audio.clip_from_recording(signal, sr, start_ms / 1000, end_ms / 1000, clip)
                     if x is None:
                         continue
-                    out.add(x)
+                    out.add(x, source=wav)
                     labels.append(label)
                     rows.append(
                         {
