@@ -61,6 +61,7 @@ def cmd_partition(args: argparse.Namespace) -> None:
 def cmd_acquire(args: argparse.Namespace) -> None:
     from fhbench.data import acquire, check_options
     from fhbench.errors import InputError
+    from fhbench.validate import check_output_dir
 
     if args.base_url and "@" in args.base_url.split("://", 1)[-1].split("/", 1)[0]:
         raise InputError(
@@ -68,6 +69,7 @@ def cmd_acquire(args: argparse.Namespace) -> None:
             "holds credentials, which would be written to logs",
             "remove them and put them in ~/.netrc or FHBENCH_DOWNLOAD_AUTH=user:password",
         )
+    check_output_dir(args.out)
     demo_options = json_option("--demo-options", args.demo_options)
     if args.source == "demo":
         check_options(args.dataset, "demo", demo_options, "--demo-options")
@@ -76,8 +78,9 @@ def cmd_acquire(args: argparse.Namespace) -> None:
 
 def cmd_prepare(args: argparse.Namespace) -> None:
     from fhbench.data import check_prepare_options
-    from fhbench.validate import prepare_checked
+    from fhbench.validate import check_output_dir, prepare_checked
 
+    check_output_dir(args.out)
     options = json_option("--options", args.options) or {}
     check_prepare_options(args.dataset, options, "--options")
     prepare_checked(args.dataset, args.raw, args.out, options)

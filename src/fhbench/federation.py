@@ -37,7 +37,7 @@ from fhbench.partition import apply_label_maps
 from fhbench.progress import RoundProgress
 from fhbench.seeding import seed_torch
 from fhbench.tracking import open_tracker
-from fhbench.validate import check_model_sizes, check_output_path, check_prepared, check_split
+from fhbench.validate import check_finite_inputs, check_model_sizes, check_output_path, check_prepared, check_split
 
 if TYPE_CHECKING:
     import pandas
@@ -287,7 +287,9 @@ class Federation:
         position = np.full(len(data.labels), -1, dtype=np.int64)
         position[used] = np.arange(len(used))
         backbone = get_backbone(config.architecture)
-        self.inputs = backbone.encode(model_dir, data.inputs[used]).to(device)
+        rows = data.inputs[used]
+        check_finite_inputs(Path(prepared_dir) / "inputs.npy", rows, used)  # a NaN fails here, not as a diverged run
+        self.inputs = backbone.encode(model_dir, rows).to(device)
         self.labels = torch.from_numpy(apply_label_maps(data.labels, split_json)[used]).to(device)
         self.planted_groups = [c.get("planted_group") for c in split_json["clients"]]
         self.clients = [

@@ -301,6 +301,29 @@ def check_model_loading(
         names = sorted(mismatched or missing)[:3]
         kind = "have other shapes than the model's config" if mismatched else "are missing from the weights"
         raise InputError(model_dir, f"{len(mismatched) or len(missing)} backbone weights {kind} (e.g. {', '.join(names)})", refetch)
+    check_finite_weights(model_dir, model)
+
+
+def check_finite_weights(model_dir: str | Path, model) -> None:
+    """Every loaded weight is finite: a NaN in the file would otherwise surface rounds later as a diverged run."""
+    import torch
+
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise InputError(
+                model_dir,
+                f"weight {name} holds NaN or infinite values",
+                f"fetch the model again (snakemake --forcerun fetch_model, or fhbench fetch-model --out {model_dir})",
+            )
+
+
+def check_finite_inputs(path: str | Path, rows, index: np.ndarray) -> None:
+    """The prepared inputs a run uses are finite (``rows`` = the inputs at ``index``); names the first sample that is not."""
+    if not isinstance(rows, np.ndarray) or rows.dtype.kind not in "fc" or not len(rows):
+        return
+    finite = np.isfinite(rows.reshape(len(rows), -1)).all(axis=1)
+    if not finite.all():
+        raise InputError(path, f"sample {int(index[np.flatnonzero(~finite)[0]])} holds NaN or infinite values", REPREPARE)
 
 
 def check_model_sizes(model_dir: str | Path, expected: dict | None) -> None:

@@ -136,16 +136,33 @@ class PartRecord:
     def resumable(self, url: str) -> tuple[int, dict[str, str]]:
         """Bytes of the part that may be resumed and the headers asking for the rest; (0, {}) after discarding it."""
         offset = self.part.stat().st_size if self.part.exists() else 0
-        record = self.read() if offset else None
-        validator = None
-        if record is not None and record.get("url") == url:
-            etag = record.get("etag")
-            validator = etag if etag and not etag.startswith("W/") else record.get("last_modified")
-        size = record.get("size") if record else None
-        if not validator or (isinstance(size, int) and offset >= size):
+        if not offset:
             self.discard()
             return 0, {}
+        record = self.read()
+        etag = (record or {}).get("etag")
+        validator = etag if etag and not etag.startswith("W/") else (record or {}).get("last_modified")
+        size = (record or {}).get("size")
+        why = (
+            f"no {self.path.name} records which file it began"
+            if record is None
+            else "it was begun from another URL"
+            if record.get("url") != url
+            else "its server gave no ETag or Last-Modified to check it against"
+            if not validator
+            else f"it holds {offset} bytes of a {size}-byte file"
+            if isinstance(size, int) and offset >= size
+            else None
+        )
+        if why:
+            self.start_over(why)
+            return 0, {}
         return offset, {"Range": f"bytes={offset}-", "If-Range": validator}
+
+    def start_over(self, why: str) -> None:
+        """Discard the part, saying why (the user sees a download restart from zero)."""
+        print(f"{self.part}: not resumed, {why}; downloading the file anew", file=sys.stderr)
+        self.discard()
 
     def continues(self, response, offset: int) -> bool:
         """A 206 answer holds the rest of the recorded file: it starts at ``offset``, same size, same ETag."""
@@ -217,10 +234,10 @@ def fetch(
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 if offset and response.status == 206 and not record.continues(response, offset):
-                    if fresh:
-                        raise DownloadError(f"could not download {shown}: the server answered a resumed request with another file")
+                    record.start_over(f"the server's answer to resume it is part of another version of {remote.filename}")
                     continue  # the server's bytes belong to another file: start over
-                if response.status != 206:  # a whole file: the server ignored the range, or the file changed
+                if offset and response.status != 206:  # a whole file: the file changed (If-Range), or no ranges
+                    print(f"{part}: not resumed, the server sent the whole file (it changed since, or serves no ranges)", file=sys.stderr)
                     offset = 0
                 total = response.headers.get("Content-Length")
                 total = int(total) + offset if total is not None else None

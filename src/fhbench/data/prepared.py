@@ -189,7 +189,11 @@ def check_finite_rows(rows: np.ndarray, source_of, first_row: int = 0, dtype=Non
             low, high = rows.min(), rows.max()
             if low < info.min or high > info.max:
                 bad = int(np.flatnonzero(((rows < info.min) | (rows > info.max)).reshape(len(rows), -1).any(axis=1))[0])
-                raise InputError(source_of(first_row + bad), f"holds values up to {high} that {target} cannot store", RAW_TODO)
+                raise InputError(
+                    source_of(first_row + bad),
+                    f"holds values from {low} to {high}, which {target} cannot store (sample {first_row + bad})",
+                    RAW_TODO,
+                )
         return
     finite = np.isfinite(rows).reshape(len(rows), -1).all(axis=1) if rows.ndim > 1 else np.isfinite(rows)
     if not finite.all():

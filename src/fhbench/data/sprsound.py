@@ -258,6 +258,12 @@ def read_events(path: Path) -> list[tuple[float, float, int]]:
             out.append((float(e["start"]), float(e["end"]), CLASSES.index(e["type"])))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"cannot read SPRSound annotation {path}: {exc}") from exc
+    for i, (start, end, _) in enumerate(out):
+        if not (np.isfinite(start) and np.isfinite(end) and 0 <= start < end):  # would be skipped as an empty clip
+            from fhbench.data.checks import RAW_TODO
+            from fhbench.errors import InputError
+
+            raise InputError(path, f"event {i} spans {start} to {end} ms, not start < end", RAW_TODO)
     return out
 
 
