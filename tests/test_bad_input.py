@@ -298,6 +298,80 @@ CONFIGS = {
 }
 
 
+# Demo, prepare and tiny-model options (issue 23): in the schema, each refused naming its key.
+DEMO = ("datasets", "organamnist", "demo")
+TINY = ("backbones", "vit_tiny", "tiny")
+CONFIGS.update(
+    {
+        "demo-seed-negative": (_set((*DEMO, "seed"), -1), ["datasets.organamnist.demo.seed", "minimum of 0"]),
+        "demo-image-size-zero": (_set((*DEMO, "image_size"), 0), ["datasets.organamnist.demo.image_size"]),
+        "demo-image-size-huge": (_set((*DEMO, "image_size"), 100_000), ["datasets.organamnist.demo.image_size", "maximum"]),
+        "demo-count-as-text": (_set((*DEMO, "n_train"), "800"), ["datasets.organamnist.demo.n_train", "not of type 'integer'"]),
+        "demo-count-zero": (_set((*DEMO, "n_val"), 0), ["datasets.organamnist.demo.n_val"]),
+        "demo-option-misspelt": (_set((*DEMO, "n_trian"), 800), ["datasets.organamnist.demo.n_trian", "not a key here", "n_train"]),
+        "demo-icbhi-flag-as-text": (_set(("datasets", "icbhi", "demo", "list_quirk"), "yes"), ["datasets.icbhi.demo.list_quirk"]),
+        "demo-icbhi-no-cycles": (_set(("datasets", "icbhi", "demo", "cycles_per_recording"), 0), ["cycles_per_recording"]),
+        "demo-sprsound-no-events": (_set(("datasets", "sprsound", "demo", "events_per_recording"), 0), ["events_per_recording"]),
+        "demo-ptbxl-records-too-short": (_set(("datasets", "ptbxl", "demo", "seconds"), 5), ["datasets.ptbxl.demo.seconds"]),
+        "demo-adftd-other-rate": (_set(("datasets", "adftd", "demo", "sfreq"), 250), ["datasets.adftd.demo.sfreq", "500"]),
+        "demo-adftd-no-seconds": (_set(("datasets", "adftd", "demo", "seconds"), 0), ["datasets.adftd.demo.seconds"]),
+        "demo-medabs-one-word": (_set(("datasets", "medabs", "demo", "words"), 1), ["datasets.medabs.demo.words"]),
+        "demo-pubmedrct-two-words": (_set(("datasets", "pubmedrct", "demo", "words"), 2), ["datasets.pubmedrct.demo.words"]),
+        "demo-pubmedrct-negative-dev": (_set(("datasets", "pubmedrct", "demo", "n_dev"), -1), ["datasets.pubmedrct.demo.n_dev"]),
+        "demo-not-a-mapping": (_set(DEMO, [800, 200]), ["datasets.organamnist.demo", "not of type 'object'"]),
+        "prepare-clip-negative": (_set(("datasets", "icbhi", "prepare", "clip_seconds"), -1), ["datasets.icbhi.prepare.clip_seconds"]),
+        "prepare-clip-zero": (_set(("datasets", "icbhi", "prepare", "clip_seconds"), 0), ["datasets.icbhi.prepare.clip_seconds"]),
+        "prepare-clip-hours": (_set(("datasets", "sprsound", "prepare", "clip_seconds"), 3600), ["datasets.sprsound.prepare.clip_seconds"]),
+        "prepare-clip-as-text": (_set(("datasets", "icbhi", "prepare", "clip_seconds"), "8s"), ["datasets.icbhi.prepare.clip_seconds"]),
+        "prepare-option-misspelt": (_set(("datasets", "icbhi", "prepare"), {"clip_second": 2.0}), ["datasets.icbhi.prepare.clip_second"]),
+        "prepare-option-of-another-dataset": (
+            _set(("datasets", "ptbxl", "prepare"), {"clip_seconds": 2.0}),
+            ["datasets.ptbxl.prepare.clip_seconds", "accepts none"],
+        ),
+        "tiny-hidden-not-divisible-by-heads": (_set((*TINY, "hidden_size"), 66), ["backbones.vit_tiny.tiny.hidden_size", "not divisible"]),
+        "tiny-patch-larger-than-image": (_set((*TINY, "patch_size"), 32), ["backbones.vit_tiny.tiny.patch_size", "larger than image_size"]),
+        "tiny-image-size-zero": (_set((*TINY, "image_size"), 0), ["backbones.vit_tiny.tiny.image_size"]),
+        "tiny-one-channel": (_set((*TINY, "num_channels"), 1), ["backbones.vit_tiny.tiny.num_channels"]),
+        "tiny-key-misspelt": (_set((*TINY, "hiden_size"), 64), ["backbones.vit_tiny.tiny.hiden_size", "not a key here"]),
+        "tiny-layers-as-text": (_set((*TINY, "num_hidden_layers"), "2"), ["backbones.vit_tiny.tiny.num_hidden_layers"]),
+        "tiny-wav2vec2-conv-lists-differ": (
+            _set(("backbones", "wav2vec2_tiny", "tiny", "conv_stride"), [10]),
+            ["backbones.wav2vec2_tiny.tiny.conv_dim", "one per layer"],
+        ),
+        "tiny-wav2vec2-groups-not-dividing": (
+            _set(("backbones", "wav2vec2_tiny", "tiny", "num_conv_pos_embedding_groups"), 3),
+            ["backbones.wav2vec2_tiny.tiny.num_conv_pos_embedding_groups"],
+        ),
+        "tiny-wav2vec2-no-convolutions": (_set(("backbones", "wav2vec2_tiny", "tiny", "conv_dim"), []), ["wav2vec2_tiny.tiny.conv_dim"]),
+        "tiny-roberta-heads": (_set(("backbones", "roberta_tiny", "tiny", "num_attention_heads"), 5), ["roberta_tiny.tiny.hidden_size"]),
+        "tiny-roberta-vocabulary-too-small": (
+            _set(("backbones", "roberta_tiny", "tiny", "vocab_size"), 100),
+            ["roberta_tiny.tiny.vocab_size"],
+        ),
+        "tiny-roberta-no-positions": (
+            _set(("backbones", "roberta_tiny", "tiny", "max_position_embeddings"), 2),
+            ["roberta_tiny.tiny.max_position_embeddings"],
+        ),
+        "tiny-moment-patch-not-tiling": (
+            _set(("backbones", "moment_tiny", "tiny"), {"patch_len": 30, "patch_stride_len": 30}),
+            ["moment_tiny.tiny.patch_len", "seq_len"],
+        ),
+        "tiny-moment-overlapping-patches": (
+            _set(("backbones", "moment_tiny", "tiny", "patch_stride_len"), 16),
+            ["moment_tiny.tiny.patch_stride_len"],
+        ),
+        "tiny-moment-t5-width-zero": (
+            _set(("backbones", "moment_tiny", "tiny", "t5_config"), {"d_model": 0}),
+            ["moment_tiny.tiny.t5_config.d_model"],
+        ),
+        "tiny-moment-t5-key-misspelt": (
+            _set(("backbones", "moment_tiny", "tiny", "t5_config"), {"num_head": 4}),
+            ["moment_tiny.tiny.t5_config.num_head"],
+        ),
+    }
+)
+
+
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_config_values_refused(capsys, ws, name):
     change, culprits = CONFIGS[name]
@@ -320,12 +394,48 @@ RAW_CONFIGS = {
 }
 
 
+LIST_BOMB = "".join(f"zb{d}: &b{d} [" + ", ".join([f"*b{d - 1}" if d else "1"] * 9) + "]\n" for d in range(9))
+MAP_BOMB = "".join(f"zm{d}: &m{d} {{" + ", ".join(f"k{i}: {f'*m{d - 1}' if d else 1}" for i in range(9)) + "}\n" for d in range(9))
+# Broken YAML put first, so that the line the message names does not move with the demo config.
+RAW_CONFIGS.update(
+    {
+        "yaml-unclosed-bracket": (
+            lambda text: "seeds: [0, 1\n" + text,
+            ["config.yaml:", "not valid YAML", "flow sequence at line 1", "fix the syntax"],
+        ),
+        "yaml-tab-indentation": (lambda text: "zz:\n\tkey: 1\n" + text, ["config.yaml:2:1:", "'\\t'"]),
+        "yaml-bad-indentation": (lambda text: "zz:\n    a: 1\n  b: 2\n" + text, ["config.yaml:3:", "not valid YAML"]),
+        "yaml-unclosed-quote": (lambda text: 'name: "demo\n' + text, ["config.yaml:", "not valid YAML"]),
+        "yaml-undefined-alias": (lambda text: "zz: *nowhere\n" + text, ["config.yaml:1:5:", "undefined alias"]),
+        "yaml-alias-bomb-lists": (lambda text: LIST_BOMB + text, ["config.yaml:6:", "alias bomb"]),
+        "yaml-alias-bomb-mappings": (lambda text: MAP_BOMB + text, ["config.yaml:5:", "alias bomb"]),
+        "yaml-alias-containing-itself": (lambda text: "zz: &self [1, *self]\n" + text, ["config.yaml:1", "contains itself"]),
+        "yaml-key-twice-beside-a-merge": (
+            lambda text: "zbase: &zb {a: 1}\nzz:\n  <<: *zb\n  b: 2\n  b: 3\n" + text,
+            ["config.yaml:5", "'b' given twice"],
+        ),
+        "yaml-not-utf8": (lambda text: "name: d\udce9mo\n" + text, ["config.yaml", "not valid YAML"]),
+    }
+)
+
+
 @pytest.mark.parametrize("name", sorted(RAW_CONFIGS))
 def test_config_files_refused(capsys, ws, name):
     change, culprits = RAW_CONFIGS[name]
     config = ws / "config.yaml"
-    config.write_text(change(config.read_text()))
+    config.write_bytes(change(config.read_text()).encode("utf-8", "surrogateescape"))  # yaml-not-utf8: a stray byte
     expect_failure(capsys, ws, ["data-targets", "--config", str(config)], 2, culprits, [])
+    expect_failure(capsys, ws, ["check-config", str(config)], 2, culprits, [])  # the command make demo runs first
+
+
+def test_yaml_merge_keys_are_valid_yaml(capsys, ws):
+    """A config sharing settings through an anchor and merge keys (only keys written twice are refused)."""
+    config = ws / "config.yaml"
+    text = config.read_text().replace("  organcmnist:\n    source: demo\n", "  organcmnist:\n    <<: *organ\n    source: demo\n", 1)
+    config.write_text(text.replace("  organamnist:\n    source: demo\n", "  organamnist: &organ\n    source: demo\n", 1))
+    assert "<<: *organ" in config.read_text() and "&organ" in config.read_text()
+    assert main(["data-targets", "--config", str(config)]) == 0, capsys.readouterr().err
+    assert main(["check-config", str(config)]) == 0 and "valid" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("target,culprit", [("missing.yaml", "does not exist"), ("prepared", "is a directory")])
@@ -477,6 +587,129 @@ RUN_CONFIGS = {
         ["run.yaml", "'lr' given twice"],
     ),
 }
+
+
+def _client(i: int, change):
+    return _json("split.json", lambda d: change(d["clients"][i], d))
+
+
+def _share(d: dict, scheme: str) -> None:
+    d["scheme"] = scheme
+    d["clients"][1]["train"].append(d["clients"][0]["train"][0])
+
+
+def _planted_sharing(d: dict) -> None:
+    _share(d, "planted")
+    for i, c in enumerate(d["clients"]):
+        c.update(planted_group=i % 2, label_map=list(range(11)))
+
+
+def _labels_of_reordered_data(d: dict, ws_labels) -> None:
+    from fhbench.validate import labels_identity
+
+    d["labels"] = labels_identity(np.roll(ws_labels, 1))
+
+
+def _reordered(ws):
+    labels = np.load(ws / "prepared" / "labels.npy")
+    _json("split.json", lambda d: _labels_of_reordered_data(d, labels))(ws)
+
+
+# Splits that do not belong to the prepared data, or leak samples (issue 23).
+SPLITS.update(
+    {
+        "split-without-labels-record": (_json("split.json", lambda d: d.pop("labels")), ["split.json", "holds no labels record"]),
+        "split-of-reordered-data": (_reordered, ["split.json", "made from other labels"]),
+        "split-labels-record-malformed": (_json("split.json", lambda d: d.update(labels="yes")), ["split.json", "made from other labels"]),
+        "split-negative-index": (_client(0, lambda c, d: c["train"].append(-1)), ["split.json", "indexes sample -1"]),
+        "split-train-sample-also-in-test": (
+            _client(0, lambda c, d: c["test"].append(c["train"][0])),
+            ["split.json", "client 0 has sample", "in both train and test"],
+        ),
+        "split-val-sample-also-in-train": (
+            _client(2, lambda c, d: c["train"].append(c["val"][0])),
+            ["split.json", "client 2 has sample", "in both train and val"],
+        ),
+        "split-sample-twice-in-train": (
+            _client(1, lambda c, d: c["train"].append(c["train"][0])),
+            ["split.json", "client 1", "twice in train"],
+        ),
+        "split-sample-twice-in-test": (
+            _client(3, lambda c, d: c["test"].append(c["test"][0])),
+            ["split.json", "client 3", "twice in test"],
+        ),
+        "split-clients-share-a-training-sample": (
+            _json("split.json", lambda d: _share(d, "fhbench")),
+            ["split.json", "belongs to client 0 and client 1", "fhbench scheme"],
+        ),
+        "split-test-sample-of-one-client-in-another": (
+            _json("split.json", lambda d: d["clients"][3]["val"].append(d["clients"][1]["test"][0])),
+            ["split.json", "belongs to client 1 and client 3"],
+        ),
+        "split-planted-clients-share": (
+            _json("split.json", _planted_sharing),
+            ["split.json", "planted scheme gives every sample to one client"],
+        ),
+        "split-unknown-scheme-clients-share": (_json("split.json", lambda d: _share(d, "handmade")), ["split.json", "handmade scheme"]),
+    }
+)
+
+
+def _used_sample(ws) -> int:
+    return json.loads((ws / "split.json").read_text())["clients"][0]["train"][0]
+
+
+def _inputs_with(value):
+    def apply(ws):
+        path = ws / "prepared" / "inputs.npy"
+        inputs = np.load(path).astype(np.float32)
+        inputs[_used_sample(ws), 3, 4] = value
+        np.save(path, inputs)
+
+    return apply
+
+
+def _weights_with(value):
+    def apply(ws):
+        from safetensors.torch import load_file, save_file
+
+        (path,) = (ws / "model").glob("*.safetensors")
+        state = load_file(str(path))
+        state["vit.encoder.layer.0.attention.attention.query.weight"][0, 0] = value
+        save_file(state, str(path), metadata={"format": "pt"})
+
+    return apply
+
+
+# Non-finite inputs or weights: refused at load, naming the file, not reported rounds later as divergence.
+PREPARED.update(
+    {
+        "inputs-nan": (_inputs_with(np.nan), ["inputs.npy", "holds NaN or infinite values", "prepare step again"]),
+        "inputs-inf": (_inputs_with(np.inf), ["inputs.npy", "holds NaN or infinite values"]),
+    }
+)
+MODELS.update(
+    {
+        "model-weight-nan": (
+            _weights_with(np.nan),
+            ["model", "weight vit.layers.0.attention", "NaN", "fetch the model again"],
+        ),
+        "model-weight-inf": (_weights_with(-np.inf), ["model", "weight vit.layers.0.attention", "infinite"]),
+    }
+)
+RUN_CONFIGS.update(
+    {
+        "run-yaml-syntax": (
+            lambda ws: (ws / "run.yaml").write_text("lr: [0.1\n" + (ws / "run.yaml").read_text()),
+            ["run.yaml:", "not valid YAML"],
+        ),
+        "run-yaml-alias-bomb": (
+            lambda ws: (ws / "run.yaml").write_text(LIST_BOMB + (ws / "run.yaml").read_text()),
+            ["run.yaml:6:", "alias bomb"],
+        ),
+    }
+)
+
 
 RUN_CASES = {**PREPARED, **SPLITS, **MODELS, **RUN_CONFIGS}
 
