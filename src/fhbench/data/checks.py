@@ -28,7 +28,9 @@ def check_table(table: pd.DataFrame, path: str | Path, unique: str | None = None
         twice = values.duplicated().to_numpy()
         if twice.any():
             row = int(twice.nonzero()[0][0])
-            raise InputError(f"{path}:{row + 1 + header_lines}", f"{unique} {values.iloc[row]!r} is listed twice", RAW_TODO)
+            value = values.iloc[row]
+            shown = repr(value.item() if hasattr(value, "item") else value)  # 1, not np.int64(1)
+            raise InputError(f"{path}:{row + 1 + header_lines}", f"{unique} {shown} is listed twice", RAW_TODO)
     return table
 
 

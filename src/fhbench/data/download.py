@@ -389,7 +389,7 @@ def _unpack(archive: Path, dest: Path, explicit_tar_checks: bool = False) -> Non
                 if entry.is_symlink:
                     raise UnsafeArchiveError(f"entry {entry.filename!r} is a symbolic link")
             z.extractall(dest)
-    elif zipfile.is_zipfile(archive):
+    elif archive.suffix == ".zip" or zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as z:
             for info in z.infolist():
                 _check_member_name(info.filename)
