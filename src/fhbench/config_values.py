@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from pathlib import Path
 
 import yaml
@@ -37,8 +38,6 @@ def check_values(config: dict) -> None:
     from fhbench.errors import InputError
 
     try:
-        from fhbench.validate import check_finite
-
         check_finite(config, "")
     except InputError as error:
         raise ConfigError(str(error)) from None
@@ -173,3 +172,17 @@ def check_tiny_options(architecture: str, tiny: dict, where: str) -> None:
 @functools.lru_cache(maxsize=1)
 def _schema() -> dict:
     return yaml.safe_load(Path(SCHEMA).read_text())
+
+
+def check_finite(value, where: str) -> None:
+    """Every number under ``value`` (nested dicts and lists) is finite; errors name the dotted key."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            check_finite(sub, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, (list, tuple)):
+        for i, sub in enumerate(value):
+            check_finite(sub, f"{where}[{i}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        from fhbench.errors import InputError
+
+        raise InputError(where, f"{value} is not a finite number", "write a number")

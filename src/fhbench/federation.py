@@ -33,7 +33,7 @@ from fhbench.devices import claim_device
 from fhbench.io import atomic_path, read_json, write_json
 from fhbench.metrics import EVAL_POINTS, FILE_COLUMNS, classification_metrics
 from fhbench.models import LoraSpec, get_backbone, require_model_dir, wrap_with_lora
-from fhbench.partition import apply_label_maps
+from fhbench.partition import apply_label_maps, scheme_shares_samples
 from fhbench.progress import RoundProgress
 from fhbench.seeding import seed_torch
 from fhbench.tracking import open_tracker
@@ -280,7 +280,7 @@ class Federation:
         check_prepared(prepared_dir)
         check_model_sizes(require_model_dir(model_dir, config.backbone), config.model_config)
         data = load_prepared(prepared_dir)
-        split = check_split(split_path, data.labels)
+        split = check_split(split_path, data.labels, scheme_shares_samples)
         split_json = read_json(split_path)
         # Load only the samples the split uses, once, as tensors on the device.
         used = np.unique(np.concatenate([np.asarray(c[s], dtype=np.int64) for c in split for s in c]))

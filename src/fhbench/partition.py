@@ -254,6 +254,11 @@ def plant_groups(n_clients: int, n_groups: int, n_classes: int) -> tuple[list[in
     return groups, maps
 
 
+def scheme_shares_samples(scheme: object) -> bool:
+    """Whether a partition scheme documents that its clients share samples (``shares_samples`` on its function)."""
+    return isinstance(scheme, str) and bool(getattr(SCHEMES.get(scheme), "shares_samples", False))
+
+
 def apply_label_maps(labels: np.ndarray, split: dict) -> np.ndarray:
     """The label vector as each client sees it: a client's ``label_map`` relabels its samples.
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import math
 import zipfile
 from pathlib import Path
 
@@ -162,8 +161,12 @@ def check_prepared(folder: str | Path) -> dict:
     return info
 
 
-def check_split(path: str | Path, labels: np.ndarray | None = None) -> list[dict[str, list[int]]]:
-    """A split file's clients, checked against the labels it will index (when given)."""
+def check_split(path: str | Path, labels: np.ndarray | None = None, shares_samples=None) -> list[dict[str, list[int]]]:
+    """A split file's clients, checked against the labels it will index (when given).
+
+    ``shares_samples(scheme)`` says whether a scheme's clients share samples on purpose
+    (:func:`fhbench.partition.scheme_shares_samples`); without it no split may share any.
+    """
     path = Path(path)
     redo = "make the split again (snakemake --forcerun make_partition, or fhbench partition)"
     if not path.is_file():
@@ -208,18 +211,11 @@ def check_split(path: str | Path, labels: np.ndarray | None = None) -> list[dict
         low = min(min(idx, default=0) for c in clients for idx in c.values())
         if top >= len(labels) or low < 0:
             raise InputError(path, f"indexes sample {top if top >= len(labels) else low}, but the prepared data holds {len(labels)}", redo)
-    check_disjoint(path, clients, split.get("scheme"), redo)
+    check_disjoint(path, clients, split.get("scheme"), redo, bool(shares_samples and shares_samples(split.get("scheme"))))
     return clients
 
 
-def scheme_shares_samples(scheme: object) -> bool:
-    """Whether a partition scheme documents that its clients share samples (``shares_samples`` on its function)."""
-    from fhbench.partition import SCHEMES
-
-    return isinstance(scheme, str) and bool(getattr(SCHEMES.get(scheme), "shares_samples", False))
-
-
-def check_disjoint(path: Path, clients: list[dict[str, list[int]]], scheme: object, redo: str) -> None:
+def check_disjoint(path: Path, clients: list[dict[str, list[int]]], scheme: object, redo: str, shared: bool = False) -> None:
     """No sample twice in a client (in one part, or in train and test), nor in two clients unless the scheme shares samples."""
     parts = [[(s, np.asarray(c[s], dtype=np.int64)) for s in ("train", "val", "test")] for c in clients]
     every = np.concatenate([idx for client in parts for _, idx in client])
@@ -227,7 +223,6 @@ def check_disjoint(path: Path, clients: list[dict[str, list[int]]], scheme: obje
         raise InputError(path, f"holds the negative sample index {int(every.min())}", redo)
     size = int(every.max()) + 1 if len(every) else 0
     owner = np.full(size, -1, dtype=np.int64)
-    shared = scheme_shares_samples(scheme)
     for i, client in enumerate(parts):
         seen = np.zeros(size, dtype=np.int8)  # 1 + the part a sample was seen in
         for k, (s, idx) in enumerate(client):
@@ -266,18 +261,6 @@ def check_output_dir(path: str | Path, option: str = "--out") -> Path:
     from fhbench.io import check_replaceable
 
     return check_replaceable(path, option, folder=True)
-
-
-def check_finite(value, where: str) -> None:
-    """Every number under ``value`` (nested dicts and lists) is finite; errors name the dotted key."""
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            check_finite(sub, f"{where}.{key}" if where else str(key))
-    elif isinstance(value, (list, tuple)):
-        for i, sub in enumerate(value):
-            check_finite(sub, f"{where}[{i}]")
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise InputError(where, f"{value} is not a finite number", "write a number")
 
 
 def check_model_loading(
