@@ -87,6 +87,7 @@ def test_status_of_a_grid_mid_run_and_at_the_end(tmp_path):
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, to be stopped whole
         )
     mid = None
     deadline = time.monotonic() + HANG_GUARD_S
@@ -99,11 +100,12 @@ def test_status_of_a_grid_mid_run_and_at_the_end(tmp_path):
                 break
             time.sleep(2.0)  # each look costs about a second of CPU, taken from the grid
     finally:
-        proc.send_signal(signal.SIGINT)  # as Ctrl-C: Snakemake stops its jobs and ends
-        try:
-            proc.wait(timeout=HANG_GUARD_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        # Stopped as a crash or a preemption would stop it: Snakemake, its jobs and the warm worker
+        # at once (on Ctrl-C Snakemake would wait for the endless run); the lock it leaves is removed.
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    unlock = [sys.executable, "-m", "snakemake", "--unlock", "--cores", "1", "--configfile", "config/live.yaml"]
+    assert subprocess.run(unlock, cwd=work, env=env, capture_output=True, timeout=HANG_GUARD_S).returncode == 0
     assert mid is not None, (tmp_path / "snakemake.out").read_text()[-3000:]
     print("\n--- mid-run ---\n" + mid)
     got = counts(mid)
