@@ -85,6 +85,14 @@ def edit_yaml(path: Path, change) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
+def log_case(ws: Path, code: int, line: str) -> None:
+    """docs/bad-input.md's messages come from here (FHBENCH_BATTERY_LOG=file.jsonl)."""
+    if os.environ.get("FHBENCH_BATTERY_LOG"):
+        with open(os.environ["FHBENCH_BATTERY_LOG"], "a") as log:
+            case = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+            log.write(json.dumps({"case": case, "code": code, "line": line.replace(str(ws), "WS")}) + "\n")
+
+
 def expect_failure(capsys, ws: Path, argv: list[str], code: int, culprits: list[str], outputs: list[Path]) -> str:
     """Run ``fhbench argv`` in-process and check the five promises; returns the error line."""
     capsys.readouterr()  # what the case's setup printed
@@ -106,14 +114,7 @@ def expect_failure(capsys, ws: Path, argv: list[str], code: int, culprits: list[
     for out in outputs:
         if not outputs_before[out]:
             assert not out.exists(), f"{out} was written"
-    if os.environ.get("FHBENCH_BATTERY_LOG"):  # docs/bad-input.md's messages come from here
-        with open(os.environ["FHBENCH_BATTERY_LOG"], "a") as log:
-            log.write(
-                json.dumps(
-                    {"case": os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0], "code": got, "line": lines[0].replace(str(ws), "WS")}
-                )
-                + "\n"
-            )
+    log_case(ws, got, lines[0])
     after = snapshot(ws)
     touched = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
     assert not touched, f"files outside the outputs touched: {sorted(touched)}"
@@ -1066,6 +1067,7 @@ def test_tar_archive_that_escapes_is_refused(tmp_path, name, checks):
     line = error_line(error.value)
     assert expected_error(error.value) == 2 and str(archive) in line and "is not safe to unpack" in line and culprit in line, line
     assert snapshot(ws) == before and not (ws / "inside" / "unpacked").exists()
+    log_case(ws, expected_error(error.value), line)
     assert [p.name for p in ws.rglob("*") if p.is_symlink() or p.name == "escaped.txt"] == []
 
 
@@ -1201,11 +1203,7 @@ def expect_recovery(capsys, ws: Path, argv: list[str], notes: list[str], owned: 
     assert got == 0, err
     for note in notes:
         assert note in err, f"{note!r} not said in: {err}"
-    if os.environ.get("FHBENCH_BATTERY_LOG"):
-        line = next((x for x in err.splitlines() if notes[0] in x), "")
-        with open(os.environ["FHBENCH_BATTERY_LOG"], "a") as log:
-            case = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
-            log.write(json.dumps({"case": case, "code": got, "line": line.replace(str(ws), "WS")}) + "\n")
+    log_case(ws, got, next((x for x in err.splitlines() if notes[0] in x), ""))
     assert snapshot(owned) == before
     return err
 
