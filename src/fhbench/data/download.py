@@ -182,13 +182,13 @@ class PartRecord:
 HTML_STARTS = (b"<!doctype html", b"<html")
 
 
-def _not_a_data_file(remote: RemoteFile, response, first: bytes, shown: str) -> str | None:
+def _not_a_data_file(remote: RemoteFile, response, first: bytes) -> str | None:
     """Why a 200 answer is no data file (an HTML page: a login, an error or a landing page), or None."""
     if remote.filename.lower().endswith((".html", ".htm")):
         return None
     kind = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     if kind == "text/html" or first.lstrip()[:14].lower().startswith(HTML_STARTS):
-        return f"{shown} answered with an HTML page (Content-Type {kind or 'none'}), not the data file: a login, error or landing page"
+        return f"the server answered with an HTML page (Content-Type {kind or 'none'}), not the data file: a login, error or landing page"
     return None
 
 
@@ -246,7 +246,7 @@ def fetch(
                 with open(part, "ab" if offset else "wb") as out:
                     done = offset
                     for block in iter(lambda: response.read(CHUNK), b""):
-                        if done == 0 and (why := _not_a_data_file(remote, response, block, shown)):
+                        if done == 0 and (why := _not_a_data_file(remote, response, block)):
                             out.close()
                             record.discard()
                             raise DownloadError(f"could not download {shown}: {why}; no data was kept; {place}")
