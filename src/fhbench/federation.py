@@ -33,11 +33,11 @@ from fhbench.devices import claim_device
 from fhbench.io import atomic_path, read_json, write_json
 from fhbench.metrics import EVAL_POINTS, FILE_COLUMNS, classification_metrics
 from fhbench.models import LoraSpec, get_backbone, require_model_dir, wrap_with_lora
-from fhbench.partition import apply_label_maps
+from fhbench.partition import apply_label_maps, scheme_shares_samples
 from fhbench.progress import RoundProgress
 from fhbench.seeding import seed_torch
 from fhbench.tracking import open_tracker
-from fhbench.validate import check_model_sizes, check_output_path, check_prepared, check_split
+from fhbench.validate import check_finite_inputs, check_model_sizes, check_output_path, check_prepared, check_split
 
 if TYPE_CHECKING:
     import pandas
@@ -295,14 +295,16 @@ class Federation:
         check_prepared(prepared_dir)
         check_model_sizes(require_model_dir(model_dir, config.backbone), config.model_config)
         data = load_prepared(prepared_dir)
-        split = check_split(split_path, data.labels)
+        split = check_split(split_path, data.labels, scheme_shares_samples)
         split_json = read_json(split_path)
         # Load only the samples the split uses, once, as tensors on the device.
         used = np.unique(np.concatenate([np.asarray(c[s], dtype=np.int64) for c in split for s in c]))
         position = np.full(len(data.labels), -1, dtype=np.int64)
         position[used] = np.arange(len(used))
         backbone = get_backbone(config.architecture)
-        self.inputs = backbone.encode(model_dir, data.inputs[used]).to(device)
+        rows = data.inputs[used]
+        check_finite_inputs(Path(prepared_dir) / "inputs.npy", rows, used)  # a NaN fails here, not as a diverged run
+        self.inputs = backbone.encode(model_dir, rows).to(device)
         self.labels = torch.from_numpy(apply_label_maps(data.labels, split_json)[used]).to(device)
         self.planted_groups = [c.get("planted_group") for c in split_json["clients"]]
         self.clients = [

@@ -307,7 +307,7 @@ def check_references(config: dict) -> None:
     if headline not in config["experiments"]:
         raise ConfigError(f"report.headline: {headline!r} is not defined under experiments")
     from fhbench.algorithms import ALGORITHMS
-    from fhbench.data import DATASETS, check_prepare_options
+    from fhbench.data import DATASETS, check_options, check_prepare_options
     from fhbench.models import BACKBONES
 
     for name in config["algorithms"]:
@@ -329,6 +329,7 @@ def check_references(config: dict) -> None:
             raise ConfigError(f"datasets.{name}: no such dataset; registered: {sorted(DATASETS)}")
         try:
             check_prepare_options(name, config["datasets"][name].get("prepare", {}))
+            check_options(name, "demo", config["datasets"][name].get("demo", {}))
         except ValueError as error:
             raise ConfigError(str(error)) from None
     for name, bb in config["backbones"].items():

@@ -25,6 +25,12 @@ mod C, so groups disagree on every class). Clients of one group share a task, cl
 different groups contradict each other: a global model cannot fit them all, and a method that
 finds similar clients should mix within groups. Each client records ``planted_group`` and its
 ``label_map`` (applied by the engine through :func:`apply_label_maps`).
+
+Every scheme here gives each sample to one client and one part of it (train, val or test);
+a run refuses a split that does not (:func:`fhbench.validate.check_disjoint`). A scheme whose
+clients share samples on purpose must say so: ``shares_samples = True`` on its function, and
+its docstring saying why. ``planted`` does not: a sample relabelled for two clients would
+need two labels.
 """
 
 from __future__ import annotations
@@ -300,6 +306,11 @@ def plant_groups(n_clients: int, n_groups: int, n_classes: int) -> tuple[list[in
     groups = [i % n_groups for i in range(n_clients)]
     maps = [[(c + g * step) % n_classes for c in range(n_classes)] for g in groups]
     return groups, maps
+
+
+def scheme_shares_samples(scheme: object) -> bool:
+    """Whether a partition scheme documents that its clients share samples (``shares_samples`` on its function)."""
+    return isinstance(scheme, str) and bool(getattr(SCHEMES.get(scheme), "shares_samples", False))
 
 
 def apply_label_maps(labels: np.ndarray, split: dict) -> np.ndarray:

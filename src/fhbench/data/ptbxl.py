@@ -25,6 +25,7 @@ import pandas as pd
 
 from fhbench.data import timeseries as ts
 from fhbench.data.base import Dataset
+from fhbench.data.checks import check_table
 from fhbench.data.download import RemoteFile
 from fhbench.data.file_lists import fetch_listed, parse_sha256sums
 from fhbench.data.prepared import stream_prepared
@@ -68,7 +69,7 @@ class PTBXL(Dataset):
         records = select_records(read_database(raw_dir / DATABASE), read_code_classes(raw_dir / STATEMENTS))
         with stream_prepared(out_dir, (len(LEADS), TARGET_FS), np.float32, len(records) * N_WINDOWS) as out:
             for i, rec in enumerate(records.itertuples()):
-                out.add(record_windows(raw_dir / rec.filename_hr))
+                out.add(record_windows(raw_dir / rec.filename_hr), source=f"{raw_dir / rec.filename_hr}.dat")
                 if (i + 1) % max(1, len(records) // 20) == 0 or i + 1 == len(records):
                     print(f"ptbxl: {i + 1}/{len(records)} records", file=sys.stderr)
             metadata = pd.DataFrame(
@@ -87,7 +88,7 @@ class PTBXL(Dataset):
                 "channels": list(LEADS),
                 "published_figures": self.published_figures(labels, metadata),
             }
-            out.finish(labels, metadata, info)
+            out.finish(labels, metadata, info, record_key=("ecg_id", "window"))
 
     def source_figures(self, raw_dir) -> dict:
         """Patients kept, windows and windows per class, from the two tables (no signal read)."""
@@ -192,8 +193,12 @@ class PTBXL(Dataset):
 def read_database(path: Path) -> pd.DataFrame:
     try:
         db = pd.read_csv(path, index_col="ecg_id")
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"cannot read PTB-XL database table {path}: {exc}") from exc
+    check_table(db, path, unique="ecg_id")  # a record listed twice would be counted twice
+    try:
         db["scp_codes"] = db["scp_codes"].map(ast.literal_eval)
-    except (OSError, ValueError, KeyError, SyntaxError) as exc:
+    except (ValueError, KeyError, SyntaxError) as exc:
         raise ValueError(f"cannot read PTB-XL database table {path}: {exc}") from exc
     return db.sort_index()
 
@@ -205,6 +210,7 @@ def read_code_classes(path: Path) -> dict[str, str]:
         diagnostic = table[(table["diagnostic"] == 1) & table["diagnostic_class"].notna()]
     except (OSError, ValueError, KeyError) as exc:
         raise ValueError(f"cannot read PTB-XL statements table {path}: {exc}") from exc
+    check_table(diagnostic, path)
     return diagnostic["diagnostic_class"].to_dict()
 
 

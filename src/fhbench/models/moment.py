@@ -213,6 +213,9 @@ def load_moment(model_dir: str | Path, n_classes: int) -> MomentClassifier:
         if value.shape != expected[key].shape:
             raise ValueError(f"{model_dir}: {key} has shape {tuple(value.shape)}, the model expects {tuple(expected[key].shape)}")
     model.load_state_dict(state, strict=False)
+    from fhbench.validate import check_finite_weights
+
+    check_finite_weights(model_dir, model)
     return model
 
 
