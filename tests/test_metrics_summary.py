@@ -83,3 +83,37 @@ def test_best_validation_round_is_the_first_reaching_the_best_and_skips_clients_
     assert best[["seed", "client", "best_round"]].values.tolist() == [[s, c, r] for s in (0, 1) for c, r in ((0, 4), (1, 2), (3, 8))]
     expected = [10 * s + c + i / 10 for s in (0, 1) for c, i in ((0, 1), (1, 0), (3, 3))]
     assert best["value"].tolist() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "n_clients, expected_count",
+    [(1, 1), (9, 1), (10, 1), (19, 1), (20, 2), (29, 2), (88, 8)],
+)
+def test_bottom10_averages_the_worst_tenth_and_at_least_one_client(n_clients, expected_count):
+    from fhbench.metrics import bottom10, bottom_count
+
+    values = np.linspace(0.9, 0.1, n_clients)  # descending: the worst come last
+    assert bottom_count(n_clients) == expected_count
+    assert bottom10(values) == pytest.approx(np.mean(np.sort(values)[:expected_count]))
+
+
+def test_bottom10_skips_empty_parts_and_is_nan_without_scores():
+    from fhbench.metrics import bottom10
+
+    # 20 values of which 2 are NaN (clients without a test part): 18 scored, the single worst counts.
+    values = [0.5] * 16 + [0.2, 0.3, float("nan"), float("nan")]
+    assert bottom10(values) == pytest.approx(0.2)
+    assert np.isnan(bottom10([float("nan")]))
+
+
+def test_summary_bottom10_next_to_worst():
+    # 20 clients: the best-round test scores are hand-set; the worst two are 0.10 and 0.20.
+    scores = [0.10, 0.20] + [0.5 + 0.01 * i for i in range(18)]
+    rows = []
+    for client, value in enumerate(scores):
+        rows.append(("d", "p", "fedavg", "default", 0, 2, client, "val", "accuracy", 0.5))
+        rows.append(("d", "p", "fedavg", "default", 0, 2, client, "test", "accuracy", value))
+    got = run_summary(pd.DataFrame(rows, columns=METRIC_COLUMNS)).iloc[0]
+    assert got["worst"] == pytest.approx(0.10)
+    assert got["bottom10"] == pytest.approx(0.15)
+    assert got["final_bottom10"] == pytest.approx(0.15)

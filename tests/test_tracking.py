@@ -63,6 +63,8 @@ def expected_from_csv(metrics: pd.DataFrame) -> dict[str, dict[int, float]]:
     for (split, metric), rows in scored.groupby(["split", "metric"]):
         out[f"{split}/{metric}_mean"] = rows.groupby("round").value.mean().to_dict()
         out[f"{split}/{metric}_worst"] = rows.groupby("round").value.min().to_dict()
+        # The worst 10% of 5 clients is the single worst one.
+        out[f"{split}/{metric}_bottom10"] = out[f"{split}/{metric}_worst"]
     comm = metrics[metrics.split == "comm"]
     for metric, rows in comm.groupby("metric"):
         out[f"comm/{metric}"] = rows.groupby("round").value.sum().to_dict()
@@ -77,7 +79,10 @@ def test_logged_scalars_equal_metrics_csv(tmp_path, demo_organamnist, split, tin
     events = read_events(board)
     expected = expected_from_csv(metrics)
     assert set(expected) == {"train/loss", "comm/upload_bytes", "comm/download_bytes"} | {
-        f"{s}/{m}_{a}" for s in ("val", "test") for m in ("accuracy", "balanced_accuracy", "macro_f1") for a in ("mean", "worst")
+        f"{s}/{m}_{a}"
+        for s in ("val", "test")
+        for m in ("accuracy", "balanced_accuracy", "macro_f1")
+        for a in ("mean", "worst", "bottom10")
     }
     tags = set(events.Tags()["scalars"])
     assert set(expected) <= tags
@@ -169,7 +174,13 @@ def test_round_scalars_skip_empty_parts():
     assert len(rows[0]) == len(METRIC_COLUMNS)
     assert round_scalars(rows, 1) == {"train/loss": 2.0}
     got = round_scalars(rows, 2)
-    assert got == {"train/loss": 1.0, "val/accuracy_mean": 0.375, "val/accuracy_worst": 0.25, "comm/upload_bytes": 40.0}
+    assert got == {
+        "train/loss": 1.0,
+        "val/accuracy_mean": 0.375,
+        "val/accuracy_worst": 0.25,
+        "val/accuracy_bottom10": 0.25,
+        "comm/upload_bytes": 40.0,
+    }
     assert not any(math.isnan(v) for v in got.values())
 
 

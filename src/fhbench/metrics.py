@@ -85,7 +85,36 @@ def best_validation_scores(metrics: pd.DataFrame, metric: str = "accuracy", eval
     return out[keys + ["client", "best_round", "value"]]
 
 
-SUMMARY_COLUMNS = RUN_KEYS + ["metric", "mean", "std", "worst", "final_mean", "final_std", "final_worst", "n_clients", "diverged"]
+SUMMARY_COLUMNS = RUN_KEYS + [
+    "metric",
+    "mean",
+    "std",
+    "worst",
+    "bottom10",
+    "final_mean",
+    "final_std",
+    "final_worst",
+    "final_bottom10",
+    "n_clients",
+    "diverged",
+]
+
+
+def bottom_count(n_clients: int) -> int:
+    """How many clients ``bottom10`` averages: the worst 10% (rounded down), at least one
+    (LEAF reports the 10th percentile of clients; 20 clients give 2)."""
+    return max(1, int(n_clients) // 10)
+
+
+def bottom10(values) -> float:
+    """Mean of the lowest :func:`bottom_count` finite values (NaN when none is finite).
+
+    The one definition of the worst-off clients' summary: run summaries, tables and TensorBoard
+    all call it.
+    """
+    values = np.asarray(values, dtype=float).ravel()
+    finite = np.sort(values[np.isfinite(values)])
+    return float(finite[: bottom_count(len(finite))].mean()) if len(finite) else float("nan")
 
 
 def final_round_scores(metrics: pd.DataFrame, metric: str = "accuracy", eval_point: str = "local") -> pd.DataFrame:
@@ -107,11 +136,11 @@ def diverged_runs(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def _spread(per_client: pd.DataFrame, keys: list[str], prefix: str = "") -> pd.DataFrame:
-    """Mean, std (over clients, ddof 1) and the worst client of ``value`` per run."""
-    names = {"mean": f"{prefix}mean", "std": f"{prefix}std", "worst": f"{prefix}worst"}
+    """Mean, std (over clients, ddof 1), the worst client and the worst 10% (:func:`bottom10`) of ``value`` per run."""
+    names = {name: f"{prefix}{name}" for name in ("mean", "std", "worst", "bottom10")}
     if per_client.empty:
         return pd.DataFrame(columns=keys + list(names.values()))
-    out = per_client.groupby(keys)["value"].agg(mean="mean", std="std", worst="min").reset_index()
+    out = per_client.groupby(keys)["value"].agg(mean="mean", std="std", worst="min", bottom10=bottom10).reset_index()
     return out.rename(columns=names)
 
 
@@ -119,8 +148,9 @@ def run_summary(metrics: pd.DataFrame, metric: str = "accuracy", eval_point: str
     """One row per run: the protocol figure and its spread across clients, final-round values.
 
     Columns: ``mean`` is the published protocol's figure (test ``metric`` at each client's best
-    validation round, averaged over clients), both at ``eval_point``; ``std`` and ``worst`` its spread across clients
-    (sample std; the lowest client). ``final_mean``/``final_std``/``final_worst`` are the same
+    validation round, averaged over clients), both at ``eval_point``; ``std``, ``worst`` and ``bottom10`` its spread across
+    clients (sample std; the lowest client; the mean of the worst 10%, at least one, :func:`bottom10`).
+    ``final_mean``/``final_std``/``final_worst``/``final_bottom10`` are the same
     over the test scores of the last evaluated round. ``n_clients`` counts the clients scored;
     ``diverged`` marks runs stopped on a non-finite loss (their values cover the rounds before,
     NaN when none was evaluated), so tables can mark them instead of silently dropping them.
@@ -137,6 +167,6 @@ def run_summary(metrics: pd.DataFrame, metric: str = "accuracy", eval_point: str
     out = out.merge(diverged, on=keys, how="left")
     out["diverged"] = out["diverged"].astype("boolean").fillna(False).astype(bool)
     out["metric"] = metric
-    for col in ("mean", "std", "worst", "final_mean", "final_std", "final_worst"):
+    for col in ("mean", "std", "worst", "bottom10", "final_mean", "final_std", "final_worst", "final_bottom10"):
         out[col] = out[col].astype(float)
     return out[[c for c in SUMMARY_COLUMNS if c in out.columns]]

@@ -21,6 +21,8 @@ from fhbench.io import write_texts
 from fhbench.metrics import RUN_KEYS, run_summary
 
 AVERAGE = "average"  # the dataset name of average cells in the tidy table
+#: Per-run spreads across clients (fhbench.metrics.run_summary) a table cell averages over seeds.
+WORST_OFF = ("worst", "bottom10")
 TABLE_COLUMNS = [
     "modality",
     "dataset",
@@ -32,6 +34,8 @@ TABLE_COLUMNS = [
     "metric",
     "mean",
     "std",
+    "worst",
+    "bottom10",
     "n_seeds",
     "n_diverged",
     "best",
@@ -68,8 +72,10 @@ def _order(values: Iterable[str], preferred: Sequence[str] | None) -> list[str]:
 
 def seed_scores(metrics: pd.DataFrame, metric: str = "accuracy", eval_point: str = "local") -> pd.DataFrame:
     """One row per run (dataset, partition, algorithm, variant, seed): the protocol figure ``score``
-    at ``eval_point`` and whether the run diverged (its score then covers only the rounds before)."""
-    return run_summary(metrics, metric, eval_point).rename(columns={"mean": "score"})[RUN_KEYS + ["score", "diverged"]]
+    at ``eval_point``, its worst client and worst-10% mean (``worst``, ``bottom10``), and whether
+    the run diverged (its score then covers only the rounds before)."""
+    summary = run_summary(metrics, metric, eval_point).rename(columns={"mean": "score"})
+    return summary[RUN_KEYS + ["score", *WORST_OFF, "diverged"]]
 
 
 def column_average_per_seed(scores: pd.DataFrame, columns: Sequence[str] = ("dataset", "partition")) -> pd.DataFrame:
@@ -130,8 +136,9 @@ def accuracy_table(
     # Diverged seeds leave the mean and are counted; a cell whose every seed diverged keeps its
     # row with a NaN mean, so the table says so instead of dropping it.
     table = scores[cell_keys].drop_duplicates().reset_index(drop=True)
-    cells = scores[~scores["diverged"]].groupby(cell_keys, sort=False)["score"]
-    table = table.merge(cells.agg(mean="mean", std="std", n_seeds="count").reset_index(), on=cell_keys, how="left")
+    cells = scores[~scores["diverged"]].groupby(cell_keys, sort=False)
+    table = table.merge(cells["score"].agg(mean="mean", std="std", n_seeds="count").reset_index(), on=cell_keys, how="left")
+    table = table.merge(cells[list(WORST_OFF)].mean().reset_index(), on=cell_keys, how="left")
     table = table.merge(scores.groupby(cell_keys)["diverged"].sum().rename("n_diverged").reset_index(), on=cell_keys, how="left")
     table["n_seeds"] = table["n_seeds"].fillna(0)
     scores = scores[~scores["diverged"]]
@@ -144,6 +151,9 @@ def accuracy_table(
         for mod, part in groups:
             per_seed = column_average_per_seed(part, ["column"])
             agg = per_seed.groupby(["algorithm", "variant"])["mean"].agg(mean="mean", std="std", n_seeds="count").reset_index()
+            for spread in WORST_OFF:  # averaged over the columns per seed, as the score
+                per_seed = column_average_per_seed(part.assign(score=part[spread]), ["column"])
+                agg = agg.merge(per_seed.groupby(["algorithm", "variant"])["mean"].mean().rename(spread).reset_index(), how="left")
             agg.insert(0, "modality", mod)
             agg.insert(1, "dataset", AVERAGE)
             agg.insert(2, "partition", "")
@@ -243,7 +253,9 @@ def to_markdown(table: pd.DataFrame, title: str) -> str:
             else:
                 row.append("–")
         lines.append("| " + " | ".join(row) + " |")
-    return f"# {title}\n\n{_caption(table)}\n\n" + "\n".join(lines) + "\n" + rank_markdown(table)
+    from fhbench.reporting.worst_off import worst_off_markdown
+
+    return f"# {title}\n\n{_caption(table)}\n\n" + "\n".join(lines) + "\n" + rank_markdown(table) + worst_off_markdown(table)
 
 
 def rank_markdown(table: pd.DataFrame) -> str:
