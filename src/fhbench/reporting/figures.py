@@ -322,6 +322,14 @@ def plot_mixing_figure(frame: pd.DataFrame, title: str = "", **_) -> "Figure":
     return _finish(fig, title)
 
 
+def _worst_off_figures() -> dict[str, Callable[..., "Figure"]]:
+    # Their modules import this one's helpers when they draw: imported here, after those exist.
+    from fhbench.reporting.unseen import plot_unseen
+    from fhbench.reporting.worst_off import plot_client_size
+
+    return {"client_size": plot_client_size, "unseen": plot_unseen}
+
+
 FIGURES: dict[str, Callable[..., "Figure"]] = {
     "convergence": plot_convergence,
     "heterogeneity": plot_heterogeneity,
@@ -329,10 +337,13 @@ FIGURES: dict[str, Callable[..., "Figure"]] = {
     "client_spread": plot_client_spread,
     "ranks": plot_ranks,
     "mixing": plot_mixing_figure,
+    **_worst_off_figures(),
 }
 
 #: Figure kinds drawn from the runs' ``mixing.csv`` (server matrices) instead of ``metrics.csv``.
 MIXING_KINDS = ("mixing",)
+#: Figure kinds that also read the runs' ``run.json`` (the clients' training sizes).
+INFO_KINDS = ("client_size",)
 
 
 def save_figure(fig, outputs: Sequence[str | Path], dpi: int = 150) -> None:
