@@ -68,6 +68,8 @@ def plot_client_size(metrics: pd.DataFrame, title: str = "", sizes: pd.DataFrame
     Each point is one client of one seed; the line joins each method's mean score per size
     decile, so a method that fails the smallest clients bends down at the left.
     """
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
     from fhbench.reporting.figures import NothingToPlot, _finish, _label_axes, _methods, _panels
 
     if sizes is None or sizes.empty:
@@ -87,5 +89,7 @@ def plot_client_size(metrics: pd.DataFrame, title: str = "", sizes: pd.DataFrame
             trend = rows.groupby(bins).agg(size=("train_size", "mean"), value=("value", "mean"))
             ax.plot(trend["size"], 100 * trend["value"], color=colour, lw=1)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())  # 10, 100 rather than 10¹, 10²
+        ax.xaxis.set_minor_formatter(NullFormatter())
         _label_axes(ax, f"{dataset} / {partition}", "client training samples (log scale)")
     return _finish(fig, title)
