@@ -487,7 +487,7 @@ class Federation:
         # Who is asked and who returns (fhbench.participation): everyone unless configured.
         plan = self.participation.plan(round_)
         selected, returned = set(plan.selected), set(plan.returned)
-        caught_up = catch_up(self, plan) if not self.participation.full else {}
+        caught_up = {c: tensor_bytes(m) for c, m in catch_up(self, plan).items()} if not self.participation.full else {}
         uploads, losses, val_acc = [], [], []
         trained = self.batched.train_round(round_, plan.selected) if self.batched else None
         last_report = time.perf_counter()

@@ -517,7 +517,7 @@ def efficiency_settings(config: dict) -> dict:
 
 def final_targets(config: dict) -> list[str]:
     """Every table, figure and the reproduction report (the runs follow from them)."""
-    return table_targets(config) + efficiency_targets(config) + figure_targets(config) + report_targets(config) + unseen_targets(config)
+    return table_targets(config) + efficiency_targets(config) + figure_targets(config) + unseen_targets(config) + report_targets(config)
 
 
 def unseen_experiments(config: dict) -> list[str]:

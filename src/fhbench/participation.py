@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from fhbench.errors import ConfigError
-from fhbench.seeding import stream
 
 if TYPE_CHECKING:
     import pandas
@@ -120,6 +119,8 @@ def round_plan(spec: ParticipationSpec, seed: int, round_: int, n_clients: int) 
     everyone = tuple(range(n_clients))
     if spec.is_full(n_clients):
         return RoundPlan(round_, everyone, everyone)
+    from fhbench.seeding import stream  # imports torch: not needed by config checks
+
     rng = stream(seed, round_, STREAM)
     m = spec.asked(n_clients)
     selected = everyone if m == n_clients else tuple(sorted(int(c) for c in rng.choice(n_clients, size=m, replace=False)))
@@ -187,16 +188,14 @@ def engine_participation(engine: "Federation") -> Participation:
     return Participation(spec, engine.config.seed, len(engine.clients))
 
 
-def catch_up(engine: "Federation", plan: RoundPlan) -> dict[int, int]:
-    """Bring the stale clients asked this round up to the server's state; returns the bytes each downloaded."""
-    from fhbench.federation import tensor_bytes
-
+def catch_up(engine: "Federation", plan: RoundPlan) -> dict[int, dict]:
+    """Bring the stale clients asked this round up to the server's state; returns what each downloaded."""
     downloaded = {}
     for client in plan.selected:
         if engine.participation.is_stale(client):
             message = engine.algorithm.catch_up(client, engine.states[client])
             engine.algorithm.download(client, engine.states[client], message)
-            downloaded[client] = tensor_bytes(message)
+            downloaded[client] = message
     return downloaded
 
 

@@ -6,22 +6,19 @@ partition's ``unseen`` clients are scored at the end of each run as newcomers
 (dataset, algorithm): ``participating`` is the run's protocol figure over its training clients
 (test accuracy at each client's best validation round, at the experiment's evaluation point),
 ``unseen`` the newcomers' mean test accuracy, ``gap`` = participating − unseen; each a mean over
-seeds. :func:`plot_unseen` draws the two side by side.
+seeds. :func:`fhbench.reporting.figures.plot_unseen` draws the two side by side.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 import pandas as pd
 
 from fhbench.io import write_texts
 from fhbench.metrics import EVAL_POINT, RUN_KEYS, run_summary
 from fhbench.newcomers import NEWCOMER
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 UNSEEN_COLUMNS = ["dataset", "algorithm", "participating", "unseen", "gap", "partition", "variant", "n_seeds", "n_unseen", "eval_point"]
 
@@ -76,37 +73,14 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 def write_unseen_table(metrics_paths: Iterable[str | Path], specs: list[dict], csv_out: str | Path, md_out: str | Path) -> pd.DataFrame:
     """The table over every experiment in ``specs`` (fhbench.grid.experiment_spec), each at its evaluation point."""
-    from fhbench.reporting.report import select_runs
     from fhbench.reporting.tables import load_metrics
 
-    metrics = load_metrics(metrics_paths)
-    parts = [unseen_table(select_runs(metrics, spec["runs"]), spec.get("eval_point", "local")) for spec in specs]
+    metrics = load_metrics(metrics_paths).astype({"seed": "int64"})
+    parts = []
+    for spec in specs:
+        runs = pd.DataFrame([tuple(r) for r in spec["runs"]], columns=RUN_KEYS).astype({"seed": "int64"})
+        parts.append(unseen_table(metrics.merge(runs, on=RUN_KEYS, how="inner"), spec.get("eval_point", "local")))
     table = pd.concat([p for p in parts if not p.empty] or [pd.DataFrame(columns=UNSEEN_COLUMNS)], ignore_index=True)
     table = table.drop_duplicates(subset=["dataset", "partition", "algorithm", "variant", "eval_point"]).reset_index(drop=True)
     write_texts({csv_out: table.to_csv(index=False), md_out: to_markdown(table)})
     return table
-
-
-def plot_unseen(metrics: pd.DataFrame, title: str = "", eval_point: str = "local", **_) -> "Figure":
-    """Participating and unseen clients' accuracy per method, one panel per (dataset, partition)."""
-    import numpy as np
-
-    from fhbench.reporting.figures import NothingToPlot, _finish, _panels
-
-    table = unseen_table(metrics, eval_point)
-    if table.empty:
-        raise NothingToPlot("no run holds clients out (partitions.<name>.unseen)")
-    panels = list(table.groupby(["dataset", "partition"], sort=True))
-    fig, axes = _panels(len(panels), width=max(4.2, 0.7 * table["algorithm"].nunique() + 1.5))
-    for ax, ((dataset, partition), frame) in zip(axes, panels):
-        labels = [a if v == "default" else f"{a} ({v})" for a, v in zip(frame["algorithm"], frame["variant"])]
-        x = np.arange(len(frame))
-        ax.bar(x - 0.2, 100 * frame["participating"], width=0.4, label="participating", color="C0")
-        ax.bar(x + 0.2, 100 * frame["unseen"], width=0.4, label="unseen (joins after training)", color="C3")
-        ax.set_xticks(x)
-        ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
-        ax.set_title(f"{dataset} / {partition}")
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=7)
-    return _finish(fig, title)

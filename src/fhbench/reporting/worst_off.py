@@ -3,7 +3,7 @@
 A mean over clients hides the sites a method fails. Every table cell also carries ``bottom10``
 (the mean of the worst 10% of clients, at least one: :func:`fhbench.metrics.bottom10`) and
 ``worst`` (the lowest client), each averaged over seeds; :func:`worst_off_markdown` prints them
-under the Markdown table. :func:`plot_client_size` draws each client's score against its
+under the Markdown table. :func:`fhbench.reporting.figures.plot_client_size` draws each client's score against its
 training size (read from the runs' ``run.json``), one panel per dataset and partition, one
 colour per method: where a quantity-skewed split leaves some clients little data, it shows
 which methods leave them behind.
@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 import pandas as pd
 
 from fhbench.metrics import RUN_KEYS
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 
 def worst_off_markdown(table: pd.DataFrame) -> str:
@@ -60,36 +57,3 @@ def size_scores(metrics: pd.DataFrame, sizes: pd.DataFrame, eval_point: str = "l
 
     scores = best_validation_scores(metrics, "accuracy", eval_point)
     return scores.astype({"seed": "int64"}).merge(sizes.astype({"seed": "int64"}), on=RUN_KEYS + ["client"], how="inner")
-
-
-def plot_client_size(metrics: pd.DataFrame, title: str = "", sizes: pd.DataFrame | None = None, eval_point: str = "local", **_) -> "Figure":
-    """Per-client test accuracy against client training size, one panel per (dataset, partition), one colour per method.
-
-    Each point is one client of one seed; the line joins each method's mean score per size
-    decile, so a method that fails the smallest clients bends down at the left.
-    """
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
-
-    from fhbench.reporting.figures import NothingToPlot, _finish, _label_axes, _methods, _panels
-
-    if sizes is None or sizes.empty:
-        raise NothingToPlot("the runs' run.json hold no client training sizes")
-    points = size_scores(metrics, sizes, eval_point)
-    points = points[points["value"].notna()]
-    if points.empty:
-        raise NothingToPlot("no client has both a training size and a test score")
-    points["method"] = _methods(points)
-    panels = list(points.groupby(["dataset", "partition"], sort=True))
-    fig, axes = _panels(len(panels))
-    for ax, ((dataset, partition), frame) in zip(axes, panels):
-        for index, (method, rows) in enumerate(frame.groupby("method", sort=True)):
-            colour = f"C{index % 10}"
-            ax.scatter(rows["train_size"], 100 * rows["value"], s=12, alpha=0.6, color=colour, label=method)
-            bins = pd.qcut(rows["train_size"].rank(method="first"), q=min(10, len(rows)), labels=False)
-            trend = rows.groupby(bins).agg(size=("train_size", "mean"), value=("value", "mean"))
-            ax.plot(trend["size"], 100 * trend["value"], color=colour, lw=1)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(ScalarFormatter())  # 10, 100 rather than 10¹, 10²
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        _label_axes(ax, f"{dataset} / {partition}", "client training samples (log scale)")
-    return _finish(fig, title)
