@@ -86,6 +86,7 @@ def test_logged_scalars_equal_metrics_csv(tmp_path, demo_organamnist, split, tin
     }
     tags = set(events.Tags()["scalars"])
     assert set(expected) <= tags
+    assert {"final/test/accuracy_mean", "final/test/accuracy_bottom10"} <= tags  # the end-of-run summary
     for tag, series in expected.items():
         logged = scalar_series(events, tag)
         assert sorted(logged) == sorted(series), tag  # losses and bytes every round; scores at rounds 2 and 4

@@ -120,11 +120,11 @@ class TensorBoardTracker(NullTracker):
         self.writer.flush()  # `tensorboard` and `fhbench status` see each round as it ends
 
     def finish(self, status: str, rows: Sequence[tuple]) -> None:
-        """hparams (the run config, with the run key fields) and the final mean metrics, in this run's folder."""
+        """hparams (the run config, with the run key fields) and the final mean and bottom-10% metrics, in this run's folder."""
         from torch.utils.tensorboard.summary import hparams
 
         last = max((row[COLUMN["round"]] for row in rows), default=0)
-        finals = {f"final/{tag}": value for tag, value in round_scalars(rows, last).items() if tag.endswith("_mean")}
+        finals = {f"final/{tag}": value for tag, value in round_scalars(rows, last).items() if tag.endswith(("_mean", "_bottom10"))}
         for tag, value in finals.items():
             self.writer.add_scalar(tag, value, last)
         params = flat_hparams(self.config) | {"status": status}
