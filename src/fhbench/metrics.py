@@ -17,6 +17,8 @@ FILE_COLUMNS = METRIC_COLUMNS + [EVAL_POINT]
 #: ``local``: after local training, before aggregation (the published protocol, the default);
 #: ``received``: the model a client holds after the server's message, before it trains again.
 EVAL_POINTS = ("local", "received")
+# Rows of clients held out of training (unseen clients, fhbench.newcomers) carry ``newcomer``:
+# at_eval_point never selects them, so no summary or table of participating clients reads them.
 
 
 def at_eval_point(metrics: pd.DataFrame, point: str = "local") -> pd.DataFrame:
