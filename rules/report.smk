@@ -30,6 +30,27 @@ rule make_table:
         "../workflow/scripts/make_table.py"
 
 
+# Participating vs unseen clients (partitions.<name>.unseen): one table over every experiment that holds clients out.
+rule unseen_table:
+    input:
+        lambda wc: [key.metrics for exp in grid.unseen_experiments(config) for key in grid.experiment_runs(config, exp)],
+    output:
+        csv=f"{PATHS['tables']}/unseen_accuracy.csv",
+        md=f"{PATHS['tables']}/unseen_accuracy.md",
+    log:
+        f"{PATHS['logs']}/unseen_table/unseen_accuracy.log",
+    localrule: True
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=rule_resource("make_table", "mem_mb"),
+        runtime=rule_resource("make_table", "runtime"),
+    params:
+        specs=lambda wc: [grid.experiment_spec(config, exp) for exp in grid.unseen_experiments(config)],
+    script:
+        "../workflow/scripts/unseen_table.py"
+
+
 rule dataset_table:
     input:
         prepared=dataset_table_prepared,

@@ -121,12 +121,18 @@ def finish(proc: subprocess.Popen, log: Path) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("moment", ["between-rounds", "mid-save"])
-def test_sigkilled_run_resumes_to_identical_metrics(tmp_path, run_files, moment):
+@pytest.mark.parametrize(
+    "moment, participation",
+    [("between-rounds", {}), ("mid-save", {}), ("between-rounds", {"count": 2, "dropout": 0.25})],
+    ids=["between-rounds", "mid-save", "partial-with-dropout"],
+)
+def test_sigkilled_run_resumes_to_identical_metrics(tmp_path, run_files, moment, participation):
     # The uninterrupted reference runs in this process (one interpreter start less); the
-    # killed and resumed runs are separate processes, as on a cluster.
+    # killed and resumed runs are separate processes, as on a cluster. With partial
+    # participation (fhbench.participation) 2 of the 4 clients are asked per round, a quarter drop out.
     reference = tmp_path / "reference" / "metrics.csv"
-    config = yaml.safe_load(run_files["config"].read_text())
+    config = yaml.safe_load(run_files["config"].read_text()) | {"participation": participation}
+    run_files["config"].write_text(yaml.safe_dump(config))
     assert (
         run_federation(config, run_files["prepared"], run_files["split"], run_files["model"], reference, tmp_path / "ref_ckpt")
         == "completed"
@@ -153,6 +159,11 @@ def test_sigkilled_run_resumes_to_identical_metrics(tmp_path, run_files, moment)
     same = out.read_bytes() == reference.read_bytes()
     print(f"resumed run metrics.csv byte-identical to the uninterrupted run: {same}")
     assert same
+    for name in ("participation.csv", "mixing.csv"):
+        assert out.with_name(name).read_bytes() == reference.with_name(name).read_bytes(), name
+    if participation:
+        rows = out.with_name("participation.csv").read_text().splitlines()
+        assert any(row.endswith(",1,0") for row in rows) and any(row.endswith(",0,0") for row in rows)  # dropped and not asked
     assert not ckpt.exists(), f"a finished run must clean its checkpoint folder: {list(ckpt.iterdir())}"
 
 

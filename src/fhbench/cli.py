@@ -50,8 +50,18 @@ def cmd_partition(args: argparse.Namespace) -> None:
         if args.group not in metadata.columns:
             raise InputError(args.metadata, f"has no column {args.group!r}", f"choose one of {list(metadata.columns)}")
         groups = metadata[args.group].to_numpy()
+    options = {k: getattr(args, k) for k in ("sigma", "min_share", "min_ratio") if getattr(args, k) is not None}
     part = make_partition(
-        labels, args.scheme, args.n_clients, args.alpha, args.datapercent, args.seed, groups=groups, n_groups=args.n_groups
+        labels,
+        args.scheme,
+        args.n_clients,
+        args.alpha,
+        args.datapercent,
+        args.seed,
+        groups=groups,
+        n_groups=args.n_groups,
+        unseen=args.unseen,
+        **options,
     )
     write_json(args.out, part.to_json(labels))
     sizes = [len(c["train"]) + len(c["val"]) + len(c["test"]) for c in part.clients]
@@ -225,8 +235,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("partition", help="split a label vector into clients (train/val/test indices)")
     p.add_argument("--labels", required=True, help=".npy file with the pooled label vector")
-    p.add_argument("--scheme", default="fhbench", choices=["fhbench", "fhbench_balanced", "dirichlet", "iid", "natural", "planted"])
+    p.add_argument(
+        "--scheme", default="fhbench", choices=["fhbench", "fhbench_balanced", "dirichlet", "iid", "natural", "planted", "quantity"]
+    )
     p.add_argument("--n-groups", type=int, default=2, help="planted scheme: number of client groups")
+    p.add_argument("--unseen", type=int, default=0, help="clients held out of training, scored at the end as newcomers")
+    for option, help_text in (
+        ("sigma", "quantity scheme: sigma of the log-normal size law (default 1.0)"),
+        ("min_share", "quantity scheme: each client's least share of the samples (default 0.01)"),
+        ("min_ratio", "quantity scheme: least largest/smallest training-size ratio (default 1)"),
+    ):
+        p.add_argument(f"--{option.replace('_', '-')}", type=float, default=None, help=help_text)
     p.add_argument("--n-clients", type=n_clients, default=20, help="'all': one client per group (natural)")
     p.add_argument("--metadata", default=None, help="metadata.csv of the prepared dataset (natural scheme)")
     p.add_argument("--group", default=None, help="metadata column whose groups are the clients (natural scheme)")

@@ -282,6 +282,8 @@ def check_references(config: dict) -> None:
 
     sections = {"datasets": "datasets", "partitions": "partitions", "algorithms": "algorithms", "variants": "variants"}
     for exp_name, exp in config["experiments"].items():
+        if exp_name == "unseen":  # make_table's {experiment}_{metric} would claim tables/unseen_accuracy.*
+            raise ConfigError("experiments.unseen: the name is reserved for the participation-gap table (unseen_accuracy.*); rename it")
         for field, section in sections.items():
             for value in exp.get(field, []):
                 if value not in config[section]:
@@ -309,6 +311,8 @@ def check_references(config: dict) -> None:
     from fhbench.algorithms import ALGORITHMS
     from fhbench.data import DATASETS, check_options, check_prepare_options
     from fhbench.models import BACKBONES
+    from fhbench.participation import check_config as check_participation
+    from fhbench.partition import check_partition_config
 
     for name in config["algorithms"]:
         if name not in ALGORITHMS:
@@ -341,6 +345,8 @@ def check_references(config: dict) -> None:
             raise ConfigError(f"partitions.{name}.group: required by the natural scheme and only there (scheme {part['scheme']!r})")
         if not grouped and part.get("n_clients", 20) is None:
             raise ConfigError(f"partitions.{name}.n_clients: null (one client per group) needs the natural scheme")
+        check_partition_config(name, part)
+    check_participation(config)
     for dataset, partition in used_data_partitions(config):
         group = config["partitions"][partition].get("group")
         if group is not None and group not in DATASETS[dataset].natural_groups:
@@ -482,11 +488,15 @@ def figure_runs(config: dict, figure: str) -> list[RunKey]:
 
 def figure_inputs(config: dict, figure: str) -> list[str]:
     """The files one figure reads: its runs' metrics, or their server matrices for kinds that
-    draw those (``fhbench.reporting.figures.MIXING_KINDS``)."""
-    from fhbench.reporting.figures import MIXING_KINDS
+    draw those (``fhbench.reporting.figures.MIXING_KINDS``), plus their run.json for kinds that
+    need the clients' training sizes (``INFO_KINDS``)."""
+    from fhbench.reporting.figures import INFO_KINDS, MIXING_KINDS
 
-    mixing = config["figures"][figure]["kind"] in MIXING_KINDS
-    return [key.mixing if mixing else key.metrics for key in figure_runs(config, figure)]
+    kind = config["figures"][figure]["kind"]
+    runs = figure_runs(config, figure)
+    if kind in MIXING_KINDS:
+        return [key.mixing for key in runs]
+    return [key.metrics for key in runs] + ([key.info for key in runs] if kind in INFO_KINDS else [])
 
 
 def report_targets(config: dict) -> list[str]:
@@ -518,7 +528,24 @@ def claims_targets(config: dict) -> list[str]:
 
 def final_targets(config: dict) -> list[str]:
     """Every table, figure and the reproduction report (the runs follow from them)."""
-    return table_targets(config) + efficiency_targets(config) + figure_targets(config) + claims_targets(config) + report_targets(config)
+    return (
+        table_targets(config)
+        + efficiency_targets(config)
+        + figure_targets(config)
+        + unseen_targets(config)
+        + claims_targets(config)
+        + report_targets(config)
+    )
+
+
+def unseen_experiments(config: dict) -> list[str]:
+    """Experiments with a partition that holds clients out (``partitions.<name>.unseen``)."""
+    return [name for name, exp in config["experiments"].items() if any(config["partitions"][p].get("unseen", 0) for p in exp["partitions"])]
+
+
+def unseen_targets(config: dict) -> list[str]:
+    """``unseen_accuracy.{csv,md}`` (fhbench.reporting.unseen) when some experiment holds clients out."""
+    return [f"{tables_dir(config)}/unseen_accuracy.{ext}" for ext in ("csv", "md")] if unseen_experiments(config) else []
 
 
 def partition_alphas(config: dict) -> dict[str, float]:
@@ -584,6 +611,8 @@ def resolve_run_config(config: dict, key: RunKey) -> dict:
         "batched_clients": training.get("batched_clients", 0),
         "precision": training.get("precision", "fp32"),
         "eval_points": run_eval_points(config, key, training.get("eval_points", ["local", "received"])),
+        # Only when set: the runs of configs without it keep their params (and are not redone).
+        **({"participation": training["participation"]} if "participation" in training else {}),
         "lr": dataset["lr"],
         "batch_size": dataset["batch_size"],
         "lora": lora,
@@ -607,9 +636,14 @@ def run_eval_points(config: dict, key: RunKey, base: list[str]) -> list[str]:
 
 
 def partition_params(config: dict, dataset: str, partition: str) -> dict:
-    """Arguments of :func:`fhbench.partition.make_partition` for one (dataset, partition)."""
+    """Arguments of :func:`fhbench.partition.make_partition` for one (dataset, partition).
+
+    A scheme's own options and ``unseen`` appear only where they apply: the split ids (and
+    paths) of every other partition stay as they were."""
+    from fhbench.partition import SCHEME_OPTIONS
+
     part = config["partitions"][partition]
-    return {
+    params = {
         "scheme": part["scheme"],
         "n_clients": part.get("n_clients", 20),
         "alpha": part.get("alpha", 0.1),
@@ -618,3 +652,7 @@ def partition_params(config: dict, dataset: str, partition: str) -> dict:
         "group": part.get("group"),
         "n_groups": part.get("n_groups", 2),
     }
+    params.update({key: part.get(key, default) for key, default in SCHEME_OPTIONS.get(part["scheme"], {}).items()})
+    if part.get("unseen", 0):
+        params["unseen"] = part["unseen"]
+    return params

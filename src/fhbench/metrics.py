@@ -21,6 +21,8 @@ FILE_COLUMNS = METRIC_COLUMNS + [EVAL_POINT]
 #: ``local``: after local training, before aggregation (the published protocol, the default);
 #: ``received``: the model a client holds after the server's message, before it trains again.
 EVAL_POINTS = ("local", "received")
+# Rows of clients held out of training (unseen clients, fhbench.newcomers) carry ``newcomer``:
+# at_eval_point never selects them, so no summary or table of participating clients reads them.
 
 
 def at_eval_point(metrics: pd.DataFrame, point: str = "local") -> pd.DataFrame:
@@ -62,6 +64,23 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, 
         "balanced_accuracy": float(recall[present].mean()),
         "macro_f1": float(f1[labels].mean()),
     }
+
+
+def bottom_count(n_clients: int) -> int:
+    """How many clients ``bottom10`` averages: the worst 10% (rounded down), at least one
+    (LEAF reports the 10th percentile of clients; 20 clients give 2)."""
+    return max(1, int(n_clients) // 10)
+
+
+def bottom10(values) -> float:
+    """Mean of the lowest :func:`bottom_count` finite values (NaN when none is finite).
+
+    The one definition of the worst-off clients' summary: run scores
+    (:func:`fhbench.reporting.selection.run_scores`), tables and TensorBoard all call it.
+    """
+    values = np.asarray(values, dtype=float).ravel()
+    finite = np.sort(values[np.isfinite(values)])
+    return float(finite[: bottom_count(len(finite))].mean()) if len(finite) else float("nan")
 
 
 def diverged_runs(metrics: pd.DataFrame) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from fhbench.metrics import METRIC_COLUMNS, classification_metrics
+from fhbench.metrics import FILE_COLUMNS, METRIC_COLUMNS, classification_metrics
 from fhbench.reporting.selection import DEFAULT, PUBLISHED, SelectionRule, client_scores, combine, run_scores
 
 KEY = ("d", "p", "epfl", "default", 0)
@@ -148,3 +148,33 @@ def test_diverged_runs_are_kept_and_marked():
     assert summary.loc["fedavg", "diverged"] == False  # noqa: E712 (numpy bool)
     assert summary.loc["scaffold", "diverged"] and np.isfinite(summary.loc["scaffold", "score"])
     assert summary.loc["apfl", "diverged"] and np.isnan(summary.loc["apfl", "score"]) and summary.loc["apfl", "n_clients"] == 0
+
+
+@pytest.mark.parametrize("n_clients, expected_count", [(1, 1), (9, 1), (10, 1), (19, 1), (20, 2), (29, 2), (88, 8)])
+def test_bottom10_averages_the_worst_tenth_and_at_least_one_client(n_clients, expected_count):
+    from fhbench.metrics import bottom10, bottom_count
+
+    values = np.linspace(0.9, 0.1, n_clients)  # descending: the worst come last
+    assert bottom_count(n_clients) == expected_count
+    assert bottom10(values) == pytest.approx(np.mean(np.sort(values)[:expected_count]))
+
+
+def test_bottom10_skips_empty_parts_and_is_nan_without_scores():
+    from fhbench.metrics import bottom10
+
+    # 20 values of which 2 are NaN (clients without a test part): 18 scored, the single worst counts.
+    values = [0.5] * 16 + [0.2, 0.3, float("nan"), float("nan")]
+    assert bottom10(values) == pytest.approx(0.2)
+    assert np.isnan(bottom10([float("nan")]))
+
+
+def test_run_scores_give_bottom10_next_to_worst():
+    # 20 clients: the best-round test scores are hand-set; the worst two are 0.10 and 0.20.
+    scores = [0.10, 0.20] + [0.5 + 0.01 * i for i in range(18)]
+    rows = []
+    for client, value in enumerate(scores):
+        rows.append(("d", "p", "fedavg", "default", 0, 2, client, "val", "accuracy", 0.5, "local"))
+        rows.append(("d", "p", "fedavg", "default", 0, 2, client, "test", "accuracy", value, "local"))
+    got = run_scores(pd.DataFrame(rows, columns=FILE_COLUMNS)).iloc[0]
+    assert got["worst"] == pytest.approx(0.10)
+    assert got["bottom10"] == pytest.approx(0.15)

@@ -12,11 +12,19 @@ step's starting point):
     α ← clip₀¹(α − lr_α ⟨∇f(v̄; ξ), v − w⟩)                 (∂v̄/∂α = v − w)
 The client is scored with the mixture v̄. The published FHBench code bound the optimizer to the
 wrong tensors so w never moved; here w is trained and averaged as in the paper.
+
+Partial participation (Algorithm 1 samples a set U_t of clients each round): the server averages
+the w_i of the clients that returned, keeps the result as the global w, and only they receive
+it; v_i and α_i change only in rounds a client takes part. A client asked after missing rounds
+first downloads the current w. A hospital joining after training starts with w and v both equal
+to the global w (every client's v starts where its w does) and α = ``alpha_init``, runs one round
+of the steps above on its training part, and is scored with its v̄.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -44,7 +52,13 @@ class APFL(Algorithm):
         if not 0.0 <= self.alpha_init <= 1.0:
             raise ValueError(f"alpha_init must lie in [0, 1], got {self.alpha_init}")
 
+    def setup(self, info) -> None:
+        super().setup(info)
+        self.global_model: Tensors | None = None  # the server's w
+
     def init_client(self, client: int, initial: Tensors) -> ClientState:
+        if self.global_model is None:
+            self.global_model = clone(initial)
         return ClientState(params=clone(initial), extra={"v": clone(initial), "alpha": float(self.alpha_init)})
 
     def step(self, state: ClientState, trainer: LocalTrainer, inputs: torch.Tensor, labels: torch.Tensor) -> float:
@@ -72,8 +86,21 @@ class APFL(Algorithm):
     def upload(self, client: int, state: ClientState) -> Tensors:
         return state.params
 
-    def aggregate(self, uploads: list[Tensors]) -> list[Tensors]:
-        return [weighted_mean(uploads, list(self.info.train_sizes))] * len(uploads)
+    def aggregate_returned(self, returned: Sequence[int], uploads: list[Tensors]) -> list[Tensors]:
+        self.global_model = weighted_mean(uploads, [self.info.train_sizes[c] for c in returned])
+        return [self.global_model] * len(uploads)
 
     def download(self, client: int, state: ClientState, message: Tensors) -> None:
         copy_into(state.params, message)
+
+    def catch_up(self, client: int, state: ClientState) -> Tensors:
+        return self.global_model
+
+    def newcomer_state(self, initial: Tensors) -> ClientState:
+        return self.init_client(self.info.n_clients, self.global_model)
+
+    def server_state(self) -> dict:
+        return {"global": self.global_model}
+
+    def load_server_state(self, state: dict) -> None:
+        self.global_model = state["global"]

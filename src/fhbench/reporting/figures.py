@@ -18,6 +18,8 @@ import pandas as pd
 from fhbench.io import atomic_path
 from fhbench.metrics import RUN_KEYS, at_eval_point
 from fhbench.reporting.tables import method_label, seed_scores
+from fhbench.reporting.unseen import unseen_table
+from fhbench.reporting.worst_off import size_scores
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -430,6 +432,58 @@ def plot_mixing_figure(frame: pd.DataFrame, title: str = "", **_) -> "Figure":
     return fig
 
 
+def plot_unseen(metrics: pd.DataFrame, title: str = "", eval_point: str = "local", **_) -> "Figure":
+    """Participating and unseen clients' accuracy per method, one panel per (dataset, partition)."""
+    table = unseen_table(metrics, eval_point)
+    if table.empty:
+        raise NothingToPlot("no run holds clients out (partitions.<name>.unseen)")
+    panels = list(table.groupby(["dataset", "partition"], sort=True))
+    fig, axes = _panels(len(panels), width=max(4.2, 0.7 * table["algorithm"].nunique() + 1.5))
+    for ax, ((dataset, partition), frame) in zip(axes, panels):
+        labels = [a if v == "default" else f"{a} ({v})" for a, v in zip(frame["algorithm"], frame["variant"])]
+        x = np.arange(len(frame))
+        ax.bar(x - 0.2, 100 * frame["participating"], width=0.4, label="participating", color="C0")
+        ax.bar(x + 0.2, 100 * frame["unseen"], width=0.4, label="unseen (joins after training)", color="C3")
+        ax.set_xticks(x)
+        ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
+        ax.set_title(f"{dataset} / {partition}")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=7)
+    return _finish(fig, title)
+
+
+def plot_client_size(metrics: pd.DataFrame, title: str = "", sizes: pd.DataFrame | None = None, eval_point: str = "local", **_) -> "Figure":
+    """Per-client test accuracy against client training size, one panel per (dataset, partition), one colour per method.
+
+    Each point is one client of one seed; the line joins each method's mean score per size
+    decile, so a method that fails the smallest clients bends down at the left.
+    """
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    if sizes is None or sizes.empty:
+        raise NothingToPlot("the runs' run.json hold no client training sizes")
+    points = size_scores(metrics, sizes, eval_point)
+    points = points[points["value"].notna()]
+    if points.empty:
+        raise NothingToPlot("no client has both a training size and a test score")
+    points["method"] = _methods(points)
+    panels = list(points.groupby(["dataset", "partition"], sort=True))
+    fig, axes = _panels(len(panels))
+    for ax, ((dataset, partition), frame) in zip(axes, panels):
+        for index, (method, rows) in enumerate(frame.groupby("method", sort=True)):
+            colour = f"C{index % 10}"
+            ax.scatter(rows["train_size"], 100 * rows["value"], s=12, alpha=0.6, color=colour, label=method)
+            bins = pd.qcut(rows["train_size"].rank(method="first"), q=min(10, len(rows)), labels=False)
+            trend = rows.groupby(bins).agg(size=("train_size", "mean"), value=("value", "mean"))
+            ax.plot(trend["size"], 100 * trend["value"], color=colour, lw=1)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())  # 10, 100 rather than 10¹, 10²
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        _label_axes(ax, f"{dataset} / {partition}", "client training samples (log scale)")
+    return _finish(fig, title)
+
+
 FIGURES: dict[str, Callable[..., "Figure"]] = {
     "convergence": plot_convergence,
     "heterogeneity": plot_heterogeneity,
@@ -437,10 +491,14 @@ FIGURES: dict[str, Callable[..., "Figure"]] = {
     "client_spread": plot_client_spread,
     "ranks": plot_ranks,
     "mixing": plot_mixing_figure,
+    "client_size": plot_client_size,
+    "unseen": plot_unseen,
 }
 
 #: Figure kinds drawn from the runs' ``mixing.csv`` (server matrices) instead of ``metrics.csv``.
 MIXING_KINDS = ("mixing",)
+#: Figure kinds that also read the runs' ``run.json`` (the clients' training sizes).
+INFO_KINDS = ("client_size",)
 
 
 def save_figure(fig, outputs: Sequence[str | Path], dpi: int = 150) -> None:

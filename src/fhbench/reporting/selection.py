@@ -40,12 +40,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fhbench.metrics import RUN_KEYS, at_eval_point, diverged_runs
+from fhbench.metrics import RUN_KEYS, at_eval_point, bottom10, diverged_runs
 
 ROUND_RULES = ("best_val", "best_val_first", "final", "last_k")
 COMBINE_RULES = ("client_mean", "sample_weighted")
 CLIENT_COLUMNS = RUN_KEYS + ["client", "round", "value", "weight"]
-RUN_COLUMNS = RUN_KEYS + ["score", "std", "worst", "n_clients", "diverged"]
+RUN_COLUMNS = RUN_KEYS + ["score", "std", "worst", "bottom10", "n_clients", "diverged"]
 #: Validation accuracies closer than this are equal (they are fractions k/n of tiny parts).
 TIE_TOLERANCE = 1e-9
 
@@ -181,21 +181,22 @@ def combine(scores: pd.DataFrame, by: list[str], rule: SelectionRule = DEFAULT) 
 
 
 def run_scores(metrics: pd.DataFrame, metric: str = "accuracy", eval_point: str = "local", rule: SelectionRule = DEFAULT) -> pd.DataFrame:
-    """One row per run: ``score`` (clients combined under ``rule``), ``std`` and ``worst`` over its
-    clients (sample std; the lowest client), ``n_clients`` scored and ``diverged`` (a run stopped on
-    a non-finite loss: its scores cover the rounds before, NaN when none was evaluated)."""
+    """One row per run: ``score`` (clients combined under ``rule``), ``std``, ``worst`` and
+    ``bottom10`` over its clients (sample std; the lowest client; the mean of the worst 10%, at
+    least one, :func:`fhbench.metrics.bottom10`), ``n_clients`` scored and ``diverged`` (a run
+    stopped on a non-finite loss: its scores cover the rounds before, NaN when none was evaluated)."""
     keys = _keys(metrics)
     runs = metrics[keys].drop_duplicates().sort_values(keys).reset_index(drop=True)
     per_client = client_scores(metrics, metric, eval_point, rule)
     if per_client.empty:
-        spread = pd.DataFrame(columns=keys + ["score", "std", "worst", "n_clients"])
+        spread = pd.DataFrame(columns=keys + ["score", "std", "worst", "bottom10", "n_clients"])
     else:
-        spread = per_client.groupby(keys)["value"].agg(std="std", worst="min", n_clients="count").reset_index()
+        spread = per_client.groupby(keys)["value"].agg(std="std", worst="min", bottom10=bottom10, n_clients="count").reset_index()
         spread = spread.merge(combine(per_client, keys, rule).rename("score").reset_index(), on=keys)
     out = runs.merge(spread, on=keys, how="left")
     out = out.merge(diverged_runs(metrics).assign(diverged=True), on=keys, how="left")
     out["diverged"] = out["diverged"].astype("boolean").fillna(False).astype(bool)
     out["n_clients"] = out["n_clients"].fillna(0).astype(int)
-    for col in ("score", "std", "worst"):
+    for col in ("score", "std", "worst", "bottom10"):
         out[col] = out[col].astype(float)
     return out[[c for c in RUN_COLUMNS if c in out.columns]]

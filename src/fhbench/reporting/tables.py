@@ -21,6 +21,8 @@ from fhbench.metrics import RUN_KEYS
 from fhbench.reporting.selection import DEFAULT, SelectionRule, run_scores
 
 AVERAGE = "average"  # the dataset name of average cells in the tidy table
+#: Per-run spreads across clients (fhbench.reporting.selection.run_scores) a table cell averages over seeds.
+WORST_OFF = ("worst", "bottom10")
 TABLE_COLUMNS = [
     "modality",
     "dataset",
@@ -32,6 +34,8 @@ TABLE_COLUMNS = [
     "metric",
     "mean",
     "std",
+    "worst",
+    "bottom10",
     "n_seeds",
     "n_diverged",
     "best",
@@ -69,9 +73,10 @@ def _order(values: Iterable[str], preferred: Sequence[str] | None) -> list[str]:
 
 def seed_scores(metrics: pd.DataFrame, metric: str = "accuracy", eval_point: str = "local", rule: SelectionRule = DEFAULT) -> pd.DataFrame:
     """One row per run (dataset, partition, algorithm, variant, seed): its ``score`` under the
-    selection ``rule`` (:mod:`fhbench.reporting.selection`) at ``eval_point`` and whether the run
-    diverged (its score then covers only the rounds before)."""
-    return run_scores(metrics, metric, eval_point, rule)[RUN_KEYS + ["score", "diverged"]]
+    selection ``rule`` (:mod:`fhbench.reporting.selection`) at ``eval_point``, its worst client and
+    worst-10% mean (``worst``, ``bottom10``), and whether the run diverged (its score then covers
+    only the rounds before)."""
+    return run_scores(metrics, metric, eval_point, rule)[RUN_KEYS + ["score", *WORST_OFF, "diverged"]]
 
 
 def column_average_per_seed(scores: pd.DataFrame, columns: Sequence[str] = ("dataset", "partition")) -> pd.DataFrame:
@@ -136,8 +141,9 @@ def accuracy_table(
     # Diverged seeds leave the mean and are counted; a cell whose every seed diverged keeps its
     # row with a NaN mean, so the table says so instead of dropping it.
     table = scores[cell_keys].drop_duplicates().reset_index(drop=True)
-    cells = scores[~scores["diverged"]].groupby(cell_keys, sort=False)["score"]
-    table = table.merge(cells.agg(mean="mean", std="std", n_seeds="count").reset_index(), on=cell_keys, how="left")
+    cells = scores[~scores["diverged"]].groupby(cell_keys, sort=False)
+    table = table.merge(cells["score"].agg(mean="mean", std="std", n_seeds="count").reset_index(), on=cell_keys, how="left")
+    table = table.merge(cells[list(WORST_OFF)].mean().reset_index(), on=cell_keys, how="left")
     table = table.merge(scores.groupby(cell_keys)["diverged"].sum().rename("n_diverged").reset_index(), on=cell_keys, how="left")
     table["n_seeds"] = table["n_seeds"].fillna(0)
     scores = scores[~scores["diverged"]]
@@ -150,6 +156,9 @@ def accuracy_table(
         for mod, part in groups:
             per_seed = column_average_per_seed(part, ["column"])
             agg = per_seed.groupby(["algorithm", "variant"])["mean"].agg(mean="mean", std="std", n_seeds="count").reset_index()
+            for spread in WORST_OFF:  # averaged over the columns per seed, as the score
+                per_seed = column_average_per_seed(part.assign(score=part[spread]), ["column"])
+                agg = agg.merge(per_seed.groupby(["algorithm", "variant"])["mean"].mean().rename(spread).reset_index(), how="left")
             agg.insert(0, "modality", mod)
             agg.insert(1, "dataset", AVERAGE)
             agg.insert(2, "partition", "")
@@ -250,7 +259,9 @@ def to_markdown(table: pd.DataFrame, title: str) -> str:
             else:
                 row.append("–")
         lines.append("| " + " | ".join(row) + " |")
-    return f"# {title}\n\n{_caption(table)}\n\n" + "\n".join(lines) + "\n" + rank_markdown(table)
+    from fhbench.reporting.worst_off import worst_off_markdown
+
+    return f"# {title}\n\n{_caption(table)}\n\n" + "\n".join(lines) + "\n" + rank_markdown(table) + worst_off_markdown(table)
 
 
 def rank_markdown(table: pd.DataFrame) -> str:
