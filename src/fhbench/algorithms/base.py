@@ -14,6 +14,8 @@ from typing import Any, Callable, ClassVar, Collection, Iterator, Protocol
 
 import torch
 
+from fhbench.search_space import LR, LR_DIMENSION, Dimension
+
 Tensors = dict[str, torch.Tensor]
 
 
@@ -107,6 +109,10 @@ class Algorithm(ABC):
     #: true exactly when the subclass keeps the base :meth:`local_update`. An algorithm that
     #: overrides ``local_update`` but still trains plainly may set ``True``.
     plain_local_training: ClassVar[bool | None] = None
+    #: What :mod:`fhbench.tuning` may vary: hyperparameter → :class:`fhbench.search_space.Dimension`
+    #: (range, scale, reason). Every method's learning rate is here; a subclass adds its own
+    #: hyperparameters with ``search_space = Algorithm.search_space | {...}``.
+    search_space: ClassVar[dict[str, Dimension]] = {LR: LR_DIMENSION}
 
     @classmethod
     def supports_batched_training(cls) -> bool:
