@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 PROGRESS_SECONDS = 10.0
 CHECKPOINT = "last.pt"  # one file per run, replaced after every round
+EVAL_SPLITS = ("val", "test")  # a client's parts scored at an evaluation round
 ENGINES = ("sequential", "batched")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
@@ -76,6 +77,7 @@ class RunConfig:
     precision: str = "fp32"  # or "bf16": autocast on CUDA (tensors stay float32)
     model_config: dict | None = None  # backbones.<name>.tiny: sizes the model folder must have (None: real weights)
     eval_points: tuple[str, ...] = EVAL_POINTS  # scored at each evaluation round (fhbench.metrics.EVAL_POINTS)
+    eval_splits: tuple[str, ...] = EVAL_SPLITS  # the client parts scored; ("val",) for tuning trials (fhbench.tuning)
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
@@ -100,6 +102,9 @@ class RunConfig:
         unknown = [p for p in self.eval_points if p not in EVAL_POINTS]
         if unknown or not self.eval_points:
             raise ValueError(f"run config: eval_points must be a non-empty subset of {EVAL_POINTS}, got {list(self.eval_points)!r}")
+        self.eval_splits = tuple(self.eval_splits)
+        if "val" not in self.eval_splits or not set(self.eval_splits) <= set(EVAL_SPLITS):
+            raise ValueError(f"run config: eval_splits must hold val and nothing outside {EVAL_SPLITS}, got {list(self.eval_splits)!r}")
 
     def lr_at(self, round_: int) -> float:
         """Cosine decay from ``lr`` to ``lr_min`` over the rounds, stepped once per round."""
@@ -439,7 +444,7 @@ class Federation:
         state = self.states[client]
         params = self.algorithm.eval_params(client, state) if point == "local" else self.algorithm.received_params(client, state)
         accuracy = float("nan")
-        for split in ("val", "test"):
+        for split in self.config.eval_splits:  # a tuning trial never touches test
             idx = getattr(self.clients[client], split)
             pred = self.shared.predict(params, self.inputs[idx], self.config.eval_batch_size)
             scores = classification_metrics(self.labels[idx].cpu().numpy(), pred)
