@@ -34,8 +34,10 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
         where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
         raise ValueError(f"config key {where}: {error.message}")
     from fhbench.grid import check_references
+    from fhbench.tuning import check_config as check_tuning
 
     check_references(config)
+    check_tuning(config)
     return config
 
 
