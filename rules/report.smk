@@ -121,6 +121,7 @@ rule write_report:
         mixing=lambda wc: [key.mixing for key in grid.all_runs(config)],
         tables=grid.table_targets(config),
         figures=report_figures(),
+        sections=report_sections(),
         deviations="report/deviations.yaml",
     output:
         report(PATHS["report"], caption="../report/reproduction.rst", category="Report"),

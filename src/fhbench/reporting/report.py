@@ -417,6 +417,7 @@ def build_report(
     config_name: str | None = None,
     demo: bool = False,
     mixing: pd.DataFrame | None = None,
+    sections: Sequence[str] = (),
 ) -> str:
     """The Markdown text of REPORT.md.
 
@@ -434,6 +435,8 @@ def build_report(
         The numbers come from generated twins and tiny random models: said first, unmissably.
     mixing
         The runs' server matrices (``mixing.csv``, :mod:`fhbench.mixing`), for EPFL's weights.
+    sections
+        Markdown sections written by other rules (tuning), placed after the figures.
     """
     counts = run_counts(metrics)
     lines = [f"# FHBench reproduction report{f' ({config_name})' if config_name else ''}", ""]
@@ -507,6 +510,8 @@ def build_report(
         lines += [f"![{name}]({figure_dir}/{name}.png)", "", f"[PDF]({figure_dir}/{name}.pdf)", ""]
     for path in extra_figures:
         lines += [f"![{Path(path).stem}]({path})", ""]
+    for section in sections:
+        lines += [section.rstrip(), ""]
     lines += [
         "## Where this reproduction differs from the published code",
         "",
@@ -571,6 +576,7 @@ def write_report(
     deviations_path: str | Path,
     run_infos: Iterable[str | Path] = (),
     mixing_paths: Iterable[str | Path] = (),
+    sections: Iterable[str | Path] = (),
     **kwargs,
 ) -> str:
     """Read the metrics (and the runs' run.json for the provenance block, their ``mixing.csv``
@@ -582,6 +588,7 @@ def write_report(
         kwargs.setdefault("provenance", summarise(infos))
     mixing_paths = list(mixing_paths)
     mixing = load_metrics(mixing_paths) if mixing_paths else None
+    kwargs["sections"] = [Path(p).read_text() for p in sections]  # e.g. the tuning section (fhbench.reporting.tuning)
     text = build_report(load_metrics(metrics_paths), deviations=load_deviations(deviations_path), mixing=mixing, **kwargs)
     write_texts({out: text})
     return text
