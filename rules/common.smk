@@ -19,6 +19,7 @@ validate(config, workflow.source_path("../config/schemas/config.schema.yaml"))
 try:
     grid.check_references(config)
     tuning.check_config(config)
+    tuning.check_spaces(config)  # imports the tuned algorithms (torch) only where something is tuned
 except grid.ConfigError as error:
     raise WorkflowError(f"Error validating config: {error}")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -243,3 +244,38 @@ def test_the_paper_config_tunes_its_main_grid_with_an_equal_reviewer_budget(repo
     assert config["tuning"]["trials"] >= 16 and config["tuning"]["rounds"] < config["training"]["rounds"]
     per_group = pd.Series([(k.dataset, k.partition, k.algorithm) for k in tuning.trial_runs(config)]).value_counts()
     assert per_group.nunique() == 1 and len(per_group) == 9 * 11
+    rounds = tuning.planned_rounds(config)  # README's projection: 9 × 11 × 16 trials × 50 rounds
+    assert rounds["trial_rounds"] == 9 * 11 * 16 * 50 and rounds["tuned_rounds"] == rounds["default_rounds"] == 9 * 11 * 3 * 200
+
+
+def test_the_declared_spaces_pass_the_checks_that_need_the_algorithm_classes(repo):
+    for name in ("config.yaml", "demo.yaml"):
+        tuning.check_spaces(load_config(repo / "config" / name))
+
+
+def test_a_declaration_naming_no_hyperparameter_or_drawing_a_refused_value_is_an_error(demo, monkeypatch):
+    from dataclasses import dataclass
+
+    from fhbench.algorithms.fedavg import FedAvg
+    from fhbench.search_space import linear_range
+
+    @dataclass
+    class Plugin(FedAvg):
+        name = "plugin"
+        strength: float = 0.5
+
+        def __post_init__(self):
+            if not 0 <= self.strength <= 1:
+                raise ValueError(f"strength must lie in [0, 1], got {self.strength}")
+
+    config = validate_config(demo)
+    real = tuning.algorithm_class
+    monkeypatch.setattr(tuning, "_algorithm_schemas", lambda: {})  # a plugin has no schema entry: its constructor decides
+    for space, words in [
+        ({"strenght": linear_range(0.0, 1.0, "typo")}, "search_space.strenght: 'strenght' is not a hyperparameter"),
+        ({"strength": linear_range(0.0, 2.0, "too wide")}, "draws strength = 2.0, which fedavg refuses (strength must lie in [0, 1]"),
+    ]:
+        Plugin.search_space = FedAvg.search_space | space
+        monkeypatch.setattr(tuning, "algorithm_class", lambda a: Plugin if a == "fedavg" else real(a))
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            tuning.check_spaces(config)

@@ -275,6 +275,20 @@ def default_twin(key: grid.RunKey) -> grid.RunKey:
     return replace(key, variant="default")
 
 
+def planned_rounds(config: dict) -> dict[str, int]:
+    """Run-rounds the tuning adds (a cost projection's unit): every trial run's rounds, and the
+    rounds of the tuned experiments' final (tuned) runs and of their default twins."""
+    tuned = [k for e in tuned_experiments(config) for k in grid.experiment_runs(config, e)]
+    rounds = int(config["training"]["rounds"])
+    return {
+        "trial_runs": len(trial_runs(config)),
+        "trial_rounds": len(trial_runs(config)) * int(settings(config).get("rounds", 0)),
+        "tuned_runs": len(tuned),
+        "tuned_rounds": len(tuned) * rounds,
+        "default_rounds": len({default_twin(k) for k in tuned}) * rounds,
+    }
+
+
 def final_runs(config: dict) -> list[grid.RunKey]:
     """The tuned experiments' runs and their default twins: what tuned_vs_default compares."""
     tuned = [k for e in tuned_experiments(config) for k in grid.experiment_runs(config, e)]
@@ -461,8 +475,9 @@ def check_config(config: dict) -> None:
 
     Experiments exist and have only the default variant; the variant name ``tuned`` is free;
     the budget is at least one trial and the same for every method; the score has enough
-    evaluations; every search space (declared or configured) names real hyperparameters and has
-    a range values can be drawn from, whose ends the algorithm accepts.
+    evaluations; a configured range names a real hyperparameter and has values to draw, whose
+    ends the algorithm's schema entry accepts. Without importing torch (every ``snakemake -n``
+    runs this); :func:`check_spaces` checks what needs the algorithm classes.
     """
     if "tuned" in config.get("variants", {}):
         raise ConfigError(f"variants.{TUNED}: this name is reserved for tuned experiments' final runs; rename the variant")
@@ -493,15 +508,39 @@ def check_config(config: dict) -> None:
     spaces = tuning.get("spaces", {}) or {}
     from fhbench.algorithms import ALGORITHMS
 
+    declared = grid.schema_hyperparameters()  # names without importing the algorithms (and torch)
+    tuned_datasets = sorted({d for d, _, _ in groups(config)})
     for algorithm, entries in spaces.items():
         if algorithm not in ALGORITHMS or algorithm not in config["algorithms"]:
             raise ConfigError(f"tuning.spaces.{algorithm}: no such algorithm in this config; defined: {sorted(config['algorithms'])}")
+        for name, entry in (entries or {}).items():
+            known = [LR, *sorted(declared.get(algorithm, ()))]
+            if algorithm in declared and name not in known:
+                raise ConfigError(f"tuning.spaces.{algorithm}.{name}: {algorithm} has no hyperparameter {name!r}; it has {known}")
+            if entry is not None:
+                dim = from_config(f"tuning.spaces.{algorithm}.{name}", entry)
+                configured = {LR: None, **config["algorithms"][algorithm]}
+                for dataset in tuned_datasets if dim.relative else tuned_datasets[:1]:
+                    check_drawable(config, algorithm, dataset, name, dim, f"tuning.spaces.{algorithm}.{name}", configured, construct=False)
+
+
+def check_spaces(config: dict) -> None:
+    """The search spaces the tuned methods are drawn from, as the trial list will read them:
+    every declaration (a plugin's too) names real hyperparameters and valid ranges, something is
+    left to tune, and both ends of every range (every choice) make an algorithm that its
+    constructor accepts. Imports the tuned algorithms (torch): the workflow calls it when a
+    ``tuning`` section is present, since building the trial list imports them anyway; the
+    config checks (:func:`check_config`) stay without torch."""
+    tuning = settings(config)
+    if not tuning:
+        return
+    spaces = tuning.get("spaces", {}) or {}
+    tuned_datasets = sorted({d for d, _, _ in groups(config)})
+    for algorithm in sorted({a for _, _, a in groups(config)} | set(spaces)):
         known = [LR, *algorithm_class(algorithm).hyperparameters()]
-        for name in entries or {}:
+        for name in spaces.get(algorithm) or {}:
             if name not in known:
                 raise ConfigError(f"tuning.spaces.{algorithm}.{name}: {algorithm} has no hyperparameter {name!r}; it has {known}")
-    tuned_datasets = sorted({d for d, _, _ in groups(config)})
-    for algorithm in methods:
         check_declared_space(algorithm)
         space = search_space(config, algorithm)
         if not space:
@@ -510,7 +549,7 @@ def check_config(config: dict) -> None:
             where = f"tuning.spaces.{algorithm}.{name}" if name in (spaces.get(algorithm) or {}) else declared_where(algorithm, name)
             # A relative range's ends depend on each dataset's configured value.
             for dataset in tuned_datasets if dim.relative else tuned_datasets[:1]:
-                check_drawable(config, algorithm, dataset, name, dim, where)
+                check_drawable(config, algorithm, dataset, name, dim, where, configured_values(config, dataset, algorithm))
 
 
 def check_budget(trials: Any, methods: list[str]) -> None:
@@ -548,9 +587,12 @@ def check_declared_space(algorithm: str) -> None:
         dim.check(declared_where(algorithm, name))
 
 
-def check_drawable(config: dict, algorithm: str, dataset: str, name: str, dim: Dimension, where: str) -> None:
-    """Both ends of a range (every value of a choice) make a run config the algorithm accepts."""
-    configured = configured_values(config, dataset, algorithm)
+def check_drawable(
+    config: dict, algorithm: str, dataset: str, name: str, dim: Dimension, where: str, configured: dict, construct: bool = True
+) -> None:
+    """Both ends of a range (every value of a choice) make a run config the algorithm accepts:
+    its config schema entry, and with ``construct`` its constructor."""
+    configured = {**configured, LR: config["datasets"][dataset]["lr"]}
     values = list(dim.choices) if dim.scale == "choice" else [dim.value(0.0, configured[name]), dim.value(1.0, configured[name])]
     for value in values:
         if name == LR:
@@ -558,7 +600,7 @@ def check_drawable(config: dict, algorithm: str, dataset: str, name: str, dim: D
                 raise ConfigError(f"{where}: draws lr = {value!r} for {dataset}; a learning rate must be a positive number")
             continue
         params = {k: v for k, v in configured.items() if k != LR} | {name: value}
-        problem = algorithm_params_problem(algorithm, params)
+        problem = algorithm_params_problem(algorithm, params, construct)
         if problem:
             raise ConfigError(f"{where}: draws {name} = {value!r}, which {algorithm} refuses ({problem}); narrow the range")
 
@@ -572,7 +614,7 @@ def _algorithm_schemas() -> dict[str, dict]:
     return yaml.safe_load(Path(SCHEMA).read_text())["properties"]["algorithms"]["properties"]
 
 
-def algorithm_params_problem(algorithm: str, params: dict) -> str | None:
+def algorithm_params_problem(algorithm: str, params: dict, construct: bool = True) -> str | None:
     """Why ``algorithm`` would refuse ``params`` (its config schema entry, then its constructor), or None."""
     import jsonschema
 
@@ -581,6 +623,8 @@ def algorithm_params_problem(algorithm: str, params: dict) -> str | None:
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(entry).iter_errors(params))
         if error is not None:
             return error.message
+    if not construct:
+        return None
     try:
         algorithm_class(algorithm)(**params)
     except (TypeError, ValueError) as error:

@@ -67,7 +67,7 @@ def report_spec(config: dict) -> dict:
     algorithms = sorted({a for _, _, a in tuning.groups(config)})
     spaces = {
         a: {
-            n: {"scale": d.scale, "range": d.describe(), "reason": d.reason, "relative": d.relative}
+            n: {"scale": d.scale, "range": d.describe(), "reason": d.reason, "relative": d.relative, "bounds": [d.low, d.high]}
             for n, d in tuning.search_space(config, a).items()
         }
         for a in algorithms
@@ -317,6 +317,10 @@ def plot_sensitivity(trials: pd.DataFrame, algorithm: str, space: dict[str, dict
             if dim["scale"] == "log":
                 ax.set_xscale("log")
                 ax.xaxis.set_minor_formatter(NullFormatter())
+            low, high = dim.get("bounds") or (None, None)
+            if low is not None:  # the whole searched range, so that where the trials fell shows
+                pad = (high / low) ** 0.04 if dim["scale"] == "log" else None
+                ax.set_xlim(*((low / pad, high * pad) if pad else (low - 0.04 * (high - low), high + 0.04 * (high - low))))
         for group in groups:
             mask = (sub["dataset"] == group[0]).values & (sub["partition"] == group[1]).values
             ok = mask & sub["val_score"].notna().values
