@@ -29,7 +29,7 @@ rule tune_trial:
         run=trial_params,
         checkpoints=TUNING_PATHS["trial_checkpoints"],
     script:
-        "../workflow/scripts/tune_trial.py"
+        "../workflow/scripts/run_federation.py"
 
 
 rule select_trial:
