@@ -166,6 +166,7 @@ rule write_report:
         figures=report_figures(),
         claims=f"{PATHS['tables']}/claims.csv",
         claims_plot=f"{PATHS['figures']}/{grid.CLAIMS_FIGURE}.png",
+        sections=report_sections(),
         deviations="report/deviations.yaml",
     output:
         report(PATHS["report"], caption="../report/reproduction.rst", category="Report"),

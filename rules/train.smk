@@ -6,6 +6,7 @@ rule run_federation:
         data=data_input(run_data),
         split=run_split,
         model=model_dir,
+        selection=tuned_selection,
     output:
         metrics=f"{PATHS['run']}/metrics.csv",
         info=f"{PATHS['run']}/run.json",

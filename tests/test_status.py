@@ -35,6 +35,7 @@ def config() -> dict:
         | dict(algorithms=["epfl"], variants=["default", "rank4"]),
     }
     demo["figures"] = {}
+    demo.pop("tuning", None)  # its tuned experiment is cut too
     return validate_config(demo)
 
 

@@ -36,8 +36,10 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     if error is not None:
         raise ValueError(f"config key {schema_error_text(error)}")
     from fhbench.grid import check_references
+    from fhbench.tuning import check_config as check_tuning
 
     check_references(config)
+    check_tuning(config)
     return config
 
 

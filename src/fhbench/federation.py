@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 PROGRESS_SECONDS = 10.0
 CHECKPOINT = "last.pt"  # one file per run, replaced after every round
+EVAL_SPLITS = ("val", "test")  # a client's parts scored at an evaluation round
 ENGINES = ("sequential", "batched")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
@@ -78,6 +79,7 @@ class RunConfig:
     model_config: dict | None = None  # backbones.<name>.tiny: sizes the model folder must have (None: real weights)
     eval_points: tuple[str, ...] = EVAL_POINTS  # scored at each evaluation round (fhbench.metrics.EVAL_POINTS)
     participation: dict = field(default_factory=dict)  # clients asked per round and dropout (fhbench.participation)
+    eval_splits: tuple[str, ...] = EVAL_SPLITS  # the client parts scored; ("val",) for tuning trials (fhbench.tuning)
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
@@ -105,6 +107,9 @@ class RunConfig:
         from fhbench.participation import ParticipationSpec
 
         ParticipationSpec.from_config(self.participation, "run config participation")  # a bad value fails here, named
+        self.eval_splits = tuple(self.eval_splits)
+        if "val" not in self.eval_splits or not set(self.eval_splits) <= set(EVAL_SPLITS):
+            raise ValueError(f"run config: eval_splits must hold val and nothing outside {EVAL_SPLITS}, got {list(self.eval_splits)!r}")
 
     def lr_at(self, round_: int) -> float:
         """Cosine decay from ``lr`` to ``lr_min`` over the rounds, stepped once per round."""
@@ -484,7 +489,7 @@ class Federation:
     def score(self, params: Tensors | None, data: ClientData, round_: int, client: int, point: str) -> float:
         """Rows for ``params`` on a client's val and test parts (NaN when ``params`` is None); returns val accuracy."""
         accuracy = float("nan")
-        for split in ("val", "test"):
+        for split in self.config.eval_splits:  # a tuning trial never touches test
             idx = getattr(data, split)
             if params is None:
                 scores = dict.fromkeys([*classification_metrics(np.zeros(0), np.zeros(0)), "loss"], float("nan"))

@@ -35,6 +35,9 @@ MODEL = "resources/models/{architecture}/{model}"
 # Wildcard patterns of the content-keyed data ids ("demo-3f2a9c1b", "remote-0c1d2e3f",
 # "fhbench_balanced-9b0d5082bf": a split id starts with its scheme, which may hold "_").
 DATA_ID = r"[a-z0-9_]+-[0-9a-f]{10}"
+# The variant of a tuned experiment's final runs: default settings with the hyperparameters its
+# group's tuning selected, read from the selection at run time (fhbench.tuning).
+TUNED = "tuned"
 
 
 @dataclass(frozen=True, order=True)
@@ -185,6 +188,8 @@ RULE_RESOURCES = {
     "plot_figure": {"mem_mb": 2000, "runtime": 15},
     "write_report": {"mem_mb": 2000, "runtime": 15},
     "judge_claims": {"mem_mb": 2000, "runtime": 15},
+    "select_trial": {"mem_mb": 2000, "runtime": 15},
+    "tuning_report": {"mem_mb": 2000, "runtime": 15},
 }
 
 
@@ -408,12 +413,18 @@ def dataset_report_targets(config: dict) -> list[str]:
     return table + figures
 
 
+def tuned_experiments(config: dict) -> list[str]:
+    """Experiments listed under ``tuning.experiments``: their runs are the tuned variant (fhbench.tuning)."""
+    return list((config.get("tuning") or {}).get("experiments", []))
+
+
 def experiment_runs(config: dict, experiment: str) -> list[RunKey]:
     exp = config["experiments"][experiment]
     seeds = exp.get("seeds", config["seeds"])
-    # References (local, centralized) run once per column, in their default setting.
-    methods = [(a, v) for a in exp["algorithms"] for v in exp.get("variants", ["default"])]
-    methods += [(a, "default") for a in exp.get("references", []) if a not in exp["algorithms"]]
+    tuned = experiment in tuned_experiments(config)
+    # References (local, centralized) run once per column, in their default setting (tuned in a tuned experiment).
+    methods = [(a, v) for a in exp["algorithms"] for v in ([TUNED] if tuned else exp.get("variants", ["default"]))]
+    methods += [(a, TUNED if tuned else "default") for a in exp.get("references", []) if a not in exp["algorithms"]]
     return sorted(
         {
             RunKey(d, p, a, v, int(s), config_name(config))
@@ -426,7 +437,14 @@ def experiment_runs(config: dict, experiment: str) -> list[RunKey]:
 
 
 def all_runs(config: dict) -> list[RunKey]:
-    return sorted({key for exp in config["experiments"] for key in experiment_runs(config, exp)})
+    keys = {key for exp in config["experiments"] for key in experiment_runs(config, exp)}
+    # A tuned experiment's runs with default hyperparameters, which its tuned-vs-default table compares against.
+    keys |= {
+        RunKey(k.dataset, k.partition, k.algorithm, "default", k.seed, k.name)
+        for e in tuned_experiments(config)
+        for k in experiment_runs(config, e)
+    }
+    return sorted(keys)
 
 
 TABLE_FORMATS = ("csv", "md", "tex", "html")
@@ -563,7 +581,7 @@ def experiment_spec(config: dict, experiment: str) -> dict:
         "datasets": list(exp["datasets"]),
         "partitions": list(exp["partitions"]),
         "algorithms": list(exp["algorithms"]),
-        "variants": list(exp.get("variants", ["default"])),
+        "variants": [TUNED] if experiment in tuned_experiments(config) else list(exp.get("variants", ["default"])),
         "compare": list(exp.get("compare", [])),
         "references": list(exp.get("references", [])),
         "eval_point": exp.get("eval_point", "local"),
@@ -587,7 +605,7 @@ def figure_spec(config: dict, figure: str) -> dict:
 
 def resolve_run_config(config: dict, key: RunKey) -> dict:
     """Everything :class:`fhbench.federation.RunConfig` needs for one run, with variant overrides applied."""
-    variant = config["variants"][key.variant]
+    variant = {} if key.variant == TUNED else config["variants"][key.variant]  # tuned: its run applies the selection
     dataset = config["datasets"][key.dataset]
     backbone = config["backbones"][dataset["backbone"]]
     training = deep_merge(config["training"], variant.get("training", {}))

@@ -66,6 +66,7 @@ def test_status_of_a_grid_mid_run_and_at_the_end(tmp_path):
     main = {k: v for k, v in config["experiments"]["main"].items() if k != "references"}  # two methods, two seeds
     config["experiments"] = {"main": main | dict(datasets=["organamnist"], metrics=["accuracy"])}
     config["figures"] = {"convergence": config["figures"]["convergence"]}
+    config.pop("tuning", None)  # its tuned experiment is cut too
     config["training"]["rounds"] = ROUNDS
     config["tracking"] = "tensorboard"
     finite = dict(config)

@@ -22,4 +22,5 @@ write_report(
     config_name=snakemake.params.name,
     demo=snakemake.params.demo,
     claims_path=snakemake.input.claims,
+    sections=snakemake.input.sections,
 )

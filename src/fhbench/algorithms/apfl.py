@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from fhbench.algorithms.base import Algorithm, ClientState, LocalTrainer, Tensors, clone, copy_into, weighted_mean
+from fhbench.search_space import linear_range
 
 
 def mix(v: Tensors, w: Tensors, alpha: float) -> Tensors:
@@ -47,6 +48,9 @@ class APFL(Algorithm):
     name = "apfl"
     alpha_init: float = 1.0
     alpha_lr: float | None = None  # None: the round's model learning rate, as in Algorithm 1
+    search_space = Algorithm.search_space | {
+        "alpha_init": linear_range(0.0, 1.0, "where α starts, over all of [0, 1]: 0 = the global copy w, 1 = the personal model v"),
+    }
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha_init <= 1.0:

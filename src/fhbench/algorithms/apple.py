@@ -51,6 +51,7 @@ import numpy as np
 import torch
 
 from fhbench.algorithms.base import Algorithm, ClientState, LocalTrainer, Tensors, clone
+from fhbench.search_space import log_range
 
 
 def core_key(client: int, name: str) -> str:
@@ -75,6 +76,10 @@ class APPLE(Algorithm):
     decay_fraction: float = 1.0  # λ(t) decays to 0 over this fraction of the rounds
     core_update: str = "momentum"  # how the own core (and p_i) is stepped: CORE_UPDATES
     momentum: float = 0.9  # core_update "momentum": the authors' SGD momentum
+    search_space = Algorithm.search_space | {
+        "p_lr": log_range(1e-4, 1e-1, "p_i's own step size; its gradient ⟨g, θ_j⟩ scales with the model, so decades apart"),
+        "mu": log_range(1e-3, 1.0, "strength of the pull of p_i toward 1/N, from negligible to dominant"),
+    }
 
     def __post_init__(self) -> None:
         if self.core_update not in CORE_UPDATES:

@@ -21,6 +21,8 @@ from typing import Any, Callable, ClassVar, Collection, Iterator, Protocol, Sequ
 
 import torch
 
+from fhbench.search_space import LR, LR_DIMENSION, Dimension
+
 Tensors = dict[str, torch.Tensor]
 
 
@@ -117,6 +119,10 @@ class Algorithm(ABC):
     #: False for an algorithm without clients to sample (the centralized reference pools every
     #: client's data): participation settings do not apply to it and every client counts as asked.
     samples_clients: ClassVar[bool] = True
+    #: What :mod:`fhbench.tuning` may vary: hyperparameter → :class:`fhbench.search_space.Dimension`
+    #: (range, scale, reason). Every method's learning rate is here; a subclass adds its own
+    #: hyperparameters with ``search_space = Algorithm.search_space | {...}``.
+    search_space: ClassVar[dict[str, Dimension]] = {LR: LR_DIMENSION}
 
     @classmethod
     def supports_batched_training(cls) -> bool:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from fhbench.algorithms.base import Algorithm, ClientState, Tensors
+from fhbench.search_space import choice, linear_range
 
 LAYER_SELECTIONS = ("all", "first_half", "second_half")
 WEIGHTINGS = ("similarity", "uniform")
@@ -111,6 +112,10 @@ class EPFL(Algorithm):
     layers: str = "all"
     weights: str = "similarity"
     share: str = "A"
+    search_space = Algorithm.search_space | {
+        "self_weight": linear_range(0.1, 0.9, "λ, the weight a client keeps on its own A; the span of the paper's λ ablation"),
+        "layers": choice(LAYER_SELECTIONS, "which B layers measure client distance (the paper's layer ablation)"),
+    }
 
     def __post_init__(self) -> None:
         if self.weights not in WEIGHTINGS:

@@ -36,6 +36,7 @@ import torch
 
 from fhbench.algorithms.base import ClientState, LocalTrainer, Tensors
 from fhbench.algorithms.fedavg import FedAvg
+from fhbench.search_space import choice, log_range
 
 
 def layer_key(name: str) -> str:
@@ -66,6 +67,10 @@ class FedALA(FedAvg):
     threshold: float = 0.1  # start phase stops when std of recent losses drops below this
     num_pre_loss: int = 10  # how many recent losses that std is taken over
     max_start_epochs: int = 50  # guard: the paper's loop has no cap
+    search_space = FedAvg.search_space | {
+        "eta": log_range(0.1, 10.0, "step size η of the ALA weights W; the paper's 1.0, a decade either side"),
+        "layers": choice((1, 2, 3), "the paper's p: 1 adapts the head only, 2-3 reach into the last block's LoRA adapters"),
+    }
 
     def __post_init__(self) -> None:
         if self.layers < 1:

@@ -26,6 +26,7 @@ from typing import Sequence
 import torch
 
 from fhbench.algorithms.base import Algorithm, ClientState, LocalTrainer, Tensors, clone, copy_into
+from fhbench.search_space import log_range
 
 MODEL, CONTROL = "model/", "control/"
 
@@ -38,6 +39,9 @@ def zeros_like(tensors: Tensors) -> Tensors:
 class Scaffold(Algorithm):
     name = "scaffold"
     server_lr: float = 1.0
+    search_space = Algorithm.search_space | {
+        "server_lr": log_range(0.3, 3.0, "η_g = 1 applies the mean update as is; a multiplicative factor, so log, within 3× either way"),
+    }
 
     def setup(self, info) -> None:
         super().setup(info)

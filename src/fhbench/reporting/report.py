@@ -447,6 +447,7 @@ def build_report(
     demo: bool = False,
     mixing: pd.DataFrame | None = None,
     claims: pd.DataFrame | None = None,
+    sections: Sequence[str] = (),
 ) -> str:
     """The Markdown text of REPORT.md.
 
@@ -466,6 +467,8 @@ def build_report(
         The runs' server matrices (``mixing.csv``, :mod:`fhbench.mixing`), for EPFL's weights.
     claims
         The claims table (:mod:`fhbench.reporting.claims`): the report opens with its verdicts.
+    sections
+        Markdown sections written by other rules (tuning), placed after the figures.
     """
     counts = run_counts(metrics)
     lines = [f"# FHBench reproduction report{f' ({config_name})' if config_name else ''}", ""]
@@ -544,6 +547,8 @@ def build_report(
         lines += [f"![{name}]({figure_dir}/{name}.png)", "", f"[PDF]({figure_dir}/{name}.pdf)", ""]
     for path in extra_figures:
         lines += [f"![{Path(path).stem}]({path})", ""]
+    for section in sections:
+        lines += [section.rstrip(), ""]
     lines += [
         "## Where this reproduction differs from the published code",
         "",
@@ -609,6 +614,7 @@ def write_report(
     run_infos: Iterable[str | Path] = (),
     mixing_paths: Iterable[str | Path] = (),
     claims_path: str | Path | None = None,
+    sections: Iterable[str | Path] = (),
     **kwargs,
 ) -> str:
     """Read the metrics (and the runs' run.json for the provenance block, their ``mixing.csv``
@@ -623,6 +629,7 @@ def write_report(
     mixing = load_metrics(mixing_paths) if mixing_paths else None
     if claims_path is not None:
         kwargs.setdefault("claims", pd.read_csv(claims_path))
+    kwargs["sections"] = [Path(p).read_text() for p in sections]  # e.g. the tuning section (fhbench.reporting.tuning)
     text = build_report(load_metrics(metrics_paths), deviations=load_deviations(deviations_path), mixing=mixing, **kwargs)
     write_texts({out: text})
     return text
