@@ -410,16 +410,17 @@ class Federation:
 
         return pd.DataFrame(self.rows, columns=FILE_COLUMNS)
 
-    def record_server_matrices(self, round_: int) -> None:
-        """Store the algorithm's server matrices of this round as tidy rows (nothing for most algorithms).
+    def record_server_matrices(self, round_: int, eval_round: bool = True) -> None:
+        """Store the algorithm's server matrices of this round as tidy rows (nothing for most algorithms):
+        all of them at an evaluation round, those :func:`fhbench.mixing.recorded_at` names at the others.
 
         The first time, the clients' own relations go with them: each client's dominant training
         class, its planted group (planted-structure splits) and the label-distribution distance
         (total variation) between clients, so weights can be read against the data.
         """
-        from fhbench.mixing import client_relations, matrix_rows
+        from fhbench.mixing import client_relations, matrix_rows, recorded_at
 
-        matrices = self.algorithm.server_matrices()
+        matrices = {name: m for name, m in self.algorithm.server_matrices().items() if recorded_at(name, eval_round)}
         if not matrices:
             return
         c = self.config
@@ -552,11 +553,10 @@ class Federation:
             self._row(round_, client, "comm", "upload_bytes", tensor_bytes(sent.get(client, {})))
             self._row(round_, client, "comm", "download_bytes", tensor_bytes(messages.get(client, {})) + caught_up.get(client, 0))
         self.participation.round_done(plan)
-        if self.config.is_eval_round(round_):
-            if "received" in self.config.eval_points:
-                received = [self.evaluate(client, round_, "received") for client in range(n)]
-                val_acc = val_acc or received
-            self.record_server_matrices(round_)
+        if self.config.is_eval_round(round_) and "received" in self.config.eval_points:
+            received = [self.evaluate(client, round_, "received") for client in range(n)]
+            val_acc = val_acc or received
+        self.record_server_matrices(round_, self.config.is_eval_round(round_))
         summary = f"loss {np.mean(losses):.4f}"  # at least one client is asked every round
         if len(selected) < n or len(returned) < len(selected):
             summary = f"{len(selected)} asked, {len(returned)} returned · " + summary
