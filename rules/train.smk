@@ -11,6 +11,7 @@ rule run_federation:
         metrics=f"{PATHS['run']}/metrics.csv",
         info=f"{PATHS['run']}/run.json",
         mixing=f"{PATHS['run']}/mixing.csv",
+        asymmetry=f"{PATHS['run']}/asymmetry.csv",
     log:
         PATHS["run_log"],
     # With the warm worker (execution.warm_worker) this times only the hand-off to it: run.json

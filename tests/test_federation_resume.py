@@ -164,7 +164,7 @@ def test_sigkilled_run_resumes_to_identical_metrics(tmp_path, run_files, moment,
     same = out.read_bytes() == reference.read_bytes()
     print(f"resumed run metrics.csv byte-identical to the uninterrupted run: {same}")
     assert same
-    for name in ("participation.csv", "mixing.csv"):
+    for name in ("participation.csv", "mixing.csv", "asymmetry.csv"):
         assert out.with_name(name).read_bytes() == reference.with_name(name).read_bytes(), name
     if participation:
         rows = out.with_name("participation.csv").read_text().splitlines()

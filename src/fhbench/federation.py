@@ -394,6 +394,12 @@ class Federation:
             self.batched = batched_trainer(self)
         self.rows: list[tuple] = []
         self.server_rows: list[tuple] = []  # the algorithm's server matrices (EPFL's weights), tidy
+        from fhbench.asymmetry import AsymmetryRecorder
+
+        # How alike the clients' A updates are, and their B updates, every round (asymmetry.csv).
+        keys = (config.dataset, config.partition, config.algorithm, config.variant, config.seed)
+        info = self.algorithm.info
+        self.asymmetry = AsymmetryRecorder(keys, info.lora_a, info.lora_b, enabled=self.algorithm.samples_clients)
         self.start_round = 1
         # Each client's part sizes, once (round 0, split "data"): sample-weighted means need them.
         for i, part in enumerate(self.clients):
@@ -451,6 +457,7 @@ class Federation:
             "server": self.algorithm.server_state(),
             "rows": self.rows,
             "server_rows": self.server_rows,
+            "asymmetry_rows": self.asymmetry.rows,
         }
         # Written to a temporary sibling, flushed to disk, then renamed over last.pt: a kill or a
         # node crash at any moment leaves either the previous checkpoint or the new one.
@@ -476,6 +483,7 @@ class Federation:
         self.algorithm.load_server_state(state["server"])
         self.rows = [tuple(r) for r in state["rows"]]
         self.server_rows = [tuple(r) for r in state.get("server_rows", [])]
+        self.asymmetry.rows = [tuple(r) for r in state.get("asymmetry_rows", [])]
         self.start_round = state["round"] + 1
         self.participation.replay(state["round"])  # who is behind the server, from the seeded plans
         self.log(f"resuming from {path} after round {state['round']}")
@@ -516,6 +524,7 @@ class Federation:
         selected, returned = set(plan.selected), set(plan.returned)
         caught_up = {c: tensor_bytes(m) for c, m in catch_up(self, plan).items()} if not self.participation.full else {}
         uploads, losses, val_acc = [], [], []
+        self.asymmetry.round_start({c: self.states[c].params for c in plan.selected})
         trained = self.batched.train_round(round_, plan.selected) if self.batched else None
         last_report = time.perf_counter()
         for client in range(n):
@@ -542,6 +551,7 @@ class Federation:
                 uploads.append(self.algorithm.upload(client, self.states[client]))
             elif client in selected:
                 self.algorithm.not_returned(client, self.states[client])
+        self.asymmetry.round_end(round_, {c: self.states[c].params for c in plan.selected})
         if len(returned) == n:
             messages = dict(zip(plan.returned, self.algorithm.aggregate(uploads)))
         else:  # no server step when nobody returned
@@ -616,9 +626,12 @@ def run_federation(
     progress_bar: bool = False,
     tracking_dir: str | Path | None = None,
     mixing_out: str | Path | None = None,
+    asymmetry_out: str | Path | None = None,
 ) -> str:
     """Run (or resume) one federated run and write its tidy ``metrics.csv`` atomically, with
-    ``participation.csv`` beside it (who was asked and who returned per round, fhbench.participation).
+    ``participation.csv`` beside it (who was asked and who returned per round, fhbench.participation)
+    and ``asymmetry_out`` (default: ``asymmetry.csv`` beside the metrics; how alike the clients'
+    A and B updates are per round, fhbench.asymmetry).
 
     The resolved configuration, status, cost (wall and CPU time, peak memory) and provenance
     (:mod:`fhbench.provenance`) go to ``run_info_out`` (default: a ``run.json`` beside the metrics); the algorithm's server matrices per evaluation
@@ -638,6 +651,8 @@ def run_federation(
         engine.metrics_frame().to_csv(tmp, index=False)
     with atomic_path(mixing_out or Path(metrics_out).with_name("mixing.csv")) as tmp:
         engine.server_frame().to_csv(tmp, index=False)
+    with atomic_path(asymmetry_out or Path(metrics_out).with_name("asymmetry.csv")) as tmp:
+        engine.asymmetry.frame().to_csv(tmp, index=False)
     write_participation(engine, Path(metrics_out).with_name("participation.csv"))
     run_info_out = run_info_out or Path(metrics_out).with_name("run.json")
     device = engine.shared.device
