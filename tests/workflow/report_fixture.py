@@ -12,13 +12,14 @@ from pathlib import Path
 import yaml
 
 from fhbench import grid
+from fhbench.asymmetry import asymmetry_frame
 from fhbench.config import validate_config
 from fhbench.mixing import mixing_frame
 from tests.conftest import copy_repo
 from tests.reporting.tidy import tidy_metrics
 
 # Only the reporting rules may run: the hand-made metrics stand in for run_federation's outputs.
-REPORT_RULES = ["make_table", "plot_figure", "judge_claims", "write_report", "efficiency_table", "all"]
+REPORT_RULES = ["make_table", "plot_figure", "judge_claims", "asymmetry_report", "write_report", "efficiency_table", "all"]
 
 
 def score(dataset, partition, algorithm, variant, seed):
@@ -46,6 +47,7 @@ def prepare(dest: Path, configfile: str = "config/demo.yaml") -> tuple[Path, dic
         ).to_csv(out / "metrics.csv", index=False)
         (out / "run.json").write_text(json.dumps({"status": "completed"}))
         mixing_frame([]).to_csv(out / "mixing.csv", index=False)  # no server matrices (as a non-EPFL run writes)
+        asymmetry_frame([]).to_csv(out / "asymmetry.csv", index=False)  # no updates recorded (as the centralized reference)
     return repo, config
 
 

@@ -119,7 +119,8 @@ def test_demo_and_paper_never_mix_and_reruns_fire_where_they_must(tmp_path):
     counts, _, outputs = plan(work, "all", "--configfile", lr)
     assert {o for o in outputs if o.endswith("metrics.csv")} == {k.metrics for k in demo_runs}
     assert set(counts) == {"run_federation", "make_table", "plot_figure", "judge_claims", "write_report", "all"}
-    assert outputs - {k.metrics for k in demo_runs} - {k.info for k in demo_runs} - {k.mixing for k in demo_runs} <= tables
+    run_files = {path for k in demo_runs for path in (k.metrics, k.info, k.mixing, k.asymmetry)}
+    assert outputs - run_files <= tables
     epfl = dict(small, algorithms=dict(small["algorithms"], epfl=dict(small["algorithms"]["epfl"], self_weight=0.6)))
     counts, _, outputs = plan(work, "all", "--configfile", write_config(work, "epfl.yaml", epfl))
     assert {o for o in outputs if o.endswith("metrics.csv")} == {k.metrics for k in demo_runs if k.algorithm == "epfl"}
