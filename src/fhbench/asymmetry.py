@@ -84,11 +84,12 @@ class AsymmetryRecorder:
         self._start: dict[int, "Tensors"] = {}
 
     def round_start(self, params_by_client: Mapping[int, "Tensors"]) -> None:
-        """Copy the LoRA tensors each client of the round holds now (the deltas' origin)."""
+        """Copy the LoRA tensors each client of the round holds now (the deltas' origin). A tensor
+        that is no client's state (FFA-LoRA's frozen A, the same everywhere) gets no rows."""
         if not self.enabled:
             return
         names = self.names["A"] + self.names["B"]
-        self._start = {c: {k: params[k].detach().clone() for k in names} for c, params in params_by_client.items()}
+        self._start = {c: {k: params[k].detach().clone() for k in names if k in params} for c, params in params_by_client.items()}
 
     def round_end(self, round_: int, params_by_client: Mapping[int, "Tensors"]) -> None:
         """One ``cosine`` and one ``norm`` row per LoRA tensor, over the clients of :meth:`round_start`."""
@@ -97,6 +98,8 @@ class AsymmetryRecorder:
         clients = sorted(self._start)
         for matrix, names in self.names.items():
             for layer, name in enumerate(names):
+                if any(name not in self._start[c] for c in clients):
+                    continue
                 deltas = [params_by_client[c][name].detach() - self._start[c][name] for c in clients]
                 self.rows.append((*self.keys, round_, matrix, layer, "cosine", similarity_across_clients(deltas)))
                 self.rows.append((*self.keys, round_, matrix, layer, "norm", mean_norm(deltas)))
