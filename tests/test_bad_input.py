@@ -384,15 +384,13 @@ CONFIGS.update(
     {
         "epfl-layers-misspelt": (_set((*EPFL, "layers"), "adaptiv"), ["algorithms.epfl.layers", "'adaptiv' is not one of"]),
         "epfl-weights-misspelt": (_set((*EPFL, "weights"), "shrink"), ["algorithms.epfl.weights", "'shrink' is not one of"]),
-        "epfl-shrink-samples-zero": (_set((*EPFL, "shrink_samples"), 0), ["algorithms.epfl.shrink_samples", "less than or equal to"]),
-        "epfl-shrink-samples-as-text": (_set((*EPFL, "shrink_samples"), "32"), ["algorithms.epfl.shrink_samples", "not of type"]),
         "variant-epfl-layers-misspelt": (
             _set(("variants", "layers_first_half"), {"algorithm": {"layers": "adaptive_half"}}),
             ["variants.layers_first_half.algorithm.layers", "'adaptive_half' is not one of"],
         ),
-        "variant-epfl-shrink-samples-negative": (
-            _set(("variants", "weights_uniform"), {"algorithm": {"weights": "shrunk", "shrink_samples": -5}}),
-            ["variants.weights_uniform.algorithm.shrink_samples"],
+        "variant-epfl-weights-misspelt": (
+            _set(("variants", "weights_uniform"), {"algorithm": {"weights": "shrinked"}}),
+            ["variants.weights_uniform.algorithm.weights", "'shrinked' is not one of"],
         ),
     }
 )

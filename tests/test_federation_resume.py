@@ -121,7 +121,7 @@ def finish(proc: subprocess.Popen, log: Path) -> str:
 
 
 # EPFL beyond the paper: the adaptive layer choice (recorded every round) and shrunk weights.
-EXTENDED = {"layers": "adaptive", "weights": "shrunk", "shrink_samples": 16.0}
+EXTENDED = {"layers": "adaptive", "weights": "shrunk"}
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import torch
 
 from fhbench.algorithms.epfl import (
     EPFL,
+    SHRINK_SAMPLES,
     adaptive_distances,
     adaptive_layers,
     layer_distances,
@@ -88,7 +89,7 @@ def test_the_choice_is_bounded_and_breaks_ties_by_model_order():
 def test_shrinkage_by_hand():
     s = shrinkage([0, 1, 32, 1000], prior_samples=32.0)
     assert s.tolist() == pytest.approx([1.0, 32 / 33, 0.5, 32 / 1032])
-    with pytest.raises(ValueError, match="shrink_samples"):
+    with pytest.raises(ValueError, match="prior_samples"):
         shrinkage([1], prior_samples=0.0)
 
 
@@ -132,13 +133,13 @@ def trained(params: dict, n: int = 4, n_train: int = 12) -> object:
 
 
 def test_shrunk_epfl_uploads_b_and_records_each_clients_shrinkage():
-    fed = trained({"weights": "shrunk", "shrink_samples": 8.0})
+    fed = trained({"weights": "shrunk"})
     info = fed.algorithm.info
     uploads = [fed.algorithm.upload(i, s) for i, s in enumerate(fed.states)]
     assert set(info.lora_b) <= set(uploads[0])
     weights = fed.algorithm.mixing_matrix(uploads)
     matrices = fed.algorithm.server_matrices()
-    expected = shrinkage(info.train_sizes, 8.0)
+    expected = shrinkage(info.train_sizes, SHRINK_SAMPLES)
     assert torch.allclose(matrices["shrinkage"], expected)
     similarity = similarity_weights([[u[k] for k in info.lora_b] for u in uploads], 0.5)
     assert torch.allclose(weights, shrunk_weights(similarity, expected, 0.5))
@@ -163,8 +164,6 @@ def test_adaptive_epfl_records_the_chosen_layers():
     [
         ({"layers": "adaptiv"}, "layers must be one of"),
         ({"weights": "shrink"}, "weights must be one of"),
-        ({"shrink_samples": 0.0}, "shrink_samples must be a positive number"),
-        ({"shrink_samples": float("nan")}, "shrink_samples must be a positive number"),
     ],
 )
 def test_bad_values_are_refused_naming_the_hyperparameter(params, message):

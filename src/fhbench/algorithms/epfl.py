@@ -16,7 +16,7 @@ Beyond the paper (docs/protocol.md §10), two answers to its open questions:
   round in ``mixing.csv`` as ``layer_spread`` and ``layer_chosen`` (i = j = the tensor's index);
   each chosen tensor's distances enter divided by their mean over the client pairs.
 - ``weights="shrunk"``: row i of the similarity weights is pulled toward uniform by
-  s_i = n₀ / (n₀ + n_i), n_i client i's training samples, n₀ = ``shrink_samples``
+  s_i = n₀ / (n₀ + n_i), n_i client i's training samples, n₀ = :data:`SHRINK_SAMPLES`
   (:func:`shrinkage`); recorded per evaluation round as ``shrinkage`` (per client, on the diagonal).
 
 Partial participation: the distances and weights are computed over the clients that returned
@@ -48,6 +48,11 @@ PAPER_LAYER_SELECTIONS = ("all", "first_half", "second_half")
 WEIGHTINGS = ("similarity", "uniform", "shrunk")
 FROM_DISTANCES = ("similarity", "shrunk")  # weightings computed from the clients' B matrices
 SHARED = ("A", "B", "AB")
+# n₀ of weights="shrunk", a stated constant: about one batch (16-32 here), so a client holding
+# less than a batch (one SGD step per epoch: its B is one minibatch gradient) leans mostly on
+# uniform weights (see shrinkage()). Not a hyperparameter: a config key with a schema default
+# would enter every EPFL run's parameters and rerun them all.
+SHRINK_SAMPLES = 32.0
 
 
 def select_layers(tensors: Sequence[torch.Tensor], layers: str) -> Sequence[torch.Tensor]:
@@ -192,7 +197,7 @@ def shrinkage(train_sizes: Sequence[int], prior_samples: float) -> torch.Tensor:
     data and to 0 for a large one; no cut-off to tune besides n₀.
     """
     if not prior_samples > 0:
-        raise ValueError(f"shrink_samples must be positive, got {prior_samples}")
+        raise ValueError(f"prior_samples must be positive, got {prior_samples}")
     sizes = torch.as_tensor(list(train_sizes), dtype=torch.float64)
     if bool((sizes < 0).any()):
         raise ValueError(f"train_sizes must be non-negative, got {list(train_sizes)}")
@@ -232,7 +237,6 @@ class EPFL(Algorithm):
     layers: str = "all"
     weights: str = "similarity"
     share: str = "A"
-    shrink_samples: float = 32.0  # n₀ of weights="shrunk": about one batch (16-32), see shrinkage()
     search_space = Algorithm.search_space | {
         "self_weight": linear_range(0.1, 0.9, "λ, the weight a client keeps on its own A; the span of the paper's λ ablation"),
         "layers": choice(PAPER_LAYER_SELECTIONS, "which B layers measure client distance (the paper's layer ablation)"),
@@ -245,8 +249,6 @@ class EPFL(Algorithm):
             raise ValueError(f"share must be one of {SHARED}, got {self.share!r}")
         if self.layers not in LAYER_SELECTIONS:
             raise ValueError(f"layers must be one of {LAYER_SELECTIONS}, got {self.layers!r}")
-        if not (isinstance(self.shrink_samples, (int, float)) and math.isfinite(self.shrink_samples) and self.shrink_samples > 0):
-            raise ValueError(f"shrink_samples must be a positive number, got {self.shrink_samples!r}")
 
     def setup(self, info) -> None:
         super().setup(info)
@@ -282,7 +284,7 @@ class EPFL(Algorithm):
         # Kept for server_matrices: the weights and the distances they came from, as data.
         self._matrices = {"mixing": weights, "b_distance": distance}
         if self.weights == "shrunk":
-            shrink = shrinkage([self.info.train_sizes[c] for c in clients], self.shrink_samples)
+            shrink = shrinkage([self.info.train_sizes[c] for c in clients], SHRINK_SAMPLES)
             self._matrices = {"mixing": shrunk_weights(weights, shrink, self.self_weight), "b_distance": distance, "shrinkage": shrink}
         return self._matrices["mixing"]
 
