@@ -76,3 +76,11 @@ def test_write_report_from_files(tmp_path):
 def test_no_rows_at_all_is_said():
     text = section_markdown(summarise(asymmetry_frame([])), {"figures": []})
     assert "No run of the asymmetry figures recorded any update" in text
+
+
+def test_tiny_a_updates_are_flagged():
+    rows = rows_for("icbhi", "fedavg", [0.6, 0.6], [0.1, 0.1])
+    rows = [r[:-1] + (1e-9,) if r[6] == "A" and r[8] == "norm" else r for r in rows]  # A moves 1e-8 as far as B
+    text = section_markdown(summarise(asymmetry_frame(rows)), {"figures": []})
+    assert "Caution: A's updates are tiny next to B's (mean norm ratio A/B: fedavg 1e-08)" in text
+    assert "Caution" not in section_markdown(summarise(asymmetry_frame(rows_for("icbhi", "fedavg", [0.6], [0.1]))), {"figures": []})

@@ -43,6 +43,9 @@ SUMMARY_COLUMNS = GROUP + [
     "verdict",
 ]
 A_MORE, B_MORE, NEITHER = "A more alike than B", "B more alike than A", "neither consistently"
+# Where A's updates are this much smaller than B's the sentence says so: the directions of such
+# small updates (B starts at 0, so A's gradient is small while B is) are weak evidence either way.
+SMALL_UPDATES = 1e-3
 
 
 # --- from the config (the workflow's params and targets) -------------------------------------------
@@ -175,7 +178,12 @@ def dataset_sentences(summary: pd.DataFrame) -> list[str]:
             lead = "B is more shared than A"
         else:
             lead = "the methods disagree or neither is consistently more shared"
-        sentences.append(f"- **{dataset}** ({modality}, {partition}): {lead}: " + "; ".join(parts) + ".")
+        sentence = f"- **{dataset}** ({modality}, {partition}): {lead}: " + "; ".join(parts) + "."
+        small = rows[rows["norm_A"] < SMALL_UPDATES * rows["norm_B"]]
+        if len(small):
+            ratios = ", ".join(f"{_method(r['algorithm'], r['variant'])} {r['norm_A'] / r['norm_B']:.0e}" for _, r in small.iterrows())
+            sentence += f" Caution: A's updates are tiny next to B's (mean norm ratio A/B: {ratios}), so its directions weigh little."
+        sentences.append(sentence)
     return sentences
 
 

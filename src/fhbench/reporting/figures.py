@@ -499,7 +499,7 @@ def plot_layer_choice(frame: pd.DataFrame, title: str = "", **_) -> "Figure":
     shown: dict[tuple, tuple] = {}
     for key, layers in runs:  # sorted by seed last: the first seed of each panel wins
         shown.setdefault(key[:4], (key, layers))
-    fig, axes = _panels(len(shown), width=4.6, height=3.4)
+    fig, axes = _panels(len(shown), width=6.4, height=3.6)
     image = None
     vmax = max(float(np.nanmax(layers["spread"])) for _, layers in shown.values()) or 1.0
     for ax, (key, layers) in zip(axes, shown.values()):
@@ -512,14 +512,15 @@ def plot_layer_choice(frame: pd.DataFrame, title: str = "", **_) -> "Figure":
         share = chosen.mean(axis=1)
         ax.set_yticks(range(len(tensors)))
         ax.set_yticklabels([f"B{t} ({100 * share[t]:.0f}%)" for t in tensors], fontsize=7)
-        ticks = sorted(set(np.linspace(0, len(rounds) - 1, min(6, len(rounds))).round().astype(int)))
+        step = max(1, math.ceil(len(rounds) / 6))
+        ticks = sorted(set(range(0, len(rounds), step)) | {len(rounds) - 1})
         ax.set_xticks(ticks)
         ax.set_xticklabels([str(rounds[t]) for t in ticks], fontsize=7)
         dataset, partition, algorithm, variant, seed = key
         ax.set_title(f"{dataset}/{partition} {method_label(algorithm, variant)}, seed {seed}", fontsize=8)
         ax.set_xlabel("round", fontsize=8)
-        ax.set_ylabel("LoRA B tensor (model order; % of rounds chosen)", fontsize=8)
-    fig.colorbar(image, ax=axes, shrink=0.9, aspect=30, pad=0.02, label="spread: CV of the client distances (dot: chosen)")
+        ax.set_ylabel("LoRA B tensor, model order\n(% of rounds chosen; dot: chosen)", fontsize=8)
+    fig.colorbar(image, ax=axes, shrink=0.9, aspect=30, pad=0.02, label="spread (CV of client distances)")
     seeds, drawn = sorted({key[4] for key, _ in runs}), sorted({key[4] for key, _ in shown.values()})
     if drawn != seeds:
         missing = ", ".join(str(s) for s in seeds if s not in drawn)
