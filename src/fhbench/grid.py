@@ -178,6 +178,7 @@ RULE_RESOURCES = {
     "fetch_model": {"mem_mb": 4000, "runtime": 60},
     "make_partition": {"mem_mb": 2000, "runtime": 15},
     "make_table": {"mem_mb": 2000, "runtime": 15},
+    "label_priors": {"mem_mb": 2000, "runtime": 15},
     "dataset_table": {"mem_mb": 2000, "runtime": 15},
     "plot_split": {"mem_mb": 2000, "runtime": 15},
     "efficiency_table": {"mem_mb": 2000, "runtime": 15},
@@ -400,6 +401,17 @@ def dataset_report_targets(config: dict) -> list[str]:
     return table + figures
 
 
+def priors_path(config: dict) -> str:
+    """The label priors of every split the experiments use (:mod:`fhbench.reporting.priors`)."""
+    return f"{tables_dir(config)}/label_priors.csv"
+
+
+def prior_sources(config: dict) -> list[tuple[str, str, str, str]]:
+    """``(dataset, partition, prepared_dir, split_path)`` of every pair some experiment runs:
+    what the label priors are computed from."""
+    return [(d, p, prepared_dir(config, d), split_path(config, d, p)) for d, p in used_data_partitions(config)]
+
+
 def experiment_runs(config: dict, experiment: str) -> list[RunKey]:
     exp = config["experiments"][experiment]
     seeds = exp.get("seeds", config["seeds"])
@@ -507,7 +519,7 @@ def efficiency_settings(config: dict) -> dict:
 
 def final_targets(config: dict) -> list[str]:
     """Every table, figure and the reproduction report (the runs follow from them)."""
-    return table_targets(config) + efficiency_targets(config) + figure_targets(config) + report_targets(config)
+    return table_targets(config) + [priors_path(config)] + efficiency_targets(config) + figure_targets(config) + report_targets(config)
 
 
 def partition_alphas(config: dict) -> dict[str, float]:

@@ -21,4 +21,5 @@ write_report(
     run_infos=snakemake.input.infos,
     config_name=snakemake.params.name,
     demo=snakemake.params.demo,
+    priors_path=snakemake.input.priors,
 )

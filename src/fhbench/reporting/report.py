@@ -417,6 +417,7 @@ def build_report(
     config_name: str | None = None,
     demo: bool = False,
     mixing: pd.DataFrame | None = None,
+    priors: pd.DataFrame | None = None,
 ) -> str:
     """The Markdown text of REPORT.md.
 
@@ -434,6 +435,8 @@ def build_report(
         The numbers come from generated twins and tiny random models: said first, unmissably.
     mixing
         The runs' server matrices (``mixing.csv``, :mod:`fhbench.mixing`), for EPFL's weights.
+    priors
+        The label priors (:mod:`fhbench.reporting.priors`): reference rows of the headline table.
     """
     counts = run_counts(metrics)
     lines = [f"# FHBench reproduction report{f' ({config_name})' if config_name else ''}", ""]
@@ -464,14 +467,17 @@ def build_report(
     lines.append("")
     if headline in experiments:
         spec = experiments[headline]
+        from fhbench.reporting.priors import with_priors
+
+        headline_metrics, references = with_priors(per_experiment[headline], priors, spec)
         table = accuracy_table(
-            per_experiment[headline],
+            headline_metrics,
             averages=EXPERIMENT_KINDS[spec["kind"]].averages,
             datasets=spec["datasets"],
             partitions=spec["partitions"],
             algorithms=spec["algorithms"],
             variants=spec["variants"],
-            references=spec.get("references", ()),
+            references=references,
             eval_point=spec.get("eval_point", "local"),
         )
         body = to_markdown(table, spec["title"]).split("\n", 2)[2]  # drop the table's own title line
@@ -571,6 +577,7 @@ def write_report(
     deviations_path: str | Path,
     run_infos: Iterable[str | Path] = (),
     mixing_paths: Iterable[str | Path] = (),
+    priors_path: str | Path | None = None,
     **kwargs,
 ) -> str:
     """Read the metrics (and the runs' run.json for the provenance block, their ``mixing.csv``
@@ -582,6 +589,8 @@ def write_report(
         kwargs.setdefault("provenance", summarise(infos))
     mixing_paths = list(mixing_paths)
     mixing = load_metrics(mixing_paths) if mixing_paths else None
+    if priors_path:
+        kwargs.setdefault("priors", pd.read_csv(priors_path))
     text = build_report(load_metrics(metrics_paths), deviations=load_deviations(deviations_path), mixing=mixing, **kwargs)
     write_texts({out: text})
     return text

@@ -382,21 +382,26 @@ def write_accuracy_table(
     metric: str = "accuracy",
     spec: dict | None = None,
     averages: bool = True,
+    priors: str | Path | None = None,
 ) -> pd.DataFrame:
     """Read the runs' metrics, build the table for ``metric`` and write every format.
 
     ``spec`` (``fhbench.grid.experiment_spec``) gives the orders, the reference algorithms and
-    the evaluation point."""
+    the evaluation point; ``priors`` (the ``label_priors`` rule's CSV, :mod:`fhbench.reporting.priors`)
+    adds the ``local prior`` and ``global prior`` reference rows."""
+    from fhbench.reporting.priors import read_priors, with_priors
+
     spec = spec or {}
+    metrics, references = with_priors(load_metrics(metrics_paths), read_priors(priors), spec)
     table = accuracy_table(
-        load_metrics(metrics_paths),
+        metrics,
         metric=metric,
         averages=averages,
         datasets=spec.get("datasets"),
         partitions=spec.get("partitions"),
         algorithms=spec.get("algorithms"),
         variants=spec.get("variants"),
-        references=spec.get("references", ()),
+        references=references,
         eval_point=spec.get("eval_point", "local"),
     )
     label = f"{spec.get('name', 'main')}_{metric}"
