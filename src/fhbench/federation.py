@@ -30,6 +30,8 @@ from fhbench.algorithms.base import ClientState, FederationInfo, Tensors
 from fhbench.client_round import ClientRound, Diverged
 from fhbench.data.prepared import load_prepared
 from fhbench.devices import claim_device
+from fhbench.diagnostics import FIGURE as DIAGNOSTICS_FIGURE
+from fhbench.diagnostics import AdapterDiagnostics, stall_warning
 from fhbench.io import atomic_path, read_json, write_json
 from fhbench.metrics import EVAL_POINTS, FILE_COLUMNS, classification_metrics
 from fhbench.models import LoraSpec, get_backbone, require_model_dir, wrap_with_lora
@@ -346,6 +348,8 @@ class Federation:
         )
         initial = self.shared.snapshot()
         self.states = [self.algorithm.init_client(i, initial) for i in range(len(self.clients))]
+        keys = (config.dataset, config.partition, config.algorithm, config.variant, config.seed)
+        self.diagnostics = AdapterDiagnostics(keys, self.algorithm.info)  # diagnostics.csv (fhbench.diagnostics)
         self.batched = None
         if config.engine == "batched":
             from fhbench.batched import batched_trainer
@@ -405,6 +409,7 @@ class Federation:
             "server": self.algorithm.server_state(),
             "rows": self.rows,
             "server_rows": self.server_rows,
+            "diagnostics": self.diagnostics.state(),
         }
         # Written to a temporary sibling, flushed to disk, then renamed over last.pt: a kill or a
         # node crash at any moment leaves either the previous checkpoint or the new one.
@@ -430,6 +435,7 @@ class Federation:
         self.algorithm.load_server_state(state["server"])
         self.rows = [tuple(r) for r in state["rows"]]
         self.server_rows = [tuple(r) for r in state.get("server_rows", [])]
+        self.diagnostics.load_state(state.get("diagnostics"))
         self.start_round = state["round"] + 1
         self.log(f"resuming from {path} after round {state['round']}")
 
@@ -458,6 +464,7 @@ class Federation:
     def run_round(self, round_: int) -> str:
         n = len(self.clients)
         uploads, losses, val_acc = [], [], []
+        self.diagnostics.start_round(self.states)
         trained = self.batched.train_round(round_) if self.batched else None
         last_report = time.perf_counter()
         for client in range(n):
@@ -480,6 +487,7 @@ class Federation:
             if self.config.is_eval_round(round_) and "local" in self.config.eval_points:
                 val_acc.append(self.evaluate(client, round_, "local"))
             uploads.append(self.algorithm.upload(client, self.states[client]))
+        self.diagnostics.end_training(round_, self.states)
         messages = self.algorithm.aggregate(uploads)
         for client in range(n):
             self.algorithm.download(client, self.states[client], messages[client])
@@ -517,6 +525,7 @@ class Federation:
                 self.log(f"[{name}] round {round_}/{c.rounds}: diverged ({exc}); stopping this run")
                 # Drop the partial round, keep one row saying where the run stopped.
                 self.rows = [r for r in self.rows if r[5] < round_]
+                self.diagnostics.rows = [r for r in self.diagnostics.rows if r[5] < round_]
                 self._row(round_, -1, "run", "diverged", 1.0)
                 return self._finish("diverged", progress, tracker)
             progress.round_done(round_, f"{len(self.clients)} clients · lr {c.lr_at(round_):.2e} · {summary}", postfix=summary)
@@ -526,6 +535,12 @@ class Federation:
         return self._finish("completed", progress, tracker)
 
     def _finish(self, status: str, progress: RoundProgress, tracker) -> str:
+        c = self.config
+        warning = stall_warning(
+            f"{c.dataset}/{c.partition}/{c.algorithm}/{c.variant}/seed{c.seed}", self.diagnostics.frame(), DIAGNOSTICS_FIGURE
+        )
+        if warning:
+            self.log(warning)
         progress.close()
         tracker.finish(status, self.rows)
         tracker.close()
@@ -543,13 +558,16 @@ def run_federation(
     progress_bar: bool = False,
     tracking_dir: str | Path | None = None,
     mixing_out: str | Path | None = None,
+    diagnostics_out: str | Path | None = None,
 ) -> str:
     """Run (or resume) one federated run and write its tidy ``metrics.csv`` atomically.
 
     The resolved configuration, status, cost (wall and CPU time, peak memory) and provenance
     (:mod:`fhbench.provenance`) go to ``run_info_out`` (default: a ``run.json`` beside the metrics); the algorithm's server matrices per evaluation
     round (EPFL's mixing weights and B distances; only a header for other algorithms) to
-    ``mixing_out`` (default: ``mixing.csv`` beside the metrics). A finished run removes its checkpoints.
+    ``mixing_out`` (default: ``mixing.csv`` beside the metrics); the learning diagnostics
+    (:mod:`fhbench.diagnostics`) to ``diagnostics_out`` (default: ``diagnostics.csv`` beside the
+    metrics). A finished run removes its checkpoints.
     """
     config = RunConfig.from_dict(config) if isinstance(config, dict) else config
     check_output_path(metrics_out, "metrics")
@@ -564,6 +582,8 @@ def run_federation(
         engine.metrics_frame().to_csv(tmp, index=False)
     with atomic_path(mixing_out or Path(metrics_out).with_name("mixing.csv")) as tmp:
         engine.server_frame().to_csv(tmp, index=False)
+    with atomic_path(diagnostics_out or Path(metrics_out).with_name("diagnostics.csv")) as tmp:
+        engine.diagnostics.frame().to_csv(tmp, index=False)
     run_info_out = run_info_out or Path(metrics_out).with_name("run.json")
     device = engine.shared.device
     # The run's own cost: under the warm worker (fhbench.worker) Snakemake's benchmark files time only the job's client.

@@ -20,6 +20,7 @@ call(
         # From the config, not params: switching tracking on must not rerun finished runs.
         tracking_dir=tracking_dir(snakemake.config, key),
         mixing_out=snakemake.output.mixing,
+        diagnostics_out=snakemake.output.diagnostics,
     ),
     log=snakemake.log[0],
 )

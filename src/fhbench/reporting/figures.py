@@ -322,6 +322,8 @@ def plot_mixing_figure(frame: pd.DataFrame, title: str = "", **_) -> "Figure":
     return _finish(fig, title)
 
 
+from fhbench.reporting.diagnostics_figure import plot_diagnostics  # noqa: E402 - the registry below lists it
+
 FIGURES: dict[str, Callable[..., "Figure"]] = {
     "convergence": plot_convergence,
     "heterogeneity": plot_heterogeneity,
@@ -329,10 +331,13 @@ FIGURES: dict[str, Callable[..., "Figure"]] = {
     "client_spread": plot_client_spread,
     "ranks": plot_ranks,
     "mixing": plot_mixing_figure,
+    "diagnostics": plot_diagnostics,
 }
 
 #: Figure kinds drawn from the runs' ``mixing.csv`` (server matrices) instead of ``metrics.csv``.
 MIXING_KINDS = ("mixing",)
+#: Figure kinds drawn from the runs' ``diagnostics.csv`` (fhbench.diagnostics).
+DIAGNOSTICS_KINDS = ("diagnostics",)
 
 
 def save_figure(fig, outputs: Sequence[str | Path], dpi: int = 150) -> None:
@@ -351,7 +356,7 @@ def make_figure(kind: str, metrics: pd.DataFrame, outputs: Sequence[str | Path],
     if kind not in FIGURES:
         raise KeyError(f"unknown figure kind {kind!r}; registered: {sorted(FIGURES)}")
     try:
-        if kind not in MIXING_KINDS:  # every figure of the runs' metrics plots test accuracy
+        if kind not in MIXING_KINDS + DIAGNOSTICS_KINDS:  # every figure of the runs' metrics plots test accuracy
             scored = metrics[(metrics["split"] == "test") & (metrics["metric"] == "accuracy")]["value"]
             if not np.isfinite(scored.to_numpy(dtype=float)).any():
                 raise NothingToPlot("the runs hold no finite test accuracy")
