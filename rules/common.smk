@@ -204,7 +204,7 @@ def start_warm_worker():
     must do its work inside its own allocation (and jobs spawned there run without hooks)."""
     if not config.get("execution", {}).get("warm_worker", False) or not workflow.local_exec:
         return
-    if not any(job.rule.name == "run_federation" for job in workflow.dag.needrun_jobs()):
+    if not any(job.rule.name in ("run_federation", "pretrain_model") for job in workflow.dag.needrun_jobs()):
         return  # data-only or report-only invocations (dvc repro, one table) need no torch
     import fhbench.worker
 

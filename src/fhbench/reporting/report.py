@@ -489,6 +489,9 @@ def build_report(
             f"Also as [CSV]({table_dir}/{headline}_accuracy.csv) and [LaTeX]({table_dir}/{headline}_accuracy.tex).",
             "",
         ]
+        from fhbench.reporting.learning import learning_section
+
+        lines += learning_section(per_experiment, experiments, priors, headline)
         lines += eval_point_section(per_experiment[headline], spec)
         lines += mixing_section(per_experiment[headline], mixing, spec)
     lines += ["## Findings", ""]
@@ -535,7 +538,7 @@ def load_deviations(path: str | Path) -> list[dict]:
 
 DEMO_WARNING = (
     "> **DEMO — NOT THE PAPER'S RESULTS.** Every number below comes from generated twins of the datasets "
-    "and tiny randomly initialised models, trained for a few rounds on a CPU. They test that the pipeline "
+    "and tiny models of the real architectures, pretrained for seconds on a separate draw of each twin, trained for a few rounds on a CPU. They test that the pipeline "
     "works end to end and are **not comparable** to the paper's figures (nor to any real run); "
     "the paper's numbers quoted below are for orientation only."
 )
