@@ -11,6 +11,8 @@ rule run_federation:
         metrics=f"{PATHS['run']}/metrics.csv",
         info=f"{PATHS['run']}/run.json",
         mixing=f"{PATHS['run']}/mixing.csv",
+        # Per round and client: how far LoRA A, B and the head moved (fhbench.diagnostics).
+        diagnostics=f"{PATHS['run']}/diagnostics.csv",
     log:
         PATHS["run_log"],
     # With the warm worker (execution.warm_worker) this times only the hand-off to it: run.json

@@ -107,6 +107,19 @@ def test_make_figure_writes_non_blank_pdf_and_png(kind, tmp_path, main_metrics):
         from tests.test_mixing import frame_for
 
         metrics = frame_for(np.full((3, 3), 1 / 3), [np.array([0]), np.array([1]), np.array([1])])
+    elif kind == "diagnostics":  # drawn from the runs' diagnostics.csv
+        import pandas as pd
+
+        from fhbench.diagnostics import DIAGNOSTICS_COLUMNS, QUANTITIES
+
+        rows = [
+            ("ds1", "fhbench", a, "default", 0, r, c if q != "lora_A_spread" else -1, q, 0.1 / r)
+            for a in ("fedavg", "epfl")
+            for r in (1, 2, 3)
+            for c in range(3)
+            for q in QUANTITIES
+        ]
+        metrics = pd.DataFrame(rows, columns=DIAGNOSTICS_COLUMNS)
     else:
         metrics = main_metrics
     pdf, png = tmp_path / f"{kind}.pdf", tmp_path / f"{kind}.png"
@@ -143,8 +156,15 @@ def test_figure_of_runs_that_all_diverged_is_drawn_with_a_note(tmp_path, kind):
         from fhbench.mixing import MIXING_COLUMNS
         from fhbench.reporting.figures import MIXING_KINDS
 
-        # A diverged run's mixing.csv holds only its header.
-        frame = pd.DataFrame([], columns=MIXING_COLUMNS) if kind in MIXING_KINDS else pd.DataFrame(rows, columns=METRIC_COLUMNS)
+        from fhbench.diagnostics import DIAGNOSTICS_COLUMNS
+        from fhbench.reporting.figures import DIAGNOSTICS_KINDS
+
+        if kind in MIXING_KINDS:  # a diverged run's mixing.csv holds only its header
+            frame = pd.DataFrame([], columns=MIXING_COLUMNS)
+        elif kind in DIAGNOSTICS_KINDS:  # and so does its diagnostics.csv when no round ended
+            frame = pd.DataFrame([], columns=DIAGNOSTICS_COLUMNS)
+        else:
+            frame = pd.DataFrame(rows, columns=METRIC_COLUMNS)
         make_figure(kind, frame, outputs, title="all diverged", alphas=ALPHAS)
     finally:
         plt.Figure.savefig = original

@@ -484,6 +484,8 @@ def plot_client_size(metrics: pd.DataFrame, title: str = "", sizes: pd.DataFrame
     return _finish(fig, title)
 
 
+from fhbench.reporting.diagnostics_figure import plot_diagnostics  # noqa: E402 - the registry below lists it
+
 FIGURES: dict[str, Callable[..., "Figure"]] = {
     "convergence": plot_convergence,
     "heterogeneity": plot_heterogeneity,
@@ -493,12 +495,15 @@ FIGURES: dict[str, Callable[..., "Figure"]] = {
     "mixing": plot_mixing_figure,
     "client_size": plot_client_size,
     "unseen": plot_unseen,
+    "diagnostics": plot_diagnostics,
 }
 
 #: Figure kinds drawn from the runs' ``mixing.csv`` (server matrices) instead of ``metrics.csv``.
 MIXING_KINDS = ("mixing",)
 #: Figure kinds that also read the runs' ``run.json`` (the clients' training sizes).
 INFO_KINDS = ("client_size",)
+#: Figure kinds drawn from the runs' ``diagnostics.csv`` (fhbench.diagnostics).
+DIAGNOSTICS_KINDS = ("diagnostics",)
 
 
 def save_figure(fig, outputs: Sequence[str | Path], dpi: int = 150) -> None:
@@ -517,7 +522,7 @@ def make_figure(kind: str, metrics: pd.DataFrame, outputs: Sequence[str | Path],
     if kind not in FIGURES:
         raise KeyError(f"unknown figure kind {kind!r}; registered: {sorted(FIGURES)}")
     try:
-        if kind not in MIXING_KINDS:  # every figure of the runs' metrics plots test accuracy
+        if kind not in MIXING_KINDS + DIAGNOSTICS_KINDS:  # every figure of the runs' metrics plots test accuracy
             scored = metrics[(metrics["split"] == "test") & (metrics["metric"] == "accuracy")]["value"]
             if not np.isfinite(scored.to_numpy(dtype=float)).any():
                 raise NothingToPlot("the runs hold no finite test accuracy")
