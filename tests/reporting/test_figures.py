@@ -153,11 +153,9 @@ def test_figure_of_runs_that_all_diverged_is_drawn_with_a_note(tmp_path, kind):
 
     plt.Figure.savefig = spy
     try:
-        from fhbench.mixing import MIXING_COLUMNS
-        from fhbench.reporting.figures import MIXING_KINDS
-
         from fhbench.diagnostics import DIAGNOSTICS_COLUMNS
-        from fhbench.reporting.figures import DIAGNOSTICS_KINDS
+        from fhbench.mixing import MIXING_COLUMNS
+        from fhbench.reporting.figures import DIAGNOSTICS_KINDS, MIXING_KINDS
 
         if kind in MIXING_KINDS:  # a diverged run's mixing.csv holds only its header
             frame = pd.DataFrame([], columns=MIXING_COLUMNS)
