@@ -82,15 +82,17 @@ def checked(function):
 
 @checked
 def acquire_settings(wildcards):
-    grid.check_data_id(config, wildcards.dataset, "origin", wildcards.origin)
+    public = grid.check_data_id(config, wildcards.dataset, "origin", wildcards.origin)
+    if public:  # the separate draw a demo backbone is pretrained on
+        return grid.origin_spec(config, wildcards.dataset, public=True)
     return grid.origin_spec(config, wildcards.dataset) | {"base_url": config["datasets"][wildcards.dataset]["base_url"]}
 
 
 @checked
 def prepare_input(wildcards):
     """The raw data this prepared folder is made from (its id names the origin)."""
-    grid.check_data_id(config, wildcards.dataset, "prep", wildcards.prep)
-    return grid.raw_dir(config, wildcards.dataset)
+    public = grid.check_data_id(config, wildcards.dataset, "prep", wildcards.prep)
+    return grid.raw_dir(config, wildcards.dataset, public)
 
 
 def data_input(function):
@@ -137,7 +139,25 @@ def run_split(wildcards):
 
 
 def model_dir(wildcards):
-    return grid.model_dir(config, config["datasets"][wildcards.dataset]["backbone"])
+    return grid.run_model_dir(config, wildcards.dataset)
+
+
+def pretrained_dataset(wildcards):
+    return grid.find_by_id(config, "pretrained", wildcards.model)
+
+
+@checked
+def pretrain_inputs(wildcards):
+    dataset = pretrained_dataset(wildcards)
+    return {
+        "base": grid.model_dir(config, config["datasets"][dataset]["backbone"]),
+        "public": as_data(grid.prepared_dir(config, dataset, public=True)),
+    }
+
+
+@checked
+def pretrain_settings(wildcards):
+    return grid.pretrain_settings(config, pretrained_dataset(wildcards))
 
 
 @checked
@@ -203,7 +223,7 @@ def start_warm_worker():
     must do its work inside its own allocation (and jobs spawned there run without hooks)."""
     if not config.get("execution", {}).get("warm_worker", False) or not workflow.local_exec:
         return
-    if not any(job.rule.name in ("run_federation", "tune_trial") for job in workflow.dag.needrun_jobs()):
+    if not any(job.rule.name in ("run_federation", "tune_trial", "pretrain_model") for job in workflow.dag.needrun_jobs()):
         return  # data-only or report-only invocations (dvc repro, one table) need no torch
     import fhbench.worker
 

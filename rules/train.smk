@@ -12,6 +12,10 @@ rule run_federation:
         info=f"{PATHS['run']}/run.json",
         mixing=f"{PATHS['run']}/mixing.csv",
         asymmetry=f"{PATHS['run']}/asymmetry.csv",
+        # Per round and client: how far LoRA A, B and the head moved (fhbench.diagnostics).
+        diagnostics=f"{PATHS['run']}/diagnostics.csv",
+        # Per round and client: asked, and returned its update (fhbench.participation).
+        participation=f"{PATHS['run']}/participation.csv",
     log:
         PATHS["run_log"],
     # With the warm worker (execution.warm_worker) this times only the hand-off to it: run.json

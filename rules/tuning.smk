@@ -13,6 +13,9 @@ rule tune_trial:
         metrics=f"{TUNING_PATHS['trial']}/metrics.csv",
         info=f"{TUNING_PATHS['trial']}/run.json",
         mixing=f"{TUNING_PATHS['trial']}/mixing.csv",
+        diagnostics=f"{TUNING_PATHS['trial']}/diagnostics.csv",
+        asymmetry=f"{TUNING_PATHS['trial']}/asymmetry.csv",
+        participation=f"{TUNING_PATHS['trial']}/participation.csv",
     log:
         TUNING_PATHS["trial_log"],
     benchmark:

@@ -30,6 +30,8 @@ from fhbench.algorithms.base import ClientState, FederationInfo, Tensors
 from fhbench.client_round import ClientRound, Diverged
 from fhbench.data.prepared import load_prepared
 from fhbench.devices import claim_device
+from fhbench.diagnostics import FIGURE as DIAGNOSTICS_FIGURE
+from fhbench.diagnostics import AdapterDiagnostics, stall_warning
 from fhbench.io import atomic_path, read_json, write_json
 from fhbench.metrics import EVAL_POINTS, FILE_COLUMNS, classification_metrics
 from fhbench.models import LoraSpec, get_backbone, require_model_dir, wrap_with_lora
@@ -387,6 +389,8 @@ class Federation:
         from fhbench.participation import engine_participation
 
         self.participation = engine_participation(self)
+        keys = (config.dataset, config.partition, config.algorithm, config.variant, config.seed)
+        self.diagnostics = AdapterDiagnostics(keys, self.algorithm.info)  # diagnostics.csv (fhbench.diagnostics)
         self.batched = None
         if config.engine == "batched":
             from fhbench.batched import batched_trainer
@@ -458,6 +462,7 @@ class Federation:
             "rows": self.rows,
             "server_rows": self.server_rows,
             "asymmetry_rows": self.asymmetry.rows,
+            "diagnostics": self.diagnostics.state(),
         }
         # Written to a temporary sibling, flushed to disk, then renamed over last.pt: a kill or a
         # node crash at any moment leaves either the previous checkpoint or the new one.
@@ -484,6 +489,7 @@ class Federation:
         self.rows = [tuple(r) for r in state["rows"]]
         self.server_rows = [tuple(r) for r in state.get("server_rows", [])]
         self.asymmetry.rows = [tuple(r) for r in state.get("asymmetry_rows", [])]
+        self.diagnostics.load_state(state.get("diagnostics"))
         self.start_round = state["round"] + 1
         self.participation.replay(state["round"])  # who is behind the server, from the seeded plans
         self.log(f"resuming from {path} after round {state['round']}")
@@ -525,6 +531,7 @@ class Federation:
         caught_up = {c: tensor_bytes(m) for c, m in catch_up(self, plan).items()} if not self.participation.full else {}
         uploads, losses, val_acc = [], [], []
         self.asymmetry.round_start({c: self.states[c].params for c in plan.selected})
+        self.diagnostics.start_round(self.states, plan.selected)
         trained = self.batched.train_round(round_, plan.selected) if self.batched else None
         last_report = time.perf_counter()
         for client in range(n):
@@ -552,6 +559,7 @@ class Federation:
             elif client in selected:
                 self.algorithm.not_returned(client, self.states[client])
         self.asymmetry.round_end(round_, {c: self.states[c].params for c in plan.selected})
+        self.diagnostics.end_training(round_, self.states, plan.selected)
         if len(returned) == n:
             messages = dict(zip(plan.returned, self.algorithm.aggregate(uploads)))
         else:  # no server step when nobody returned
@@ -596,6 +604,8 @@ class Federation:
                 self.log(f"[{name}] round {round_}/{c.rounds}: diverged ({exc}); stopping this run")
                 # Drop the partial round, keep one row saying where the run stopped.
                 self.rows = [r for r in self.rows if r[5] < round_]
+                self.diagnostics.rows = [r for r in self.diagnostics.rows if r[5] < round_]
+                self.asymmetry.rows = [r for r in self.asymmetry.rows if r[5] < round_]
                 self._row(round_, -1, "run", "diverged", 1.0)
                 return self._finish("diverged", progress, tracker)
             progress.round_done(round_, f"{len(self.clients)} clients · lr {c.lr_at(round_):.2e} · {summary}", postfix=summary)
@@ -609,6 +619,12 @@ class Federation:
         return self._finish("completed", progress, tracker)
 
     def _finish(self, status: str, progress: RoundProgress, tracker) -> str:
+        c = self.config
+        warning = stall_warning(
+            f"{c.dataset}/{c.partition}/{c.algorithm}/{c.variant}/seed{c.seed}", self.diagnostics.frame(), DIAGNOSTICS_FIGURE
+        )
+        if warning:
+            self.log(warning)
         progress.close()
         tracker.finish(status, self.rows)
         tracker.close()
@@ -627,6 +643,7 @@ def run_federation(
     tracking_dir: str | Path | None = None,
     mixing_out: str | Path | None = None,
     asymmetry_out: str | Path | None = None,
+    diagnostics_out: str | Path | None = None,
 ) -> str:
     """Run (or resume) one federated run and write its tidy ``metrics.csv`` atomically, with
     ``participation.csv`` beside it (who was asked and who returned per round, fhbench.participation)
@@ -636,7 +653,9 @@ def run_federation(
     The resolved configuration, status, cost (wall and CPU time, peak memory) and provenance
     (:mod:`fhbench.provenance`) go to ``run_info_out`` (default: a ``run.json`` beside the metrics); the algorithm's server matrices per evaluation
     round (EPFL's mixing weights and B distances; only a header for other algorithms) to
-    ``mixing_out`` (default: ``mixing.csv`` beside the metrics). A finished run removes its checkpoints.
+    ``mixing_out`` (default: ``mixing.csv`` beside the metrics); the learning diagnostics
+    (:mod:`fhbench.diagnostics`) to ``diagnostics_out`` (default: ``diagnostics.csv`` beside the
+    metrics). A finished run removes its checkpoints.
     """
     config = RunConfig.from_dict(config) if isinstance(config, dict) else config
     check_output_path(metrics_out, "metrics")
@@ -654,6 +673,8 @@ def run_federation(
     with atomic_path(asymmetry_out or Path(metrics_out).with_name("asymmetry.csv")) as tmp:
         engine.asymmetry.frame().to_csv(tmp, index=False)
     write_participation(engine, Path(metrics_out).with_name("participation.csv"))
+    with atomic_path(diagnostics_out or Path(metrics_out).with_name("diagnostics.csv")) as tmp:
+        engine.diagnostics.frame().to_csv(tmp, index=False)
     run_info_out = run_info_out or Path(metrics_out).with_name("run.json")
     device = engine.shared.device
     # The run's own cost: under the warm worker (fhbench.worker) Snakemake's benchmark files time only the job's client.

@@ -80,6 +80,11 @@ class RunKey:
         return RUN_BENCHMARK.format(**self.__dict__)
 
     @property
+    def diagnostics(self) -> str:
+        """Per round and client: how far the run's LoRA A, B and head moved (fhbench.diagnostics)."""
+        return f"{self.directory}/diagnostics.csv"
+
+    @property
     def mixing(self) -> str:
         """The run's server matrices per evaluation round (fhbench.mixing; EPFL's weights)."""
         return f"{self.directory}/mixing.csv"
@@ -115,9 +120,14 @@ def strip_credentials(url: str | None) -> str | None:
     return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", url, flags=re.IGNORECASE) if url else url
 
 
-def origin_spec(config: dict, dataset: str) -> dict:
-    """What a dataset's raw files are made from: its source, mirror URL or demo twin spec."""
+def origin_spec(config: dict, dataset: str, public: bool = False) -> dict:
+    """What a dataset's raw files are made from: its source, mirror URL or demo twin spec.
+
+    ``public``: the separate draw of the twin a demo backbone is pretrained on
+    (``datasets.<name>.pretrain.public``, :mod:`fhbench.pretrain`)."""
     ds = config["datasets"][dataset]
+    if public:
+        return {"dataset": dataset, "source": "demo", "base_url": None, "demo": ds["pretrain"]["public"]}
     return {
         "dataset": dataset,
         "source": ds["source"],
@@ -126,16 +136,19 @@ def origin_spec(config: dict, dataset: str) -> dict:
     }
 
 
-def origin_id(config: dict, dataset: str) -> str:
-    return f"{config['datasets'][dataset]['source']}-{short_hash(origin_spec(config, dataset))}"
+def origin_id(config: dict, dataset: str, public: bool = False) -> str:
+    spec = origin_spec(config, dataset, public)
+    return f"{spec['source']}-{short_hash(spec)}"
 
 
-def prep_spec(config: dict, dataset: str) -> dict:
-    return {"origin": origin_id(config, dataset), "prepare": config["datasets"][dataset].get("prepare", {})}
+def prep_spec(config: dict, dataset: str, public: bool = False) -> dict:
+    # The public draw is prepared with the clients' options: the backbone sees the same inputs.
+    return {"origin": origin_id(config, dataset, public), "prepare": config["datasets"][dataset].get("prepare", {})}
 
 
-def prep_id(config: dict, dataset: str) -> str:
-    return f"{config['datasets'][dataset]['source']}-{short_hash(prep_spec(config, dataset))}"
+def prep_id(config: dict, dataset: str, public: bool = False) -> str:
+    source = "demo" if public else config["datasets"][dataset]["source"]
+    return f"{source}-{short_hash(prep_spec(config, dataset, public))}"
 
 
 def split_id(config: dict, dataset: str, partition: str) -> str:
@@ -145,8 +158,8 @@ def split_id(config: dict, dataset: str, partition: str) -> str:
     return f"{params['scheme']}-{short_hash({'prepared': prep_id(config, dataset), **params})}"
 
 
-def raw_dir(config: dict, dataset: str) -> str:
-    return RAW.format(dataset=dataset, origin=origin_id(config, dataset))
+def raw_dir(config: dict, dataset: str, public: bool = False) -> str:
+    return RAW.format(dataset=dataset, origin=origin_id(config, dataset, public))
 
 
 def download_dir(config: dict, dataset: str) -> str:
@@ -154,8 +167,8 @@ def download_dir(config: dict, dataset: str) -> str:
     return DOWNLOADS.format(dataset=dataset, origin=origin_id(config, dataset))
 
 
-def prepared_dir(config: dict, dataset: str) -> str:
-    return PREPARED.format(dataset=dataset, prep=prep_id(config, dataset))
+def prepared_dir(config: dict, dataset: str, public: bool = False) -> str:
+    return PREPARED.format(dataset=dataset, prep=prep_id(config, dataset, public))
 
 
 def split_path(config: dict, dataset: str, partition: str) -> str:
@@ -177,6 +190,36 @@ def model_dir(config: dict, backbone: str) -> str:
     return MODEL.format(architecture=config["backbones"][backbone]["architecture"], model=model_id(config, backbone))
 
 
+PRETRAIN_DEFAULTS = {"holdout": 0.2, "seed": 0}
+
+
+def pretrain_spec(config: dict, dataset: str) -> dict:
+    """What a dataset's pretrained demo backbone is made from: the base model, the prepared public
+    draw and the training settings (``datasets.<name>.pretrain``, :mod:`fhbench.pretrain`)."""
+    ds = config["datasets"][dataset]
+    pre = PRETRAIN_DEFAULTS | {k: v for k, v in ds["pretrain"].items() if k != "public"}
+    return {"base": model_id(config, ds["backbone"]), "public": prep_id(config, dataset, public=True), "training": pre}
+
+
+def pretrained_id(config: dict, dataset: str) -> str:
+    return f"pre-{short_hash(pretrain_spec(config, dataset))}"
+
+
+def run_model_dir(config: dict, dataset: str) -> str:
+    """The weights a dataset's runs load: its pretrained demo backbone when ``pretrain`` is set,
+    else its backbone's fetched (or tiny) weights."""
+    ds = config["datasets"][dataset]
+    if not ds.get("pretrain"):
+        return model_dir(config, ds["backbone"])
+    return MODEL.format(architecture=config["backbones"][ds["backbone"]]["architecture"], model=pretrained_id(config, dataset))
+
+
+def pretrain_settings(config: dict, dataset: str) -> dict:
+    """Everything :func:`fhbench.pretrain.pretrain_backbone` takes besides its folders."""
+    ds = config["datasets"][dataset]
+    return {"architecture": config["backbones"][ds["backbone"]]["architecture"], **pretrain_spec(config, dataset)["training"]}
+
+
 # Memory (MB) and time (minutes) each rule's job asks for, so that a Slurm job is neither killed
 # for memory nor held back by an inflated request. prepare_data streams into memory-mapped
 # arrays (real ICBHI/SPRSound at 8 s); downloads of the largest sources take hours on slow links.
@@ -185,8 +228,10 @@ RULE_RESOURCES = {
     "acquire_data": {"mem_mb": 2000, "runtime": 480},
     "prepare_data": {"mem_mb": 4000, "runtime": 240},
     "fetch_model": {"mem_mb": 4000, "runtime": 60},
+    "pretrain_model": {"mem_mb": 4000, "runtime": 30},
     "make_partition": {"mem_mb": 2000, "runtime": 15},
     "make_table": {"mem_mb": 2000, "runtime": 15},
+    "label_priors": {"mem_mb": 2000, "runtime": 15},
     "dataset_table": {"mem_mb": 2000, "runtime": 15},
     "plot_split": {"mem_mb": 2000, "runtime": 15},
     "efficiency_table": {"mem_mb": 2000, "runtime": 15},
@@ -234,6 +279,8 @@ def find_by_id(config: dict, what: str, value: str, **fixed: str) -> str:
     map a content-keyed path back to the settings that make it. Raises ``ConfigError``."""
     if what == "model":
         names = [b for b in config["backbones"] if model_id(config, b) == value]
+    elif what == "pretrained":
+        names = [d for d in config["datasets"] if config["datasets"][d].get("pretrain") and pretrained_id(config, d) == value]
     elif what == "split":
         names = [p for p in config["partitions"] if split_id(config, fixed["dataset"], p) == value]
     else:
@@ -255,11 +302,16 @@ def restored_data(path: str | Path) -> bool:
     return path.is_dir() and not (path / SNAKEMAKE_TIMESTAMP).exists()
 
 
-def check_data_id(config: dict, dataset: str, kind: str, value: str) -> None:
-    """A raw/prepared path asked for must be the one this config's settings make."""
-    expected = {"origin": origin_id, "prep": prep_id}[kind](config, dataset)
-    if value != expected:
-        raise ConfigError(f"datasets.{dataset}: {kind} id {value!r} is not this config's ({expected!r})")
+def check_data_id(config: dict, dataset: str, kind: str, value: str) -> bool:
+    """A raw/prepared path asked for must be one this config's settings make: the clients' data
+    or the public draw a demo backbone is pretrained on. Returns whether it is the public one."""
+    make = {"origin": origin_id, "prep": prep_id}[kind]
+    expected = make(config, dataset)
+    if value == expected:
+        return False
+    if config["datasets"][dataset].get("pretrain") and value == make(config, dataset, public=True):
+        return True
+    raise ConfigError(f"datasets.{dataset}: {kind} id {value!r} is not this config's ({expected!r})")
 
 
 # Where a run's other files live, one function each: `fhbench status` and the end-of-workflow
@@ -288,6 +340,7 @@ def check_references(config: dict) -> None:
     for name, ds in config["datasets"].items():
         if ds["backbone"] not in config["backbones"]:
             raise ConfigError(f"datasets.{name}.backbone: {ds['backbone']!r} is not defined under backbones")
+        check_pretrain(config, name)
     from fhbench.reporting import FIGURE_KINDS, TABLE_KINDS
 
     sections = {"datasets": "datasets", "partitions": "partitions", "algorithms": "algorithms", "variants": "variants"}
@@ -366,6 +419,22 @@ def check_references(config: dict) -> None:
             )
 
 
+def check_pretrain(config: dict, dataset: str) -> None:
+    """``pretrain`` only on a demo twin with a tiny backbone, on a public draw disjoint from the clients'."""
+    ds = config["datasets"][dataset]
+    if not ds.get("pretrain"):
+        return
+    if ds.get("source", "remote") != "demo" or not config["backbones"][ds["backbone"]].get("tiny"):
+        raise ConfigError(
+            f"datasets.{dataset}.pretrain: only a demo twin with a tiny backbone is pretrained here (real backbones come pretrained); remove it"
+        )
+    if ds["pretrain"]["public"].get("seed", 0) == ds.get("demo", {}).get("seed", 0):
+        raise ConfigError(
+            f"datasets.{dataset}.pretrain.public.seed: equals the clients' twin seed, so the public draw would repeat "
+            "the clients' samples; give it a seed of its own"
+        )
+
+
 def schema_hyperparameters(names=None) -> dict[str, set[str]]:
     """Each algorithm's hyperparameters as the config schema lists them (plugins among ``names``:
     their dataclass fields), read without importing the algorithms (and torch) so that
@@ -404,9 +473,12 @@ def data_partitions(config: dict) -> list[tuple[str, str]]:
 def data_targets(config: dict) -> list[str]:
     """Raw, prepared and partition paths of every configured dataset (the DVC-tracked data)."""
     datasets = list(config["datasets"])
+    public = [d for d in datasets if config["datasets"][d].get("pretrain")]
     return (
         [raw_dir(config, d) for d in datasets]
+        + [raw_dir(config, d, public=True) for d in public]
         + [prepared_dir(config, d) for d in datasets]
+        + [prepared_dir(config, d, public=True) for d in public]
         + [split_path(config, d, p) for d, p in data_partitions(config)]
     )
 
@@ -421,6 +493,17 @@ def dataset_report_targets(config: dict) -> list[str]:
 def tuned_experiments(config: dict) -> list[str]:
     """Experiments listed under ``tuning.experiments``: their runs are the tuned variant (fhbench.tuning)."""
     return list((config.get("tuning") or {}).get("experiments", []))
+
+
+def priors_path(config: dict) -> str:
+    """The label priors of every split the experiments use (:mod:`fhbench.reporting.priors`)."""
+    return f"{tables_dir(config)}/label_priors.csv"
+
+
+def prior_sources(config: dict) -> list[tuple[str, str, str, str]]:
+    """``(dataset, partition, prepared_dir, split_path)`` of every pair some experiment runs:
+    what the label priors are computed from."""
+    return [(d, p, prepared_dir(config, d), split_path(config, d, p)) for d, p in used_data_partitions(config)]
 
 
 def experiment_runs(config: dict, experiment: str) -> list[RunKey]:
@@ -511,10 +594,10 @@ def figure_runs(config: dict, figure: str) -> list[RunKey]:
 
 def figure_inputs(config: dict, figure: str) -> list[str]:
     """The files one figure reads: its runs' metrics, or their server matrices for kinds that
-    draw those (``fhbench.reporting.figures.MIXING_KINDS``), or their A/B update similarities
-    (``ASYMMETRY_KINDS``), plus their run.json for kinds that need the clients' training sizes
-    (``INFO_KINDS``)."""
-    from fhbench.reporting.figures import ASYMMETRY_KINDS, INFO_KINDS, MIXING_KINDS
+    draw those (``fhbench.reporting.figures.MIXING_KINDS``), their diagnostics for the
+    diagnostics kinds, or their A/B update similarities (``ASYMMETRY_KINDS``), plus their
+    run.json for kinds that need the clients' training sizes (``INFO_KINDS``)."""
+    from fhbench.reporting.figures import ASYMMETRY_KINDS, DIAGNOSTICS_KINDS, INFO_KINDS, MIXING_KINDS
 
     kind = config["figures"][figure]["kind"]
     runs = figure_runs(config, figure)
@@ -522,6 +605,8 @@ def figure_inputs(config: dict, figure: str) -> list[str]:
         return [key.mixing for key in runs]
     if kind in ASYMMETRY_KINDS:
         return [key.asymmetry for key in runs]
+    if kind in DIAGNOSTICS_KINDS:
+        return [key.diagnostics for key in runs]
     return [key.metrics for key in runs] + ([key.info for key in runs] if kind in INFO_KINDS else [])
 
 
@@ -556,6 +641,7 @@ def final_targets(config: dict) -> list[str]:
     """Every table, figure and the reproduction report (the runs follow from them)."""
     return (
         table_targets(config)
+        + [priors_path(config)]
         + efficiency_targets(config)
         + figure_targets(config)
         + unseen_targets(config)

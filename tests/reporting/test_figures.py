@@ -111,6 +111,19 @@ def test_make_figure_writes_non_blank_pdf_and_png(kind, tmp_path, main_metrics):
         metrics = layer_frame()
     elif kind == "asymmetry":  # from the runs' asymmetry.csv
         metrics = asymmetry_frame_for()
+    elif kind == "diagnostics":  # drawn from the runs' diagnostics.csv
+        import pandas as pd
+
+        from fhbench.diagnostics import DIAGNOSTICS_COLUMNS, QUANTITIES
+
+        rows = [
+            ("ds1", "fhbench", a, "default", 0, r, c if q != "lora_A_spread" else -1, q, 0.1 / r)
+            for a in ("fedavg", "epfl")
+            for r in (1, 2, 3)
+            for c in range(3)
+            for q in QUANTITIES
+        ]
+        metrics = pd.DataFrame(rows, columns=DIAGNOSTICS_COLUMNS)
     else:
         metrics = main_metrics
     pdf, png = tmp_path / f"{kind}.pdf", tmp_path / f"{kind}.png"
@@ -145,14 +158,18 @@ def test_figure_of_runs_that_all_diverged_is_drawn_with_a_note(tmp_path, kind):
     plt.Figure.savefig = spy
     try:
         from fhbench.asymmetry import ASYMMETRY_COLUMNS
+        from fhbench.diagnostics import DIAGNOSTICS_COLUMNS
         from fhbench.mixing import MIXING_COLUMNS
-        from fhbench.reporting.figures import ASYMMETRY_KINDS, MIXING_KINDS
+        from fhbench.reporting.figures import ASYMMETRY_KINDS, DIAGNOSTICS_KINDS, MIXING_KINDS
 
-        # A diverged run's mixing.csv and asymmetry.csv hold only their header.
+        # A diverged run's mixing.csv and asymmetry.csv hold only their header, and so does its
+        # diagnostics.csv when no round ended.
         if kind in MIXING_KINDS:
             frame = pd.DataFrame([], columns=MIXING_COLUMNS)
         elif kind in ASYMMETRY_KINDS:
             frame = pd.DataFrame([], columns=ASYMMETRY_COLUMNS)
+        elif kind in DIAGNOSTICS_KINDS:
+            frame = pd.DataFrame([], columns=DIAGNOSTICS_COLUMNS)
         else:
             frame = pd.DataFrame(rows, columns=METRIC_COLUMNS)
         make_figure(kind, frame, outputs, title="all diverged", alphas=ALPHAS)

@@ -183,7 +183,7 @@ def test_report_opens_with_provenance_and_a_demo_warning(metrics, tmp_path, repo
     text = write_report(out, [path], repo / "report" / "deviations.yaml", demo=True, **common)
     head = text.split("\n## What was run")[0]
     assert text.startswith("# FHBench reproduction report (demo)\n\n> **DEMO — NOT THE PAPER'S RESULTS.**")
-    assert "generated twins" in head and "tiny randomly initialised models" in head and "not comparable" in head
+    assert "generated twins" in head and "pretrained for seconds on a separate draw" in head and "not comparable" in head
     assert "`111111111111`; `222222222222 (dirty)`" in head and "more than one code state" in head
     assert f"`{provenance.versions()['torch']}`" not in head and f"torch {provenance.versions()['torch']}" in head
     assert "4.0 run-hours wall, 2.0 CPU-hours, peak memory 900.0 MB" in head

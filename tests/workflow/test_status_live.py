@@ -96,7 +96,9 @@ def test_status_of_a_grid_mid_run_and_at_the_end(tmp_path):
         while proc.poll() is None and time.monotonic() < deadline:
             screen = status_screen(work, "config/live.yaml")
             running = re.findall(r"^  organamnist/fhbench/(\w+)/(\w+)/seed\d\s+(\d+)/(\d+)\s", screen, flags=re.MULTILINE)
-            if counts(screen)["done"] >= 1 and any(int(k) > 0 for _, _, k, _ in running):
+            # Wait for the endless run itself: Snakemake may schedule it last, after the others.
+            endless = any(int(k) > 0 and int(total) == ENDLESS_ROUNDS for _, _, k, total in running)
+            if counts(screen)["done"] >= 1 and endless:
                 mid = screen
                 break
             time.sleep(2.0)  # each look costs about a second of CPU, taken from the grid

@@ -30,6 +30,7 @@ call(
         tracking_dir=tracking_dir(snakemake.config, key) if key else None,
         mixing_out=snakemake.output.mixing,
         asymmetry_out=snakemake.output.get("asymmetry"),  # a tuning trial writes it beside its metrics
+        diagnostics_out=snakemake.output.diagnostics,
     ),
     log=snakemake.log[0],
 )

@@ -23,4 +23,5 @@ write_report(
     demo=snakemake.params.demo,
     claims_path=snakemake.input.claims,
     sections=snakemake.input.sections,
+    priors_path=snakemake.input.priors,
 )

@@ -114,13 +114,16 @@ class ADFTD(Dataset):
             "samples": sum(window_count(*recording_header(raw_dir / recording_path(s))[1:]) for s in table["participant_id"]),
         }
 
-    def generate_demo(self, raw_dir, seed: int = 0, n_per_group: int = 4, seconds: float = 20.0, sfreq: float = SOURCE_FS) -> None:
+    def generate_demo(
+        self, raw_dir, seed: int = 0, n_per_group: int = 4, seconds: float = 20.0, sfreq: float = SOURCE_FS, signal: float = 1.0
+    ) -> None:
         """A small ds004504: ``participants.tsv`` and EEGLAB ``.set`` files written by mne.
 
         500 Hz, the 19 channels in the recordings' own order, samples in volts (EEGLAB: µV).
 
         Each group has its own dominant rhythm (controls 10 Hz alpha, FTD 7 Hz, AD 5 Hz) on
         top of noise; the table lists subjects out of order, as a directory listing might.
+        ``signal`` scales the rhythm against the noise (below 1: a harder twin; the draw is the same).
         """
         import mne
 
@@ -134,7 +137,7 @@ class ADFTD(Dataset):
             subject, group = f"sub-{i + 1:03d}", groups[i]
             freq = {"C": 10.0, "F": 7.0, "A": 5.0}[group]
             phase = rng.uniform(0, 2 * np.pi, size=(len(CHANNELS), 1))
-            data = 20e-6 * (np.sin(2 * np.pi * freq * t + phase) + 0.5 * rng.normal(size=(len(CHANNELS), len(t))))
+            data = 20e-6 * (signal * np.sin(2 * np.pi * freq * t + phase) + 0.5 * rng.normal(size=(len(CHANNELS), len(t))))
             info = mne.create_info(list(CHANNELS), sfreq, ch_types="eeg")
             path = raw_dir / recording_path(subject)
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -125,6 +125,7 @@ class ICBHI(Dataset):
         recordings_per_patient: int = 2,
         cycles_per_recording: int = 6,
         list_quirk: bool = True,
+        signal: float = 1.0,
     ) -> None:
         """A small ICBHI in its real layout: zip of ``.wav`` + ``.txt`` pairs and the split list.
 
@@ -132,7 +133,8 @@ class ICBHI(Dataset):
         Litt3200). Cycles carry the class signal: crackles are short decaying bursts, wheezes
         a tone of 300-500 Hz, both together for class 3, plain breathing noise for class 0.
         ``list_quirk``: like the real list, the list names the first LittC2SE recording with
-        the device ``Meditron``.
+        the device ``Meditron``. ``signal`` scales the class sounds against the breathing
+        noise (below 1: a harder twin; the draw is the same).
         """
         rng = np.random.default_rng(seed)
         raw_dir = Path(raw_dir)
@@ -147,21 +149,21 @@ class ICBHI(Dataset):
                 sr, subtype = DEVICE_FORMATS[device]
                 for r in range(recordings_per_patient):
                     name = f"{patient}_{r + 1}b1_{CHEST_LOCATIONS[(p + r) % 7]}_sc_{device}"
-                    signal, lines = [np.zeros(int(0.2 * sr))], []
+                    pieces, lines = [np.zeros(int(0.2 * sr))], []
                     t = 0.2
                     for _ in range(cycles_per_recording):
                         label = int(rng.integers(0, 4))
                         n = int(rng.uniform(0.4, 1.2) * sr)
                         cycle = audio.breath_noise(rng, n, sr)
                         if label in (1, 3):
-                            cycle += audio.crackles(rng, n, sr, count=6, freq=CRACKLE_HZ, dur_s=0.004)
+                            cycle += signal * audio.crackles(rng, n, sr, count=6, freq=CRACKLE_HZ, dur_s=0.004)
                         if label in (2, 3):
-                            cycle += audio.tone(n, sr, freq=rng.uniform(300, 500))
-                        signal.append(cycle)
+                            cycle += signal * audio.tone(n, sr, freq=rng.uniform(300, 500))
+                        pieces.append(cycle)
                         lines.append(f"{t:.3f}\t{t + n / sr:.3f}\t{label & 1}\t{label >> 1}")
                         t += n / sr
                     path = raw_dir / f".{name}.wav"
-                    audio.write_wav(path, np.concatenate(signal), sr, subtype)
+                    audio.write_wav(path, np.concatenate(pieces), sr, subtype)
                     z.write(path, f"ICBHI_final_database/{name}.wav")
                     path.unlink()
                     z.writestr(f"ICBHI_final_database/{name}.txt", "\n".join(lines) + "\n")

@@ -124,13 +124,14 @@ class PTBXL(Dataset):
             }
         ]
 
-    def generate_demo(self, raw_dir, seed: int = 0, n_patients: int = 30, seconds: int = 10) -> None:
+    def generate_demo(self, raw_dir, seed: int = 0, n_patients: int = 30, seconds: int = 10, signal: float = 1.0) -> None:
         """A small PTB-XL: database and statement tables, 500 Hz WFDB records and SHA256SUMS.txt.
 
         Each superclass has its own dominant frequency (1-6 Hz) on every lead. The tables
         include a patient whose two records disagree and one whose only record is a rhythm
         statement, both to be dropped, and records where a later SCP code has the highest
-        likelihood.
+        likelihood. ``signal`` scales the class rhythm against the noise (below 1: a harder twin;
+        the draw is the same).
         """
         import wfdb
 
@@ -160,7 +161,8 @@ class PTBXL(Dataset):
             freq = (1.0, 2.0, 3.0, 4.5, 6.0)[SUPERCLASSES.index(cls)]
             phase = rng.uniform(0, 2 * np.pi, size=(len(LEADS), 1))
             gain = rng.uniform(0.5, 1.5, size=(len(LEADS), 1))
-            signal = gain * np.sin(2 * np.pi * freq * t + phase) + 0.3 * rng.normal(size=(len(LEADS), len(t)))
+            rhythm = signal * gain * np.sin(2 * np.pi * freq * t + phase)
+            samples = rhythm + 0.3 * rng.normal(size=(len(LEADS), len(t)))
             folder = f"{(ecg_id // 1000) * 1000:05d}"
             name = f"{ecg_id:05d}_hr"
             (raw_dir / "records500" / folder).mkdir(parents=True, exist_ok=True)
@@ -169,7 +171,7 @@ class PTBXL(Dataset):
                 fs=SOURCE_FS,
                 units=["mV"] * len(LEADS),
                 sig_name=list(LEADS),
-                p_signal=signal.T,
+                p_signal=samples.T,
                 fmt=["16"] * len(LEADS),
                 adc_gain=[1000.0] * len(LEADS),
                 baseline=[0] * len(LEADS),

@@ -145,12 +145,19 @@ class SPRSound(Dataset):
         }
 
     def generate_demo(
-        self, raw_dir, seed: int = 0, n_patients: int = 14, recordings_per_patient: int = 2, events_per_recording: int = 5
+        self,
+        raw_dir,
+        seed: int = 0,
+        n_patients: int = 14,
+        recordings_per_patient: int = 2,
+        events_per_recording: int = 5,
+        signal: float = 1.0,
     ) -> None:
         """A small SPRSound in the BioCAS2022 layout (8 kHz ``.wav`` + ``.json``) plus its listing.
 
         Event classes differ in what is added to breathing noise: fine (high, short) or coarse
         (low, longer) crackles, wheeze (600 Hz), rhonchi (150 Hz), stridor (1,200 Hz).
+        ``signal`` scales those sounds against the breathing noise (below 1: a harder twin).
         """
         rng = np.random.default_rng(seed)
         raw_dir = Path(raw_dir)
@@ -167,7 +174,7 @@ class SPRSound(Dataset):
                 for _ in range(events_per_recording):
                     label = int(rng.integers(0, len(CLASSES)))
                     n = int(rng.uniform(0.4, 1.0) * DEMO_SR)
-                    pieces.append(synth_event(rng, label, n) + 0.0)
+                    pieces.append(synth_event(rng, label, n, signal) + 0.0)
                     events.append({"start": int(t * 1000), "end": int((t + n / DEMO_SR) * 1000), "type": CLASSES[label]})
                     t += n / DEMO_SR
                     gap = np.zeros(int(0.1 * DEMO_SR))
@@ -231,20 +238,22 @@ def write_tree_listings(root: Path, paths: list[str], truncate_after: int | None
         (root / "git-trees" / f"{sha(folder)}.json").write_text(json.dumps(answer, indent=1))
 
 
-def synth_event(rng: np.random.Generator, label: int, n: int) -> np.ndarray:
+def synth_event(rng: np.random.Generator, label: int, n: int, signal: float = 1.0) -> np.ndarray:
+    """Breathing noise plus the class's sounds, scaled by ``signal``."""
     x = audio.breath_noise(rng, n, DEMO_SR)
+    sound = np.zeros(n)
     name = CLASSES[label]
     if "Crackle" in name and name != "Coarse Crackle":  # Fine Crackle, Wheeze+Crackle
-        x += audio.crackles(rng, n, DEMO_SR, count=6, freq=1500, dur_s=0.003)
+        sound += audio.crackles(rng, n, DEMO_SR, count=6, freq=1500, dur_s=0.003)
     if name == "Coarse Crackle":
-        x += audio.crackles(rng, n, DEMO_SR, count=4, freq=250, dur_s=0.015)
+        sound += audio.crackles(rng, n, DEMO_SR, count=4, freq=250, dur_s=0.015)
     if name.startswith("Wheeze"):
-        x += audio.tone(n, DEMO_SR, 600)
+        sound += audio.tone(n, DEMO_SR, 600)
     if name == "Rhonchi":
-        x += audio.tone(n, DEMO_SR, 150)
+        sound += audio.tone(n, DEMO_SR, 150)
     if name == "Stridor":
-        x += audio.tone(n, DEMO_SR, 1200)
-    return x
+        sound += audio.tone(n, DEMO_SR, 1200)
+    return x + signal * sound
 
 
 def read_events(path: Path) -> list[tuple[float, float, int]]:

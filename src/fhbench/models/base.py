@@ -94,6 +94,28 @@ class Backbone(ABC):
     def batch_inputs(self, model, inputs: "torch.Tensor", device) -> dict:
         """Turn a batch of encoded rows into the model's keyword arguments, on ``device``."""
 
+    def save_backbone(self, model, base_dir: str | Path, out_dir: str | Path) -> None:
+        """Write ``model``'s weights without its classification head into ``out_dir`` in the
+        format :meth:`load` reads (that of :meth:`fetch_pretrained` and :meth:`create_tiny`),
+        with every other file of ``base_dir`` (tokenizer) beside them: how a demo backbone
+        pretrained by :mod:`fhbench.pretrain` is stored. Like a hub checkpoint, the folder holds
+        no head for the runs' classes, so every run starts its head fresh."""
+        import shutil
+
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for path in Path(base_dir).iterdir():
+            if (
+                path.is_file()
+                and not path.name.startswith(".")
+                and not path.name.endswith((".safetensors", ".bin"))
+                and path.name != "config.json"
+            ):
+                shutil.copy2(path, out_dir / path.name)
+        head = tuple(self.head_modules)
+        state = {k: v for k, v in model.state_dict().items() if not any(k == h or k.startswith(h + ".") for h in head)}
+        model.save_pretrained(out_dir, state_dict=state)
+
 
 def load_classifier(model_class, model_dir: str | Path, n_classes: int, head_modules: tuple[str, ...] = ("classifier",), **overrides):
     """``model_class.from_pretrained`` from a local folder only, with a fresh ``n_classes`` head.

@@ -259,6 +259,10 @@ class MomentBackbone(Backbone):
     def load(self, model_dir: str | Path, n_classes: int) -> MomentClassifier:
         return load_moment(model_dir, n_classes)
 
+    def save_backbone(self, model: MomentClassifier, base_dir: str | Path, out_dir: str | Path) -> None:
+        """MOMENT's own format (:func:`save_moment`): the classification head is never saved."""
+        save_moment(model, out_dir)
+
     def build_meta(self, n_classes: int) -> MomentClassifier:
         with torch.device("meta"):
             return MomentClassifier(MOMENT_SMALL_CONFIG, n_classes)

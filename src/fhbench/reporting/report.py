@@ -448,6 +448,7 @@ def build_report(
     mixing: pd.DataFrame | None = None,
     claims: pd.DataFrame | None = None,
     sections: Sequence[str] = (),
+    priors: pd.DataFrame | None = None,
 ) -> str:
     """The Markdown text of REPORT.md.
 
@@ -469,6 +470,8 @@ def build_report(
         The claims table (:mod:`fhbench.reporting.claims`): the report opens with its verdicts.
     sections
         Markdown sections written by other rules (tuning), placed after the figures.
+    priors
+        The label priors (:mod:`fhbench.reporting.priors`): reference rows of the headline table.
     """
     counts = run_counts(metrics)
     lines = [f"# FHBench reproduction report{f' ({config_name})' if config_name else ''}", ""]
@@ -503,14 +506,17 @@ def build_report(
     lines.append("")
     if headline in experiments:
         spec = experiments[headline]
+        from fhbench.reporting.priors import with_priors
+
+        headline_metrics, references = with_priors(per_experiment[headline], priors, spec)
         table = accuracy_table(
-            per_experiment[headline],
+            headline_metrics,
             averages=EXPERIMENT_KINDS[spec["kind"]].averages,
             datasets=spec["datasets"],
             partitions=spec["partitions"],
             algorithms=spec["algorithms"],
             variants=spec["variants"],
-            references=spec.get("references", ()),
+            references=references,
             eval_point=spec.get("eval_point", "local"),
         )
         body = to_markdown(table, spec["title"]).split("\n", 2)[2]  # drop the table's own title line
@@ -522,6 +528,9 @@ def build_report(
             f"Also as [CSV]({table_dir}/{headline}_accuracy.csv) and [LaTeX]({table_dir}/{headline}_accuracy.tex).",
             "",
         ]
+        from fhbench.reporting.learning import learning_section
+
+        lines += learning_section(per_experiment, experiments, priors, headline)
         lines += eval_point_section(per_experiment[headline], spec)
         lines += mixing_section(per_experiment[headline], mixing, spec)
     lines += selection_report(metrics, experiments, select_runs, headline)
@@ -571,7 +580,7 @@ def load_deviations(path: str | Path) -> list[dict]:
 
 DEMO_WARNING = (
     "> **DEMO — NOT THE PAPER'S RESULTS.** Every number below comes from generated twins of the datasets "
-    "and tiny randomly initialised models, trained for a few rounds on a CPU. They test that the pipeline "
+    "and tiny models of the real architectures, pretrained for seconds on a separate draw of each twin, trained for a few rounds on a CPU. They test that the pipeline "
     "works end to end and are **not comparable** to the paper's figures (nor to any real run); "
     "the paper's numbers quoted below are for orientation only."
 )
@@ -615,6 +624,7 @@ def write_report(
     mixing_paths: Iterable[str | Path] = (),
     claims_path: str | Path | None = None,
     sections: Iterable[str | Path] = (),
+    priors_path: str | Path | None = None,
     **kwargs,
 ) -> str:
     """Read the metrics (and the runs' run.json for the provenance block, their ``mixing.csv``
@@ -630,6 +640,8 @@ def write_report(
     if claims_path is not None:
         kwargs.setdefault("claims", pd.read_csv(claims_path))
     kwargs["sections"] = [Path(p).read_text() for p in sections]  # e.g. the tuning section (fhbench.reporting.tuning)
+    if priors_path:
+        kwargs.setdefault("priors", pd.read_csv(priors_path))
     text = build_report(load_metrics(metrics_paths), deviations=load_deviations(deviations_path), mixing=mixing, **kwargs)
     write_texts({out: text})
     return text

@@ -421,13 +421,18 @@ def write_accuracy_table(
     metric: str = "accuracy",
     spec: dict | None = None,
     averages: bool = True,
+    priors: str | Path | None = None,
 ) -> pd.DataFrame:
     """Read the runs' metrics, build the table for ``metric`` and write every format.
 
     ``spec`` (``fhbench.grid.experiment_spec``) gives the orders, the reference algorithms and
-    the evaluation point."""
+    the evaluation point; ``priors`` (the ``label_priors`` rule's CSV, :mod:`fhbench.reporting.priors`)
+    adds the ``local prior`` and ``global prior`` reference rows."""
+    from fhbench.reporting.priors import read_priors, with_priors
+
     spec = spec or {}
-    table = spec_table(load_metrics(metrics_paths), spec, metric, averages)
+    metrics, references = with_priors(load_metrics(metrics_paths), read_priors(priors), spec)
+    table = spec_table(metrics, {**spec, "references": references}, metric, averages)
     label = f"{spec.get('name', 'main')}_{metric}"
     write_tables(table, title, label, csv_out, md_out, tex_out, html_out)
     return table
