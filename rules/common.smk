@@ -316,5 +316,24 @@ def tuning_spec():
 
 
 def report_sections():
-    """Markdown files REPORT.md includes after its figures (the tuning section)."""
-    return [tuning_section()] if tuning.settings(config) else []
+    """Markdown files REPORT.md includes after its figures (the tuning and A/B asymmetry sections)."""
+    return ([tuning_section()] if tuning.settings(config) else []) + ([asymmetry_section()] if asymmetry_runs() else [])
+
+
+# The A/B asymmetry (fhbench.reporting.asymmetry): the runs of every figure of kind `asymmetry`.
+def asymmetry_runs():
+    import fhbench.reporting.asymmetry
+
+    return fhbench.reporting.asymmetry.report_runs(config)
+
+
+def asymmetry_section():
+    import fhbench.reporting.asymmetry
+
+    return fhbench.reporting.asymmetry.section_path(config)
+
+
+def asymmetry_spec():
+    import fhbench.reporting.asymmetry
+
+    return fhbench.reporting.asymmetry.report_spec(config)

@@ -211,3 +211,26 @@ rule write_report:
         configured_figures=grid.figure_targets(config),
     script:
         "../workflow/scripts/write_report.py"
+
+
+# The A/B asymmetry (fhbench.reporting.asymmetry): its table and the section REPORT.md includes,
+# from the asymmetry.csv of the runs of every figure of kind `asymmetry`.
+rule asymmetry_report:
+    input:
+        lambda wc: [key.asymmetry for key in asymmetry_runs()],
+    output:
+        csv=report(f"{PATHS['tables']}/asymmetry.csv", caption="../report/asymmetry.rst", category="Tables"),
+        md=f"{PATHS['tables']}/asymmetry.md",
+        section=asymmetry_section(),
+    log:
+        f"{PATHS['logs']}/asymmetry_report/asymmetry.log",
+    localrule: True
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=rule_resource("make_table", "mem_mb"),
+        runtime=rule_resource("make_table", "runtime"),
+    params:
+        spec=lambda wc: asymmetry_spec(),
+    script:
+        "../workflow/scripts/asymmetry_report.py"

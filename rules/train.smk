@@ -11,6 +11,7 @@ rule run_federation:
         metrics=f"{PATHS['run']}/metrics.csv",
         info=f"{PATHS['run']}/run.json",
         mixing=f"{PATHS['run']}/mixing.csv",
+        asymmetry=f"{PATHS['run']}/asymmetry.csv",
         # Per round and client: how far LoRA A, B and the head moved (fhbench.diagnostics).
         diagnostics=f"{PATHS['run']}/diagnostics.csv",
         # Per round and client: asked, and returned its update (fhbench.participation).

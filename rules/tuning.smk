@@ -14,6 +14,7 @@ rule tune_trial:
         info=f"{TUNING_PATHS['trial']}/run.json",
         mixing=f"{TUNING_PATHS['trial']}/mixing.csv",
         diagnostics=f"{TUNING_PATHS['trial']}/diagnostics.csv",
+        asymmetry=f"{TUNING_PATHS['trial']}/asymmetry.csv",
         participation=f"{TUNING_PATHS['trial']}/participation.csv",
     log:
         TUNING_PATHS["trial_log"],

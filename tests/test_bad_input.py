@@ -377,6 +377,25 @@ CONFIGS.update(
 )
 
 
+# EPFL's values beyond the paper (issue 28): refused by the schema, naming the key, in the base
+# entry and in a variant.
+EPFL = ("algorithms", "epfl")
+CONFIGS.update(
+    {
+        "epfl-layers-misspelt": (_set((*EPFL, "layers"), "adaptiv"), ["algorithms.epfl.layers", "'adaptiv' is not one of"]),
+        "epfl-weights-misspelt": (_set((*EPFL, "weights"), "shrink"), ["algorithms.epfl.weights", "'shrink' is not one of"]),
+        "variant-epfl-layers-misspelt": (
+            _set(("variants", "layers_first_half"), {"algorithm": {"layers": "adaptive_half"}}),
+            ["variants.layers_first_half.algorithm.layers", "'adaptive_half' is not one of"],
+        ),
+        "variant-epfl-weights-misspelt": (
+            _set(("variants", "weights_uniform"), {"algorithm": {"weights": "shrinked"}}),
+            ["variants.weights_uniform.algorithm.weights", "'shrinked' is not one of"],
+        ),
+    }
+)
+
+
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_config_values_refused(capsys, ws, name):
     change, culprits = CONFIGS[name]

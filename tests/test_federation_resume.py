@@ -120,18 +120,23 @@ def finish(proc: subprocess.Popen, log: Path) -> str:
     return text
 
 
+# EPFL beyond the paper: the adaptive layer choice (recorded every round) and shrunk weights.
+EXTENDED = {"layers": "adaptive", "weights": "shrunk"}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "moment, participation",
-    [("between-rounds", {}), ("mid-save", {}), ("between-rounds", {"count": 2, "dropout": 0.25})],
-    ids=["between-rounds", "mid-save", "partial-with-dropout"],
+    "moment, participation, epfl",
+    [("between-rounds", {}, {}), ("mid-save", {}, {}), ("between-rounds", {"count": 2, "dropout": 0.25}, EXTENDED)],
+    ids=["between-rounds", "mid-save", "partial-with-dropout-adaptive-shrunk"],
 )
-def test_sigkilled_run_resumes_to_identical_metrics(tmp_path, run_files, moment, participation):
+def test_sigkilled_run_resumes_to_identical_metrics(tmp_path, run_files, moment, participation, epfl):
     # The uninterrupted reference runs in this process (one interpreter start less); the
     # killed and resumed runs are separate processes, as on a cluster. With partial
     # participation (fhbench.participation) 2 of the 4 clients are asked per round, a quarter drop out.
     reference = tmp_path / "reference" / "metrics.csv"
     config = yaml.safe_load(run_files["config"].read_text()) | {"participation": participation}
+    config["algorithm_params"] |= epfl
     run_files["config"].write_text(yaml.safe_dump(config))
     assert (
         run_federation(config, run_files["prepared"], run_files["split"], run_files["model"], reference, tmp_path / "ref_ckpt")
@@ -159,7 +164,7 @@ def test_sigkilled_run_resumes_to_identical_metrics(tmp_path, run_files, moment,
     same = out.read_bytes() == reference.read_bytes()
     print(f"resumed run metrics.csv byte-identical to the uninterrupted run: {same}")
     assert same
-    for name in ("participation.csv", "mixing.csv"):
+    for name in ("participation.csv", "mixing.csv", "asymmetry.csv"):
         assert out.with_name(name).read_bytes() == reference.with_name(name).read_bytes(), name
     if participation:
         rows = out.with_name("participation.csv").read_text().splitlines()

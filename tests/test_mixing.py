@@ -55,3 +55,31 @@ def test_heatmap_orders_clients_by_dominant_class():
     assert list(client_order(frame)) == [1, 2, 0]
     fig = plot_mixing(frame, title="weights")
     assert len([ax for ax in fig.axes if ax.get_visible() and ax.images]) == 1
+
+
+def test_adaptive_layer_choice_is_on_file_for_every_round_and_the_rest_at_evaluation_rounds():
+    from fhbench.algorithms.epfl import adaptive_distances
+    from fhbench.mixing import layer_choices
+    from tests.algorithms.conftest import make_federation
+
+    fed = make_federation("epfl", n_clients=4, rounds=3, eval_every=2, params={"layers": "adaptive", "weights": "shrunk"})
+    fed.run()
+    frame = fed.server_frame()
+    layers = layer_choices(frame)
+    n_layers = len(fed.algorithm.info.lora_b)
+    assert sorted(layers["round"].unique()) == [1, 2, 3]  # every round, though only 2 and 3 are evaluated
+    assert (layers.groupby("round")["chosen"].sum() == -(-n_layers // 2)).all()
+    assert sorted(frame[frame.matrix == "mixing"]["round"].unique()) == [2, 3]
+    shrink = frame[frame.matrix == "shrinkage"]
+    assert sorted(shrink["round"].unique()) == [2, 3] and (shrink.i == shrink.j).all()
+    # The last round's record is the rule applied to the B matrices the clients uploaded then.
+    b = [[s.params[k] for k in fed.algorithm.info.lora_b] for s in fed.states]
+    _, spread, chosen = adaptive_distances(b)
+    last = layers[layers["round"] == 3]
+    assert last[last.chosen]["layer"].tolist() == chosen
+    np.testing.assert_allclose(last["spread"], spread.numpy(), rtol=1e-12)
+    # Without the adaptive rule nothing is written between evaluation rounds.
+    plain = make_federation("epfl", n_clients=4, rounds=3, eval_every=2)
+    plain.run()
+    assert layer_choices(plain.server_frame()).empty
+    assert sorted(plain.server_frame()["round"].unique()) == [0, 2, 3]

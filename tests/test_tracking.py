@@ -135,7 +135,14 @@ def test_off_by_default_and_per_run_under_the_run_folder(tmp_path, demo_organamn
     assert tracking_dir({"tracking": "tensorboard"}, key) == f"{key.directory}/tensorboard"
     out = tmp_path / "metrics.csv"
     run_federation(run_config(rounds=1), demo_organamnist, split, tiny_vit_dir, out)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["diagnostics.csv", "metrics.csv", "mixing.csv", "participation.csv", "run.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "asymmetry.csv",
+        "diagnostics.csv",
+        "metrics.csv",
+        "mixing.csv",
+        "participation.csv",
+        "run.json",
+    ]
 
 
 def rows_of(round_values: dict[int, float]) -> list[tuple]:

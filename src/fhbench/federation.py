@@ -398,6 +398,12 @@ class Federation:
             self.batched = batched_trainer(self)
         self.rows: list[tuple] = []
         self.server_rows: list[tuple] = []  # the algorithm's server matrices (EPFL's weights), tidy
+        from fhbench.asymmetry import AsymmetryRecorder
+
+        # How alike the clients' A updates are, and their B updates, every round (asymmetry.csv).
+        keys = (config.dataset, config.partition, config.algorithm, config.variant, config.seed)
+        info = self.algorithm.info
+        self.asymmetry = AsymmetryRecorder(keys, info.lora_a, info.lora_b, enabled=self.algorithm.samples_clients)
         self.start_round = 1
         # Each client's part sizes, once (round 0, split "data"): sample-weighted means need them.
         for i, part in enumerate(self.clients):
@@ -414,16 +420,17 @@ class Federation:
 
         return pd.DataFrame(self.rows, columns=FILE_COLUMNS)
 
-    def record_server_matrices(self, round_: int) -> None:
-        """Store the algorithm's server matrices of this round as tidy rows (nothing for most algorithms).
+    def record_server_matrices(self, round_: int, eval_round: bool = True) -> None:
+        """Store the algorithm's server matrices of this round as tidy rows (nothing for most algorithms):
+        all of them at an evaluation round, those :func:`fhbench.mixing.recorded_at` names at the others.
 
         The first time, the clients' own relations go with them: each client's dominant training
         class, its planted group (planted-structure splits) and the label-distribution distance
         (total variation) between clients, so weights can be read against the data.
         """
-        from fhbench.mixing import client_relations, matrix_rows
+        from fhbench.mixing import client_relations, matrix_rows, recorded_at
 
-        matrices = self.algorithm.server_matrices()
+        matrices = {name: m for name, m in self.algorithm.server_matrices().items() if recorded_at(name, eval_round)}
         if not matrices:
             return
         c = self.config
@@ -454,6 +461,7 @@ class Federation:
             "server": self.algorithm.server_state(),
             "rows": self.rows,
             "server_rows": self.server_rows,
+            "asymmetry_rows": self.asymmetry.rows,
             "diagnostics": self.diagnostics.state(),
         }
         # Written to a temporary sibling, flushed to disk, then renamed over last.pt: a kill or a
@@ -480,6 +488,7 @@ class Federation:
         self.algorithm.load_server_state(state["server"])
         self.rows = [tuple(r) for r in state["rows"]]
         self.server_rows = [tuple(r) for r in state.get("server_rows", [])]
+        self.asymmetry.rows = [tuple(r) for r in state.get("asymmetry_rows", [])]
         self.diagnostics.load_state(state.get("diagnostics"))
         self.start_round = state["round"] + 1
         self.participation.replay(state["round"])  # who is behind the server, from the seeded plans
@@ -521,6 +530,7 @@ class Federation:
         selected, returned = set(plan.selected), set(plan.returned)
         caught_up = {c: tensor_bytes(m) for c, m in catch_up(self, plan).items()} if not self.participation.full else {}
         uploads, losses, val_acc = [], [], []
+        self.asymmetry.round_start({c: self.states[c].params for c in plan.selected})
         self.diagnostics.start_round(self.states, plan.selected)
         trained = self.batched.train_round(round_, plan.selected) if self.batched else None
         last_report = time.perf_counter()
@@ -548,6 +558,7 @@ class Federation:
                 uploads.append(self.algorithm.upload(client, self.states[client]))
             elif client in selected:
                 self.algorithm.not_returned(client, self.states[client])
+        self.asymmetry.round_end(round_, {c: self.states[c].params for c in plan.selected})
         self.diagnostics.end_training(round_, self.states, plan.selected)
         if len(returned) == n:
             messages = dict(zip(plan.returned, self.algorithm.aggregate(uploads)))
@@ -560,11 +571,10 @@ class Federation:
             self._row(round_, client, "comm", "upload_bytes", tensor_bytes(sent.get(client, {})))
             self._row(round_, client, "comm", "download_bytes", tensor_bytes(messages.get(client, {})) + caught_up.get(client, 0))
         self.participation.round_done(plan)
-        if self.config.is_eval_round(round_):
-            if "received" in self.config.eval_points:
-                received = [self.evaluate(client, round_, "received") for client in range(n)]
-                val_acc = val_acc or received
-            self.record_server_matrices(round_)
+        if self.config.is_eval_round(round_) and "received" in self.config.eval_points:
+            received = [self.evaluate(client, round_, "received") for client in range(n)]
+            val_acc = val_acc or received
+        self.record_server_matrices(round_, self.config.is_eval_round(round_))
         summary = f"loss {np.mean(losses):.4f}"  # at least one client is asked every round
         if len(selected) < n or len(returned) < len(selected):
             summary = f"{len(selected)} asked, {len(returned)} returned · " + summary
@@ -595,6 +605,7 @@ class Federation:
                 # Drop the partial round, keep one row saying where the run stopped.
                 self.rows = [r for r in self.rows if r[5] < round_]
                 self.diagnostics.rows = [r for r in self.diagnostics.rows if r[5] < round_]
+                self.asymmetry.rows = [r for r in self.asymmetry.rows if r[5] < round_]
                 self._row(round_, -1, "run", "diverged", 1.0)
                 return self._finish("diverged", progress, tracker)
             progress.round_done(round_, f"{len(self.clients)} clients · lr {c.lr_at(round_):.2e} · {summary}", postfix=summary)
@@ -631,10 +642,13 @@ def run_federation(
     progress_bar: bool = False,
     tracking_dir: str | Path | None = None,
     mixing_out: str | Path | None = None,
+    asymmetry_out: str | Path | None = None,
     diagnostics_out: str | Path | None = None,
 ) -> str:
     """Run (or resume) one federated run and write its tidy ``metrics.csv`` atomically, with
-    ``participation.csv`` beside it (who was asked and who returned per round, fhbench.participation).
+    ``participation.csv`` beside it (who was asked and who returned per round, fhbench.participation)
+    and ``asymmetry_out`` (default: ``asymmetry.csv`` beside the metrics; how alike the clients'
+    A and B updates are per round, fhbench.asymmetry).
 
     The resolved configuration, status, cost (wall and CPU time, peak memory) and provenance
     (:mod:`fhbench.provenance`) go to ``run_info_out`` (default: a ``run.json`` beside the metrics); the algorithm's server matrices per evaluation
@@ -656,6 +670,8 @@ def run_federation(
         engine.metrics_frame().to_csv(tmp, index=False)
     with atomic_path(mixing_out or Path(metrics_out).with_name("mixing.csv")) as tmp:
         engine.server_frame().to_csv(tmp, index=False)
+    with atomic_path(asymmetry_out or Path(metrics_out).with_name("asymmetry.csv")) as tmp:
+        engine.asymmetry.frame().to_csv(tmp, index=False)
     write_participation(engine, Path(metrics_out).with_name("participation.csv"))
     with atomic_path(diagnostics_out or Path(metrics_out).with_name("diagnostics.csv")) as tmp:
         engine.diagnostics.frame().to_csv(tmp, index=False)

@@ -91,6 +91,11 @@ class RunKey:
         """The run's server matrices per evaluation round (fhbench.mixing; EPFL's weights)."""
         return f"{self.directory}/mixing.csv"
 
+    @property
+    def asymmetry(self) -> str:
+        """How alike the clients' LoRA A and B updates are, per round (fhbench.asymmetry)."""
+        return f"{self.directory}/asymmetry.csv"
+
 
 def config_name(config: dict) -> str:
     """The config's ``name``: the folder under results/ and logs/ everything it produces lives in."""
@@ -602,14 +607,16 @@ def figure_runs(config: dict, figure: str) -> list[RunKey]:
 def figure_inputs(config: dict, figure: str) -> list[str]:
     """The files one figure reads: its runs' metrics, or their server matrices for kinds that
     draw those (``fhbench.reporting.figures.MIXING_KINDS``), their diagnostics for the
-    diagnostics kinds, plus their run.json for kinds that need the clients' training sizes
-    (``INFO_KINDS``)."""
-    from fhbench.reporting.figures import DIAGNOSTICS_KINDS, INFO_KINDS, MIXING_KINDS
+    diagnostics kinds, or their A/B update similarities (``ASYMMETRY_KINDS``), plus their
+    run.json for kinds that need the clients' training sizes (``INFO_KINDS``)."""
+    from fhbench.reporting.figures import ASYMMETRY_KINDS, DIAGNOSTICS_KINDS, INFO_KINDS, MIXING_KINDS
 
     kind = config["figures"][figure]["kind"]
     runs = figure_runs(config, figure)
     if kind in MIXING_KINDS:
         return [key.mixing for key in runs]
+    if kind in ASYMMETRY_KINDS:
+        return [key.asymmetry for key in runs]
     if kind in DIAGNOSTICS_KINDS:
         return [key.diagnostics for key in runs]
     return [key.metrics for key in runs] + ([key.info for key in runs] if kind in INFO_KINDS else [])

@@ -7,6 +7,12 @@ they come from) and, at round 0, what the weights can be read against: ``label_d
 ``dominant_class`` and, for planted-structure splits, its ``planted_group`` (per-client values
 sit on the diagonal, i = j). :func:`concentration` turns a run's rows into the numbers
 REPORT.md quotes; :func:`fhbench.reporting.figures.plot_mixing_figure` draws the heatmaps.
+
+EPFL's extensions add ``shrinkage`` (``weights: shrunk``: each client's pull toward uniform, per
+client at i = j) and, with ``layers: adaptive``, ``layer_spread`` and ``layer_chosen`` (1 if the
+LoRA B tensor took part in the distance): these are indexed by B tensor, i = j = its position
+in model order, and recorded at every round, not only at evaluation rounds (:func:`recorded_at`);
+:func:`layer_choices` reads them and :func:`fhbench.reporting.figures.plot_layer_choice` draws them.
 """
 
 from __future__ import annotations
@@ -19,7 +25,27 @@ import pandas as pd
 from fhbench.metrics import RUN_KEYS
 
 MIXING_COLUMNS = RUN_KEYS + ["round", "matrix", "i", "j", "value"]
-PER_CLIENT = ("dominant_class", "planted_group")  # one value per client, stored at i = j
+PER_CLIENT = ("dominant_class", "planted_group", "shrinkage")  # one value per client, stored at i = j
+LAYER_PREFIX = "layer_"  # per LoRA B tensor (i = j = its index in model order), recorded every round
+
+
+def recorded_at(name: str, eval_round: bool) -> bool:
+    """Whether the server matrix ``name`` is written at this round: all at evaluation rounds;
+    the per-layer records (a few numbers) at every round, so each round's choice is on file."""
+    return eval_round or name.startswith(LAYER_PREFIX)
+
+
+def layer_choices(frame: pd.DataFrame) -> pd.DataFrame:
+    """One run's per-round layer records: one row per (round, layer) with ``spread`` and ``chosen``."""
+    rows = frame[frame["matrix"].isin(["layer_spread", "layer_chosen"]) & (frame["i"] == frame["j"])]
+    if rows.empty:
+        return pd.DataFrame(columns=["round", "layer", "spread", "chosen"])
+    wide = rows.pivot_table(index=["round", "i"], columns="matrix", values="value", aggfunc="first").reset_index()
+    wide = wide.rename(columns={"i": "layer", "layer_spread": "spread", "layer_chosen": "chosen"})
+    wide["chosen"] = wide["chosen"].astype(bool)
+    return (
+        wide[["round", "layer", "spread", "chosen"]].astype({"round": int, "layer": int}).sort_values(["round", "layer"], ignore_index=True)
+    )
 
 
 def client_relations(train_labels: Sequence[np.ndarray], planted_groups: Sequence | None = None) -> dict[str, np.ndarray]:

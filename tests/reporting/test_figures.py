@@ -107,6 +107,10 @@ def test_make_figure_writes_non_blank_pdf_and_png(kind, tmp_path, main_metrics):
         from tests.test_mixing import frame_for
 
         metrics = frame_for(np.full((3, 3), 1 / 3), [np.array([0]), np.array([1]), np.array([1])])
+    elif kind == "layers":  # EPFL's adaptive layer choice, from mixing.csv
+        metrics = layer_frame()
+    elif kind == "asymmetry":  # from the runs' asymmetry.csv
+        metrics = asymmetry_frame_for()
     elif kind == "diagnostics":  # drawn from the runs' diagnostics.csv
         import pandas as pd
 
@@ -153,13 +157,18 @@ def test_figure_of_runs_that_all_diverged_is_drawn_with_a_note(tmp_path, kind):
 
     plt.Figure.savefig = spy
     try:
+        from fhbench.asymmetry import ASYMMETRY_COLUMNS
         from fhbench.diagnostics import DIAGNOSTICS_COLUMNS
         from fhbench.mixing import MIXING_COLUMNS
-        from fhbench.reporting.figures import DIAGNOSTICS_KINDS, MIXING_KINDS
+        from fhbench.reporting.figures import ASYMMETRY_KINDS, DIAGNOSTICS_KINDS, MIXING_KINDS
 
-        if kind in MIXING_KINDS:  # a diverged run's mixing.csv holds only its header
+        # A diverged run's mixing.csv and asymmetry.csv hold only their header, and so does its
+        # diagnostics.csv when no round ended.
+        if kind in MIXING_KINDS:
             frame = pd.DataFrame([], columns=MIXING_COLUMNS)
-        elif kind in DIAGNOSTICS_KINDS:  # and so does its diagnostics.csv when no round ended
+        elif kind in ASYMMETRY_KINDS:
+            frame = pd.DataFrame([], columns=ASYMMETRY_COLUMNS)
+        elif kind in DIAGNOSTICS_KINDS:
             frame = pd.DataFrame([], columns=DIAGNOSTICS_COLUMNS)
         else:
             frame = pd.DataFrame(rows, columns=METRIC_COLUMNS)
@@ -211,3 +220,60 @@ def test_figures_draw_the_chosen_evaluation_point(main_metrics):
     local_curves = convergence_curves(at_eval_point(both, "local"))
     assert local_curves.equals(convergence_curves(main_metrics))
     assert (convergence_curves(at_eval_point(both, "received"))["mean"] == 0.1).all()
+
+
+def layer_frame(seeds=(0,), rounds: int = 4, layers: int = 4):
+    """mixing.csv rows of adaptive EPFL runs: layer 1 chosen every round, layer 0 or 2 beside it."""
+    from fhbench.mixing import matrix_rows, mixing_frame
+
+    rows = []
+    for seed in seeds:
+        keys = ("organamnist", "fhbench", "epfl", "layers_adaptive", seed)
+        for r in range(1, rounds + 1):
+            spread = np.array([0.1 * (r % 2), 0.5, 0.1 * (1 - r % 2), 0.05])[:layers]
+            chosen = np.zeros(layers)
+            chosen[np.argsort(-spread, kind="stable")[: (layers + 1) // 2]] = 1
+            rows += matrix_rows(keys, r, {"layer_spread": spread, "layer_chosen": chosen})
+    return mixing_frame(rows)
+
+
+def asymmetry_frame_for(rounds: int = 3):
+    """asymmetry.csv rows: two datasets, FedAvg and local, A more alike than B."""
+    from fhbench.asymmetry import asymmetry_frame
+
+    rows = []
+    for dataset in ("organamnist", "icbhi"):
+        for algorithm, level in (("fedavg", 0.6), ("local", 0.3)):
+            for r in range(1, rounds + 1):
+                for matrix, value in (("A", level), ("B", level / 3)):
+                    for layer in range(2):
+                        rows.append((dataset, "fhbench", algorithm, "default", 0, r, matrix, layer, "cosine", value))
+                        rows.append((dataset, "fhbench", algorithm, "default", 0, r, matrix, layer, "norm", 0.1))
+    return asymmetry_frame(rows)
+
+
+def test_layer_figure_marks_the_chosen_tensors_and_names_undrawn_seeds():
+    from fhbench.mixing import layer_choices
+    from fhbench.reporting.figures import plot_layer_choice
+
+    frame = layer_frame(seeds=(0, 1))
+    layers = layer_choices(frame[frame.seed == 0])
+    assert layers.groupby("round")["chosen"].sum().tolist() == [2, 2, 2, 2]
+    fig = plot_layer_choice(frame, title="layers")
+    (ax,) = [a for a in fig.axes if a.get_visible() and a.images]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[1] == "B1 (100%)" and labels[3] == "B3 (0%)"  # the share of rounds each tensor was chosen
+    assert len(ax.collections[0].get_offsets()) == 8  # 2 chosen × 4 rounds
+    assert "seed 1 not drawn" in fig._suptitle.get_text()
+
+
+def test_asymmetry_figure_draws_a_solid_a_and_a_dashed_b_line_per_method_and_panel():
+    from fhbench.reporting.figures import plot_asymmetry
+
+    fig = plot_asymmetry(asymmetry_frame_for(), title="asymmetry")
+    axes = [a for a in fig.axes if a.get_visible()]
+    assert [a.get_title() for a in axes] == ["organamnist (image) / fhbench", "icbhi (audio) / fhbench"]
+    lines = [line for line in axes[0].get_lines() if line.get_label().endswith((": A", ": B"))]
+    assert sorted(line.get_label() for line in lines) == ["fedavg: A", "fedavg: B", "local: A", "local: B"]
+    assert {line.get_linestyle() for line in lines if line.get_label().endswith("A")} == {"-"}
+    assert {line.get_linestyle() for line in lines if line.get_label().endswith("B")} == {"--"}

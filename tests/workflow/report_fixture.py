@@ -13,6 +13,7 @@ import pandas as pd
 import yaml
 
 from fhbench import grid
+from fhbench.asymmetry import asymmetry_frame
 from fhbench.config import validate_config
 from fhbench.diagnostics import DIAGNOSTICS_COLUMNS
 from fhbench.metrics import EVAL_POINTS, FILE_COLUMNS
@@ -23,7 +24,7 @@ from tests.conftest import copy_repo
 from tests.reporting.tidy import tidy_metrics
 
 # Only the reporting rules may run: the hand-made metrics stand in for run_federation's outputs.
-REPORT_RULES = ["make_table", "label_priors", "plot_figure", "judge_claims", "write_report", "efficiency_table", "all"]
+REPORT_RULES = ["make_table", "label_priors", "plot_figure", "judge_claims", "asymmetry_report", "write_report", "efficiency_table", "all"]
 
 
 def score(dataset, partition, algorithm, variant, seed):
@@ -51,6 +52,7 @@ def prepare(dest: Path, configfile: str = "config/demo.yaml") -> tuple[Path, dic
         ).to_csv(out / "metrics.csv", index=False)
         (out / "run.json").write_text(json.dumps({"status": "completed"}))
         mixing_frame([]).to_csv(out / "mixing.csv", index=False)  # no server matrices (as a non-EPFL run writes)
+        asymmetry_frame([]).to_csv(out / "asymmetry.csv", index=False)  # no updates recorded (as the centralized reference)
         pd.DataFrame(columns=DIAGNOSTICS_COLUMNS).to_csv(out / "diagnostics.csv", index=False)
         pd.DataFrame(columns=PARTICIPATION_COLUMNS).to_csv(out / "participation.csv", index=False)
     # Split priors as make_partition writes them beside each split: a constant 0.5 prior (one

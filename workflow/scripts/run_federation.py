@@ -29,6 +29,7 @@ call(
         # From the config, not params: switching tracking on must not rerun finished runs.
         tracking_dir=tracking_dir(snakemake.config, key) if key else None,
         mixing_out=snakemake.output.mixing,
+        asymmetry_out=snakemake.output.get("asymmetry"),  # a tuning trial writes it beside its metrics
         diagnostics_out=snakemake.output.diagnostics,
     ),
     log=snakemake.log[0],

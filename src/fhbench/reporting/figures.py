@@ -485,6 +485,7 @@ def plot_client_size(metrics: pd.DataFrame, title: str = "", sizes: pd.DataFrame
 
 
 from fhbench.reporting.diagnostics_figure import plot_diagnostics  # noqa: E402 - the registry below lists it
+from fhbench.reporting.epfl_figures import plot_asymmetry, plot_layer_choice  # noqa: E402 - the registry below lists them
 
 FIGURES: dict[str, Callable[..., "Figure"]] = {
     "convergence": plot_convergence,
@@ -495,11 +496,15 @@ FIGURES: dict[str, Callable[..., "Figure"]] = {
     "mixing": plot_mixing_figure,
     "client_size": plot_client_size,
     "unseen": plot_unseen,
+    "layers": plot_layer_choice,
+    "asymmetry": plot_asymmetry,
     "diagnostics": plot_diagnostics,
 }
 
 #: Figure kinds drawn from the runs' ``mixing.csv`` (server matrices) instead of ``metrics.csv``.
-MIXING_KINDS = ("mixing",)
+MIXING_KINDS = ("mixing", "layers")
+#: Figure kinds drawn from the runs' ``asymmetry.csv`` (fhbench.asymmetry).
+ASYMMETRY_KINDS = ("asymmetry",)
 #: Figure kinds that also read the runs' ``run.json`` (the clients' training sizes).
 INFO_KINDS = ("client_size",)
 #: Figure kinds drawn from the runs' ``diagnostics.csv`` (fhbench.diagnostics).
@@ -522,7 +527,7 @@ def make_figure(kind: str, metrics: pd.DataFrame, outputs: Sequence[str | Path],
     if kind not in FIGURES:
         raise KeyError(f"unknown figure kind {kind!r}; registered: {sorted(FIGURES)}")
     try:
-        if kind not in MIXING_KINDS + DIAGNOSTICS_KINDS:  # every figure of the runs' metrics plots test accuracy
+        if kind not in MIXING_KINDS + DIAGNOSTICS_KINDS + ASYMMETRY_KINDS:  # every figure of the runs' metrics plots test accuracy
             scored = metrics[(metrics["split"] == "test") & (metrics["metric"] == "accuracy")]["value"]
             if not np.isfinite(scored.to_numpy(dtype=float)).any():
                 raise NothingToPlot("the runs hold no finite test accuracy")
