@@ -108,6 +108,10 @@ def write_workdir(workdir: Path, modules: dict[str, list[str]]) -> None:
     }
     lines = ["", "[tool.mutmut]"] + [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
     (workdir / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text() + "\n".join(lines) + "\n")
+    # a git checkout of its own: tests/test_provenance.py checks git_state against git in this tree
+    git = ["git", "-c", "user.name=mutation", "-c", "user.email=mutation@example.invalid"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "snapshot for mutation testing"]):
+        subprocess.run(git + args, cwd=workdir, check=True, capture_output=True)
 
 
 def run_mutmut(workdir: Path, jobs: int, niceness: int) -> float:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
+import sys
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
 from fhbench import provenance
+from tests.conftest import REPO
 
 GIT_ENV = dict(
     os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.invalid", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.invalid"
@@ -36,8 +40,12 @@ def test_git_state_reports_the_commit_and_a_dirty_tree(tmp_path):
 
 
 def test_this_checkout_is_a_git_checkout():
-    state = provenance.git_state()
-    assert state["commit"] is None or len(state["commit"]) == 40
+    """With no argument, git_state reports the checkout fhbench is imported from, as git itself does."""
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=60)
+    assert head.returncode == 0, f"{REPO} is not a git checkout: {head.stderr.strip()}"
+    changed = git(REPO, "status", "--porcelain", "--untracked-files=no")
+    assert provenance.git_state() == {"commit": head.stdout.strip(), "dirty": bool(changed)}
+    assert len(head.stdout.strip()) == 40
 
 
 def test_versions_name_python_and_the_packages():
@@ -82,16 +90,42 @@ def test_collect_has_every_field(tmp_path):
     assert datetime.fromisoformat(block["finished"]) >= datetime.fromisoformat(started)
 
 
-def test_cost_measures_this_process():
+def test_cost_counts_from_the_given_start():
+    # Starts 100 s (wall) and 50 s (CPU) in the past: the cost is those plus what passed since, no more.
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    junk = bytearray(64 * 2**20)  # 64 MB resident
-    junk[::4096] = b"x" * len(junk[::4096])
-    while time.process_time() - cpu0 < 0.2:
-        pass
-    used = provenance.cost(wall0, cpu0)
-    assert used["cpu_seconds"] >= 0.2 and used["wall_seconds"] >= used["cpu_seconds"] - 0.05
-    assert used["peak_rss_mb"] >= 64
+    used = provenance.cost(wall0 - 100.0, cpu0 - 50.0)
+    wall_spent, cpu_spent = time.perf_counter() - wall0, time.process_time() - cpu0
+    assert 100.0 - 0.005 <= used["wall_seconds"] <= 100.0 + wall_spent + 0.005
+    assert 50.0 - 0.005 <= used["cpu_seconds"] <= 50.0 + cpu_spent + 0.005
     assert "gpu_peak_mb" not in used
+
+
+PEAK_CHILD = """
+import json, sys, time
+from fhbench import provenance
+from tests.conftest import REPO
+
+def hwm_mb():  # the kernel's own high-water mark, read apart from getrusage
+    line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+before = hwm_mb()
+junk = bytearray(256 * 2**20)
+junk[::4096] = b"x" * len(junk[::4096])  # touch every page: 256 MB resident
+after = hwm_mb()
+print(json.dumps({"before": before, "after": after, "cost": provenance.cost(time.perf_counter(), time.process_time())}))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="VmHWM is Linux's")
+def test_cost_reports_the_peak_memory_of_this_process():
+    # A fresh process that touches 256 MB: the reported peak rises with it and equals the kernel's high-water mark.
+    env = dict(os.environ, PYTHONPATH=str(Path(provenance.__file__).parents[1]))  # the fhbench under test
+    done = subprocess.run([sys.executable, "-c", PEAK_CHILD], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout)
+    assert seen["after"] - seen["before"] >= 250  # the allocation itself is real
+    assert seen["after"] - 1 <= seen["cost"]["peak_rss_mb"] <= seen["after"] + 1  # getrusage and VmHWM differ by < 0.3 MB
 
 
 def test_summarise_flags_mixed_code_and_sums_cost():
