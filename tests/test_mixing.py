@@ -55,3 +55,10 @@ def test_heatmap_orders_clients_by_dominant_class():
     assert list(client_order(frame)) == [1, 2, 0]
     fig = plot_mixing(frame, title="weights")
     assert len([ax for ax in fig.axes if ax.get_visible() and ax.images]) == 1
+    # An asymmetric matrix, so that the order shows in the picture: each row's off-diagonal share
+    # by hand (row 0 gives 0.4 of its 0.5 to client 1: 0.8), rows and columns in the order 1, 2, 0.
+    w = np.array([[0.5, 0.4, 0.1], [0.2, 0.5, 0.3], [0.05, 0.45, 0.5]])
+    ax = next(ax for ax in plot_mixing(frame_for(w, [np.array([2]), np.array([0]), np.array([1])])).axes if ax.images)
+    expected = np.array([[np.nan, 0.6, 0.4], [0.9, np.nan, 0.1], [0.8, 0.2, np.nan]])
+    np.testing.assert_allclose(np.ma.filled(ax.images[0].get_array(), np.nan), expected)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["c0", "c1", "c2"]
