@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from fhbench.devices import claim_device
+from tests.bounded import LineReader
 from tests.conftest import REPO
 
 HOLD = "import sys, time; from fhbench.devices import claim_device; print(claim_device(3, sys.argv[1]), flush=True); time.sleep(120)"
@@ -16,7 +17,12 @@ HOLD = "import sys, time; from fhbench.devices import claim_device; print(claim_
 def start_holder(lock_dir) -> tuple[subprocess.Popen, int]:
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     proc = subprocess.Popen([sys.executable, "-c", HOLD, str(lock_dir)], env=env, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
+    try:
+        line = LineReader(proc.stdout).next_line("the device a holder claimed")
+    except BaseException:
+        proc.kill()
+        proc.wait(timeout=30)
+        raise
     assert line.strip().isdigit(), f"holder printed {line!r}"
     return proc, int(line)
 

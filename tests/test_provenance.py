@@ -22,7 +22,7 @@ GIT_ENV = dict(
 
 
 def git(cwd, *args):
-    return subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True, text=True, timeout=60).stdout.strip()
 
 
 def test_git_state_reports_the_commit_and_a_dirty_tree(tmp_path):

@@ -13,9 +13,11 @@ import yaml
 
 from fhbench import grid
 from fhbench.config import load_config
+from tests.bounded import frozen
 from tests.conftest import copy_repo
 
-ROUNDS = 30  # slow enough (about 10 s a run) to find runs mid-way
+ROUNDS = 30  # about 10 s a run on an idle machine: many looks land while one runs
+LOOK_EVERY_S = 0.2  # the runs' time between two looks at the status screen (less than a round)
 
 
 def status_screen(work, configfile: str) -> str:
@@ -69,15 +71,20 @@ def test_status_of_a_grid_mid_run_and_at_the_end(tmp_path):
             stderr=subprocess.STDOUT,
         )
     mid = None
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 1800  # a bound for a hang, not a speed requirement
     try:
         while proc.poll() is None and time.monotonic() < deadline:
-            screen = status_screen(work, "config/live.yaml")
+            # The grid is stopped while status looks (SIGSTOP on Snakemake and every job under
+            # it), so the look costs the runs nothing and they move on only between looks, by
+            # LOOK_EVERY_S of their own time: however slow or fast the machine, some look lands
+            # between the first run's end and the last run's end, with a run part-way.
+            with frozen(proc.pid):
+                screen = status_screen(work, "config/live.yaml")
             running = re.findall(r"^  organamnist/fhbench/(\w+)/default/seed\d\s+(\d+)/(\d+)\s", screen, flags=re.MULTILINE)
             if counts(screen)["done"] >= 1 and any(0 < int(k) < int(t) for _, k, t in running):
                 mid = screen
                 break
-            time.sleep(2.0)  # each look costs about a second of CPU, taken from the grid
+            time.sleep(LOOK_EVERY_S)
         returncode = proc.wait(timeout=max(1, deadline - time.monotonic()))
     finally:
         if proc.poll() is None:
