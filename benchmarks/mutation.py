@@ -69,14 +69,16 @@ SKIP_LINES = [r"^\s*raise \w+(Error|Exception)\(", r"\blog(ger)?\.(debug|info|wa
 ALSO_COPY = ["config", "report", "examples"]
 
 EQUIVALENTS = REPO / "benchmarks" / "mutation_equivalents.yaml"
-KILLED, SURVIVED, NO_TESTS, TIMEOUT = "killed", "survived", "no tests", "timeout"
+KILLED, SURVIVED, NO_TESTS, TIMEOUT, NOT_RUN = "killed", "survived", "no tests", "timeout", "not checked"
+EQUIVALENT = "equivalent"
 
 
 def resolve_modules(globs: list[str]) -> tuple[dict[str, list[str]], list[str]]:
     """Module path (relative to src/fhbench) -> its targeted tests; and the globs that matched nothing."""
     found, missing = {}, []
     for pattern in globs:
-        paths = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.glob(pattern) if p.name != "__init__.py" or p.stat().st_size)
+        # a package's __init__ (here the algorithm registry) only when named: it computes no result
+        paths = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.glob(pattern) if p.name != "__init__.py" or "*" not in pattern)
         if not paths:
             missing.append(pattern)
         for path in paths:
@@ -172,61 +174,60 @@ def collect(workdir: Path, modules: list[str]) -> list[dict]:
     return rows
 
 
-def report(rows: list[dict], modules: list[str], missing: list[str], target: float) -> tuple[str, bool]:
-    equivalents = load_equivalents()
+def mark_equivalents(rows: list[dict], equivalents: list[dict]) -> list[dict]:
+    """Survivors matching a listed equivalent (same function, same mutated line) become "equivalent"
+    with its reason; returns the listed entries no survivor matched (stale: fix or drop them)."""
     used = set()
     for row in rows:
         if row["status"] != SURVIVED:
             continue
         for i, eq in enumerate(equivalents):
             if eq["function"] == function_of(row["mutant"]) and eq["mutated"].strip() in mutated_lines(row["diff"]):
-                row["status"], row["why"] = "equivalent", eq["why"]
+                row["status"], row["why"] = EQUIVALENT, eq["why"]
                 used.add(i)
                 break
+    return [eq for i, eq in enumerate(equivalents) if i not in used]
+
+
+def score_row(label: str, counts: Counter, target: float) -> tuple[str, bool]:
+    """One table row; a timeout counts as a kill (the mutant made a test run past its bound)."""
+    total = sum(counts.values())
+    scored = total - counts[EQUIVALENT] - counts[NOT_RUN]  # of the mutants checked so far
+    score = (counts[KILLED] + counts[TIMEOUT]) / scored if scored else 1.0
+    passed = score >= target and not counts[NOT_RUN]
+    cells = [label, total, counts[KILLED], counts[TIMEOUT], counts[SURVIVED], counts[NO_TESTS], counts[EQUIVALENT], counts[NOT_RUN]]
+    verdict = "PASS" if passed else "FAIL" if not counts[NOT_RUN] else "incomplete"
+    return "| " + " | ".join(map(str, cells)) + f" | {score:.1%} | {verdict} |", passed
+
+
+def report(rows: list[dict], modules: list[str], missing: list[str], target: float) -> tuple[str, bool]:
+    stale = mark_equivalents(rows, load_equivalents())
     out = [
-        "| module | mutants | killed | timeout | survived | no tests | equivalent | score | verdict |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| module | mutants | killed | timeout | survived | no tests | equivalent | not run | score | verdict |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     ok = True
     for module in modules:
         counts = Counter(r["status"] for r in rows if r["module"] == module)
-        total = sum(counts.values())
-        if not total:
-            out.append(f"| {module} | 0 | | | | | | | no mutants |")
+        if not counts:
+            out.append(f"| {module} | 0 | | | | | | | | no mutants |")
             continue
-        # a timeout is a kill: the mutant made a test run past its bound (an endless loop)
-        scored = total - counts["equivalent"]
-        score = (counts[KILLED] + counts[TIMEOUT]) / scored if scored else 1.0
-        passed = score >= target
+        line, passed = score_row(module, counts, target)
+        out.append(line)
         ok &= passed
-        out.append(
-            f"| {module} | {total} | {counts[KILLED]} | {counts[TIMEOUT]} | {counts[SURVIVED]} | {counts[NO_TESTS]} | "
-            f"{counts['equivalent']} | {score:.1%} | {'PASS' if passed else 'FAIL'} |"
-        )
-    total = Counter(r["status"] for r in rows)
-    scored = len(rows) - total["equivalent"]
-    out.append(
-        f"| **all** | {len(rows)} | {total[KILLED]} | {total[TIMEOUT]} | {total[SURVIVED]} | {total[NO_TESTS]} | {total['equivalent']} | "
-        f"{(total[KILLED] + total[TIMEOUT]) / max(scored, 1):.1%} | target {target:.0%} |"
-    )
-    for pattern in missing:
-        out.append(f"\n{pattern}: no such module in this tree, skipped")
-    stale = [
-        eq
-        for i, eq in enumerate(equivalents)
-        if i not in used
-        and eq["function"].split(".")[1:]
-        and any(eq["function"].startswith("fhbench." + m.removesuffix(".py").replace("/", ".") + ".") for m in modules)
-    ]
+    out.append(score_row("**all**", Counter(r["status"] for r in rows), target)[0].rsplit("|", 2)[0] + f"| target {target:.0%} |")
+    out += [f"\n{pattern}: no such module in this tree, skipped" for pattern in missing]
+    prefixes = tuple("fhbench." + m.removesuffix(".py").replace("/", ".") + "." for m in modules)
     for eq in stale:
-        out.append(f"\nnote: listed equivalent not seen as a survivor (fixed, renamed or now killed): {eq['function']}: {eq['mutated']}")
+        if eq["function"].startswith(prefixes):
+            out.append(f"\nnote: a listed equivalent no survivor matches (fixed, renamed or now killed): {eq['function']}: {eq['mutated']}")
     for status, title in ((SURVIVED, "Surviving mutants"), (NO_TESTS, "Mutants no targeted test reaches"), ("suspicious", "Suspicious")):
         found = [r for r in rows if r["status"] == status]
         if found:
             out.append(f"\n## {title} ({len(found)})\n")
             for r in found:
                 out.append(f"{r['mutant']}\n" + "\n".join("    " + line for line in r["diff"].splitlines()[2:]))
-    listed = [r for r in rows if r["status"] == "equivalent"]
+    listed = [r for r in rows if r["status"] == EQUIVALENT]
     if listed:
         out.append(f"\n## Equivalent mutants ({len(listed)}, from {EQUIVALENTS.relative_to(REPO)})\n")
         out.extend(f"- {r['mutant']}: {r['why']}" for r in listed)
