@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from fhbench.federation import ClientRound
@@ -99,3 +100,27 @@ def test_layers_on_real_backbone_names():
         "classifier.modules_to_save.default.out_proj.bias",
     )
     assert layer_groups(roberta_head) == [roberta_head[:2], roberta_head[2:]]
+
+
+def test_layer_key_is_the_module_path_up_to_the_first_lora():
+    from fhbench.algorithms.fedala import layer_key
+
+    assert (
+        layer_key("vit.encoder.layer.1.attention.attention.query.lora_A.default.weight") == "vit.encoder.layer.1.attention.attention.query"
+    )
+    assert layer_key("blocks.0.lora_B") == "blocks.0" and layer_key("lora_A.default.weight") == ""
+    assert layer_key("convX.lora_A.default.weight") == "convX"  # only the dot before lora_ goes
+    assert layer_key("adapter.lora_mix.lora_A.weight") == "adapter"  # the first lora_ starts the LoRA part
+    assert layer_key("classifier.modules_to_save.default.bias") == "classifier.modules_to_save.default"
+    assert layer_key("scale") == "scale"
+
+
+@pytest.mark.parametrize("fraction,ok", [(1.0, True), (0.5, True), (0.0, False), (1.5, False)])
+def test_data_fraction_must_lie_in_the_unit_interval(fraction, ok):
+    from fhbench.algorithms import build
+
+    if ok:
+        assert build("fedala", data_fraction=fraction).data_fraction == fraction
+    else:
+        with pytest.raises(ValueError, match="data_fraction"):
+            build("fedala", data_fraction=fraction)
