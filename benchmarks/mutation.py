@@ -106,6 +106,10 @@ def write_workdir(workdir: Path, modules: dict[str, list[str]]) -> None:
         # the slow end-to-end tests stay out: they repeat, through the workflow, what the targeted tests check
         "pytest_add_cli_args": ["-m", "not slow", "-p", "no:cacheprovider"],
         "use_git_change_detection": False,
+        # a mutant's tests get 2 x 4 x (their CPU seconds + 1) of CPU time before it counts as a
+        # timeout (mutmut's default 15 spends long minutes on each endless loop); CPU time, so
+        # a loaded machine does not turn kills into timeouts
+        "timeout_multiplier": 4.0,
         "also_copy": [name for name in ALSO_COPY if (REPO / name).exists()],
     }
     lines = ["", "[tool.mutmut]"] + [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
@@ -193,7 +197,7 @@ def score_row(label: str, counts: Counter, target: float) -> tuple[str, bool]:
     """One table row; a timeout counts as a kill (the mutant made a test run past its bound)."""
     total = sum(counts.values())
     scored = total - counts[EQUIVALENT] - counts[NOT_RUN]  # of the mutants checked so far
-    score = (counts[KILLED] + counts[TIMEOUT]) / scored if scored else 1.0
+    score = (counts[KILLED] + counts[TIMEOUT]) / scored if scored else float("nan")
     passed = score >= target and not counts[NOT_RUN]
     cells = [label, total, counts[KILLED], counts[TIMEOUT], counts[SURVIVED], counts[NO_TESTS], counts[EQUIVALENT], counts[NOT_RUN]]
     verdict = "PASS" if passed else "FAIL" if not counts[NOT_RUN] else "incomplete"
