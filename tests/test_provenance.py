@@ -149,3 +149,31 @@ def test_summarise_flags_mixed_code_and_sums_cost():
     assert summary["devices"] == ["Xeon"] and summary["hosts"] == ["h"]
     old = provenance.summarise([{"status": "completed"}])  # run.json written before provenance existed
     assert old["with_provenance"] == 0 and old["commits"] == []
+
+
+def test_summarise_names_gpus_versions_and_counts_what_is_missing():
+    gpu = {
+        "git": {"commit": "c" * 40, "dirty": False},
+        "versions": {"python": "3.11.7", "torch": "2.13.0", "peft": None},  # a package not installed is left out
+        "device": {"type": "cuda", "cpu": "Xeon", "gpu": "NVIDIA H100", "cuda": "12.8"},
+        "host": "node2",
+        "started": "2026-01-03T00:00:00+00:00",
+        "finished": "2026-01-03T01:00:00+00:00",
+    }
+    cpu = dict(gpu, device={"type": "cpu", "cpu": "Xeon"}, host="node1", versions={"python": "3.11.7"})
+    infos = [
+        {"wall_seconds": 1, "cpu_seconds": 1, "peak_rss_mb": 10.0, "gpu_peak_mb": 512.0, "provenance": gpu},
+        {"wall_seconds": 1, "provenance": cpu},  # no cpu_seconds or memory recorded
+        {"status": "completed"},  # no provenance at all
+    ]
+    summary = provenance.summarise(infos)
+    assert summary["runs"] == 3 and summary["with_provenance"] == 2
+    assert summary["devices"] == ["NVIDIA H100 (CUDA 12.8)", "Xeon"]
+    assert summary["versions"] == ["python 3.11.7", "python 3.11.7, torch 2.13.0"]
+    assert summary["hosts"] == ["node1", "node2"] and summary["commits"] == ["cccccccccccc"]
+    # 2 s and 1 s are 0.000556 h and 0.000278 h: three decimals, as the report prints them
+    assert summary["wall_hours"] == 0.001 and summary["cpu_hours"] == 0.0
+    assert summary["peak_rss_mb"] == 10.0 and summary["gpu_peak_mb"] == 512.0
+    none = provenance.summarise([])
+    assert none["runs"] == 0 and none["peak_rss_mb"] == 0 and none["gpu_peak_mb"] == 0 and none["first_start"] is None
+    assert provenance.summarise([{"wall_seconds": 1, "peak_rss_mb": 5.0}, {}])["peak_rss_mb"] == 5.0
