@@ -142,3 +142,18 @@ def test_p_momentum_step_and_reported_loss_by_hand():
         torch.testing.assert_close(state.extra["p"], p - P_LR * grad_p, rtol=1e-5, atol=1e-6)
         assert reported == pytest.approx(float(loss) + 0.5 * lam * MU * float(((p - 1 / 3) ** 2).sum()), rel=1e-6)
         previous = grad_p
+
+
+def test_momentum_carries_across_a_rounds_batches_and_restarts_each_round():
+    fed = make_federation("apple", n_clients=2, batch_size=4, rounds=3)  # 12 rows: 3 batches a round
+    seen, step = [], fed.algorithm.step
+    fed.algorithm.step = lambda *args: seen.append(args[-1]) or step(*args)
+    for round_ in (1, 2):
+        fed.algorithm.local_update(0, fed.states[0], ClientRound(fed, 0, round_))
+    assert len(seen) == 6 and all(isinstance(b, dict) for b in seen)
+    assert seen[0] is seen[1] is seen[2] and seen[3] is seen[4] is seen[5] and seen[0] is not seen[3]
+    assert "p" in seen[0] and set(fed.states[0].params) <= set(seen[0])  # every core tensor and p have a buffer
+    fed.algorithm.step = step
+    state = fed.states[1]
+    fed.algorithm.step(1, state, ClientRound(fed, 1, 1), *train_batch(fed, 1))  # without buffers: a fresh start
+    assert torch.isfinite(state.extra["p"]).all()

@@ -124,3 +124,19 @@ def test_data_fraction_must_lie_in_the_unit_interval(fraction, ok):
     else:
         with pytest.raises(ValueError, match="data_fraction"):
             build("fedala", data_fraction=fraction)
+
+
+def test_training_adapts_only_once_a_global_model_was_received():
+    fed = make_federation("fedala", n_clients=2, rounds=3)
+    state = fed.states[0]
+    adapted, adapt = [], fed.algorithm.adapt
+    fed.algorithm.adapt = lambda st, trainer: adapted.append(st) or adapt(st, trainer)
+    assert fed.algorithm.received_params(0, state) is state.params  # nothing received yet
+    fed.algorithm.local_update(0, state, ClientRound(fed, 0, 1))
+    assert adapted == []  # round 1: no global model to mix in
+    fed.run_round(1)
+    assert fed.algorithm.received_params(0, state) is state.extra["global"]  # the server's model, not θ_i
+    assert any(not torch.equal(state.extra["global"][k], state.params[k]) for k in state.params)
+    adapted.clear()
+    fed.algorithm.local_update(0, state, ClientRound(fed, 0, 2))
+    assert adapted == [state]
