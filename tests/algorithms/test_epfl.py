@@ -129,7 +129,7 @@ def test_a_single_client_keeps_its_own_adapter(weights):
     matrices = fed.algorithm.server_matrices()
     assert torch.equal(matrices["mixing"], torch.ones(1, 1))
     if weights == "similarity":
-        assert torch.equal(matrices["b_distance"], torch.zeros(1, 1, dtype=torch.float64))
+        assert torch.equal(matrices["b_distance"], torch.zeros(1, 1, dtype=torch.float64)) and matrices["b_distance"].dtype == torch.float64
     for k, v in before.items():
         assert torch.equal(fed.states[0].params[k], v)
 

@@ -140,3 +140,23 @@ def test_training_adapts_only_once_a_global_model_was_received():
     adapted.clear()
     fed.algorithm.local_update(0, state, ClientRound(fed, 0, 2))
     assert adapted == [state]
+
+
+def test_weight_learning_reads_its_data_fraction_and_keeps_weights_in_the_unit_interval():
+    fed = make_federation("fedala", n_clients=2, rounds=3, params={"data_fraction": 0.5, "eta": 1e6})
+    fed.run_round(1)
+    fractions, batches = [], ClientRound.batches
+
+    def spy(self, split="train", fraction=1.0):
+        fractions.append((split, fraction))
+        return batches(self, split, fraction=fraction)
+
+    ClientRound.batches = spy
+    try:
+        fed.algorithm.adapt(fed.states[0], ClientRound(fed, 0, 2))
+    finally:
+        ClientRound.batches = batches
+    assert fractions and set(fractions) == {("train", 0.5)}
+    weights = fed.states[0].extra["weights"]
+    values = torch.cat([w.flatten() for w in weights.values()])
+    assert values.min() == 0.0 and values.max() <= 1.0  # a huge step is clamped at both ends
