@@ -88,6 +88,7 @@ def test_collect_has_every_field(tmp_path):
     assert set(block) == {"git", "versions", "device", "host", "started", "finished", "inputs"}
     assert block["inputs"]["split"]["hash"] == provenance.content_hash(tmp_path / "split.json")
     assert datetime.fromisoformat(block["finished"]) >= datetime.fromisoformat(started)
+    assert block["device"]["type"] == "cpu" and provenance.collect(started, {})["device"]["type"] == "cpu"  # the default device
 
 
 def test_cost_counts_from_the_given_start():
@@ -179,3 +180,25 @@ def test_summarise_names_gpus_versions_and_counts_what_is_missing():
     none = provenance.summarise([])
     assert none["runs"] == 0 and none["peak_rss_mb"] == 0 and none["gpu_peak_mb"] == 0 and none["first_start"] is None
     assert provenance.summarise([{"wall_seconds": 1, "peak_rss_mb": 5.0}, {}])["peak_rss_mb"] == 5.0
+
+
+def test_defaults_describe_the_cpu_in_utc():
+    assert provenance.device_info()["type"] == "cpu" and "gpu" not in provenance.device_info()
+    assert provenance.device_info("cuda:1")["type"] == "cuda"  # the index is not part of the type
+    stamp = provenance.now()
+    assert stamp.endswith("+00:00") and len(stamp) == len("2026-01-01T00:00:00+00:00")
+
+
+def test_folder_hash_by_hand(tmp_path):
+    # sha256 over "<relative name>\0<sha256 of the file>\n" lines, names sorted, as the docstring says.
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "b.txt").write_bytes(b"bee")
+    (tmp_path / "d" / "sub" / "a.txt").write_bytes(b"ay")
+    lines = "".join(f"{name}\0{hashlib.sha256(data).hexdigest()}\n" for name, data in (("b.txt", b"bee"), ("sub/a.txt", b"ay")))
+    assert provenance.content_hash(tmp_path / "d") == "sha256:" + hashlib.sha256(lines.encode()).hexdigest()
+
+
+def test_the_getrusage_fallback_is_in_megabytes_too():
+    # ru_maxrss covers at least this process's own peak (and, after exec, maybe its parent's).
+    own, fallback = provenance.peak_rss_mb(), provenance.rusage_peak_mb()
+    assert own - 1 <= fallback < 64 * 1024 and fallback == round(fallback, 1)

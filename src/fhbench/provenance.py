@@ -122,6 +122,11 @@ def peak_rss_mb() -> float:
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         pass
+    return rusage_peak_mb()
+
+
+def rusage_peak_mb() -> float:
+    """getrusage's peak resident memory in MB (where /proc is missing: macOS, BSD)."""
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(kb / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)  # macOS reports bytes
 
