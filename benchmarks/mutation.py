@@ -63,7 +63,7 @@ TESTS = {
 
 # Lines whose statements are not mutated: they cannot change a result, only the text of an error
 # or a log line (errors are checked by tests/test_bad_input.py and friends, outside this scope).
-SKIP_LINES = [r"^\s*raise \w+(Error|Exception)\(", r"\blog(ger)?\.(debug|info|warning|error)\(", r"\bwarnings\.warn\("]
+SKIP_LINES = [r"^\s*raise \w+\(", r"\blog(ger)?\.(debug|info|warning|error)\(", r"\bwarnings\.warn\("]
 
 # What the workdir needs besides src/ and tests/: files the targeted tests read.
 ALSO_COPY = ["config", "report", "examples"]
