@@ -23,7 +23,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# check-config first: Snakemake reports a YAML error in --configfile without its file and line.
 demo: env
+	$(BIN)/fhbench check-config config/demo.yaml
 	$(BIN)/snakemake all --cores $(CORES) --configfile config/demo.yaml
 
 # The Snakemake report (tables and figures with captions) of the demo run.

@@ -23,6 +23,7 @@ include: "rules/models.smk"
 include: "rules/partition.smk"
 include: "rules/train.smk"
 include: "rules/report.smk"
+include: "rules/tuning.smk"
 
 
 rule all:

@@ -92,6 +92,7 @@ def build_workspace(root: Path, arch: str, args) -> tuple[Path, Path, Path]:
     from fhbench.data.prepared import write_prepared
     from fhbench.io import write_json
     from fhbench.models import get_backbone
+    from fhbench.validate import labels_identity
 
     backbone = get_backbone(arch)
     model_dir, prepared, split = root / "model", root / "prepared", root / "split.json"
@@ -115,7 +116,8 @@ def build_workspace(root: Path, arch: str, args) -> tuple[Path, Path, Path]:
         rows = list(range(c * per_client, (c + 1) * per_client))
         t, e = args.train_per_client, args.eval_per_client
         clients.append({"train": rows[:t], "val": rows[t : t + e], "test": rows[t + e :]})
-    write_json(split, {"clients": clients})
+    # The labels record proves the split belongs to this prepared data (fhbench.validate.check_split).
+    write_json(split, {"scheme": "iid", "labels": labels_identity(labels), "clients": clients})
     return model_dir, prepared, split
 
 

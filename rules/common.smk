@@ -4,6 +4,7 @@ import os
 import fhbench.config
 import fhbench.errors
 import fhbench.grid as grid
+import fhbench.tuning as tuning
 from snakemake.utils import validate
 
 # Snakemake's YAML reader keeps the last of two equal keys: read the files again, refusing duplicates.
@@ -17,6 +18,8 @@ fhbench.config.retype_overrides(config, workflow.config_settings.config)
 validate(config, workflow.source_path("../config/schemas/config.schema.yaml"))
 try:
     grid.check_references(config)
+    tuning.check_config(config)
+    tuning.check_spaces(config)  # imports the tuned algorithms (torch) only where something is tuned
 except grid.ConfigError as error:
     raise WorkflowError(f"Error validating config: {error}")
 
@@ -25,12 +28,13 @@ wildcard_constraints:
     dataset="|".join(config["datasets"]),
     partition="|".join(map(re.escape, config["partitions"])),
     algorithm="|".join(config["algorithms"]),
-    variant="|".join(map(re.escape, config["variants"])),
+    variant="|".join(map(re.escape, [*config["variants"], grid.TUNED])),
     backbone="|".join(config["backbones"]),
     experiment="|".join(config["experiments"]),
     metric="accuracy|balanced_accuracy|macro_f1",
     figure="|".join(config.get("figures", {})) or "(?!)",
     seed=r"\d+",
+    trial=r"\d+",
 
 
 # Every path below comes from fhbench.grid: results and logs under the config's name, data under
@@ -47,7 +51,9 @@ wildcard_constraints:
 
 
 def all_targets():
-    return [key.metrics for key in grid.all_runs(config)] + grid.final_targets(config) + grid.dataset_report_targets(config)
+    return (
+        [key.metrics for key in grid.all_runs(config)] + grid.final_targets(config) + grid.dataset_report_targets(config) + tuning_targets()
+    )
 
 
 def data_targets():
@@ -76,15 +82,17 @@ def checked(function):
 
 @checked
 def acquire_settings(wildcards):
-    grid.check_data_id(config, wildcards.dataset, "origin", wildcards.origin)
+    public = grid.check_data_id(config, wildcards.dataset, "origin", wildcards.origin)
+    if public:  # the separate draw a demo backbone is pretrained on
+        return grid.origin_spec(config, wildcards.dataset, public=True)
     return grid.origin_spec(config, wildcards.dataset) | {"base_url": config["datasets"][wildcards.dataset]["base_url"]}
 
 
 @checked
 def prepare_input(wildcards):
     """The raw data this prepared folder is made from (its id names the origin)."""
-    grid.check_data_id(config, wildcards.dataset, "prep", wildcards.prep)
-    return grid.raw_dir(config, wildcards.dataset)
+    public = grid.check_data_id(config, wildcards.dataset, "prep", wildcards.prep)
+    return grid.raw_dir(config, wildcards.dataset, public)
 
 
 def data_input(function):
@@ -131,7 +139,25 @@ def run_split(wildcards):
 
 
 def model_dir(wildcards):
-    return grid.model_dir(config, config["datasets"][wildcards.dataset]["backbone"])
+    return grid.run_model_dir(config, wildcards.dataset)
+
+
+def pretrained_dataset(wildcards):
+    return grid.find_by_id(config, "pretrained", wildcards.model)
+
+
+@checked
+def pretrain_inputs(wildcards):
+    dataset = pretrained_dataset(wildcards)
+    return {
+        "base": grid.model_dir(config, config["datasets"][dataset]["backbone"]),
+        "public": as_data(grid.prepared_dir(config, dataset, public=True)),
+    }
+
+
+@checked
+def pretrain_settings(wildcards):
+    return grid.pretrain_settings(config, pretrained_dataset(wildcards))
 
 
 @checked
@@ -197,7 +223,7 @@ def start_warm_worker():
     must do its work inside its own allocation (and jobs spawned there run without hooks)."""
     if not config.get("execution", {}).get("warm_worker", False) or not workflow.local_exec:
         return
-    if not any(job.rule.name == "run_federation" for job in workflow.dag.needrun_jobs()):
+    if not any(job.rule.name in ("run_federation", "tune_trial", "pretrain_model") for job in workflow.dag.needrun_jobs()):
         return  # data-only or report-only invocations (dvc repro, one table) need no torch
     import fhbench.worker
 
@@ -227,3 +253,68 @@ def print_summary():
 
     config_path = workflow.configfiles[-1] if workflow.configfiles else None
     print(fhbench.status.workflow_summary(config, ".", config_path))
+
+
+# Tuning (fhbench.tuning): trial runs, one selection per (dataset, partition, algorithm), and the
+# tuned experiments' final runs, which read their group's selection when they start.
+TUNING_PATHS = tuning.wildcard_paths(config)
+
+
+def trial_key(wildcards):
+    return tuning.TrialKey(
+        wildcards.dataset,
+        wildcards.partition,
+        wildcards.algorithm,
+        int(wildcards.trial),
+        int(wildcards.seed),
+        grid.config_name(config),
+    )
+
+
+@checked
+def trial_params(wildcards):
+    key = trial_key(wildcards)
+    if not tuning.is_trial(config, key):
+        raise grid.ConfigError(f"{key.directory}: not a trial of this config's tuning")
+    return tuning.trial_run_config(config, key)
+
+
+def tuned_selection(wildcards):
+    """A tuned run's input: its group's selection (nothing for other variants)."""
+    if wildcards.variant != grid.TUNED:
+        return []
+    return tuning.selection_path(config, wildcards.dataset, wildcards.partition, wildcards.algorithm)
+
+
+def group_trials(wildcards):
+    return tuning.group_trial_runs(config, wildcards.dataset, wildcards.partition, wildcards.algorithm)
+
+
+def tuning_targets():
+    import fhbench.reporting.tuning
+
+    return fhbench.reporting.tuning.report_targets(config) if tuning.settings(config) else []
+
+
+def tuning_figures():
+    """Per tuned algorithm: its sensitivity figure (PNG, PDF)."""
+    import fhbench.reporting.tuning
+
+    return fhbench.reporting.tuning.sensitivity_paths(config)
+
+
+def tuning_section():
+    import fhbench.reporting.tuning
+
+    return fhbench.reporting.tuning.section_path(config)
+
+
+def tuning_spec():
+    import fhbench.reporting.tuning
+
+    return fhbench.reporting.tuning.report_spec(config) if tuning.settings(config) else {}
+
+
+def report_sections():
+    """Markdown files REPORT.md includes after its figures (the tuning section)."""
+    return [tuning_section()] if tuning.settings(config) else []

@@ -2,9 +2,31 @@
 # Every output is a file target: `snakemake results/figures/<name>.pdf` runs only its experiment.
 
 
+rule label_priors:
+    input:
+        prepared=lambda wc: [as_data(source[2]) for source in grid.prior_sources(config)],
+        splits=lambda wc: [source[3] for source in grid.prior_sources(config)],
+    output:
+        grid.priors_path(config),
+    log:
+        f"{PATHS['logs']}/label_priors/label_priors.log",
+    localrule: True
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=rule_resource("label_priors", "mem_mb"),
+        runtime=rule_resource("label_priors", "runtime"),
+    params:
+        # Computed from the splits, without training: each client's and the pooled training majority.
+        sources=lambda wc: grid.prior_sources(config),
+    script:
+        "../workflow/scripts/label_priors.py"
+
+
 rule make_table:
     input:
-        experiment_metrics,
+        metrics=experiment_metrics,
+        priors=grid.priors_path(config),
     output:
         csv=f"{PATHS['tables']}/{{experiment}}_{{metric}}.csv",
         md=f"{PATHS['tables']}/{{experiment}}_{{metric}}.md",
@@ -28,6 +50,27 @@ rule make_table:
         spec=lambda wc: grid.experiment_spec(config, wc.experiment),
     script:
         "../workflow/scripts/make_table.py"
+
+
+# Participating vs unseen clients (partitions.<name>.unseen): one table over every experiment that holds clients out.
+rule unseen_table:
+    input:
+        lambda wc: [key.metrics for exp in grid.unseen_experiments(config) for key in grid.experiment_runs(config, exp)],
+    output:
+        csv=f"{PATHS['tables']}/unseen_accuracy.csv",
+        md=f"{PATHS['tables']}/unseen_accuracy.md",
+    log:
+        f"{PATHS['logs']}/unseen_table/unseen_accuracy.log",
+    localrule: True
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=rule_resource("make_table", "mem_mb"),
+        runtime=rule_resource("make_table", "runtime"),
+    params:
+        specs=lambda wc: [grid.experiment_spec(config, exp) for exp in grid.unseen_experiments(config)],
+    script:
+        "../workflow/scripts/unseen_table.py"
 
 
 rule dataset_table:
@@ -142,9 +185,11 @@ rule write_report:
         infos=report_run_infos,
         mixing=lambda wc: [key.mixing for key in grid.all_runs(config)],
         tables=grid.table_targets(config),
+        priors=grid.priors_path(config),
         figures=report_figures(),
         claims=f"{PATHS['tables']}/claims.csv",
         claims_plot=f"{PATHS['figures']}/{grid.CLAIMS_FIGURE}.png",
+        sections=report_sections(),
         deviations="report/deviations.yaml",
     output:
         report(PATHS["report"], caption="../report/reproduction.rst", category="Report"),

@@ -6,10 +6,15 @@ rule run_federation:
         data=data_input(run_data),
         split=run_split,
         model=model_dir,
+        selection=tuned_selection,
     output:
         metrics=f"{PATHS['run']}/metrics.csv",
         info=f"{PATHS['run']}/run.json",
         mixing=f"{PATHS['run']}/mixing.csv",
+        # Per round and client: how far LoRA A, B and the head moved (fhbench.diagnostics).
+        diagnostics=f"{PATHS['run']}/diagnostics.csv",
+        # Per round and client: asked, and returned its update (fhbench.participation).
+        participation=f"{PATHS['run']}/participation.csv",
     log:
         PATHS["run_log"],
     # With the warm worker (execution.warm_worker) this times only the hand-off to it: run.json

@@ -112,6 +112,17 @@ def test_batched_groups_and_epochs(demo_organamnist, ragged_split, tiny_vit_dir)
     assert_same_results(seq, bat)
 
 
+@pytest.mark.parametrize("algorithm", ["fedavg", "epfl"])
+def test_batched_trains_only_the_asked_clients_as_the_sequential_engine(algorithm, demo_organamnist, ragged_split, tiny_vit_dir):
+    """Partial participation with dropout (fhbench.participation): the batched engine steps the asked clients only."""
+    participation = {"count": 2, "dropout": 0.3}
+    seq, bat = run_both(algorithm, demo_organamnist, ragged_split, tiny_vit_dir, rounds=3, batched_clients=2, participation=participation)
+    assert bat.batched is not None
+    assert_same_results(seq, bat)
+    part = seq.participation.frame()
+    assert (part.groupby("round")["selected"].sum() == 2).all() and part["returned"].sum() < part["selected"].sum()
+
+
 def test_plain_training_flag():
     """The engine chooses per algorithm through a capability, inferred from local_update."""
     assert FedAvg.supports_batched_training() and ALGORITHMS["epfl"].supports_batched_training()

@@ -11,12 +11,14 @@ from fhbench.devices import claim_device
 from tests.bounded import LineReader
 from tests.conftest import REPO
 
-HOLD = "import sys, time; from fhbench.devices import claim_device; print(claim_device(3, sys.argv[1]), flush=True); time.sleep(120)"
+# The holder keeps its device until it is killed (it waits on a pipe that is never written),
+# so no holder can let go early on a slow machine, as a timed sleep would.
+HOLD = "import sys; from fhbench.devices import claim_device; print(claim_device(3, sys.argv[1]), flush=True); sys.stdin.read()"
 
 
 def start_holder(lock_dir) -> tuple[subprocess.Popen, int]:
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(lock_dir)], env=env, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(lock_dir)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         line = LineReader(proc.stdout).next_line("the device a holder claimed")
     except BaseException:

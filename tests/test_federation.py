@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -67,7 +69,15 @@ def test_metrics_are_tidy_and_follow_the_evaluation_protocol(tmp_path, demo_orga
     ]
     scored = metrics[metrics.split.isin(["val", "test"])]
     assert sorted(scored["round"].unique()) == [2, 3]  # every eval_every rounds, and the last
-    assert set(scored.metric) == {"accuracy", "balanced_accuracy", "macro_f1"}
+    assert set(scored.metric) == {"accuracy", "balanced_accuracy", "macro_f1", "loss"}
+    losses = scored[scored.metric == "loss"]["value"]
+    assert (losses > 0).all() and losses.notna().all()  # every client of this split has val and test rows
+    # Each client's part sizes, once, as round-0 "data" rows (sample-weighted means read them).
+    sizes = metrics[metrics.split == "data"].pivot_table(index="client", columns="metric", values="value")
+    parts = json.loads(split.read_text())["clients"]
+    for s in ("train", "val", "test"):
+        assert sizes[f"n_{s}"].tolist() == [len(c[s]) for c in parts]
+    assert set(metrics[metrics.split == "data"]["round"]) == {0}
     assert set(scored.eval_point) == {"local", "received"}
     assert scored.groupby(["round", "split", "eval_point"]).client.nunique().eq(6).all()
     assert metrics[~metrics.split.isin(["val", "test"])].eval_point.isna().all()

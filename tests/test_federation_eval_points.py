@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from fhbench.algorithms.epfl import similarity_weights
@@ -28,7 +29,7 @@ def test_received_scores_the_server_average_for_fedavg():
     assert len(set(sizes)) == 1
     server = {k: sum(s.params[k] for s in local.states) / len(local.states) for k in local.states[0].params}
     rows = scored(fed, "received")
-    assert len(rows) == 3 * 2 * 3  # clients × splits × metrics
+    assert len(rows) == 3 * 2 * 4  # clients × splits × (3 classification metrics + loss)
     for client in range(3):
         for split in ("val", "test"):
             idx = getattr(fed.clients[client], split)
@@ -37,6 +38,12 @@ def test_received_scores_the_server_average_for_fedavg():
             got = rows[(rows.client == client) & (rows.split == split)].set_index("metric")["value"]
             for metric, value in expected.items():
                 assert got[metric] == value
+            # The loss row is the mean cross-entropy of the same model on the same part.
+            fed.shared.load(server)
+            fed.shared.set_training(False)
+            with torch.no_grad():
+                loss = torch.nn.functional.cross_entropy(fed.shared.forward(fed.inputs[idx]), fed.labels[idx])
+            assert got["loss"] == pytest.approx(float(loss), rel=1e-5)
     # And the local point is still each client's own trained model, as published.
     assert scored(fed, "local").equals(scored(local, "local"))
 

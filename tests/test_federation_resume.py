@@ -1,18 +1,17 @@
-"""Preemption safety: a run SIGKILLed in a random round resumes and ends byte-identical.
+"""Preemption safety: a run SIGKILLed between rounds or mid-save resumes and ends byte-identical.
 
 This is what happens on a cluster when a job is preempted and requeued, or when Snakemake
 retries a killed job: the process dies without warning, the next one finds ``last.pt``.
+The run kills itself with SIGKILL at a chosen point (between two rounds, or in the middle of
+writing a checkpoint), so where the kill lands never depends on the machine's speed.
 """
 
 from __future__ import annotations
 
 import os
-import random
-import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +25,37 @@ from fhbench.partition import make_partition
 from tests.conftest import REPO, TINY_VIT
 
 ROUNDS = 12
-# The kill comes in the first third of the run, so that however fast the machine, the rounds left
-# outlast the poll and the random delay before the kill.
-KILL_BY_ROUND = 4
-RUN_TIMEOUT_S = 120
+KILL_ROUND = 4
+# Only a guard against a hang: the outcome does not depend on how long a run takes.
+RUN_TIMEOUT_S = 900
+
+# `fhbench run` whose process SIGKILLs itself at save of round $KILL_ROUND: once that round's
+# checkpoint is complete ("between-rounds"), or half-way through writing it ("mid-save").
+SELF_KILLING_RUN = """
+import os, signal, sys
+import torch
+import fhbench.federation as federation
+from fhbench.cli import main
+
+kill_round, moment = int(os.environ["KILL_ROUND"]), os.environ["KILL_MOMENT"]
+save, torch_save = federation.Federation.save_checkpoint, torch.save
+
+def half_save(state, handle):
+    torch_save(state, handle)
+    handle.truncate(handle.tell() // 2)
+    handle.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def save_checkpoint(self, directory, round_):
+    if round_ == kill_round and moment == "mid-save":
+        torch.save = half_save
+    save(self, directory, round_)
+    if round_ == kill_round:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+federation.Federation.save_checkpoint = save_checkpoint
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 @pytest.fixture
@@ -58,12 +84,12 @@ def run_files(tmp_path, demo_organamnist, tiny_vit_dir):
     return {"config": config_path, "prepared": demo_organamnist, "split": split, "model": tiny_vit_dir}
 
 
-def start_run(files: dict, out: Path, checkpoints: Path, log: Path) -> subprocess.Popen:
-    """``fhbench run`` in a fresh process, its progress lines going to ``log``."""
+def start_run(files: dict, out: Path, checkpoints: Path, log: Path, kill: str | None = None) -> subprocess.Popen:
+    """``fhbench run`` in a fresh process, its progress lines going to ``log``; ``kill``: the moment it kills itself."""
+    launcher = ["-m", "fhbench.cli"] if kill is None else ["-c", SELF_KILLING_RUN]
     cmd = [
         sys.executable,
-        "-m",
-        "fhbench.cli",
+        *launcher,
         "run",
         "--config",
         str(files["config"]),
@@ -78,7 +104,8 @@ def start_run(files: dict, out: Path, checkpoints: Path, log: Path) -> subproces
         "--checkpoints",
         str(checkpoints),
     ]
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1", KILL_ROUND=str(KILL_ROUND), KILL_MOMENT=kill or "")
+    env.pop("FHBENCH_WORKER", None)  # the run must happen in the process that kills itself
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
 
 
@@ -94,37 +121,36 @@ def finish(proc: subprocess.Popen, log: Path) -> str:
 
 
 @pytest.mark.slow
-def test_sigkilled_run_resumes_to_identical_metrics(tmp_path, run_files):
+@pytest.mark.parametrize(
+    "moment, participation",
+    [("between-rounds", {}), ("mid-save", {}), ("between-rounds", {"count": 2, "dropout": 0.25})],
+    ids=["between-rounds", "mid-save", "partial-with-dropout"],
+)
+def test_sigkilled_run_resumes_to_identical_metrics(tmp_path, run_files, moment, participation):
     # The uninterrupted reference runs in this process (one interpreter start less); the
-    # killed and resumed runs are separate processes, as on a cluster.
+    # killed and resumed runs are separate processes, as on a cluster. With partial
+    # participation (fhbench.participation) 2 of the 4 clients are asked per round, a quarter drop out.
     reference = tmp_path / "reference" / "metrics.csv"
-    config = yaml.safe_load(run_files["config"].read_text())
+    config = yaml.safe_load(run_files["config"].read_text()) | {"participation": participation}
+    run_files["config"].write_text(yaml.safe_dump(config))
     assert (
         run_federation(config, run_files["prepared"], run_files["split"], run_files["model"], reference, tmp_path / "ref_ckpt")
         == "completed"
     )
 
-    # Kill once round `kill_after` has been logged: the process is then saving that round's
-    # checkpoint or already training the next round, so the kill may also land mid-save.
-    kill_after = random.SystemRandom().randint(2, KILL_BY_ROUND)  # round 1's checkpoint is then on disk
-    print(f"\nSIGKILL after round {kill_after}/{ROUNDS} is logged")
     out, ckpt, log = tmp_path / "resumed" / "metrics.csv", tmp_path / "resumed_ckpt", tmp_path / "killed.log"
-    proc = start_run(run_files, out, ckpt, log)
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while not re.search(rf"round {kill_after}/{ROUNDS}\b", log.read_text()):
-        assert proc.poll() is None, f"run ended before round {kill_after}:\n{log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"no round {kill_after} within {RUN_TIMEOUT_S}s"
-        time.sleep(0.02)
-    time.sleep(random.SystemRandom().uniform(0.0, 0.3))
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    proc = start_run(run_files, out, ckpt, log, kill=moment)
+    try:
+        proc.wait(timeout=RUN_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL, log.read_text()[-3000:]
     assert not out.exists(), "a killed run must not leave metrics behind"
-    # Whatever the moment of the kill, the checkpoint on disk is complete and holds a round >= 1;
-    # a fast machine may have finished a round or two more between the log line and the kill.
+    # Killed mid-save, the previous round's checkpoint is still the one on disk, whole.
     saved_round = torch.load(ckpt / CHECKPOINT, weights_only=False)["round"]
-    assert kill_after - 1 <= saved_round < ROUNDS, saved_round
-    print(f"killed; checkpoint on disk holds round {saved_round}")
+    assert saved_round == (KILL_ROUND if moment == "between-rounds" else KILL_ROUND - 1), saved_round
+    assert bool(list(ckpt.glob(f".{CHECKPOINT}.*"))) == (moment == "mid-save")  # the half-written save's leftover
 
     resumed_log = tmp_path / "resumed.log"
     text = finish(start_run(run_files, out, ckpt, resumed_log), resumed_log)
@@ -133,6 +159,11 @@ def test_sigkilled_run_resumes_to_identical_metrics(tmp_path, run_files):
     same = out.read_bytes() == reference.read_bytes()
     print(f"resumed run metrics.csv byte-identical to the uninterrupted run: {same}")
     assert same
+    for name in ("participation.csv", "mixing.csv"):
+        assert out.with_name(name).read_bytes() == reference.with_name(name).read_bytes(), name
+    if participation:
+        rows = out.with_name("participation.csv").read_text().splitlines()
+        assert any(row.endswith(",1,0") for row in rows) and any(row.endswith(",0,0") for row in rows)  # dropped and not asked
     assert not ckpt.exists(), f"a finished run must clean its checkpoint folder: {list(ckpt.iterdir())}"
 
 

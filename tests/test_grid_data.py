@@ -49,6 +49,14 @@ def image_config(repo):
     config["datasets"] = {k: v for k, v in config["datasets"].items() if DATASETS[k].modality == "image"}
     for exp in config["experiments"].values():
         exp["datasets"] = [d for d in exp["datasets"] if d in config["datasets"]]
+    # Experiments on signal datasets only (split_balance) go, with their figures.
+    config["experiments"] = {n: e for n, e in config["experiments"].items() if e["datasets"]}
+    config["figures"] = {n: f for n, f in config.get("figures", {}).items() if f["experiment"] in config["experiments"]}
+    tuned = [n for n in config.get("tuning", {}).get("experiments", []) if n in config["experiments"]]
+    if tuned:
+        config["tuning"]["experiments"] = tuned
+    else:  # the tuned experiment ran on signal datasets only
+        config.pop("tuning", None)
     return config
 
 

@@ -134,7 +134,8 @@ def test_ids_are_stable(paper):
 
 def test_demo_flag(paper, demo):
     assert grid.is_demo(demo) and not grid.is_demo(paper)
-    mixed = changed(demo, lambda c: c["datasets"]["icbhi"].update(source="remote"))
+    # A real source is never pretrained here (fhbench.grid.check_pretrain): the twin's pretrain goes too.
+    mixed = changed(demo, lambda c: c["datasets"]["icbhi"].update(source="remote") or c["datasets"]["icbhi"].pop("pretrain"))
     assert not grid.is_demo(mixed)
     assert grid.is_demo(changed(mixed, lambda c: c["report"].update(demo=True)))
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from fhbench.partition import SCHEMES, make_partition, stratified_client_split
+from fhbench.partition import SCHEMES, balanced_client_split, largest_remainder_counts, make_partition, stratified_client_split
 
 
 def reference_fhbench(labels, n_clients, alpha, datapercent, seed, workers=2):
@@ -127,3 +127,48 @@ def test_bad_arguments_name_the_problem(labels):
         make_partition(labels, "iid", datapercent=1.5)
     with pytest.raises(ValueError, match="cannot fill 20 clients"):
         make_partition(labels[:30], "fhbench", n_clients=20, datapercent=0.1)
+
+
+def test_largest_remainder_counts_give_every_part_a_sample_from_three_on():
+    assert [largest_remainder_counts(n) for n in (1, 2, 3, 4, 5, 10, 11)] == [
+        [1, 0, 0],
+        [1, 1, 0],
+        [1, 1, 1],
+        [2, 1, 1],
+        [2, 2, 1],
+        [4, 3, 3],
+        [5, 3, 3],
+    ]
+    for n in range(3, 200):
+        counts = largest_remainder_counts(n)
+        assert sum(counts) == n and min(counts) >= 1
+        assert all(abs(c - share * n) < 1 for c, share in zip(counts, (0.4, 0.3, 0.3)))  # within one of the quota
+
+
+@pytest.mark.parametrize("alpha,datapercent,seed", [(0.1, 0.2, 2025), (0.5, 1.0, 1), (10.0, 0.5, 3)])
+def test_balanced_scheme_keeps_fhbench_clients_and_reaches_every_part_with_each_class(labels, alpha, datapercent, seed):
+    published = make_partition(labels, "fhbench", n_clients=20, alpha=alpha, datapercent=datapercent, seed=seed)
+    balanced = make_partition(labels, "fhbench_balanced", n_clients=20, alpha=alpha, datapercent=datapercent, seed=seed)
+    # The published split stays index-exact (the transcription of docs/protocol.md §2) ...
+    for got, want in zip(published.clients, reference_fhbench(labels, 20, alpha, datapercent, seed), strict=True):
+        assert all(got[s] == want[s] for s in ("train", "val", "test"))
+    reached = 0
+    for pub, bal in zip(published.clients, balanced.clients, strict=True):
+        # ... and the balanced one assigns the same samples to each client, cut differently.
+        assert sorted(pub["train"] + pub["val"] + pub["test"]) == sorted(bal["train"] + bal["val"] + bal["test"])
+        held = np.bincount(labels[pub["train"] + pub["val"] + pub["test"]], minlength=11)
+        for c in np.flatnonzero(held >= 3):
+            assert all((labels[bal[s]] == c).any() for s in ("train", "val", "test")), (c, held[c])
+            reached += 1
+    assert reached > 20  # the check ran over many (client, class) pairs
+
+
+def test_published_cut_misses_test_parts_that_the_balanced_cut_reaches():
+    # A client with 10 of class 0 and 3 of class 1: int(0.3 * 3) = 0 test samples of class 1 as
+    # published; largest remainder gives it one in every part.
+    labels = np.array([0] * 10 + [1] * 3)
+    train, test, val = stratified_client_split(np.arange(13), labels)
+    assert sorted(labels[test].tolist()) == [0, 0, 0] and sorted(labels[val].tolist()) == [0, 0, 0, 1, 1]
+    train, test, val = balanced_client_split(np.arange(13), labels)
+    assert sorted(labels[train].tolist()) == [0, 0, 0, 0, 1] and sorted(labels[test].tolist()) == [0, 0, 0, 1]
+    assert sorted(labels[val].tolist()) == [0, 0, 0, 1]

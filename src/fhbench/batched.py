@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import torch
 
@@ -108,12 +108,14 @@ class BatchedTrainer:
         n = len(engine.clients)
         self.group_size = min(n, engine.config.batched_clients or n)
 
-    def train_round(self, round_: int) -> list[float]:
-        """Local training of every client for this round; returns each client's mean loss."""
-        n = len(self.engine.clients)
-        losses: list[float] = []
-        for start in range(0, n, self.group_size):
-            losses += self._train_group(list(range(start, min(n, start + self.group_size))), round_)
+    def train_round(self, round_: int, clients: Sequence[int] | None = None) -> dict[int, float]:
+        """Local training of this round's clients (default: all; partial participation asks fewer,
+        :mod:`fhbench.participation`); returns each one's mean loss."""
+        clients = list(range(len(self.engine.clients)) if clients is None else clients)
+        losses: dict[int, float] = {}
+        for start in range(0, len(clients), self.group_size):
+            group = clients[start : start + self.group_size]
+            losses.update(zip(group, self._train_group(group, round_)))
         return losses
 
     def _train_group(self, clients: list[int], round_: int) -> list[float]:

@@ -50,8 +50,18 @@ def cmd_partition(args: argparse.Namespace) -> None:
         if args.group not in metadata.columns:
             raise InputError(args.metadata, f"has no column {args.group!r}", f"choose one of {list(metadata.columns)}")
         groups = metadata[args.group].to_numpy()
+    options = {k: getattr(args, k) for k in ("sigma", "min_share", "min_ratio") if getattr(args, k) is not None}
     part = make_partition(
-        labels, args.scheme, args.n_clients, args.alpha, args.datapercent, args.seed, groups=groups, n_groups=args.n_groups
+        labels,
+        args.scheme,
+        args.n_clients,
+        args.alpha,
+        args.datapercent,
+        args.seed,
+        groups=groups,
+        n_groups=args.n_groups,
+        unseen=args.unseen,
+        **options,
     )
     write_json(args.out, part.to_json(labels))
     sizes = [len(c["train"]) + len(c["val"]) + len(c["test"]) for c in part.clients]
@@ -59,8 +69,9 @@ def cmd_partition(args: argparse.Namespace) -> None:
 
 
 def cmd_acquire(args: argparse.Namespace) -> None:
-    from fhbench.data import acquire
+    from fhbench.data import acquire, check_options
     from fhbench.errors import InputError
+    from fhbench.validate import check_output_dir
 
     if args.base_url and "@" in args.base_url.split("://", 1)[-1].split("/", 1)[0]:
         raise InputError(
@@ -68,15 +79,20 @@ def cmd_acquire(args: argparse.Namespace) -> None:
             "holds credentials, which would be written to logs",
             "remove them and put them in ~/.netrc or FHBENCH_DOWNLOAD_AUTH=user:password",
         )
-    acquire(args.dataset, args.out, args.source, args.base_url, json_option("--demo-options", args.demo_options))
+    check_output_dir(args.out)
+    demo_options = json_option("--demo-options", args.demo_options)
+    if args.source == "demo":
+        check_options(args.dataset, "demo", demo_options, "--demo-options")
+    acquire(args.dataset, args.out, args.source, args.base_url, demo_options)
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
     from fhbench.data import check_prepare_options
-    from fhbench.validate import prepare_checked
+    from fhbench.validate import check_output_dir, prepare_checked
 
+    check_output_dir(args.out)
     options = json_option("--options", args.options) or {}
-    check_prepare_options(args.dataset, options)
+    check_prepare_options(args.dataset, options, "--options")
     prepare_checked(args.dataset, args.raw, args.out, options)
 
 
@@ -95,6 +111,7 @@ def cmd_verify_source(args: argparse.Namespace) -> int:
 
 def cmd_fetch_model(args: argparse.Namespace) -> None:
     from fhbench.config import load_yaml
+    from fhbench.config_values import check_tiny_options
     from fhbench.models import get_backbone
 
     architecture, hf_id, tiny = args.architecture, args.hf_id, json_option("--tiny", args.tiny)
@@ -106,11 +123,9 @@ def cmd_fetch_model(args: argparse.Namespace) -> None:
         architecture, hf_id, tiny = entry["architecture"], entry["hf_id"], entry.get("tiny")
     if not architecture or not (hf_id or tiny):
         raise ValueError("fetch-model needs --backbone NAME, or --architecture with --hf-id or --tiny")
-    backbone = get_backbone(architecture)
     if tiny:
-        backbone.create_tiny(args.out, tiny)
-    else:
-        backbone.fetch_pretrained(hf_id, args.out)
+        check_tiny_options(architecture, tiny, f"{args.config}: backbones.{args.backbone}.tiny" if args.backbone else "--tiny")
+    get_backbone(architecture).write_model(args.out, hf_id, tiny)
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -142,9 +157,16 @@ def cmd_status(args: argparse.Namespace) -> None:
     import time
 
     from fhbench.config import load_config
+    from fhbench.errors import InputError
     from fhbench.status import collect, render
 
     root = Path(args.root)
+    if not root.is_dir():  # an empty grid would look like a workflow that has not started
+        raise InputError(
+            f"--root {root}",
+            "is a file, not a folder" if root.exists() else "does not exist",
+            "give the workflow folder (holding results/ and logs/)",
+        )
     config_path = Path(args.config) if Path(args.config).is_absolute() or Path(args.config).exists() else root / args.config
     # Validated and defaulted as the workflow does (schema, then cross-references).
     config = load_config(config_path)
@@ -181,6 +203,17 @@ def cmd_list(args: argparse.Namespace) -> None:
     print(render(catalog()))
 
 
+def cmd_check_config(args: argparse.Namespace) -> None:
+    from fhbench.config import load_config
+    from fhbench.grid import all_runs
+
+    # Snakemake reads --configfile itself before the workflow's checks run: a YAML syntax error
+    # there is reported without file or line. This reads it as the workflow does, naming both.
+    for path in args.config:
+        config = load_config(path)
+        print(f"{path}: valid; {len(all_runs(config))} runs in {len(config['experiments'])} experiments")
+
+
 def n_clients(value: str) -> int | None:
     """--n-clients: a number, or 'all' (one client per group)."""
     return None if value == "all" else int(value)
@@ -202,8 +235,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("partition", help="split a label vector into clients (train/val/test indices)")
     p.add_argument("--labels", required=True, help=".npy file with the pooled label vector")
-    p.add_argument("--scheme", default="fhbench", choices=["fhbench", "dirichlet", "iid", "natural", "planted"])
+    p.add_argument(
+        "--scheme", default="fhbench", choices=["fhbench", "fhbench_balanced", "dirichlet", "iid", "natural", "planted", "quantity"]
+    )
     p.add_argument("--n-groups", type=int, default=2, help="planted scheme: number of client groups")
+    p.add_argument("--unseen", type=int, default=0, help="clients held out of training, scored at the end as newcomers")
+    for option, help_text in (
+        ("sigma", "quantity scheme: sigma of the log-normal size law (default 1.0)"),
+        ("min_share", "quantity scheme: each client's least share of the samples (default 0.01)"),
+        ("min_ratio", "quantity scheme: least largest/smallest training-size ratio (default 1)"),
+    ):
+        p.add_argument(f"--{option.replace('_', '-')}", type=float, default=None, help=help_text)
     p.add_argument("--n-clients", type=n_clients, default=20, help="'all': one client per group (natural)")
     p.add_argument("--metadata", default=None, help="metadata.csv of the prepared dataset (natural scheme)")
     p.add_argument("--group", default=None, help="metadata column whose groups are the clients (natural scheme)")
@@ -268,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=None, help="runs at once for the projected finish (default: as many as run now)")
     p.add_argument("--lines", type=int, default=8, help="log lines shown per failed run")
     p.set_defaults(func=cmd_status)
+    p = sub.add_parser("check-config", help="check config files as the workflow does (YAML with file and line, schema, references)")
+    p.add_argument("config", nargs="+", help="YAML config file(s)")
+    p.set_defaults(func=cmd_check_config)
     p = sub.add_parser("data-targets", help="print the raw, prepared and partition paths of a config's datasets (for snakemake)")
     p.add_argument("--config", required=True)
     p.add_argument("--dataset", default=None, help="only this dataset")

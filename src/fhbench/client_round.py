@@ -27,9 +27,12 @@ class Diverged(RuntimeError):
 class ClientRound:
     """The :class:`~fhbench.algorithms.base.LocalTrainer` the engine hands an algorithm."""
 
-    def __init__(self, engine: "Federation", client: int, round_: int):
+    def __init__(self, engine: "Federation", client: int, round_: int, data=None, lr: float | None = None):
+        """``data`` and ``lr`` serve a client outside the run's training clients (an unseen newcomer,
+        :mod:`fhbench.newcomers`): its own parts, and a learning rate other than the round's."""
         self.engine, self.client, self.round = engine, client, round_
-        self.lr = engine.config.lr_at(round_)
+        self.data = engine.clients[client] if data is None else data
+        self.lr = engine.config.lr_at(round_) if lr is None else lr
         self.local_epochs = engine.config.local_epochs
         self.steps = 0  # SGD steps taken by train() so far (SCAFFOLD's K)
         self.rng = stream(engine.config.seed, round_, client)
@@ -45,7 +48,7 @@ class ClientRound:
     ) -> float:
         engine = self.engine
         # pooled: the union of every client's training part (the centralized reference).
-        train = torch.cat([c.train for c in engine.clients]) if pooled else engine.clients[self.client].train
+        train = torch.cat([c.train for c in engine.clients]) if pooled else self.data.train
         losses = []
         for _ in range(engine.config.local_epochs):
             order = train[torch.as_tensor(self.rng.permutation(len(train)), device=train.device)]
@@ -63,7 +66,7 @@ class ClientRound:
         ``fraction`` < 1 keeps a random subset of that size (at least one sample), drawn from
         this (round, client) stream: FedALA learns its weights on such a slice.
         """
-        engine, idx = self.engine, getattr(self.engine.clients[self.client], split)
+        engine, idx = self.engine, getattr(self.data, split)
         order = idx[torch.as_tensor(self.rng.permutation(len(idx)), device=idx.device)]
         if fraction < 1.0:
             order = order[: max(1, int(fraction * len(order)))]

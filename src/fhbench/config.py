@@ -11,7 +11,10 @@ from pathlib import Path
 
 import yaml
 
-from fhbench.config_values import check_values  # noqa: F401 - checked with the schema, kept importable here
+from fhbench.config_values import (
+    check_values,  # noqa: F401 - checked with the schema, kept importable here
+    schema_error_text,
+)
 from fhbench.schema import SCHEMA
 
 
@@ -31,20 +34,34 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     filling = jsonschema.validators.extend(validator_cls, {"properties": set_defaults})
     error = jsonschema.exceptions.best_match(filling(schema).iter_errors(config))
     if error is not None:
-        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ValueError(f"config key {where}: {error.message}")
+        raise ValueError(f"config key {schema_error_text(error)}")
     from fhbench.grid import check_references
+    from fhbench.tuning import check_config as check_tuning
 
     check_references(config)
+    check_tuning(config)
     return config
 
 
+# The most values a config file may hold once its aliases are expanded: the paper config holds
+# 771 and the demo config 916 (yaml.compose node counts), so 100x leaves room and stops an
+# alias bomb (nested aliases multiplying a few lines into billions of values) at once.
+MAX_YAML_VALUES = 100_000
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML keeps the last)."""
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML keeps the last).
+
+    Merge keys (``<<: *defaults``) work as in YAML: the keys written beside them override the
+    merged ones; only keys written twice are refused.
+    """
 
     def construct_mapping(self, node, deep=False):
         seen: dict = {}
         for key_node, _ in node.value:
+            if key_node.tag == MERGE_TAG:
+                continue
             key = self.construct_object(key_node, deep=True)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
@@ -54,17 +71,78 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def check_expansion(root: yaml.Node, where: Path, limit: int = MAX_YAML_VALUES) -> None:
+    """Refuse a document whose aliases expand it beyond ``limit`` values, or make it contain itself.
+
+    Counted on the composed node graph, each node once (memoised), so the check costs the
+    file's size, not its expansion.
+    """
+    from fhbench.errors import InputError
+
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in size:
+            continue
+        children = _children(node)
+        if not expanded:
+            if id(node) in on_path:
+                raise InputError(
+                    f"{where}:{node.start_mark.line + 1}", "holds a value that contains itself through an alias", "remove the alias"
+                )
+            on_path.add(id(node))
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in size)
+            continue
+        on_path.discard(id(node))
+        size[id(node)] = 1 + sum(size[id(child)] for child in children)
+        if size[id(node)] > limit:
+            raise InputError(
+                f"{where}:{node.start_mark.line + 1}",
+                f"expands through its aliases to more than {limit:,} values (an alias bomb?)",
+                "write the values out, or nest fewer aliases",
+            )
+
+
 def load_yaml(path: str | Path):
-    """A YAML file (config or resolved run config), refusing duplicated keys and naming the file and line."""
+    """A YAML file (config or resolved run config), refusing duplicated keys and alias bombs, naming the file and line."""
     from fhbench.errors import InputError
 
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "is a directory, not a YAML file" if path.is_dir() else "does not exist", "give the YAML config file")
     try:
-        return yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+        loader = _UniqueKeyLoader(path.read_text())
+        try:
+            root = loader.get_single_node()
+            if root is None:
+                return None
+            check_expansion(root, path)
+            return loader.construct_document(root)
+        finally:
+            loader.dispose()
     except yaml.constructor.ConstructorError as exc:
-        raise InputError(f"{path}:{exc.problem_mark.line + 1}", exc.problem, "keep one of them") from None
+        mark = exc.problem_mark
+        raise InputError(
+            f"{path}:{mark.line + 1}", exc.problem, "keep one of them" if "given twice" in str(exc.problem) else "fix the value"
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        context = f" {exc.context}" if exc.context else ""
+        if exc.context_mark is not None and exc.problem_mark is not None and exc.context_mark.line != exc.problem_mark.line:
+            context += f" at line {exc.context_mark.line + 1}"
+        raise InputError(where, f"is not valid YAML: {exc.problem}{context}", "fix the syntax") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise InputError(path, f"is not valid YAML ({' '.join(str(exc).split())[:160]})", "fix the syntax") from None
 

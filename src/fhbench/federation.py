@@ -30,14 +30,17 @@ from fhbench.algorithms.base import ClientState, FederationInfo, Tensors
 from fhbench.client_round import ClientRound, Diverged
 from fhbench.data.prepared import load_prepared
 from fhbench.devices import claim_device
+from fhbench.diagnostics import FIGURE as DIAGNOSTICS_FIGURE
+from fhbench.diagnostics import AdapterDiagnostics, stall_warning
 from fhbench.io import atomic_path, read_json, write_json
 from fhbench.metrics import EVAL_POINTS, FILE_COLUMNS, classification_metrics
 from fhbench.models import LoraSpec, get_backbone, require_model_dir, wrap_with_lora
-from fhbench.partition import apply_label_maps
+from fhbench.participation import catch_up, write_participation
+from fhbench.partition import apply_label_maps, scheme_shares_samples
 from fhbench.progress import RoundProgress
 from fhbench.seeding import seed_torch
 from fhbench.tracking import open_tracker
-from fhbench.validate import check_model_sizes, check_output_path, check_prepared, check_split
+from fhbench.validate import check_finite_inputs, check_model_sizes, check_output_path, check_prepared, check_split
 
 if TYPE_CHECKING:
     import pandas
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
 
 PROGRESS_SECONDS = 10.0
 CHECKPOINT = "last.pt"  # one file per run, replaced after every round
+EVAL_SPLITS = ("val", "test")  # a client's parts scored at an evaluation round
 ENGINES = ("sequential", "batched")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 
@@ -76,6 +80,8 @@ class RunConfig:
     precision: str = "fp32"  # or "bf16": autocast on CUDA (tensors stay float32)
     model_config: dict | None = None  # backbones.<name>.tiny: sizes the model folder must have (None: real weights)
     eval_points: tuple[str, ...] = EVAL_POINTS  # scored at each evaluation round (fhbench.metrics.EVAL_POINTS)
+    participation: dict = field(default_factory=dict)  # clients asked per round and dropout (fhbench.participation)
+    eval_splits: tuple[str, ...] = EVAL_SPLITS  # the client parts scored; ("val",) for tuning trials (fhbench.tuning)
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
@@ -100,6 +106,12 @@ class RunConfig:
         unknown = [p for p in self.eval_points if p not in EVAL_POINTS]
         if unknown or not self.eval_points:
             raise ValueError(f"run config: eval_points must be a non-empty subset of {EVAL_POINTS}, got {list(self.eval_points)!r}")
+        from fhbench.participation import ParticipationSpec
+
+        ParticipationSpec.from_config(self.participation, "run config participation")  # a bad value fails here, named
+        self.eval_splits = tuple(self.eval_splits)
+        if "val" not in self.eval_splits or not set(self.eval_splits) <= set(EVAL_SPLITS):
+            raise ValueError(f"run config: eval_splits must hold val and nothing outside {EVAL_SPLITS}, got {list(self.eval_splits)!r}")
 
     def lr_at(self, round_: int) -> float:
         """Cosine decay from ``lr`` to ``lr_min`` over the rounds, stepped once per round."""
@@ -260,6 +272,21 @@ class SharedModel:
         preds = [self.forward(inputs[s : s + batch_size]).argmax(-1) for s in range(0, len(inputs), batch_size)]
         return torch.cat(preds).cpu().numpy() if preds else np.zeros(0, dtype=np.int64)
 
+    @torch.no_grad()
+    def predict_with_loss(self, params: Tensors, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int) -> tuple[np.ndarray, float]:
+        """Predictions and mean cross-entropy over ``inputs`` (NaN when empty): the validation loss
+        breaks ties between rounds of equal validation accuracy (fhbench.reporting.selection)."""
+        self.load(params)
+        self.set_training(False)
+        preds, total = [], torch.zeros((), device=self.device)
+        for s in range(0, len(inputs), batch_size):
+            logits = self.forward(inputs[s : s + batch_size])
+            total += torch.nn.functional.cross_entropy(logits.float(), labels[s : s + batch_size], reduction="sum")
+            preds.append(logits.argmax(-1))
+        if not preds:
+            return np.zeros(0, dtype=np.int64), float("nan")
+        return torch.cat(preds).cpu().numpy(), float(total.item()) / len(inputs)
+
 
 class Federation:
     """A federated run: data, shared model, clients, algorithm, rounds, checkpoints."""
@@ -280,20 +307,23 @@ class Federation:
         check_prepared(prepared_dir)
         check_model_sizes(require_model_dir(model_dir, config.backbone), config.model_config)
         data = load_prepared(prepared_dir)
-        split = check_split(split_path, data.labels)
+        split = check_split(split_path, data.labels, scheme_shares_samples)
         split_json = read_json(split_path)
         # Load only the samples the split uses, once, as tensors on the device.
         used = np.unique(np.concatenate([np.asarray(c[s], dtype=np.int64) for c in split for s in c]))
         position = np.full(len(data.labels), -1, dtype=np.int64)
         position[used] = np.arange(len(used))
         backbone = get_backbone(config.architecture)
-        self.inputs = backbone.encode(model_dir, data.inputs[used]).to(device)
+        rows = data.inputs[used]
+        check_finite_inputs(Path(prepared_dir) / "inputs.npy", rows, used)  # a NaN fails here, not as a diverged run
+        self.inputs = backbone.encode(model_dir, rows).to(device)
         self.labels = torch.from_numpy(apply_label_maps(data.labels, split_json)[used]).to(device)
         self.planted_groups = [c.get("planted_group") for c in split_json["clients"]]
-        self.clients = [
+        clients = [
             ClientData(**{s: torch.from_numpy(position[np.asarray(c[s], dtype=np.int64)]).to(device) for s in ("train", "val", "test")})
             for c in split
         ]
+        self._hold_out(clients, split_json["clients"], split_path)
         seed_torch(config.seed)  # LoRA A and head initialisation
         model = backbone.load(require_model_dir(model_dir, config.backbone), data.n_classes)
         model = wrap_with_lora(model, backbone, LoraSpec(**config.lora))
@@ -320,12 +350,22 @@ class Federation:
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         device = resolve_device(config.device)
         self.inputs, self.labels = inputs.to(device), labels.to(device)
-        self.clients = [
+        clients = [
             ClientData(**{s: torch.as_tensor(c[s], dtype=torch.long, device=device) for s in ("train", "val", "test")}) for c in split
         ]
         self.planted_groups = [c.get("planted_group") for c in split]
+        self._hold_out(clients, split, "split")
         self._assemble(SharedModel(model, batch_inputs, device))
         return self
+
+    def _hold_out(self, clients: list[ClientData], entries: list[dict], where) -> None:
+        """Training clients, and the unseen ones a split holds out (fhbench.newcomers): they never train."""
+        from fhbench.newcomers import unseen_clients
+
+        unseen = unseen_clients(entries, where)
+        self.clients = clients[: len(clients) - len(unseen)]
+        self.newcomers = [(i, clients[i]) for i in unseen]
+        self.planted_groups = self.planted_groups[: len(self.clients)]
 
     def _assemble(self, shared: SharedModel) -> None:
         """Build the algorithm and the client states around the shared model."""
@@ -344,8 +384,13 @@ class Federation:
                 head=tuple(n for n in self.shared.trainable if "lora_" not in n),
             )
         )
-        initial = self.shared.snapshot()
-        self.states = [self.algorithm.init_client(i, initial) for i in range(len(self.clients))]
+        self.initial = self.shared.snapshot()  # also what a newcomer's fresh tensors are (fhbench.newcomers)
+        self.states = [self.algorithm.init_client(i, self.initial) for i in range(len(self.clients))]
+        from fhbench.participation import engine_participation
+
+        self.participation = engine_participation(self)
+        keys = (config.dataset, config.partition, config.algorithm, config.variant, config.seed)
+        self.diagnostics = AdapterDiagnostics(keys, self.algorithm.info)  # diagnostics.csv (fhbench.diagnostics)
         self.batched = None
         if config.engine == "batched":
             from fhbench.batched import batched_trainer
@@ -354,6 +399,10 @@ class Federation:
         self.rows: list[tuple] = []
         self.server_rows: list[tuple] = []  # the algorithm's server matrices (EPFL's weights), tidy
         self.start_round = 1
+        # Each client's part sizes, once (round 0, split "data"): sample-weighted means need them.
+        for i, part in enumerate(self.clients):
+            for split in ("train", "val", "test"):
+                self._row(0, i, "data", f"n_{split}", float(len(getattr(part, split))))
 
     # --- bookkeeping -------------------------------------------------------------------------
     def _row(self, round_: int, client: int, split: str, metric: str, value: float, eval_point: str = "") -> None:
@@ -405,6 +454,7 @@ class Federation:
             "server": self.algorithm.server_state(),
             "rows": self.rows,
             "server_rows": self.server_rows,
+            "diagnostics": self.diagnostics.state(),
         }
         # Written to a temporary sibling, flushed to disk, then renamed over last.pt: a kill or a
         # node crash at any moment leaves either the previous checkpoint or the new one.
@@ -430,7 +480,9 @@ class Federation:
         self.algorithm.load_server_state(state["server"])
         self.rows = [tuple(r) for r in state["rows"]]
         self.server_rows = [tuple(r) for r in state.get("server_rows", [])]
+        self.diagnostics.load_state(state.get("diagnostics"))
         self.start_round = state["round"] + 1
+        self.participation.replay(state["round"])  # who is behind the server, from the seeded plans
         self.log(f"resuming from {path} after round {state['round']}")
 
     # --- the rounds --------------------------------------------------------------------------
@@ -438,11 +490,18 @@ class Federation:
         """Score one client at an evaluation point; returns its validation accuracy."""
         state = self.states[client]
         params = self.algorithm.eval_params(client, state) if point == "local" else self.algorithm.received_params(client, state)
+        return self.score(params, self.clients[client], round_, client, point)
+
+    def score(self, params: Tensors | None, data: ClientData, round_: int, client: int, point: str) -> float:
+        """Rows for ``params`` on a client's val and test parts (NaN when ``params`` is None); returns val accuracy."""
         accuracy = float("nan")
-        for split in ("val", "test"):
-            idx = getattr(self.clients[client], split)
-            pred = self.shared.predict(params, self.inputs[idx], self.config.eval_batch_size)
-            scores = classification_metrics(self.labels[idx].cpu().numpy(), pred)
+        for split in self.config.eval_splits:  # a tuning trial never touches test
+            idx = getattr(data, split)
+            if params is None:
+                scores = dict.fromkeys([*classification_metrics(np.zeros(0), np.zeros(0)), "loss"], float("nan"))
+            else:
+                pred, loss = self.shared.predict_with_loss(params, self.inputs[idx], self.labels[idx], self.config.eval_batch_size)
+                scores = classification_metrics(self.labels[idx].cpu().numpy(), pred) | {"loss": loss}
             for metric, value in scores.items():
                 self._row(round_, client, split, metric, value, point)
             if split == "val":
@@ -457,40 +516,58 @@ class Federation:
 
     def run_round(self, round_: int) -> str:
         n = len(self.clients)
+        # Who is asked and who returns (fhbench.participation): everyone unless configured.
+        plan = self.participation.plan(round_)
+        selected, returned = set(plan.selected), set(plan.returned)
+        caught_up = {c: tensor_bytes(m) for c, m in catch_up(self, plan).items()} if not self.participation.full else {}
         uploads, losses, val_acc = [], [], []
-        trained = self.batched.train_round(round_) if self.batched else None
+        self.diagnostics.start_round(self.states, plan.selected)
+        trained = self.batched.train_round(round_, plan.selected) if self.batched else None
         last_report = time.perf_counter()
         for client in range(n):
-            if trained is None:
-                loss = self.algorithm.local_update(client, self.states[client], ClientRound(self, client, round_))
-            else:
-                loss = trained[client]
-            # A huge step can leave finite losses but infinite tensors; stop before they spread.
-            # (A client with no training rows has a NaN loss and has not diverged.)
-            no_data = len(self.clients[client].train) == 0
-            if (not math.isfinite(loss) and not no_data) or not all(
-                bool(torch.isfinite(t).all()) for t in self.states[client].params.values()
-            ):
-                raise Diverged(f"client {client}: non-finite loss or parameters after local training")
-            losses.append(loss)
-            if time.perf_counter() - last_report > PROGRESS_SECONDS:  # long rounds (real models) show clients too
-                self.log(f"  round {round_}: client {client + 1}/{n} trained · loss {loss:.4f}")
-                last_report = time.perf_counter()
-            self._row(round_, client, "train", "loss", loss)
+            if client in selected:
+                if trained is None:
+                    loss = self.algorithm.local_update(client, self.states[client], ClientRound(self, client, round_))
+                else:
+                    loss = trained[client]
+                # A huge step can leave finite losses but infinite tensors; stop before they spread.
+                # (A client with no training rows has a NaN loss and has not diverged.)
+                no_data = len(self.clients[client].train) == 0
+                if (not math.isfinite(loss) and not no_data) or not all(
+                    bool(torch.isfinite(t).all()) for t in self.states[client].params.values()
+                ):
+                    raise Diverged(f"client {client}: non-finite loss or parameters after local training")
+                losses.append(loss)
+                if time.perf_counter() - last_report > PROGRESS_SECONDS:  # long rounds (real models) show clients too
+                    self.log(f"  round {round_}: client {client + 1}/{n} trained · loss {loss:.4f}")
+                    last_report = time.perf_counter()
+                self._row(round_, client, "train", "loss", loss)
             if self.config.is_eval_round(round_) and "local" in self.config.eval_points:
-                val_acc.append(self.evaluate(client, round_, "local"))
-            uploads.append(self.algorithm.upload(client, self.states[client]))
-        messages = self.algorithm.aggregate(uploads)
-        for client in range(n):
-            self.algorithm.download(client, self.states[client], messages[client])
-            self._row(round_, client, "comm", "upload_bytes", tensor_bytes(uploads[client]))
-            self._row(round_, client, "comm", "download_bytes", tensor_bytes(messages[client]))
+                val_acc.append(self.evaluate(client, round_, "local"))  # an absent client: the model it holds
+            if client in returned:
+                uploads.append(self.algorithm.upload(client, self.states[client]))
+            elif client in selected:
+                self.algorithm.not_returned(client, self.states[client])
+        self.diagnostics.end_training(round_, self.states, plan.selected)
+        if len(returned) == n:
+            messages = dict(zip(plan.returned, self.algorithm.aggregate(uploads)))
+        else:  # no server step when nobody returned
+            messages = dict(zip(plan.returned, self.algorithm.aggregate_returned(plan.returned, uploads))) if uploads else {}
+        sent = dict(zip(plan.returned, uploads))
+        for client in plan.selected:
+            if client in messages:
+                self.algorithm.download(client, self.states[client], messages[client])
+            self._row(round_, client, "comm", "upload_bytes", tensor_bytes(sent.get(client, {})))
+            self._row(round_, client, "comm", "download_bytes", tensor_bytes(messages.get(client, {})) + caught_up.get(client, 0))
+        self.participation.round_done(plan)
         if self.config.is_eval_round(round_):
             if "received" in self.config.eval_points:
                 received = [self.evaluate(client, round_, "received") for client in range(n)]
                 val_acc = val_acc or received
             self.record_server_matrices(round_)
-        summary = f"loss {np.mean(losses):.4f}"
+        summary = f"loss {np.mean(losses):.4f}"  # at least one client is asked every round
+        if len(selected) < n or len(returned) < len(selected):
+            summary = f"{len(selected)} asked, {len(returned)} returned · " + summary
         if val_acc:
             summary += f" · val acc {np.nanmean(val_acc):.3f}"
         return summary
@@ -517,15 +594,26 @@ class Federation:
                 self.log(f"[{name}] round {round_}/{c.rounds}: diverged ({exc}); stopping this run")
                 # Drop the partial round, keep one row saying where the run stopped.
                 self.rows = [r for r in self.rows if r[5] < round_]
+                self.diagnostics.rows = [r for r in self.diagnostics.rows if r[5] < round_]
                 self._row(round_, -1, "run", "diverged", 1.0)
                 return self._finish("diverged", progress, tracker)
             progress.round_done(round_, f"{len(self.clients)} clients · lr {c.lr_at(round_):.2e} · {summary}", postfix=summary)
             tracker.log_round(round_, self.rows, time.perf_counter() - t0)
             if checkpoint_dir:
                 self.save_checkpoint(checkpoint_dir, round_)
+        if self.newcomers:
+            from fhbench.newcomers import score_newcomers
+
+            score_newcomers(self)
         return self._finish("completed", progress, tracker)
 
     def _finish(self, status: str, progress: RoundProgress, tracker) -> str:
+        c = self.config
+        warning = stall_warning(
+            f"{c.dataset}/{c.partition}/{c.algorithm}/{c.variant}/seed{c.seed}", self.diagnostics.frame(), DIAGNOSTICS_FIGURE
+        )
+        if warning:
+            self.log(warning)
         progress.close()
         tracker.finish(status, self.rows)
         tracker.close()
@@ -543,13 +631,17 @@ def run_federation(
     progress_bar: bool = False,
     tracking_dir: str | Path | None = None,
     mixing_out: str | Path | None = None,
+    diagnostics_out: str | Path | None = None,
 ) -> str:
-    """Run (or resume) one federated run and write its tidy ``metrics.csv`` atomically.
+    """Run (or resume) one federated run and write its tidy ``metrics.csv`` atomically, with
+    ``participation.csv`` beside it (who was asked and who returned per round, fhbench.participation).
 
     The resolved configuration, status, cost (wall and CPU time, peak memory) and provenance
     (:mod:`fhbench.provenance`) go to ``run_info_out`` (default: a ``run.json`` beside the metrics); the algorithm's server matrices per evaluation
     round (EPFL's mixing weights and B distances; only a header for other algorithms) to
-    ``mixing_out`` (default: ``mixing.csv`` beside the metrics). A finished run removes its checkpoints.
+    ``mixing_out`` (default: ``mixing.csv`` beside the metrics); the learning diagnostics
+    (:mod:`fhbench.diagnostics`) to ``diagnostics_out`` (default: ``diagnostics.csv`` beside the
+    metrics). A finished run removes its checkpoints.
     """
     config = RunConfig.from_dict(config) if isinstance(config, dict) else config
     check_output_path(metrics_out, "metrics")
@@ -564,12 +656,16 @@ def run_federation(
         engine.metrics_frame().to_csv(tmp, index=False)
     with atomic_path(mixing_out or Path(metrics_out).with_name("mixing.csv")) as tmp:
         engine.server_frame().to_csv(tmp, index=False)
+    write_participation(engine, Path(metrics_out).with_name("participation.csv"))
+    with atomic_path(diagnostics_out or Path(metrics_out).with_name("diagnostics.csv")) as tmp:
+        engine.diagnostics.frame().to_csv(tmp, index=False)
     run_info_out = run_info_out or Path(metrics_out).with_name("run.json")
     device = engine.shared.device
     # The run's own cost: under the warm worker (fhbench.worker) Snakemake's benchmark files time only the job's client.
     info = {"status": status, **provenance.cost(t0, cpu0, device)}
     inputs = {"prepared": prepared_dir, "split": split_path, "model": model_dir}
     info["provenance"] = provenance.collect(started, inputs, device)
+    info["train_sizes"] = [len(c.train) for c in engine.clients]  # per training client: the client-size figure
     write_json(run_info_out, info | {"config": asdict(config)})
     if checkpoint_dir:
         remove_checkpoints(checkpoint_dir)

@@ -32,8 +32,12 @@ DOWNLOADS = "resources/downloads/{dataset}/{origin}"
 PREPARED = "resources/prepared/{dataset}/{prep}"
 SPLIT = "resources/partitions/{dataset}/{prep}/{split}.json"
 MODEL = "resources/models/{architecture}/{model}"
-# Wildcard patterns of the content-keyed data ids ("demo-3f2a9c1b", "remote-0c1d2e3f", ...).
-DATA_ID = r"[a-z0-9]+-[0-9a-f]{10}"
+# Wildcard patterns of the content-keyed data ids ("demo-3f2a9c1b", "remote-0c1d2e3f",
+# "fhbench_balanced-9b0d5082bf": a split id starts with its scheme, which may hold "_").
+DATA_ID = r"[a-z0-9_]+-[0-9a-f]{10}"
+# The variant of a tuned experiment's final runs: default settings with the hyperparameters its
+# group's tuning selected, read from the selection at run time (fhbench.tuning).
+TUNED = "tuned"
 
 
 @dataclass(frozen=True, order=True)
@@ -76,6 +80,11 @@ class RunKey:
         return RUN_BENCHMARK.format(**self.__dict__)
 
     @property
+    def diagnostics(self) -> str:
+        """Per round and client: how far the run's LoRA A, B and head moved (fhbench.diagnostics)."""
+        return f"{self.directory}/diagnostics.csv"
+
+    @property
     def mixing(self) -> str:
         """The run's server matrices per evaluation round (fhbench.mixing; EPFL's weights)."""
         return f"{self.directory}/mixing.csv"
@@ -106,9 +115,14 @@ def strip_credentials(url: str | None) -> str | None:
     return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", url, flags=re.IGNORECASE) if url else url
 
 
-def origin_spec(config: dict, dataset: str) -> dict:
-    """What a dataset's raw files are made from: its source, mirror URL or demo twin spec."""
+def origin_spec(config: dict, dataset: str, public: bool = False) -> dict:
+    """What a dataset's raw files are made from: its source, mirror URL or demo twin spec.
+
+    ``public``: the separate draw of the twin a demo backbone is pretrained on
+    (``datasets.<name>.pretrain.public``, :mod:`fhbench.pretrain`)."""
     ds = config["datasets"][dataset]
+    if public:
+        return {"dataset": dataset, "source": "demo", "base_url": None, "demo": ds["pretrain"]["public"]}
     return {
         "dataset": dataset,
         "source": ds["source"],
@@ -117,16 +131,19 @@ def origin_spec(config: dict, dataset: str) -> dict:
     }
 
 
-def origin_id(config: dict, dataset: str) -> str:
-    return f"{config['datasets'][dataset]['source']}-{short_hash(origin_spec(config, dataset))}"
+def origin_id(config: dict, dataset: str, public: bool = False) -> str:
+    spec = origin_spec(config, dataset, public)
+    return f"{spec['source']}-{short_hash(spec)}"
 
 
-def prep_spec(config: dict, dataset: str) -> dict:
-    return {"origin": origin_id(config, dataset), "prepare": config["datasets"][dataset].get("prepare", {})}
+def prep_spec(config: dict, dataset: str, public: bool = False) -> dict:
+    # The public draw is prepared with the clients' options: the backbone sees the same inputs.
+    return {"origin": origin_id(config, dataset, public), "prepare": config["datasets"][dataset].get("prepare", {})}
 
 
-def prep_id(config: dict, dataset: str) -> str:
-    return f"{config['datasets'][dataset]['source']}-{short_hash(prep_spec(config, dataset))}"
+def prep_id(config: dict, dataset: str, public: bool = False) -> str:
+    source = "demo" if public else config["datasets"][dataset]["source"]
+    return f"{source}-{short_hash(prep_spec(config, dataset, public))}"
 
 
 def split_id(config: dict, dataset: str, partition: str) -> str:
@@ -136,8 +153,8 @@ def split_id(config: dict, dataset: str, partition: str) -> str:
     return f"{params['scheme']}-{short_hash({'prepared': prep_id(config, dataset), **params})}"
 
 
-def raw_dir(config: dict, dataset: str) -> str:
-    return RAW.format(dataset=dataset, origin=origin_id(config, dataset))
+def raw_dir(config: dict, dataset: str, public: bool = False) -> str:
+    return RAW.format(dataset=dataset, origin=origin_id(config, dataset, public))
 
 
 def download_dir(config: dict, dataset: str) -> str:
@@ -145,8 +162,8 @@ def download_dir(config: dict, dataset: str) -> str:
     return DOWNLOADS.format(dataset=dataset, origin=origin_id(config, dataset))
 
 
-def prepared_dir(config: dict, dataset: str) -> str:
-    return PREPARED.format(dataset=dataset, prep=prep_id(config, dataset))
+def prepared_dir(config: dict, dataset: str, public: bool = False) -> str:
+    return PREPARED.format(dataset=dataset, prep=prep_id(config, dataset, public))
 
 
 def split_path(config: dict, dataset: str, partition: str) -> str:
@@ -168,6 +185,36 @@ def model_dir(config: dict, backbone: str) -> str:
     return MODEL.format(architecture=config["backbones"][backbone]["architecture"], model=model_id(config, backbone))
 
 
+PRETRAIN_DEFAULTS = {"holdout": 0.2, "seed": 0}
+
+
+def pretrain_spec(config: dict, dataset: str) -> dict:
+    """What a dataset's pretrained demo backbone is made from: the base model, the prepared public
+    draw and the training settings (``datasets.<name>.pretrain``, :mod:`fhbench.pretrain`)."""
+    ds = config["datasets"][dataset]
+    pre = PRETRAIN_DEFAULTS | {k: v for k, v in ds["pretrain"].items() if k != "public"}
+    return {"base": model_id(config, ds["backbone"]), "public": prep_id(config, dataset, public=True), "training": pre}
+
+
+def pretrained_id(config: dict, dataset: str) -> str:
+    return f"pre-{short_hash(pretrain_spec(config, dataset))}"
+
+
+def run_model_dir(config: dict, dataset: str) -> str:
+    """The weights a dataset's runs load: its pretrained demo backbone when ``pretrain`` is set,
+    else its backbone's fetched (or tiny) weights."""
+    ds = config["datasets"][dataset]
+    if not ds.get("pretrain"):
+        return model_dir(config, ds["backbone"])
+    return MODEL.format(architecture=config["backbones"][ds["backbone"]]["architecture"], model=pretrained_id(config, dataset))
+
+
+def pretrain_settings(config: dict, dataset: str) -> dict:
+    """Everything :func:`fhbench.pretrain.pretrain_backbone` takes besides its folders."""
+    ds = config["datasets"][dataset]
+    return {"architecture": config["backbones"][ds["backbone"]]["architecture"], **pretrain_spec(config, dataset)["training"]}
+
+
 # Memory (MB) and time (minutes) each rule's job asks for, so that a Slurm job is neither killed
 # for memory nor held back by an inflated request. prepare_data streams into memory-mapped
 # arrays (real ICBHI/SPRSound at 8 s); downloads of the largest sources take hours on slow links.
@@ -176,14 +223,18 @@ RULE_RESOURCES = {
     "acquire_data": {"mem_mb": 2000, "runtime": 480},
     "prepare_data": {"mem_mb": 4000, "runtime": 240},
     "fetch_model": {"mem_mb": 4000, "runtime": 60},
+    "pretrain_model": {"mem_mb": 4000, "runtime": 30},
     "make_partition": {"mem_mb": 2000, "runtime": 15},
     "make_table": {"mem_mb": 2000, "runtime": 15},
+    "label_priors": {"mem_mb": 2000, "runtime": 15},
     "dataset_table": {"mem_mb": 2000, "runtime": 15},
     "plot_split": {"mem_mb": 2000, "runtime": 15},
     "efficiency_table": {"mem_mb": 2000, "runtime": 15},
     "plot_figure": {"mem_mb": 2000, "runtime": 15},
     "write_report": {"mem_mb": 2000, "runtime": 15},
     "judge_claims": {"mem_mb": 2000, "runtime": 15},
+    "select_trial": {"mem_mb": 2000, "runtime": 15},
+    "tuning_report": {"mem_mb": 2000, "runtime": 15},
 }
 
 
@@ -223,6 +274,8 @@ def find_by_id(config: dict, what: str, value: str, **fixed: str) -> str:
     map a content-keyed path back to the settings that make it. Raises ``ConfigError``."""
     if what == "model":
         names = [b for b in config["backbones"] if model_id(config, b) == value]
+    elif what == "pretrained":
+        names = [d for d in config["datasets"] if config["datasets"][d].get("pretrain") and pretrained_id(config, d) == value]
     elif what == "split":
         names = [p for p in config["partitions"] if split_id(config, fixed["dataset"], p) == value]
     else:
@@ -244,11 +297,16 @@ def restored_data(path: str | Path) -> bool:
     return path.is_dir() and not (path / SNAKEMAKE_TIMESTAMP).exists()
 
 
-def check_data_id(config: dict, dataset: str, kind: str, value: str) -> None:
-    """A raw/prepared path asked for must be the one this config's settings make."""
-    expected = {"origin": origin_id, "prep": prep_id}[kind](config, dataset)
-    if value != expected:
-        raise ConfigError(f"datasets.{dataset}: {kind} id {value!r} is not this config's ({expected!r})")
+def check_data_id(config: dict, dataset: str, kind: str, value: str) -> bool:
+    """A raw/prepared path asked for must be one this config's settings make: the clients' data
+    or the public draw a demo backbone is pretrained on. Returns whether it is the public one."""
+    make = {"origin": origin_id, "prep": prep_id}[kind]
+    expected = make(config, dataset)
+    if value == expected:
+        return False
+    if config["datasets"][dataset].get("pretrain") and value == make(config, dataset, public=True):
+        return True
+    raise ConfigError(f"datasets.{dataset}: {kind} id {value!r} is not this config's ({expected!r})")
 
 
 # Where a run's other files live, one function each: `fhbench status` and the end-of-workflow
@@ -277,10 +335,13 @@ def check_references(config: dict) -> None:
     for name, ds in config["datasets"].items():
         if ds["backbone"] not in config["backbones"]:
             raise ConfigError(f"datasets.{name}.backbone: {ds['backbone']!r} is not defined under backbones")
+        check_pretrain(config, name)
     from fhbench.reporting import FIGURE_KINDS, TABLE_KINDS
 
     sections = {"datasets": "datasets", "partitions": "partitions", "algorithms": "algorithms", "variants": "variants"}
     for exp_name, exp in config["experiments"].items():
+        if exp_name == "unseen":  # make_table's {experiment}_{metric} would claim tables/unseen_accuracy.*
+            raise ConfigError("experiments.unseen: the name is reserved for the participation-gap table (unseen_accuracy.*); rename it")
         for field, section in sections.items():
             for value in exp.get(field, []):
                 if value not in config[section]:
@@ -306,8 +367,10 @@ def check_references(config: dict) -> None:
     if headline not in config["experiments"]:
         raise ConfigError(f"report.headline: {headline!r} is not defined under experiments")
     from fhbench.algorithms import ALGORITHMS
-    from fhbench.data import DATASETS, check_prepare_options
+    from fhbench.data import DATASETS, check_options, check_prepare_options
     from fhbench.models import BACKBONES
+    from fhbench.participation import check_config as check_participation
+    from fhbench.partition import check_partition_config
 
     for name in config["algorithms"]:
         if name not in ALGORITHMS:
@@ -328,6 +391,7 @@ def check_references(config: dict) -> None:
             raise ConfigError(f"datasets.{name}: no such dataset; registered: {sorted(DATASETS)}")
         try:
             check_prepare_options(name, config["datasets"][name].get("prepare", {}))
+            check_options(name, "demo", config["datasets"][name].get("demo", {}))
         except ValueError as error:
             raise ConfigError(str(error)) from None
     for name, bb in config["backbones"].items():
@@ -339,6 +403,8 @@ def check_references(config: dict) -> None:
             raise ConfigError(f"partitions.{name}.group: required by the natural scheme and only there (scheme {part['scheme']!r})")
         if not grouped and part.get("n_clients", 20) is None:
             raise ConfigError(f"partitions.{name}.n_clients: null (one client per group) needs the natural scheme")
+        check_partition_config(name, part)
+    check_participation(config)
     for dataset, partition in used_data_partitions(config):
         group = config["partitions"][partition].get("group")
         if group is not None and group not in DATASETS[dataset].natural_groups:
@@ -346,6 +412,22 @@ def check_references(config: dict) -> None:
                 f"partitions.{partition}.group: {group!r} is not a natural grouping of {dataset} "
                 f"(has: {list(DATASETS[dataset].natural_groups) or 'none'})"
             )
+
+
+def check_pretrain(config: dict, dataset: str) -> None:
+    """``pretrain`` only on a demo twin with a tiny backbone, on a public draw disjoint from the clients'."""
+    ds = config["datasets"][dataset]
+    if not ds.get("pretrain"):
+        return
+    if ds.get("source", "remote") != "demo" or not config["backbones"][ds["backbone"]].get("tiny"):
+        raise ConfigError(
+            f"datasets.{dataset}.pretrain: only a demo twin with a tiny backbone is pretrained here (real backbones come pretrained); remove it"
+        )
+    if ds["pretrain"]["public"].get("seed", 0) == ds.get("demo", {}).get("seed", 0):
+        raise ConfigError(
+            f"datasets.{dataset}.pretrain.public.seed: equals the clients' twin seed, so the public draw would repeat "
+            "the clients' samples; give it a seed of its own"
+        )
 
 
 def schema_hyperparameters(names=None) -> dict[str, set[str]]:
@@ -386,9 +468,12 @@ def data_partitions(config: dict) -> list[tuple[str, str]]:
 def data_targets(config: dict) -> list[str]:
     """Raw, prepared and partition paths of every configured dataset (the DVC-tracked data)."""
     datasets = list(config["datasets"])
+    public = [d for d in datasets if config["datasets"][d].get("pretrain")]
     return (
         [raw_dir(config, d) for d in datasets]
+        + [raw_dir(config, d, public=True) for d in public]
         + [prepared_dir(config, d) for d in datasets]
+        + [prepared_dir(config, d, public=True) for d in public]
         + [split_path(config, d, p) for d, p in data_partitions(config)]
     )
 
@@ -400,12 +485,29 @@ def dataset_report_targets(config: dict) -> list[str]:
     return table + figures
 
 
+def tuned_experiments(config: dict) -> list[str]:
+    """Experiments listed under ``tuning.experiments``: their runs are the tuned variant (fhbench.tuning)."""
+    return list((config.get("tuning") or {}).get("experiments", []))
+
+
+def priors_path(config: dict) -> str:
+    """The label priors of every split the experiments use (:mod:`fhbench.reporting.priors`)."""
+    return f"{tables_dir(config)}/label_priors.csv"
+
+
+def prior_sources(config: dict) -> list[tuple[str, str, str, str]]:
+    """``(dataset, partition, prepared_dir, split_path)`` of every pair some experiment runs:
+    what the label priors are computed from."""
+    return [(d, p, prepared_dir(config, d), split_path(config, d, p)) for d, p in used_data_partitions(config)]
+
+
 def experiment_runs(config: dict, experiment: str) -> list[RunKey]:
     exp = config["experiments"][experiment]
     seeds = exp.get("seeds", config["seeds"])
-    # References (local, centralized) run once per column, in their default setting.
-    methods = [(a, v) for a in exp["algorithms"] for v in exp.get("variants", ["default"])]
-    methods += [(a, "default") for a in exp.get("references", []) if a not in exp["algorithms"]]
+    tuned = experiment in tuned_experiments(config)
+    # References (local, centralized) run once per column, in their default setting (tuned in a tuned experiment).
+    methods = [(a, v) for a in exp["algorithms"] for v in ([TUNED] if tuned else exp.get("variants", ["default"]))]
+    methods += [(a, TUNED if tuned else "default") for a in exp.get("references", []) if a not in exp["algorithms"]]
     return sorted(
         {
             RunKey(d, p, a, v, int(s), config_name(config))
@@ -418,7 +520,14 @@ def experiment_runs(config: dict, experiment: str) -> list[RunKey]:
 
 
 def all_runs(config: dict) -> list[RunKey]:
-    return sorted({key for exp in config["experiments"] for key in experiment_runs(config, exp)})
+    keys = {key for exp in config["experiments"] for key in experiment_runs(config, exp)}
+    # A tuned experiment's runs with default hyperparameters, which its tuned-vs-default table compares against.
+    keys |= {
+        RunKey(k.dataset, k.partition, k.algorithm, "default", k.seed, k.name)
+        for e in tuned_experiments(config)
+        for k in experiment_runs(config, e)
+    }
+    return sorted(keys)
 
 
 TABLE_FORMATS = ("csv", "md", "tex", "html")
@@ -480,11 +589,18 @@ def figure_runs(config: dict, figure: str) -> list[RunKey]:
 
 def figure_inputs(config: dict, figure: str) -> list[str]:
     """The files one figure reads: its runs' metrics, or their server matrices for kinds that
-    draw those (``fhbench.reporting.figures.MIXING_KINDS``)."""
-    from fhbench.reporting.figures import MIXING_KINDS
+    draw those (``fhbench.reporting.figures.MIXING_KINDS``), their diagnostics for the
+    diagnostics kinds, plus their run.json for kinds that need the clients' training sizes
+    (``INFO_KINDS``)."""
+    from fhbench.reporting.figures import DIAGNOSTICS_KINDS, INFO_KINDS, MIXING_KINDS
 
-    mixing = config["figures"][figure]["kind"] in MIXING_KINDS
-    return [key.mixing if mixing else key.metrics for key in figure_runs(config, figure)]
+    kind = config["figures"][figure]["kind"]
+    runs = figure_runs(config, figure)
+    if kind in MIXING_KINDS:
+        return [key.mixing for key in runs]
+    if kind in DIAGNOSTICS_KINDS:
+        return [key.diagnostics for key in runs]
+    return [key.metrics for key in runs] + ([key.info for key in runs] if kind in INFO_KINDS else [])
 
 
 def report_targets(config: dict) -> list[str]:
@@ -516,7 +632,25 @@ def claims_targets(config: dict) -> list[str]:
 
 def final_targets(config: dict) -> list[str]:
     """Every table, figure and the reproduction report (the runs follow from them)."""
-    return table_targets(config) + efficiency_targets(config) + figure_targets(config) + claims_targets(config) + report_targets(config)
+    return (
+        table_targets(config)
+        + [priors_path(config)]
+        + efficiency_targets(config)
+        + figure_targets(config)
+        + unseen_targets(config)
+        + claims_targets(config)
+        + report_targets(config)
+    )
+
+
+def unseen_experiments(config: dict) -> list[str]:
+    """Experiments with a partition that holds clients out (``partitions.<name>.unseen``)."""
+    return [name for name, exp in config["experiments"].items() if any(config["partitions"][p].get("unseen", 0) for p in exp["partitions"])]
+
+
+def unseen_targets(config: dict) -> list[str]:
+    """``unseen_accuracy.{csv,md}`` (fhbench.reporting.unseen) when some experiment holds clients out."""
+    return [f"{tables_dir(config)}/unseen_accuracy.{ext}" for ext in ("csv", "md")] if unseen_experiments(config) else []
 
 
 def partition_alphas(config: dict) -> dict[str, float]:
@@ -534,7 +668,7 @@ def experiment_spec(config: dict, experiment: str) -> dict:
         "datasets": list(exp["datasets"]),
         "partitions": list(exp["partitions"]),
         "algorithms": list(exp["algorithms"]),
-        "variants": list(exp.get("variants", ["default"])),
+        "variants": [TUNED] if experiment in tuned_experiments(config) else list(exp.get("variants", ["default"])),
         "compare": list(exp.get("compare", [])),
         "references": list(exp.get("references", [])),
         "eval_point": exp.get("eval_point", "local"),
@@ -558,7 +692,7 @@ def figure_spec(config: dict, figure: str) -> dict:
 
 def resolve_run_config(config: dict, key: RunKey) -> dict:
     """Everything :class:`fhbench.federation.RunConfig` needs for one run, with variant overrides applied."""
-    variant = config["variants"][key.variant]
+    variant = {} if key.variant == TUNED else config["variants"][key.variant]  # tuned: its run applies the selection
     dataset = config["datasets"][key.dataset]
     backbone = config["backbones"][dataset["backbone"]]
     training = deep_merge(config["training"], variant.get("training", {}))
@@ -582,6 +716,8 @@ def resolve_run_config(config: dict, key: RunKey) -> dict:
         "batched_clients": training.get("batched_clients", 0),
         "precision": training.get("precision", "fp32"),
         "eval_points": run_eval_points(config, key, training.get("eval_points", ["local", "received"])),
+        # Only when set: the runs of configs without it keep their params (and are not redone).
+        **({"participation": training["participation"]} if "participation" in training else {}),
         "lr": dataset["lr"],
         "batch_size": dataset["batch_size"],
         "lora": lora,
@@ -605,9 +741,14 @@ def run_eval_points(config: dict, key: RunKey, base: list[str]) -> list[str]:
 
 
 def partition_params(config: dict, dataset: str, partition: str) -> dict:
-    """Arguments of :func:`fhbench.partition.make_partition` for one (dataset, partition)."""
+    """Arguments of :func:`fhbench.partition.make_partition` for one (dataset, partition).
+
+    A scheme's own options and ``unseen`` appear only where they apply: the split ids (and
+    paths) of every other partition stay as they were."""
+    from fhbench.partition import SCHEME_OPTIONS
+
     part = config["partitions"][partition]
-    return {
+    params = {
         "scheme": part["scheme"],
         "n_clients": part.get("n_clients", 20),
         "alpha": part.get("alpha", 0.1),
@@ -616,3 +757,7 @@ def partition_params(config: dict, dataset: str, partition: str) -> dict:
         "group": part.get("group"),
         "n_groups": part.get("n_groups", 2),
     }
+    params.update({key: part.get(key, default) for key, default in SCHEME_OPTIONS.get(part["scheme"], {}).items()})
+    if part.get("unseen", 0):
+        params["unseen"] = part["unseen"]
+    return params

@@ -45,6 +45,7 @@ class RunStatus:
     last_activity: float | None = None  # unix time of the last write to the log or checkpoint
     log: str | None = None
     tail: list[str] = field(default_factory=list)  # failed runs: the last lines of the log
+    stalled: list[str] = field(default_factory=list)  # finished runs: tensors that never moved (fhbench.diagnostics)
 
     def eta(self, now: float) -> float | None:
         """Seconds until this run finishes at its measured pace (running runs)."""
@@ -134,7 +135,9 @@ def run_status(config: dict, key: grid.RunKey, root: Path, now: float, stale: fl
             # No run.json (written a moment after the metrics, or an older layout): a diverged
             # run's last metrics row says so (fhbench.federation writes it last).
             state = "diverged" if ",run,diverged," in read_tail(metrics, 1024) else "done"
-        return RunStatus(key, state, rounds, round=rounds, seconds_per_round=seconds_per_round, log=str(log))
+        return RunStatus(
+            key, state, rounds, round=rounds, seconds_per_round=seconds_per_round, log=str(log), stalled=stalled_of(root / key.diagnostics)
+        )
     checkpoint = root / grid.checkpoint_dir(config, key) / CHECKPOINT
     log_time, checkpoint_time = mtime(log), mtime(checkpoint)
     if log_time is None and checkpoint_time is None:
@@ -163,6 +166,30 @@ def run_status(config: dict, key: grid.RunKey, root: Path, now: float, stale: fl
     elif now - status.last_activity <= max(stale, 3 * (status.seconds_per_round or 0.0)):
         status.state = "running"
     return status
+
+
+def stalled_of(path: Path) -> list[str]:
+    """The tensors of a finished run that never moved, from its diagnostics.csv (none when absent or unreadable)."""
+    from fhbench.diagnostics import stalled_in_file
+
+    try:
+        return stalled_in_file(path) if path.exists() else []
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def stall_lines(statuses: list[RunStatus], max_rows: int = 20) -> list[str]:
+    """Warnings for finished runs whose adapters have not moved: the run, the tensors, the figure."""
+    from fhbench.diagnostics import FIGURE
+
+    stalled = [s for s in statuses if s.stalled]
+    if not stalled:
+        return []
+    lines = [f"warning: {len(stalled)} finished run(s) whose adapters have not moved (see each run's diagnostics.csv and {FIGURE})"]
+    lines += [f"  {s.key.label}: {'; '.join(s.stalled)}" for s in stalled[:max_rows]]
+    if len(stalled) > max_rows:
+        lines.append(f"  ... and {len(stalled) - max_rows} more")
+    return lines
 
 
 def collect(config: dict, root: str | Path = ".", now: float | None = None, stale: float = 600.0, tail: int = 8) -> list[RunStatus]:
@@ -266,6 +293,9 @@ def render(config: dict, statuses: list[RunStatus], now: float, title: str = "",
         if len(failed) > max_rows:
             lines.append(f"  ... and {len(failed) - max_rows} more")
 
+    warnings = stall_lines(statuses, max_rows)
+    if warnings:
+        lines += [""] + warnings
     left_runs = sum(1 for s in statuses if s.state in ("running", "stalled", "pending"))
     lines.append("")
     if not left_runs:
@@ -289,7 +319,8 @@ def render(config: dict, statuses: list[RunStatus], now: float, title: str = "",
 def workflow_summary(config: dict, root: str | Path = ".", configfile: str | Path | None = None) -> str:
     """The few lines ``snakemake all`` ends with: run counts, where the tables, figures and report are."""
     root = Path(root)
-    counts = Counter(s.state for s in collect(config, root))
+    statuses = collect(config, root)
+    counts = Counter(s.state for s in statuses)
     unfinished = ", ".join(f"{counts[s]} {s}" for s in ("running", "stalled", "pending") if counts.get(s))
     lines = [
         f"fhbench: {sum(counts.values())} runs: {counts.get('done', 0)} done, {counts.get('diverged', 0)} diverged,"
@@ -303,6 +334,7 @@ def workflow_summary(config: dict, root: str | Path = ".", configfile: str | Pat
     reports = [r for r in grid.report_targets(config) if (root / r).exists()]
     outputs.append(f"report {', '.join(reports)} (`snakemake --report report.html` bundles them)" if reports else "no report yet")
     lines.append("fhbench: " + "; ".join(outputs))
+    lines += [f"fhbench: {line}" for line in stall_lines(statuses, max_rows=5)]
     if counts.get("failed") or counts.get("diverged") or unfinished:
         lines.append(f"fhbench: per-run details: fhbench status{f' --config {configfile}' if configfile else ''}")
     return "\n".join(lines)

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from fhbench.metrics import FILE_COLUMNS
+from fhbench.metrics import FILE_COLUMNS, bottom10
 
 COLUMN = {name: i for i, name in enumerate(FILE_COLUMNS)}
 EVALUATED = ("val", "test")
@@ -21,9 +21,10 @@ EVALUATED = ("val", "test")
 def round_scalars(rows: Sequence[tuple], round_: int) -> dict[str, float]:
     """TensorBoard tags → values for one round, from the tidy rows of ``metrics.csv``.
 
-    ``train/loss``: mean over clients with training data; ``{val,test}/{metric}_mean`` and
-    ``_worst``: mean and lowest over clients (empty parts, NaN, left out), at the ``local``
-    evaluation point; the ``received`` point's scores go to ``{val,test}_received/...``;
+    ``train/loss``: mean over clients with training data; ``{val,test}/{metric}_mean``,
+    ``_worst`` and ``_bottom10``: mean, lowest and mean of the worst 10% (:func:`fhbench.metrics.bottom10`)
+    over clients (empty parts, NaN, left out), at the ``local`` evaluation point; another
+    point's scores (``received``, unseen clients' ``newcomer``) go to ``{val,test}_{point}/...``;
     ``comm/*_bytes``: the round's total over clients.
     """
     r, split_i, metric_i, value_i = COLUMN["round"], COLUMN["split"], COLUMN["metric"], COLUMN["value"]
@@ -36,8 +37,8 @@ def round_scalars(rows: Sequence[tuple], round_: int) -> dict[str, float]:
         if row[r] < round_:
             break
         split = row[split_i]
-        if split in EVALUATED and len(row) > point_i and row[point_i] == "received":
-            split = f"{split}_received"
+        if split in EVALUATED and len(row) > point_i and row[point_i] not in ("", "local") and isinstance(row[point_i], str):
+            split = f"{split}_{row[point_i]}"
         groups.setdefault((split, row[metric_i]), []).append(float(row[value_i]))
     scalars: dict[str, float] = {}
     for (split, metric), values in sorted(groups.items()):
@@ -47,6 +48,7 @@ def round_scalars(rows: Sequence[tuple], round_: int) -> dict[str, float]:
         elif split.split("_")[0] in EVALUATED and finite:
             scalars[f"{split}/{metric}_mean"] = sum(finite) / len(finite)
             scalars[f"{split}/{metric}_worst"] = min(finite)
+            scalars[f"{split}/{metric}_bottom10"] = bottom10(finite)
         elif split == "comm":
             scalars[f"comm/{metric}"] = sum(values)
     return scalars
@@ -118,11 +120,11 @@ class TensorBoardTracker(NullTracker):
         self.writer.flush()  # `tensorboard` and `fhbench status` see each round as it ends
 
     def finish(self, status: str, rows: Sequence[tuple]) -> None:
-        """hparams (the run config, with the run key fields) and the final mean metrics, in this run's folder."""
+        """hparams (the run config, with the run key fields) and the final mean and bottom-10% metrics, in this run's folder."""
         from torch.utils.tensorboard.summary import hparams
 
         last = max((row[COLUMN["round"]] for row in rows), default=0)
-        finals = {f"final/{tag}": value for tag, value in round_scalars(rows, last).items() if tag.endswith("_mean")}
+        finals = {f"final/{tag}": value for tag, value in round_scalars(rows, last).items() if tag.endswith(("_mean", "_bottom10"))}
         for tag, value in finals.items():
             self.writer.add_scalar(tag, value, last)
         params = flat_hparams(self.config) | {"status": status}

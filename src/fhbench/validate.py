@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import math
 import zipfile
 from pathlib import Path
 
@@ -162,8 +161,12 @@ def check_prepared(folder: str | Path) -> dict:
     return info
 
 
-def check_split(path: str | Path, labels: np.ndarray | None = None) -> list[dict[str, list[int]]]:
-    """A split file's clients, checked against the labels it will index (when given)."""
+def check_split(path: str | Path, labels: np.ndarray | None = None, shares_samples=None) -> list[dict[str, list[int]]]:
+    """A split file's clients, checked against the labels it will index (when given).
+
+    ``shares_samples(scheme)`` says whether a scheme's clients share samples on purpose
+    (:func:`fhbench.partition.scheme_shares_samples`); without it no split may share any.
+    """
     path = Path(path)
     redo = "make the split again (snakemake --forcerun make_partition, or fhbench partition)"
     if not path.is_file():
@@ -189,10 +192,18 @@ def check_split(path: str | Path, labels: np.ndarray | None = None) -> list[dict
         )
     if labels is not None:
         stored = split.get("labels")
-        if stored is not None and stored != labels_identity(labels):
+        if stored is None:
             raise InputError(
                 path,
-                f"was made from other labels ({stored.get('count')} samples, sha256 {str(stored.get('sha256'))[:12]}…) "
+                "holds no labels record, so nothing shows it was made from this prepared data (a split written by hand, "
+                "or before splits recorded their labels)",
+                redo,
+            )
+        if stored != labels_identity(labels):
+            raise InputError(
+                path,
+                f"was made from other labels ({stored.get('count') if isinstance(stored, dict) else stored} samples, "
+                f"sha256 {str(stored.get('sha256') if isinstance(stored, dict) else '?')[:12]}…) "
                 f"than the prepared data ({len(labels)} samples)",
                 redo,
             )
@@ -200,29 +211,56 @@ def check_split(path: str | Path, labels: np.ndarray | None = None) -> list[dict
         low = min(min(idx, default=0) for c in clients for idx in c.values())
         if top >= len(labels) or low < 0:
             raise InputError(path, f"indexes sample {top if top >= len(labels) else low}, but the prepared data holds {len(labels)}", redo)
+    check_disjoint(path, clients, split.get("scheme"), redo, bool(shares_samples and shares_samples(split.get("scheme"))))
     return clients
 
 
+def check_disjoint(path: Path, clients: list[dict[str, list[int]]], scheme: object, redo: str, shared: bool = False) -> None:
+    """No sample twice in a client (in one part, or in train and test), nor in two clients unless the scheme shares samples."""
+    parts = [[(s, np.asarray(c[s], dtype=np.int64)) for s in ("train", "val", "test")] for c in clients]
+    every = np.concatenate([idx for client in parts for _, idx in client])
+    if len(every) and every.min() < 0:
+        raise InputError(path, f"holds the negative sample index {int(every.min())}", redo)
+    size = int(every.max()) + 1 if len(every) else 0
+    owner = np.full(size, -1, dtype=np.int64)
+    for i, client in enumerate(parts):
+        seen = np.zeros(size, dtype=np.int8)  # 1 + the part a sample was seen in
+        for k, (s, idx) in enumerate(client):
+            values, counts = np.unique(idx, return_counts=True)
+            if (counts > 1).any():
+                raise InputError(path, f"client {i} lists sample {int(values[counts > 1][0])} twice in {s}", redo)
+            again = idx[seen[idx] > 0]
+            if len(again):
+                earlier = client[int(seen[again[0]]) - 1][0]
+                raise InputError(path, f"client {i} has sample {int(again[0])} in both {earlier} and {s}", redo)
+            seen[idx] = k + 1
+        if shared:
+            continue
+        idx = np.concatenate([idx for _, idx in client])
+        other = owner[idx]
+        if (other >= 0).any():
+            first = int(np.flatnonzero(other >= 0)[0])
+            raise InputError(
+                path,
+                f"sample {int(idx[first])} belongs to client {int(other[first])} and client {i}; the {scheme or 'split'} "
+                "scheme gives every sample to one client",
+                redo,
+            )
+        owner[idx] = i
+
+
 def check_output_path(path: str | Path, option: str = "--out") -> Path:
-    """An output file path that may be replaced: never an existing directory (it would be lost)."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{option} {path}", "is an existing directory; it would be replaced by a file", "give a file path")
-    if path.parent.exists() and not path.parent.is_dir():
-        raise InputError(f"{option} {path}", f"{path.parent} is a file, not a directory", "give a path inside a directory")
-    return path
+    """An output file path that may be replaced: never a folder, a device, a pipe, or under a file."""
+    from fhbench.io import check_replaceable
+
+    return check_replaceable(path, option, folder=False)
 
 
-def check_finite(value, where: str) -> None:
-    """Every number under ``value`` (nested dicts and lists) is finite; errors name the dotted key."""
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            check_finite(sub, f"{where}.{key}" if where else str(key))
-    elif isinstance(value, (list, tuple)):
-        for i, sub in enumerate(value):
-            check_finite(sub, f"{where}[{i}]")
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise InputError(where, f"{value} is not a finite number", "write a number")
+def check_output_dir(path: str | Path, option: str = "--out") -> Path:
+    """An output folder path that may be written: never an existing file, a device, a pipe, or under a file."""
+    from fhbench.io import check_replaceable
+
+    return check_replaceable(path, option, folder=True)
 
 
 def check_model_loading(
@@ -246,6 +284,29 @@ def check_model_loading(
         names = sorted(mismatched or missing)[:3]
         kind = "have other shapes than the model's config" if mismatched else "are missing from the weights"
         raise InputError(model_dir, f"{len(mismatched) or len(missing)} backbone weights {kind} (e.g. {', '.join(names)})", refetch)
+    check_finite_weights(model_dir, model)
+
+
+def check_finite_weights(model_dir: str | Path, model) -> None:
+    """Every loaded weight is finite: a NaN in the file would otherwise surface rounds later as a diverged run."""
+    import torch
+
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise InputError(
+                model_dir,
+                f"weight {name} holds NaN or infinite values",
+                f"fetch the model again (snakemake --forcerun fetch_model, or fhbench fetch-model --out {model_dir})",
+            )
+
+
+def check_finite_inputs(path: str | Path, rows, index: np.ndarray) -> None:
+    """The prepared inputs a run uses are finite (``rows`` = the inputs at ``index``); names the first sample that is not."""
+    if not isinstance(rows, np.ndarray) or rows.dtype.kind not in "fc" or not len(rows):
+        return
+    finite = np.isfinite(rows.reshape(len(rows), -1)).all(axis=1)
+    if not finite.all():
+        raise InputError(path, f"sample {int(index[np.flatnonzero(~finite)[0]])} holds NaN or infinite values", REPREPARE)
 
 
 def check_model_sizes(model_dir: str | Path, expected: dict | None) -> None:

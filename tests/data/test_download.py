@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import zipfile
 from pathlib import Path
 
@@ -41,18 +42,71 @@ def test_interrupted_download_resumes_with_range_request(tmp_path, payload, http
     data = payload.read_bytes()
     remote_name = "blob.bin"
     raw, parts = tmp_path / "raw", tmp_path / "parts"
-    # First server drops the connection after 100 kB: an error, the partial file is kept.
-    with http_mirror(payload.parent, cut_after=100_000) as (base_url, _):
+    with http_mirror(payload.parent, cut_after=100_000) as (base_url, handler):
+        # The server drops the connection after 100 kB: an error, the partial file is kept with its record.
         with pytest.raises(DownloadError, match=r"connection closed after 100000 of 300000 bytes"):
             fetch(RemoteFile(f"{base_url}/{remote_name}", remote_name, md5(data)), raw, part_dir=parts, progress=False)
-    assert not (raw / remote_name).exists()
-    assert (parts / "blob.bin.part").stat().st_size == 100_000
-    # The rerun asks only for the rest and ends with the exact bytes.
-    with http_mirror(payload.parent) as (base_url, handler):
+        assert not (raw / remote_name).exists()
+        assert (parts / "blob.bin.part").stat().st_size == 100_000
+        record = json.loads((parts / "blob.bin.part.json").read_text())
+        assert record["size"] == len(data) and record["etag"].startswith('"')
+        # The rerun asks only for the rest, if the file is still the one the part began, and ends with the exact bytes.
+        handler.cut_after = None
         got = fetch(RemoteFile(f"{base_url}/{remote_name}", remote_name, md5(data)), raw, part_dir=parts, progress=False)
-    assert [r["range"] for r in handler.requests] == ["bytes=100000-"]
+    assert [(r["range"], r["if_range"]) for r in handler.requests] == [(None, None), ("bytes=100000-", record["etag"])]
     assert got.read_bytes() == data
-    assert not (parts / "blob.bin.part").exists()
+    assert not (parts / "blob.bin.part").exists() and not (parts / "blob.bin.part.json").exists()
+
+
+@pytest.mark.parametrize("honor_if_range", [True, False], ids=["server-honours-if-range", "server-ignores-if-range"])
+def test_part_of_a_file_that_changed_on_the_server_is_never_spliced(tmp_path, payload, http_mirror, honor_if_range):
+    """Issue 23: without a checksum, a stale part used to be completed with the new file's tail, and acquired."""
+    raw, parts = tmp_path / "raw", tmp_path / "parts"
+    with http_mirror(payload.parent, honor_if_range=honor_if_range) as (base_url, handler):
+        handler.cut_after = 100_000
+        remote = RemoteFile(f"{base_url}/blob.bin", "blob.bin")  # no checksum published
+        with pytest.raises(DownloadError, match="partial data kept"):
+            fetch(remote, raw, part_dir=parts, progress=False)
+        new = np.random.default_rng(1).integers(0, 256, size=250_000, dtype=np.uint8).tobytes()
+        payload.write_bytes(new)  # a new release: another size, another ETag
+        handler.cut_after = None
+        got = fetch(remote, raw, part_dir=parts, progress=False)
+    assert got.read_bytes() == new
+    ranges = [r["range"] for r in handler.requests]
+    # Honoured, If-Range turns the resumed request into the whole new file; ignored, the 206
+    # answer's size differs from the recorded one and the file is fetched anew.
+    assert ranges == ([None, "bytes=100000-"] if honor_if_range else [None, "bytes=100000-", None])
+
+
+def test_part_without_validators_starts_over(tmp_path, payload, http_mirror):
+    """A server without ETag or Last-Modified cannot prove a part is of the same file: no resume."""
+    data = payload.read_bytes()
+    raw, parts = tmp_path / "raw", tmp_path / "parts"
+    with http_mirror(payload.parent, cut_after=100_000, validators=False) as (base_url, handler):
+        remote = RemoteFile(f"{base_url}/blob.bin", "blob.bin")
+        with pytest.raises(DownloadError, match="partial data kept"):
+            fetch(remote, raw, part_dir=parts, progress=False)
+        handler.cut_after = None
+        assert fetch(remote, raw, part_dir=parts, progress=False).read_bytes() == data
+    assert [r["range"] for r in handler.requests] == [None, None]
+
+
+@pytest.mark.parametrize(
+    "page,culprit",
+    [
+        ((200, "text/html; charset=utf-8", b"<html><body>Please log in</body></html>"), "HTML page"),
+        ((200, "application/octet-stream", b"\n  <!DOCTYPE html><html>Not found</html>"), "HTML page"),
+        ((200, "application/octet-stream", b""), "empty file"),
+    ],
+    ids=["html-content-type", "html-body", "empty-body"],
+)
+def test_html_page_or_empty_answer_is_not_saved_as_data(tmp_path, payload, http_mirror, page, culprit):
+    raw, parts = tmp_path / "raw", tmp_path / "parts"
+    with http_mirror(payload.parent, pages={"/blob.bin": page}) as (base_url, _):
+        with pytest.raises(DownloadError, match=culprit) as error:
+            fetch(RemoteFile(f"{base_url}/blob.bin", "blob.bin"), raw, part_dir=parts, progress=False)
+    assert f"{base_url}/blob.bin" in str(error.value) and "no data was kept" in str(error.value)
+    assert not (raw / "blob.bin").exists() and not list(parts.iterdir())
 
 
 def test_interrupted_download_without_checksum_is_not_taken_as_complete(tmp_path, payload, http_mirror):
@@ -170,8 +224,8 @@ def test_organamnist_mirror_with_its_own_checksum(tmp_path, http_mirror):
 # --------------------------------------------------------------------------- downloads a user can rescue (issue 12)
 
 
-def test_stale_part_larger_than_the_file_is_discarded_and_fetched_anew(tmp_path, payload, http_mirror):
-    """A .part longer than the file gets HTTP 416 on a resume: it is dropped and the file downloaded whole."""
+def test_part_without_its_record_is_discarded_and_fetched_anew(tmp_path, payload, http_mirror):
+    """A .part with nothing saying which file it began (longer than the file, here) is never resumed."""
     data = payload.read_bytes()
     parts = tmp_path / "parts"
     parts.mkdir()
@@ -179,19 +233,22 @@ def test_stale_part_larger_than_the_file_is_discarded_and_fetched_anew(tmp_path,
     with http_mirror(payload.parent) as (base_url, handler):
         got = fetch(RemoteFile(f"{base_url}/blob.bin", "blob.bin", md5(data)), tmp_path / "raw", part_dir=parts, progress=False)
     assert got.read_bytes() == data
-    assert [r["range"] for r in handler.requests] == [f"bytes={len(data) + 10}-", None]
+    assert [r["range"] for r in handler.requests] == [None]
     assert not (parts / "blob.bin.part").exists()
 
 
-def test_stale_part_with_other_bytes_fails_its_checksum_and_is_fetched_anew(tmp_path, payload, http_mirror):
+def test_part_recorded_for_another_version_is_fetched_anew(tmp_path, payload, http_mirror):
+    """A part whose record names another ETag: the server answers If-Range with the whole file."""
     data = payload.read_bytes()
     parts = tmp_path / "parts"
     parts.mkdir()
     (parts / "blob.bin.part").write_bytes(b"\0" * 1000)  # a prefix of some other file
     with http_mirror(payload.parent) as (base_url, handler):
-        got = fetch(RemoteFile(f"{base_url}/blob.bin", "blob.bin", md5(data)), tmp_path / "raw", part_dir=parts, progress=False)
+        url = f"{base_url}/blob.bin"
+        (parts / "blob.bin.part.json").write_text(json.dumps({"url": url, "etag": '"old-version"', "size": len(data)}))
+        got = fetch(RemoteFile(url, "blob.bin", md5(data)), tmp_path / "raw", part_dir=parts, progress=False)
     assert got.read_bytes() == data
-    assert [r["range"] for r in handler.requests] == ["bytes=1000-", None]
+    assert [(r["range"], r["if_range"]) for r in handler.requests] == [("bytes=1000-", '"old-version"')]
 
 
 def test_manual_copy_where_the_message_says_is_used(tmp_path, payload):

@@ -209,7 +209,8 @@ def test_list_quirk_is_matched_ignoring_the_device_and_reported(acquired):
 
 def test_unlisted_recording_is_named_in_the_log_and_info(tmp_path, capfd):
     dataset = get_dataset("icbhi")
-    dataset.generate_demo(tmp_path / "raw", n_patients=4, recordings_per_patient=1, cycles_per_recording=2)
+    # Six patients: two listed as test, so the test part keeps one when the first is dropped.
+    dataset.generate_demo(tmp_path / "raw", n_patients=6, recordings_per_patient=1, cycles_per_recording=2)
     lines = (tmp_path / "raw" / SPLIT_LIST).read_text().splitlines()
     dropped = lines[0].split()[0]
     (tmp_path / "raw" / SPLIT_LIST).write_text("\n".join(lines[1:]) + "\n")

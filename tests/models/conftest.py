@@ -70,7 +70,7 @@ def federate(
 
 def check_federated_metrics(metrics: pd.DataFrame, n_clients: int = 3) -> None:
     """Both rounds trained every client with a finite loss and scored it on val and test."""
-    loss = metrics[metrics.metric == "loss"]
+    loss = metrics[(metrics.split == "train") & (metrics.metric == "loss")]
     assert sorted(loss["round"].unique()) == [1, 2]
     assert len(loss) == 2 * n_clients and np.isfinite(loss["value"]).all()
     scored = metrics[(metrics.metric == "accuracy") & metrics.split.isin(["val", "test"])]

@@ -29,6 +29,7 @@ from fhbench.data.prepared import write_prepared
 from fhbench.federation import Federation, RunConfig
 from fhbench.io import write_json
 from fhbench.models import LoraSpec, get_backbone, wrap_with_lora
+from fhbench.validate import labels_identity
 from tests.models.conftest import lora_counts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,7 +95,7 @@ def test_one_round_at_real_size(tmp_path, paper_config, backbone_key):
     labels = rng.integers(0, spec.n_classes, size=n)
     write_prepared(tmp_path / "prepared", real_inputs(spec.modality, n, rng), labels, pd.DataFrame(index=range(n)), spec.base_info())
     clients = [{"train": [4 * c, 4 * c + 1], "val": [4 * c + 2], "test": [4 * c + 3]} for c in range(N_CLIENTS)]
-    write_json(tmp_path / "split.json", {"clients": clients})
+    write_json(tmp_path / "split.json", {"scheme": "iid", "labels": labels_identity(labels), "clients": clients})
 
     engine = Federation(RunConfig.from_dict(run), tmp_path / "prepared", tmp_path / "split.json", model_dir, log=lambda m: None)
     model = engine.shared.model
@@ -113,7 +114,7 @@ def test_one_round_at_real_size(tmp_path, paper_config, backbone_key):
     with engine.autocast():
         engine.run_round(1)  # raises Diverged on a non-finite loss or tensor
     metrics = engine.metrics_frame()
-    loss = metrics[metrics.metric == "loss"]["value"]
+    loss = metrics[(metrics.split == "train") & (metrics.metric == "loss")]["value"]
     assert len(loss) == N_CLIENTS and np.isfinite(loss).all()
     # FedAvg uploads every trained tensor: the per-client upload is the trainable count in float32.
     upload = metrics[metrics.metric == "upload_bytes"]["value"]

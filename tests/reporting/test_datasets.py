@@ -59,6 +59,24 @@ def test_dataset_table_rows_and_formats(tmp_path, tiny):
     assert r"\begin{tabular}" in tex and "toy & fhbench & text & 3 & 100 & 40 & 3 & 10--20 (10) & 2" in tex
 
 
+def test_dataset_table_measures_realised_parts_and_the_test_bias(tmp_path, tiny):
+    prep, split = tiny
+    out = tmp_path / "out"
+    row = write_dataset_table([("toy", "fhbench", prep, split)], out / "d.csv", out / "d.md", out / "d.tex").iloc[0]
+    # Realised part sizes per client: train 4, 4, 8; val 3, 3, 6; test 3, 3, 6.
+    assert (row["train_min"], row["train_median"], row["train_max"]) == (4, 4, 8)
+    assert (row["val_min"], row["val_median"], row["val_max"]) == (3, 3, 6)
+    assert (row["test_min"], row["test_median"], row["test_max"]) == (3, 3, 6)
+    assert (row["train_share"], row["val_share"], row["test_share"]) == pytest.approx((16 / 40, 12 / 40, 12 / 40))
+    # Majority class per client: 10/10, 4/10 (class a: the first of the tied a and b), 20/20 of the
+    # data; in the test parts 3/3, 1/3, 6/6.
+    assert row["majority_share_data"] == pytest.approx((1 + 0.4 + 1) / 3)
+    assert row["majority_share_test"] == pytest.approx((1 + 1 / 3 + 1) / 3)
+    md = (out / "d.md").read_text()
+    assert "4–8 (4)" in md and "40/30/30" in md and "80% → 78%" in md
+    assert "4--8 (4)" in (out / "d.tex").read_text()
+
+
 def test_plot_split_writes_pdf_and_png_deterministically(tmp_path, tiny):
     prep, split = tiny
     counts = plot_split(prep, split, tmp_path / "f.pdf", tmp_path / "f.png")

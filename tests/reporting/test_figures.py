@@ -54,7 +54,7 @@ def test_plot_convergence_one_panel_per_dataset_one_line_per_method(main_metrics
     axes = visible_axes(fig)
     assert len(axes) == 2
     assert [len(ax.get_lines()) for ax in axes] == [2, 2]
-    assert sorted(t.get_text() for t in axes[0].get_legend().get_texts()) == ["epfl", "fedavg"]
+    assert sorted(t.get_text() for t in fig.legends[0].get_texts()) == ["epfl", "fedavg"]  # one legend under the panels
 
 
 def test_heterogeneity_points_and_plot():
@@ -107,6 +107,19 @@ def test_make_figure_writes_non_blank_pdf_and_png(kind, tmp_path, main_metrics):
         from tests.test_mixing import frame_for
 
         metrics = frame_for(np.full((3, 3), 1 / 3), [np.array([0]), np.array([1]), np.array([1])])
+    elif kind == "diagnostics":  # drawn from the runs' diagnostics.csv
+        import pandas as pd
+
+        from fhbench.diagnostics import DIAGNOSTICS_COLUMNS, QUANTITIES
+
+        rows = [
+            ("ds1", "fhbench", a, "default", 0, r, c if q != "lora_A_spread" else -1, q, 0.1 / r)
+            for a in ("fedavg", "epfl")
+            for r in (1, 2, 3)
+            for c in range(3)
+            for q in QUANTITIES
+        ]
+        metrics = pd.DataFrame(rows, columns=DIAGNOSTICS_COLUMNS)
     else:
         metrics = main_metrics
     pdf, png = tmp_path / f"{kind}.pdf", tmp_path / f"{kind}.png"
@@ -140,11 +153,16 @@ def test_figure_of_runs_that_all_diverged_is_drawn_with_a_note(tmp_path, kind):
 
     plt.Figure.savefig = spy
     try:
+        from fhbench.diagnostics import DIAGNOSTICS_COLUMNS
         from fhbench.mixing import MIXING_COLUMNS
-        from fhbench.reporting.figures import MIXING_KINDS
+        from fhbench.reporting.figures import DIAGNOSTICS_KINDS, MIXING_KINDS
 
-        # A diverged run's mixing.csv holds only its header.
-        frame = pd.DataFrame([], columns=MIXING_COLUMNS) if kind in MIXING_KINDS else pd.DataFrame(rows, columns=METRIC_COLUMNS)
+        if kind in MIXING_KINDS:  # a diverged run's mixing.csv holds only its header
+            frame = pd.DataFrame([], columns=MIXING_COLUMNS)
+        elif kind in DIAGNOSTICS_KINDS:  # and so does its diagnostics.csv when no round ended
+            frame = pd.DataFrame([], columns=DIAGNOSTICS_COLUMNS)
+        else:
+            frame = pd.DataFrame(rows, columns=METRIC_COLUMNS)
         make_figure(kind, frame, outputs, title="all diverged", alphas=ALPHAS)
     finally:
         plt.Figure.savefig = original
@@ -164,12 +182,27 @@ def test_clients_without_test_rows_are_counted_and_named(main_metrics):
         assert sum("no test rows" in t for t in texts) == 1  # ds2 has every client
 
 
-def test_rank_plot_has_one_point_per_method_and_a_cd_bar(main_metrics):
+def test_rank_plot_with_two_methods_writes_wilcoxon_and_draws_no_critical_difference(main_metrics):
     fig = plot_ranks(main_metrics)
     ax = fig.axes[0]
     labels = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks())}
     assert set(labels) == {"fedavg", "epfl"} and labels["epfl"] > labels["fedavg"]  # best (rank 1) on top
-    assert "Nemenyi CD = " in ax.get_title() and ax.get_legend() is None
+    assert "Wilcoxon signed-rank" in ax.get_title() and "Nemenyi" not in ax.get_title() and ax.get_legend() is None
+    assert not [line for line in ax.get_lines() if line.get_linewidth() == 3]  # no CD bar
+
+
+def test_rank_plot_draws_the_critical_difference_only_after_a_significant_friedman_test():
+    level = {"a": 0.8, "b": 0.6, "c": 0.4}
+    runs = [(f"ds{i}", "fhbench", m, "default", 0) for i in range(8) for m in level]
+    fig = plot_ranks(tidy_metrics(runs, lambda d, p, a, v, s: level[a] + 0.001 * int(d[2:])))
+    title = fig.axes[0].get_title().replace("\n", " ")
+    assert "Friedman test" in title and "significant at 0.05; Nemenyi critical difference" in title
+    bars = [line for line in fig.axes[0].get_lines() if line.get_linewidth() == 3]
+    assert len(bars) == 1
+    width = np.ptp(bars[0].get_xdata())
+    from fhbench.reporting.stats import nemenyi_cd
+
+    assert width == pytest.approx(nemenyi_cd(3, 8))
 
 
 def test_figures_draw_the_chosen_evaluation_point(main_metrics):

@@ -145,6 +145,8 @@ KIND_CASES = {
     "partitions": (HET, {"compare": ["epfl", "fedavg"]}, "+10.0 points at α=0.1, +5.0 points at α=1, +2.0 points at α=10"),
     "communication": (RANK, {}, "epfl with rank4 sends 0.00 MB per run for 80.0%, with default 0.00 MB (2.0×)"),
     "planted": (MAIN, {"compare": ["fedavg"]}, "epfl (80.5%) beats fedavg (60.5%): +20.0 points"),
+    # dir0.1 against dir1: epfl 0.6 + 0.10 → 0.6 + 0.05 (-5.0 points), fedavg 0.6 on both.
+    "splits": (HET, {"partitions": ["dir0.1", "dir1"]}, "dir0.1 → dir1 (points): epfl -5.0, fedavg +0.0"),
 }
 
 
@@ -211,7 +213,7 @@ def test_report_opens_with_provenance_and_a_demo_warning(metrics, tmp_path, repo
     text = write_report(out, [path], repo / "report" / "deviations.yaml", demo=True, **common)
     head = text.split("\n## What was run")[0]
     assert text.startswith("# FHBench reproduction report (demo)\n\n> **DEMO — NOT THE PAPER'S RESULTS.**")
-    assert "generated twins" in head and "tiny randomly initialised models" in head and "not comparable" in head
+    assert "generated twins" in head and "pretrained for seconds on a separate draw" in head and "not comparable" in head
     assert "`111111111111`; `222222222222 (dirty)`" in head and "more than one code state" in head
     assert f"`{provenance.versions()['torch']}`" not in head and f"torch {provenance.versions()['torch']}" in head
     assert "4.0 run-hours wall, 2.0 CPU-hours, peak memory 900.0 MB" in head
@@ -219,14 +221,20 @@ def test_report_opens_with_provenance_and_a_demo_warning(metrics, tmp_path, repo
     assert "DEMO" not in real and real.index("## Provenance") < real.index("## What was run")
 
 
-def test_variants_within_noise_are_called_a_tie():
-    # Two variants whose clients differ by ±0.02 around the same mean: the paired interval holds 0.
+@pytest.mark.parametrize("spread,verdict", [(0.004, "tie"), (0.02, "inconclusive")])
+def test_variants_are_a_tie_only_inside_the_equivalence_margin(spread, verdict):
+    # Two variants whose clients differ by ±spread around the same mean: the paired interval holds
+    # 0; it is a tie only when it also lies within ±1 point, else inconclusive.
     runs = [("ds", "fhbench", "epfl", v, 0) for v in ("default", "uniform")]
     metrics = tidy_metrics(runs, lambda *a: 0.5)
     test = (metrics.split == "test") & (metrics.variant == "uniform")
-    metrics.loc[test, "value"] += [0.02 if c % 4 < 2 else -0.02 for c in metrics.loc[test, "client"]]
+    metrics.loc[test, "value"] += [spread if c % 4 < 2 else -spread for c in metrics.loc[test, "client"]]
     text = finding_variants(metrics, spec("w", "variants", runs), ALPHAS)
-    assert "both variants tie at" in text and "which contains 0" in text and "scores highest" not in text
+    if verdict == "tie":
+        assert "both variants tie at" in text and "a tie: the interval lies within ±1.0 points" in text and "scores highest" not in text
+    else:
+        assert "both variants tie" not in text and "inconclusive: the interval holds 0 but reaches beyond ±1.0 points" in text
+    assert "4 clients in 1 column(s), resampled within columns" in text
 
 
 def test_eval_point_section_shows_the_ranking_at_both_points(metrics):
@@ -281,3 +289,6 @@ def test_figure_findings_read_one_evaluation_point(metrics, tmp_path):
     figures = {"convergence": {"kind": "convergence", "experiment": "main", "title": "C"}}
     text = build_report(both, experiments, figures, ALPHAS, [], headline="main")
     assert "epfl 50.3% at round 1, peak 80.5% at round 4" in text  # the local rows only, not averaged with 0.0
+    spread = {"spread": {"kind": "client_spread", "experiment": "main", "title": "S", "eval_point": "received"}}
+    text = build_report(both, experiments, spread, ALPHAS, [], headline="main")
+    assert "epfl 0.0 points (worst client 0.0%)" in text  # the received rows only

@@ -1,12 +1,24 @@
-"""Ranks with ties, the Nemenyi critical difference and paired bootstrap intervals."""
+"""Ranks with ties, the rank tests in their conditions (against scipy called directly), and the
+stratified client bootstrap with its tie / inconclusive verdicts."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
-from fhbench.reporting.stats import average_ranks, bootstrap_interval, bootstrap_ranks, column_ranks, nemenyi_cd, paired_difference
+from fhbench.reporting.selection import SelectionRule
+from fhbench.reporting.stats import (
+    EQUIVALENCE_MARGIN,
+    average_ranks,
+    bootstrap_ranks,
+    column_ranks,
+    nemenyi_cd,
+    paired_difference,
+    rank_test,
+    verdict,
+)
 
 
 def test_column_ranks_share_ties_and_skip_references():
@@ -32,29 +44,109 @@ def test_nemenyi_cd_matches_demsar_table():
     assert np.isnan(nemenyi_cd(1, 5))
 
 
-def scores(diffs_a, diffs_b):
+def ranked_table(means: dict[str, list[float]]) -> pd.DataFrame:
+    """A tidy table (one row per column × method) with ranks, as accuracy_table makes it."""
+    rows = [(f"d{i}", m, v) for m, values in means.items() for i, v in enumerate(values)]
+    table = pd.DataFrame(rows, columns=["column", "method", "mean"])
+    table["dataset"], table["reference"] = table["column"], False
+    table["rank"] = column_ranks(table)
+    return table
+
+
+def test_friedman_first_and_nemenyi_only_when_it_is_significant():
+    rng = np.random.default_rng(0)
+    strong = {"a": list(0.8 + 0.01 * rng.random(8)), "b": list(0.6 + 0.01 * rng.random(8)), "c": list(0.4 + 0.01 * rng.random(8))}
+    test = rank_test(ranked_table(strong))
+    direct = scipy_stats.friedmanchisquare(*[strong[m] for m in ("a", "b", "c")])
+    assert test.test == "friedman" and test.statistic == pytest.approx(direct.statistic) and test.pvalue == pytest.approx(direct.pvalue)
+    assert test.significant and test.cd == pytest.approx(nemenyi_cd(3, 8))
+    assert "Nemenyi critical difference" in test.text()
+    noise = {m: list(0.5 + 0.1 * rng.random(8)) for m in ("a", "b", "c")}
+    weak = rank_test(ranked_table(noise))
+    direct = scipy_stats.friedmanchisquare(*[noise[m] for m in ("a", "b", "c")])
+    assert weak.pvalue == pytest.approx(direct.pvalue) and direct.pvalue > 0.05
+    assert not weak.significant and np.isnan(weak.cd) and "no Nemenyi test" in weak.text()
+
+
+def test_two_methods_get_wilcoxon_over_columns_and_no_critical_difference():
+    means = {"a": [0.81, 0.72, 0.93, 0.64, 0.75, 0.86, 0.57], "b": [0.70, 0.70, 0.80, 0.60, 0.70, 0.80, 0.60]}
+    test = rank_test(ranked_table(means))
+    direct = scipy_stats.wilcoxon(means["a"], means["b"])
+    assert test.test == "wilcoxon" and test.statistic == direct.statistic and test.pvalue == pytest.approx(direct.pvalue)
+    assert np.isnan(test.cd) and "Wilcoxon signed-rank" in test.text()
+
+
+def test_rank_test_refuses_what_it_cannot_test():
+    assert rank_test(ranked_table({"a": [0.5, 0.6], "b": [0.4, 0.5], "c": [0.3, 0.4]})).test == "friedman"
+    one_column = rank_test(ranked_table({"a": [0.5], "b": [0.4], "c": [0.3]}))
+    assert one_column.test == "none" and "1 dataset column" in one_column.text()
+    same = rank_test(ranked_table({"a": [0.5, 0.6], "b": [0.5, 0.6]}))
+    assert same.test == "wilcoxon" and np.isnan(same.pvalue) and "undefined" in same.text()
+    # A method without a score on every column is left out, and named.
+    table = ranked_table({"a": [0.5, 0.6, 0.7], "b": [0.4, 0.5, 0.6], "c": [0.3, 0.4, np.nan]})
+    test = rank_test(table)
+    assert test.test == "wilcoxon" and test.left_out == ["c"] and "c left out" in test.text()
+
+
+@pytest.mark.parametrize(
+    "lo,hi,expected",
+    [(-0.005, 0.008, "tie"), (0.002, 0.009, "tie"), (0.02, 0.05, "higher"), (-0.05, -0.02, "lower"), (-0.005, 0.03, "inconclusive")],
+)
+def test_verdict_calls_a_tie_only_inside_the_margin(lo, hi, expected):
+    assert EQUIVALENCE_MARGIN == 0.01
+    assert verdict(lo, hi) == expected
+
+
+def client_frame(columns: dict[str, tuple[list[float], list[float]]], seeds=(0,), weights=None) -> pd.DataFrame:
+    """Per-client scores of methods x and y: ``columns`` maps a dataset to (x scores, y scores)."""
     rows = []
-    for c, (a, b) in enumerate(zip(diffs_a, diffs_b)):
-        rows.append(("d", "p", "x", "default", 0, c, 1, a))
-        rows.append(("d", "p", "y", "default", 0, c, 1, b))
-    return pd.DataFrame(rows, columns=["dataset", "partition", "algorithm", "variant", "seed", "client", "best_round", "value"])
+    for dataset, (xs, ys) in columns.items():
+        for c, (a, b) in enumerate(zip(xs, ys)):
+            w = float(weights[dataset][c]) if weights else 1.0
+            for s in seeds:
+                rows.append((dataset, "p", "x", "default", s, c, 4, a + 0.01 * s, w))
+                rows.append((dataset, "p", "y", "default", s, c, 4, b + 0.01 * s, w))
+    return pd.DataFrame(rows, columns=["dataset", "partition", "algorithm", "variant", "seed", "client", "round", "value", "weight"])
 
 
-def test_paired_difference_calls_a_tie_when_the_interval_holds_zero():
-    clear = paired_difference(scores([0.8, 0.7, 0.9, 0.85], [0.6, 0.5, 0.7, 0.65]), ("x", "default"), ("y", "default"))
-    assert clear["mean"] == pytest.approx(0.2) and clear["lo"] == pytest.approx(0.2) and not clear["tie"] and clear["n"] == 4
-    noisy = paired_difference(scores([0.6, 0.4, 0.7, 0.3], [0.5, 0.5, 0.5, 0.5]), ("x", "default"), ("y", "default"))
-    assert noisy["lo"] < 0 < noisy["hi"] and noisy["tie"]
+def test_one_column_interval_is_scipys_percentile_bootstrap_of_the_mean():
+    x = [0.8, 0.7, 0.9, 0.85, 0.6, 0.75]
+    y = [0.6, 0.75, 0.7, 0.65, 0.62, 0.5]
+    got = paired_difference(client_frame({"d": (x, y)}), ("x", "default"), ("y", "default"), n_boot=500, seed=3)
+    diffs = np.subtract(x, y)
+    direct = scipy_stats.bootstrap((diffs,), np.mean, n_resamples=500, method="percentile", rng=3).confidence_interval
+    assert got["mean"] == pytest.approx(diffs.mean()) and got["n"] == 6 and got["n_columns"] == 1
+    assert got["lo"] == pytest.approx(direct.low) and got["hi"] == pytest.approx(direct.high)
 
 
-def test_bootstrap_interval_covers_the_mean_and_repeats():
-    values = np.array([0.1, 0.2, 0.3, 0.4])
-    lo, hi = bootstrap_interval(values)
-    assert lo <= values.mean() <= hi and (lo, hi) == bootstrap_interval(values)
+def test_clients_are_resampled_within_their_dataset_and_seeds_average_first():
+    # Each dataset's clients agree with each other: resampling within datasets leaves no spread,
+    # although the differences disagree across datasets (pooled resampling would spread them).
+    frame = client_frame({"a": ([0.9, 0.9, 0.9], [0.8, 0.8, 0.8]), "b": ([0.5, 0.5], [0.6, 0.6])}, seeds=(0, 1, 2))
+    got = paired_difference(frame, ("x", "default"), ("y", "default"))
+    assert got["mean"] == pytest.approx(0.0) and got["lo"] == pytest.approx(0.0) and got["hi"] == pytest.approx(0.0)
+    assert got["n"] == 5 and got["n_columns"] == 2  # clients, not client × seed rows
+    assert got["verdict"] == "tie" and got["tie"]
+
+
+def test_sample_weighted_differences_weight_clients_by_test_size():
+    frame = client_frame({"a": ([1.0, 0.0], [0.0, 0.0])}, weights={"a": [3, 1]})
+    assert paired_difference(frame, ("x", "default"), ("y", "default"))["mean"] == pytest.approx(0.5)
+    weighted = paired_difference(frame, ("x", "default"), ("y", "default"), rule=SelectionRule(combine="sample_weighted"))
+    assert weighted["mean"] == pytest.approx(0.75)
+
+
+def test_clear_noisy_and_equal_differences_get_their_verdicts():
+    clear = paired_difference(client_frame({"d": ([0.8, 0.7, 0.9, 0.85], [0.6, 0.5, 0.7, 0.65])}), ("x", "default"), ("y", "default"))
+    assert clear["lo"] == pytest.approx(0.2) and clear["verdict"] == "higher" and not clear["tie"]
+    noisy = paired_difference(client_frame({"d": ([0.6, 0.4, 0.7, 0.3], [0.5, 0.5, 0.5, 0.5])}), ("x", "default"), ("y", "default"))
+    assert noisy["lo"] < 0 < noisy["hi"] and noisy["verdict"] == "inconclusive" and not noisy["tie"]
 
 
 def test_bootstrap_ranks_point_estimate():
-    frame = scores([0.8, 0.7, 0.9], [0.6, 0.5, 0.7])
+    frame = client_frame({"d": ([0.8, 0.7, 0.9], [0.6, 0.5, 0.7]), "e": ([0.1, 0.2, 0.3], [0.6, 0.5, 0.7])})
     ranks = bootstrap_ranks(frame, [("x", "default"), ("y", "default")], n_boot=50)
-    assert list(ranks["algorithm"]) == ["x", "y"] and list(ranks["avg_rank"]) == [1.0, 2.0]
+    assert list(ranks["avg_rank"]) == [1.5, 1.5]
     assert (ranks["lo"] <= ranks["avg_rank"]).all() and (ranks["avg_rank"] <= ranks["hi"]).all()
+    one = bootstrap_ranks(frame[frame.dataset == "d"], [("x", "default"), ("y", "default")], n_boot=50)
+    assert list(one["algorithm"]) == ["x", "y"] and list(one["avg_rank"]) == [1.0, 2.0] and list(one["hi"]) == [1.0, 2.0]

@@ -205,3 +205,20 @@ def test_tables_choose_the_evaluation_point():
     got = accuracy_table(both, modality=MODALITY, eval_point="received")
     assert got["mean"].tolist() == pytest.approx([0.3, 0.3]) and (got.eval_point == "received").all()
     assert "model received from the server" in to_markdown(got, "T")
+
+
+def test_cells_carry_worst_and_bottom10_averaged_over_seeds():
+    # 20 clients alternate score ± 0.05: the worst 10% (two clients) and the worst one both sit at score − 0.05.
+    metrics = tidy_metrics(runs(datasets=("img1",)), score, clients=20)
+    table = accuracy_table(metrics, modality=MODALITY, averages=False)
+    cell = table[table.algorithm == "epfl"].iloc[0]
+    assert cell["worst"] == pytest.approx(0.81 - 0.05)  # seeds 0 and 1: 0.80 and 0.82
+    assert cell["bottom10"] == pytest.approx(0.81 - 0.05)
+    text = to_markdown(table, "T")
+    assert "Worst-off clients" in text and "| epfl | 76.00 (76.00) |" in text
+
+
+def test_average_columns_average_bottom10_over_columns(table):
+    avg = table[(table.column == "image avg") & (table.algorithm == "fedavg")].iloc[0]
+    cells = table[table.dataset.isin(["img1", "img2"]) & (table.algorithm == "fedavg")]
+    assert avg["bottom10"] == pytest.approx(cells["bottom10"].mean())

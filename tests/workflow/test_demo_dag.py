@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from fhbench import grid, provenance
+from fhbench import grid, provenance, tuning
 from fhbench.config import load_config
 from fhbench.grid import all_runs
 from tests.conftest import REPO, copy_repo
@@ -38,6 +38,10 @@ def test_paper_config_dry_run_lists_the_full_grid_offline(tmp_path):
     expected_runs = len(all_runs(load_config(REPO / "config" / "config.yaml")))
     assert int(counts["run_federation"]) == expected_runs
     assert int(counts["acquire_data"]) == len(load_config(REPO / "config" / "config.yaml")["datasets"])
+    # The tuning experiment: every trial, one selection per (dataset, partition, algorithm), one report.
+    config = load_config(REPO / "config" / "config.yaml")
+    assert int(counts["tune_trial"]) == len(tuning.trial_runs(config)) and int(counts["select_trial"]) == len(tuning.groups(config))
+    assert int(counts["tuning_report"]) == 1
 
 
 def demo_slice(work) -> str:
@@ -48,6 +52,7 @@ def demo_slice(work) -> str:
     config["backbones"] = {"vit_tiny": config["backbones"]["vit_tiny"]}
     config["experiments"] = {"main": dict(config["experiments"]["main"], datasets=["organamnist"], algorithms=["fedavg", "epfl"])}
     config["figures"] = {k: v for k, v in config["figures"].items() if v["experiment"] == "main"}
+    config.pop("tuning", None)  # its tuned experiment is cut too
     config["training"]["rounds"] = 6
     (work / "config/slice.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return "config/slice.yaml"

@@ -58,6 +58,7 @@ def slice_config(work: Path) -> dict:
     config["backbones"] = {"vit_tiny": config["backbones"]["vit_tiny"]}
     config["experiments"] = {"main": dict(config["experiments"]["main"], datasets=["organamnist"], algorithms=["fedavg", "epfl"])}
     config["figures"] = {k: v for k, v in config["figures"].items() if v["experiment"] == "main"}
+    config.pop("tuning", None)  # its tuned experiment is cut too
     config["training"]["rounds"] = 6
     config["seeds"] = [0]
     return config

@@ -67,6 +67,7 @@ def built(tmp_path_factory):
         "heterogeneity": config["experiments"]["heterogeneity"],
     }
     config["figures"] = {name: config["figures"][name] for name in ("convergence", "heterogeneity_sweep")}
+    config.pop("tuning", None)  # its tuned experiment is cut too
     (repo / "config" / "report_test.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
     config = validate_config(config)
     snakemake(repo, *grid.final_targets(config), configfile="config/report_test.yaml")

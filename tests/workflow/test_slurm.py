@@ -57,6 +57,7 @@ def demo_subset(repo: Path) -> dict:
         "main": {"datasets": ["organamnist"], "partitions": ["fhbench"], "algorithms": ALGORITHMS, "variants": ["default"]}
     }
     config["figures"] = {k: v for k, v in config.get("figures", {}).items() if v["experiment"] in config["experiments"]}
+    config.pop("tuning", None)  # its tuned experiment is cut too
     return config
 
 

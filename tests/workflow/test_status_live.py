@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -12,12 +14,21 @@ import pytest
 import yaml
 
 from fhbench import grid
-from fhbench.config import load_config
-from tests.bounded import frozen
+from fhbench.config import load_config, validate_config
 from tests.conftest import copy_repo
 
-ROUNDS = 30  # about 10 s a run on an idle machine: many looks land while one runs
-LOOK_EVERY_S = 0.2  # the runs' time between two looks at the status screen (less than a round)
+ROUNDS = 30
+# One more run that cannot end while the test looks (a variant with this many rounds): the screen
+# shows it mid-way next to finished runs however fast or slow the machine, so no poll races a run
+# to its end. The grid is then stopped, the endless run dropped from the config, and finished.
+ENDLESS_ROUNDS = 10**6
+
+
+HANG_GUARD_S = 1800  # only against a hang: nothing below waits for a moment that can pass
+
+
+def load_config_dict(config: dict) -> dict:
+    return validate_config(json.loads(json.dumps(config)))
 
 
 def status_screen(work, configfile: str) -> str:
@@ -55,10 +66,18 @@ def test_status_of_a_grid_mid_run_and_at_the_end(tmp_path):
     main = {k: v for k, v in config["experiments"]["main"].items() if k != "references"}  # two methods, two seeds
     config["experiments"] = {"main": main | dict(datasets=["organamnist"], metrics=["accuracy"])}
     config["figures"] = {"convergence": config["figures"]["convergence"]}
+    config.pop("tuning", None)  # its tuned experiment is cut too
     config["training"]["rounds"] = ROUNDS
     config["tracking"] = "tensorboard"
+    finite = dict(config)
+    config["variants"] = dict(config["variants"], endless={"training": {"rounds": ENDLESS_ROUNDS}})
+    config["experiments"] = dict(
+        config["experiments"],
+        endless=dict(main, datasets=["organamnist"], algorithms=["fedavg"], variants=["endless"], seeds=[0], metrics=["accuracy"]),
+    )
     (work / "config/live.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    runs = grid.all_runs(load_config(work / "config/live.yaml"))
+    assert len(grid.all_runs(load_config(work / "config/live.yaml"))) == 5
+    runs = grid.all_runs(load_config_dict(finite))
     assert len(runs) == 4  # fedavg and epfl, seeds 0 and 1: two at a time on 2 cores
 
     env = dict(os.environ, PYTHONPATH=str(work / "src"), HF_HUB_OFFLINE="1")
@@ -69,33 +88,46 @@ def test_status_of_a_grid_mid_run_and_at_the_end(tmp_path):
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, to be stopped whole
         )
     mid = None
-    deadline = time.monotonic() + 1800  # a bound for a hang, not a speed requirement
+    deadline = time.monotonic() + HANG_GUARD_S
     try:
         while proc.poll() is None and time.monotonic() < deadline:
-            # The grid is stopped while status looks (SIGSTOP on Snakemake and every job under
-            # it), so the look costs the runs nothing and they move on only between looks, by
-            # LOOK_EVERY_S of their own time: however slow or fast the machine, some look lands
-            # between the first run's end and the last run's end, with a run part-way.
-            with frozen(proc.pid):
-                screen = status_screen(work, "config/live.yaml")
-            running = re.findall(r"^  organamnist/fhbench/(\w+)/default/seed\d\s+(\d+)/(\d+)\s", screen, flags=re.MULTILINE)
-            if counts(screen)["done"] >= 1 and any(0 < int(k) < int(t) for _, k, t in running):
+            screen = status_screen(work, "config/live.yaml")
+            running = re.findall(r"^  organamnist/fhbench/(\w+)/(\w+)/seed\d\s+(\d+)/(\d+)\s", screen, flags=re.MULTILINE)
+            # Wait for the endless run itself: Snakemake may schedule it last, after the others.
+            endless = any(int(k) > 0 and int(total) == ENDLESS_ROUNDS for _, _, k, total in running)
+            if counts(screen)["done"] >= 1 and endless:
                 mid = screen
                 break
-            time.sleep(LOOK_EVERY_S)
-        returncode = proc.wait(timeout=max(1, deadline - time.monotonic()))
+            time.sleep(2.0)  # each look costs about a second of CPU, taken from the grid
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    output = (tmp_path / "snakemake.out").read_text()
-    assert returncode == 0, output[-3000:]
-    assert mid is not None, "no status screen showed a finished run next to a running one"
+        # Stopped as a crash or a preemption would stop it: Snakemake, its jobs and the warm worker
+        # at once (on Ctrl-C Snakemake would wait for the endless run); the lock it leaves is removed.
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    unlock = [sys.executable, "-m", "snakemake", "--unlock", "--cores", "1", "--configfile", "config/live.yaml"]
+    assert subprocess.run(unlock, cwd=work, env=env, capture_output=True, timeout=HANG_GUARD_S).returncode == 0
+    assert mid is not None, (tmp_path / "snakemake.out").read_text()[-3000:]
     print("\n--- mid-run ---\n" + mid)
     got = counts(mid)
-    assert got["runs"] == 4 and got["running"] >= 1 and got["done"] >= 1 and got["failed"] == 0
-    assert f"/{ROUNDS}" in mid and "s/round" in mid and "ETA" in mid and "projected finish:" in mid
+    assert got["runs"] == 5 and got["running"] >= 1 and got["done"] >= 1 and got["failed"] == 0
+    assert f"/{ENDLESS_ROUNDS}" in mid and "s/round" in mid and "ETA" in mid and "projected finish:" in mid
+
+    # The grid without the endless run, finished.
+    (work / "config/live.yaml").write_text(yaml.safe_dump(finite, sort_keys=False))
+    with open(tmp_path / "snakemake.out", "w") as out:
+        returncode = subprocess.run(
+            [sys.executable, "-m", "snakemake", "all", "--cores", "2", "--rerun-incomplete", "--configfile", "config/live.yaml"],
+            cwd=work,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=HANG_GUARD_S,
+        ).returncode
+    output = (tmp_path / "snakemake.out").read_text()
+    assert returncode == 0, output[-3000:]
 
     end = status_screen(work, "config/live.yaml")
     print("--- at the end ---\n" + end)
@@ -112,8 +144,8 @@ def test_status_of_a_grid_mid_run_and_at_the_end(tmp_path):
     # tracking: tensorboard reached every run through the workflow, and turning it off reruns nothing.
     for key in runs:
         assert list((work / f"{key.directory}/tensorboard").glob("events.out.tfevents.*")), key
-    config["tracking"] = "none"
-    (work / "config/live.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    finite["tracking"] = "none"
+    (work / "config/live.yaml").write_text(yaml.safe_dump(finite, sort_keys=False))
     dry = subprocess.run(
         [sys.executable, "-m", "snakemake", "all", "-n", "--cores", "2", "--configfile", "config/live.yaml"],
         cwd=work,

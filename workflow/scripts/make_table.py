@@ -5,7 +5,7 @@ from fhbench.reporting.tables import write_accuracy_table
 to_log_file(snakemake.log[0])
 spec = snakemake.params.spec
 write_accuracy_table(
-    snakemake.input,
+    snakemake.input.metrics,
     csv_out=snakemake.output.csv,
     md_out=snakemake.output.md,
     tex_out=snakemake.output.tex,
@@ -14,4 +14,5 @@ write_accuracy_table(
     metric=snakemake.wildcards.metric,
     spec=spec,
     averages=EXPERIMENT_KINDS[spec["kind"]].averages,
+    priors=snakemake.input.priors,
 )

@@ -22,4 +22,6 @@ write_report(
     config_name=snakemake.params.name,
     demo=snakemake.params.demo,
     claims_path=snakemake.input.claims,
+    sections=snakemake.input.sections,
+    priors_path=snakemake.input.priors,
 )

@@ -31,17 +31,27 @@ does not train that way:
   N, which cancels p_ii ≈ 1/N: θ_i ← θ_i − N · lr · p_ii · g; p_i as above without momentum.
 - ``plain``: the paper's update under the protocol's plain SGD (θ_i ← θ_i − lr · p_ii · g), the
   behaviour before this option existed; kept for comparison.
+
+Partial participation: the server keeps every client's latest core (the initial one until it
+first returns) and stores the cores of the clients that returned; each of them downloads the
+latest cores of all others, stale ones included. A client asked after missing rounds first
+downloads the latest cores too; its p_i and own core are as it left them. A hospital joining
+after training is client N + 1: its own core starts from the initial tensors, p from the
+uniform p_0 = 1/(N + 1); it downloads the N cores, runs one round of the steps above (λ = 0
+after training) on its training part and is scored with its θ̂.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from fhbench.algorithms.base import Algorithm, ClientState, LocalTrainer, Tensors, clone
+from fhbench.search_space import log_range
 
 
 def core_key(client: int, name: str) -> str:
@@ -66,6 +76,10 @@ class APPLE(Algorithm):
     decay_fraction: float = 1.0  # λ(t) decays to 0 over this fraction of the rounds
     core_update: str = "momentum"  # how the own core (and p_i) is stepped: CORE_UPDATES
     momentum: float = 0.9  # core_update "momentum": the authors' SGD momentum
+    search_space = Algorithm.search_space | {
+        "p_lr": log_range(1e-4, 1e-1, "p_i's own step size; its gradient ⟨g, θ_j⟩ scales with the model, so decades apart"),
+        "mu": log_range(1e-3, 1.0, "strength of the pull of p_i toward 1/N, from negligible to dominant"),
+    }
 
     def __post_init__(self) -> None:
         if self.core_update not in CORE_UPDATES:
@@ -74,11 +88,13 @@ class APPLE(Algorithm):
     def setup(self, info) -> None:
         super().setup(info)
         self._initial_core: Tensors | None = None
+        self.cores: list[Tensors] = []  # the server's latest core of every client
 
     def init_client(self, client: int, initial: Tensors) -> ClientState:
         n = self.info.n_clients
         if self._initial_core is None:
             self._initial_core = clone(initial)  # every client starts from the same tensors
+            self.cores = [self._initial_core] * n
         cores = {j: self._initial_core for j in range(n) if j != client}
         return ClientState(params=clone(initial), extra={"p": torch.full((n,), 1.0 / n), "cores": cores})
 
@@ -141,10 +157,29 @@ class APPLE(Algorithm):
     def upload(self, client: int, state: ClientState) -> Tensors:
         return state.params
 
-    def aggregate(self, uploads: list[Tensors]) -> list[Tensors]:
+    def aggregate_returned(self, returned: Sequence[int], uploads: list[Tensors]) -> list[Tensors]:
         # One frozen copy per core: clients go on training their own tensors in place.
-        cores = [clone(u) for u in uploads]
-        return [{core_key(j, k): v for j, core in enumerate(cores) if j != i for k, v in core.items()} for i in range(len(uploads))]
+        for j, upload in zip(returned, uploads):
+            self.cores[j] = clone(upload)
+        return [self.others(i) for i in returned]
+
+    def others(self, client: int) -> Tensors:
+        """The latest cores of every client but ``client``, as one message."""
+        return {core_key(j, k): v for j, core in enumerate(self.cores) if j != client for k, v in core.items()}
+
+    def catch_up(self, client: int, state: ClientState) -> Tensors:
+        return self.others(client)
+
+    def newcomer_state(self, initial: Tensors) -> ClientState:
+        n = self.info.n_clients
+        cores = dict(enumerate(self.cores))
+        return ClientState(params=clone(initial), extra={"p": torch.full((n + 1,), 1.0 / (n + 1)), "cores": cores})
+
+    def server_state(self) -> dict:
+        return {"cores": self.cores}
+
+    def load_server_state(self, state: dict) -> None:
+        self.cores = state["cores"]
 
     def download(self, client: int, state: ClientState, message: Tensors) -> None:
         cores: dict[int, Tensors] = {}

@@ -4,15 +4,24 @@ An algorithm states in one place what a client uploads (:meth:`Algorithm.upload`
 server computes from all uploads (:meth:`Algorithm.aggregate`) and what each client applies
 (:meth:`Algorithm.download`). The engine owns the shared model, the data and the bookkeeping,
 and counts communicated bytes from exactly the tensors these methods return.
+
+Realistic federations (:mod:`fhbench.participation`) add what an algorithm does when not every
+client takes part: its server step over the clients that returned
+(:meth:`Algorithm.aggregate_returned`), what a client that missed messages downloads when it is
+asked again (:meth:`Algorithm.catch_up`), what a client whose upload was lost keeps
+(:meth:`Algorithm.not_returned`), and what a hospital joining after training gets
+(:meth:`Algorithm.newcomer_state`, :meth:`Algorithm.newcomer_trains`).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, ClassVar, Collection, Iterator, Protocol
+from typing import Any, Callable, ClassVar, Collection, Iterator, Protocol, Sequence
 
 import torch
+
+from fhbench.search_space import LR, LR_DIMENSION, Dimension
 
 Tensors = dict[str, torch.Tensor]
 
@@ -107,6 +116,13 @@ class Algorithm(ABC):
     #: true exactly when the subclass keeps the base :meth:`local_update`. An algorithm that
     #: overrides ``local_update`` but still trains plainly may set ``True``.
     plain_local_training: ClassVar[bool | None] = None
+    #: False for an algorithm without clients to sample (the centralized reference pools every
+    #: client's data): participation settings do not apply to it and every client counts as asked.
+    samples_clients: ClassVar[bool] = True
+    #: What :mod:`fhbench.tuning` may vary: hyperparameter → :class:`fhbench.search_space.Dimension`
+    #: (range, scale, reason). Every method's learning rate is here; a subclass adds its own
+    #: hyperparameters with ``search_space = Algorithm.search_space | {...}``.
+    search_space: ClassVar[dict[str, Dimension]] = {LR: LR_DIMENSION}
 
     @classmethod
     def supports_batched_training(cls) -> bool:
@@ -145,9 +161,52 @@ class Algorithm(ABC):
     def upload(self, client: int, state: ClientState) -> Tensors:
         """The tensors this client sends to the server after local training."""
 
-    @abstractmethod
     def aggregate(self, uploads: list[Tensors]) -> list[Tensors]:
-        """Server step: one message per client, computed from every client's upload."""
+        """Server step: one message per client, computed from every client's upload.
+
+        By default the step of :meth:`aggregate_returned` over every client; an algorithm that
+        only knows full participation may define this instead.
+        """
+        return self.aggregate_returned(tuple(range(len(uploads))), uploads)
+
+    def aggregate_returned(self, returned: Sequence[int], uploads: list[Tensors]) -> list[Tensors]:
+        """Server step of a round whose uploads came from the clients ``returned`` only (ascending,
+        ``uploads`` in the same order, at least one); one message per returned client. Clients
+        that did not return receive nothing this round.
+
+        The engine calls it only when some client did not return; every client returning calls
+        :meth:`aggregate`, which by default is this step over every client.
+        """
+        if type(self).aggregate is not Algorithm.aggregate:
+            raise NotImplementedError(
+                f"algorithm {self.name!r} defines aggregate (every client) but not aggregate_returned, so it cannot run "
+                "with partial participation or dropout; define aggregate_returned, or run it with every client"
+            )
+        raise NotImplementedError(f"algorithm {self.name!r} defines neither aggregate nor aggregate_returned")
+
+    def catch_up(self, client: int, state: ClientState) -> Tensors:
+        """What a client downloads when it is asked again after missing a server message: the
+        server's current shared state (applied with :meth:`download`, bytes counted). ``{}``
+        when the server holds nothing the client lacks. Called under partial participation only."""
+        raise NotImplementedError(f"algorithm {self.name!r} does not define catch_up, so it cannot run with partial participation")
+
+    def not_returned(self, client: int, state: ClientState) -> None:  # noqa: B027 (optional hook)
+        """A client trained this round but its upload never reached the server. By default it
+        keeps what it trained (its site has the new tensors); an algorithm whose server state
+        must agree with the clients' (SCAFFOLD's control variates) undoes what the server missed."""
+
+    def newcomer_trains(self) -> bool:
+        """Whether a hospital joining after training adapts before it is scored: ``False`` for a
+        global method (it is served the global model as is), ``True`` for a personalised one
+        (one round of this algorithm's own local update on the newcomer's training part)."""
+        return True
+
+    def newcomer_state(self, initial: Tensors) -> ClientState:
+        """The state a hospital joining now starts from, built from the server's shared state
+        only (``initial``: the run's initial tensors, which every client started from). The
+        engine scores it with :meth:`eval_params` as client ``info.n_clients``, after one round
+        of :meth:`local_update` when :meth:`newcomer_trains`. Needed for unseen clients only."""
+        raise NotImplementedError(f"algorithm {self.name!r} does not define newcomer_state, so it cannot score unseen clients")
 
     @abstractmethod
     def download(self, client: int, state: ClientState, message: Tensors) -> None:

@@ -8,11 +8,16 @@ clients together. It is scored on each client's own validation and test parts li
 Uploaded: nothing. Server: nothing. Downloaded: nothing (no data leaves anywhere in the
 simulation; in reality the data itself would have been pooled). Kept: the one model, which
 every client state refers to, so the per-client evaluation scores that model.
+
+Partial participation does not apply (``samples_clients = False``): there are no clients to
+sample, the pooled data is there every round, and every client counts as asked. A hospital
+joining after training is served the pooled model as is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from fhbench.algorithms.base import Algorithm, ClientState, LocalTrainer, Tensors, clone
 
@@ -20,6 +25,7 @@ from fhbench.algorithms.base import Algorithm, ClientState, LocalTrainer, Tensor
 @dataclass
 class Centralized(Algorithm):
     name = "centralized"
+    samples_clients = False
 
     def init_client(self, client: int, initial: Tensors) -> ClientState:
         if client == 0:
@@ -37,8 +43,17 @@ class Centralized(Algorithm):
     def upload(self, client: int, state: ClientState) -> Tensors:
         return {}
 
-    def aggregate(self, uploads: list[Tensors]) -> list[Tensors]:
+    def aggregate_returned(self, returned: Sequence[int], uploads: list[Tensors]) -> list[Tensors]:
         return [{} for _ in uploads]
 
     def download(self, client: int, state: ClientState, message: Tensors) -> None:
         pass
+
+    def catch_up(self, client: int, state: ClientState) -> Tensors:
+        return {}
+
+    def newcomer_trains(self) -> bool:
+        return False
+
+    def newcomer_state(self, initial: Tensors) -> ClientState:
+        return ClientState(params=self._model)

@@ -7,6 +7,15 @@ matrices Σ_j w_ij A_j. Kept local: B matrices and the head.
 
 Variants (ablations): ``weights="uniform"`` replaces the similarities by equal weights;
 ``share`` chooses which matrices are mixed (``"A"`` as published, ``"B"`` or ``"AB"``).
+
+Partial participation: the distances and weights are computed over the clients that returned
+(an N' × N' matrix, N' = how many returned), each of them receives its mix of their A; the
+others keep their A (the server computes a client's mix only from a round's uploads, so there is
+nothing to catch up on). In ``mixing.csv`` rows and columns of absent clients are NaN. A hospital
+joining after training has no trained B, so no distance to anyone can be computed: it applies
+EPFL's rule with uniform off-diagonal weights (the ``weights="uniform"`` variant), A = λ A⁰ +
+(1 − λ) · mean_j A_j over the A every training client last received, with its B and head from
+the initialisation (the server never sees a head); then it runs one round of local training.
 """
 
 from __future__ import annotations
@@ -14,9 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from fhbench.algorithms.base import Algorithm, ClientState, Tensors
+from fhbench.search_space import choice, linear_range
 
 LAYER_SELECTIONS = ("all", "first_half", "second_half")
 WEIGHTINGS = ("similarity", "uniform")
@@ -86,6 +97,14 @@ def uniform_weights(n: int, self_weight: float = 0.5) -> torch.Tensor:
     return weights
 
 
+def embed(matrix: torch.Tensor, clients: Sequence[int], n: int) -> torch.Tensor:
+    """An N' × N' matrix over ``clients`` placed in an n × n one, NaN elsewhere."""
+    out = np.full((n, n), np.nan)
+    index = np.asarray(clients)
+    out[np.ix_(index, index)] = np.asarray(matrix, dtype=float)
+    return torch.from_numpy(out)
+
+
 @dataclass
 class EPFL(Algorithm):
     name = "epfl"
@@ -93,6 +112,10 @@ class EPFL(Algorithm):
     layers: str = "all"
     weights: str = "similarity"
     share: str = "A"
+    search_space = Algorithm.search_space | {
+        "self_weight": linear_range(0.1, 0.9, "λ, the weight a client keeps on its own A; the span of the paper's λ ablation"),
+        "layers": choice(LAYER_SELECTIONS, "which B layers measure client distance (the paper's layer ablation)"),
+    }
 
     def __post_init__(self) -> None:
         if self.weights not in WEIGHTINGS:
@@ -101,6 +124,10 @@ class EPFL(Algorithm):
             raise ValueError(f"share must be one of {SHARED}, got {self.share!r}")
         if self.layers not in LAYER_SELECTIONS:
             raise ValueError(f"layers must be one of {LAYER_SELECTIONS}, got {self.layers!r}")
+
+    def setup(self, info) -> None:
+        super().setup(info)
+        self.latest: dict[int, Tensors] = {}  # the shared matrices each client last received (server side)
 
     def shared_names(self) -> tuple[str, ...]:
         return {"A": self.info.lora_a, "B": self.info.lora_b, "AB": self.info.lora_a + self.info.lora_b}[self.share]
@@ -128,13 +155,34 @@ class EPFL(Algorithm):
     def server_matrices(self) -> dict[str, torch.Tensor]:
         return dict(getattr(self, "_matrices", {}))
 
-    def aggregate(self, uploads: list[Tensors]) -> list[Tensors]:
+    def aggregate_returned(self, returned: Sequence[int], uploads: list[Tensors]) -> list[Tensors]:
         w = self.mixing_matrix(uploads)
         names = self.shared_names()
         messages = []
         for i in range(len(uploads)):
             messages.append({k: sum(w[i, j].item() * uploads[j][k] for j in range(len(uploads))) for k in names})
+        for client, message in zip(returned, messages):
+            self.latest[client] = message
+        if len(returned) < self.info.n_clients:  # absent clients: NaN rows and columns in mixing.csv
+            self._matrices = {name: embed(matrix, returned, self.info.n_clients) for name, matrix in self._matrices.items()}
         return messages
+
+    def catch_up(self, client: int, state: ClientState) -> Tensors:
+        return {}
+
+    def newcomer_state(self, initial: Tensors) -> ClientState:
+        state = self.init_client(self.info.n_clients, initial)
+        lam, n = self.self_weight, self.info.n_clients
+        latest = [self.latest.get(j, initial) for j in range(n)]  # a client that never received one holds A⁰
+        for k in self.shared_names():
+            state.params[k].copy_(lam * initial[k] + (1.0 - lam) * sum(m[k] for m in latest) / n)
+        return state
+
+    def server_state(self) -> dict:
+        return {"latest": self.latest}
+
+    def load_server_state(self, state: dict) -> None:
+        self.latest = state["latest"]
 
     def download(self, client: int, state: ClientState, message: Tensors) -> None:
         for key, value in message.items():

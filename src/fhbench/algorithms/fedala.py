@@ -19,6 +19,12 @@ standard deviation of the last ``num_pre_loss`` epoch losses falls below ``thres
 ``max_start_epochs`` epochs); afterwards one pass per round. Then normal local training starts
 from θ̂. The first round has no global model yet, so no ALA. The published FHBench code crashed
 in round 2 and otherwise reduced to FedAvg (W never learned); here W is learned and kept.
+
+Partial participation (the paper samples a ratio ρ of clients per round): the server averages
+the clients that returned (as FedAvg); only they receive θ; a client asked after missing rounds
+first downloads the current θ, and ALA then mixes it with its own θ_i, which it kept while
+absent. A hospital joining after training has no θ_i yet: it starts from θ (ALA has nothing to
+adapt) and runs one round of local training.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import torch
 
 from fhbench.algorithms.base import ClientState, LocalTrainer, Tensors
 from fhbench.algorithms.fedavg import FedAvg
+from fhbench.search_space import choice, log_range
 
 
 def layer_key(name: str) -> str:
@@ -60,6 +67,10 @@ class FedALA(FedAvg):
     threshold: float = 0.1  # start phase stops when std of recent losses drops below this
     num_pre_loss: int = 10  # how many recent losses that std is taken over
     max_start_epochs: int = 50  # guard: the paper's loop has no cap
+    search_space = FedAvg.search_space | {
+        "eta": log_range(0.1, 10.0, "step size η of the ALA weights W; the paper's 1.0, a decade either side"),
+        "layers": choice((1, 2, 3), "the paper's p: 1 adapts the head only, 2-3 reach into the last block's LoRA adapters"),
+    }
 
     def __post_init__(self) -> None:
         if self.layers < 1:
@@ -114,6 +125,13 @@ class FedALA(FedAvg):
         if state.extra.get("global") is not None:
             self.adapt(state, trainer)
         return trainer.train(state.params)
+
+    def newcomer_trains(self) -> bool:
+        return True
+
+    def newcomer_state(self, initial: Tensors) -> ClientState:
+        # θ_i = θ: a client whose first local update starts from the global model.
+        return self.init_client(self.info.n_clients, self.global_model)
 
     def received_params(self, client: int, state: ClientState) -> Tensors:
         # What the server sent (the global model); ALA only mixes it in when training starts.

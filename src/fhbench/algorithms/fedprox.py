@@ -15,6 +15,7 @@ import torch
 
 from fhbench.algorithms.base import ClientState, LocalTrainer, Tensors, clone
 from fhbench.algorithms.fedavg import FedAvg
+from fhbench.search_space import log_range
 
 
 def proximal_term(params: Tensors, anchor: Tensors, mu: float) -> torch.Tensor:
@@ -26,6 +27,9 @@ def proximal_term(params: Tensors, anchor: Tensors, mu: float) -> torch.Tensor:
 class FedProx(FedAvg):
     name = "fedprox"
     mu: float = 1e-3
+    search_space = FedAvg.search_space | {
+        "mu": log_range(1e-4, 1.0, "the FedProx paper picks μ from {0.001, 0.01, 0.1, 1}; a decade below reaches plain FedAvg"),
+    }
 
     def local_update(self, client: int, state: ClientState, trainer: LocalTrainer) -> float:
         anchor = clone(state.params)  # w_global: what the client downloaded last round

@@ -9,15 +9,24 @@ Kept local: the client control variate c_i and the last downloaded c.
 
 Local step (Eq. 3): y ← y − lr (g(y) − c_i + c). After K steps, option II (Eq. 4):
 c_i⁺ = c_i − c + (x − y_i) / (K · lr), with this round's learning rate.
+
+Partial participation, as Algorithm 1 with a sampled set S: x ← x + η_g · mean_{i∈S}(y_i − x) and
+c ← c + (1/N) Σ_{i∈S} Δc_i (N, not |S|: c stays the mean of all N client variates); clients
+outside S keep c_i. A client asked after missing rounds first downloads x and c, as every
+sampled client does in the paper. A client whose upload is lost keeps its old c_i: c_i⁺ is
+committed when the server's reply arrives, so that c = mean_i c_i still holds. A hospital
+joining after training is served x as is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
 from fhbench.algorithms.base import Algorithm, ClientState, LocalTrainer, Tensors, clone, copy_into
+from fhbench.search_space import log_range
 
 MODEL, CONTROL = "model/", "control/"
 
@@ -30,6 +39,9 @@ def zeros_like(tensors: Tensors) -> Tensors:
 class Scaffold(Algorithm):
     name = "scaffold"
     server_lr: float = 1.0
+    search_space = Algorithm.search_space | {
+        "server_lr": log_range(0.3, 3.0, "η_g = 1 applies the mean update as is; a multiplicative factor, so log, within 3× either way"),
+    }
 
     def setup(self, info) -> None:
         super().setup(info)
@@ -57,10 +69,10 @@ class Scaffold(Algorithm):
         loss = trainer.train(state.params, grad_hook=correct)
         steps = trainer.steps - before
         if steps > 0:
-            # Option II: c_i⁺ = c_i − c + (x − y_i) / (K lr)
+            # Option II: c_i⁺ = c_i − c + (x − y_i) / (K lr); committed when the server's reply arrives.
             new_c_i = {k: c_i[k] - c[k] + (x[k] - state.params[k]) / (steps * trainer.lr) for k in c}
             state.extra["delta_c"] = {k: new_c_i[k] - c_i[k] for k in c}
-            state.extra["c_i"] = new_c_i
+            state.extra["pending_c_i"] = new_c_i
         return loss
 
     def upload(self, client: int, state: ClientState) -> Tensors:
@@ -68,19 +80,37 @@ class Scaffold(Algorithm):
         out.update({CONTROL + k: v for k, v in state.extra["delta_c"].items()})
         return out
 
-    def aggregate(self, uploads: list[Tensors]) -> list[Tensors]:
+    def aggregate_returned(self, returned: Sequence[int], uploads: list[Tensors]) -> list[Tensors]:
         assert self.x is not None and self.c is not None
         n = len(uploads)
         self.x = {k: x + self.server_lr * sum(u[MODEL + k] - x for u in uploads) / n for k, x in self.x.items()}
-        self.c = {k: c + sum(u[CONTROL + k] for u in uploads) / n for k, c in self.c.items()}
-        message = {**{MODEL + k: v for k, v in self.x.items()}, **{CONTROL + k: v for k, v in self.c.items()}}
-        return [message] * n
+        self.c = {k: c + sum(u[CONTROL + k] for u in uploads) / self.info.n_clients for k, c in self.c.items()}
+        return [self.message()] * n
+
+    def message(self) -> Tensors:
+        return {**{MODEL + k: v for k, v in self.x.items()}, **{CONTROL + k: v for k, v in self.c.items()}}
 
     def download(self, client: int, state: ClientState, message: Tensors) -> None:
         copy_into(state.params, {k[len(MODEL) :]: v for k, v in message.items() if k.startswith(MODEL)})
         state.extra["c"] = {k[len(CONTROL) :]: v for k, v in message.items() if k.startswith(CONTROL)}
         # Δc_i has been delivered; a second aggregation without training must change nothing.
         state.extra["delta_c"] = zeros_like(state.extra["delta_c"])
+        if "pending_c_i" in state.extra:
+            state.extra["c_i"] = state.extra.pop("pending_c_i")
+
+    def not_returned(self, client: int, state: ClientState) -> None:
+        # The server never saw Δc_i: keep the old c_i so that c stays the mean of the c_i.
+        state.extra.pop("pending_c_i", None)
+        state.extra["delta_c"] = zeros_like(state.extra["delta_c"])
+
+    def catch_up(self, client: int, state: ClientState) -> Tensors:
+        return self.message()
+
+    def newcomer_trains(self) -> bool:
+        return False
+
+    def newcomer_state(self, initial: Tensors) -> ClientState:
+        return ClientState(params=clone(self.x))
 
     def server_state(self) -> dict:
         return {"x": self.x, "c": self.c}

@@ -27,20 +27,32 @@ def get_dataset(key: str) -> Dataset:
         raise KeyError(f"unknown dataset {key!r}; registered: {sorted(DATASETS)}") from None
 
 
-def check_prepare_options(key: str, options: dict) -> None:
-    """Fail early, naming the config key, when ``datasets.<key>.prepare`` has an option the
-    dataset's :meth:`~fhbench.data.base.Dataset.prepare` does not take."""
+def check_options(key: str, kind: str, options: dict | None, where: str | None = None) -> None:
+    """Fail early, naming the key, on ``datasets.<key>.<kind>`` options (kind: ``demo`` or ``prepare``) that the
+    dataset does not take or whose values the config schema refuses; ``where`` names them for the user."""
     import inspect
 
-    params = inspect.signature(get_dataset(key).prepare).parameters
-    accepted = [
-        n for n, p in params.items() if p.kind == p.KEYWORD_ONLY or (p.kind == p.POSITIONAL_OR_KEYWORD and n not in ("raw_dir", "out_dir"))
-    ]
+    from fhbench.config_values import check_options as check_schema
+    from fhbench.config_values import dataset_options_definition
+
+    where = where or f"datasets.{key}.{kind}"
+    definition = dataset_options_definition(key, kind)
+    if definition is not None:
+        check_schema(where, options or {}, definition)
+    dataset = get_dataset(key)
+    params = inspect.signature(dataset.prepare if kind == "prepare" else dataset.generate_demo).parameters
+    skip = ("raw_dir", "out_dir")
+    accepted = [n for n, p in params.items() if p.kind == p.KEYWORD_ONLY or (p.kind == p.POSITIONAL_OR_KEYWORD and n not in skip)]
     if any(p.kind == p.VAR_KEYWORD for p in params.values()):
         return
     for name in options or {}:
         if name not in accepted:
-            raise ValueError(f"datasets.{key}.prepare.{name}: not an option of {key}; it accepts {accepted or 'none'}")
+            raise ValueError(f"{where}.{name}: not an option of {key}; it accepts {accepted or 'none'}")
+
+
+def check_prepare_options(key: str, options: dict, where: str | None = None) -> None:
+    """:func:`check_options` of ``datasets.<key>.prepare``."""
+    check_options(key, "prepare", options, where)
 
 
 def acquire(

@@ -25,6 +25,7 @@ import pandas as pd
 
 from fhbench.data import timeseries as ts
 from fhbench.data.base import Dataset
+from fhbench.data.checks import check_sample_rate, check_table
 from fhbench.data.download import RemoteFile
 from fhbench.data.file_lists import fetch_listed
 from fhbench.data.prepared import stream_prepared
@@ -34,6 +35,8 @@ PARTICIPANTS = "participants.tsv"
 GROUP_LABELS = {"C": 0, "F": 1, "A": 2}
 CHANNELS = ("Fp1", "Fp2", "F3", "F4", "C3", "C4", "P3", "P4", "O1", "O2", "F7", "F8", "T3", "T4", "T5", "T6", "Fz", "Cz", "Pz")
 TARGET_FS = 256
+# The preprocessed recordings' rate as the source states it (ds004504 README; Miltiadous et al.,
+# Data 8 (2023) 95: 500 Hz); preparation refuses any other.
 SOURCE_FS = 500
 # Published figures: 88 subjects (controls 29, FTD 23, Alzheimer's 36) → 69,752 windows.
 PUBLISHED = {"subjects": 88, "subjects_per_class": [29, 23, 36], "samples": 69_752}
@@ -74,7 +77,7 @@ class ADFTD(Dataset):
         with stream_prepared(out_dir, (len(CHANNELS), TARGET_FS), np.float32) as out:
             for i, (row, path) in enumerate(zip(participants.itertuples(), paths), start=1):
                 x = subject_windows(path)
-                out.add(x)
+                out.add(x, source=path)
                 # mne's Raw objects sit in reference cycles: without a collection each subject's
                 # samples (tens of MB) stay allocated until the collector happens to run.
                 gc.collect()
@@ -90,7 +93,7 @@ class ADFTD(Dataset):
                 "channels": list(CHANNELS),
                 "published_figures": self.published_figures(labels, metadata),
             }
-            out.finish(labels, metadata, info)
+            out.finish(labels, metadata, info, record_key=("subject", "window"))
 
     def published_figures(self, labels, metadata) -> dict:
         from fhbench.data.published import compare_figures, prepared_figures
@@ -111,13 +114,16 @@ class ADFTD(Dataset):
             "samples": sum(window_count(*recording_header(raw_dir / recording_path(s))[1:]) for s in table["participant_id"]),
         }
 
-    def generate_demo(self, raw_dir, seed: int = 0, n_per_group: int = 4, seconds: float = 20.0, sfreq: float = SOURCE_FS) -> None:
+    def generate_demo(
+        self, raw_dir, seed: int = 0, n_per_group: int = 4, seconds: float = 20.0, sfreq: float = SOURCE_FS, signal: float = 1.0
+    ) -> None:
         """A small ds004504: ``participants.tsv`` and EEGLAB ``.set`` files written by mne.
 
         500 Hz, the 19 channels in the recordings' own order, samples in volts (EEGLAB: µV).
 
         Each group has its own dominant rhythm (controls 10 Hz alpha, FTD 7 Hz, AD 5 Hz) on
         top of noise; the table lists subjects out of order, as a directory listing might.
+        ``signal`` scales the rhythm against the noise (below 1: a harder twin; the draw is the same).
         """
         import mne
 
@@ -131,7 +137,7 @@ class ADFTD(Dataset):
             subject, group = f"sub-{i + 1:03d}", groups[i]
             freq = {"C": 10.0, "F": 7.0, "A": 5.0}[group]
             phase = rng.uniform(0, 2 * np.pi, size=(len(CHANNELS), 1))
-            data = 20e-6 * (np.sin(2 * np.pi * freq * t + phase) + 0.5 * rng.normal(size=(len(CHANNELS), len(t))))
+            data = 20e-6 * (signal * np.sin(2 * np.pi * freq * t + phase) + 0.5 * rng.normal(size=(len(CHANNELS), len(t))))
             info = mne.create_info(list(CHANNELS), sfreq, ch_types="eeg")
             path = raw_dir / recording_path(subject)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,6 +161,7 @@ def read_participants(path: str | Path) -> pd.DataFrame:
         table = table[["participant_id", "Group"]].sort_values("participant_id", kind="stable").reset_index(drop=True)
     except (OSError, ValueError, KeyError) as exc:
         raise ValueError(f"cannot read {path}: {exc}") from exc
+    check_table(pd.read_csv(path, sep="\t", usecols=["participant_id"]), path, unique="participant_id")  # a subject listed twice
     bad = sorted(set(table["Group"]) - set(GROUP_LABELS))
     if bad:
         raise ValueError(f"{path}: unknown Group values {bad}; expected {sorted(GROUP_LABELS)}")
@@ -208,6 +215,7 @@ def subject_windows(path: Path) -> np.ndarray:
     except Exception as exc:  # mne/scipy raise many types for unreadable files
         raise ValueError(f"cannot read EEGLAB recording {path}: {type(exc).__name__}: {exc}") from exc
     check_channels(path, raw.ch_names)
+    check_sample_rate(path, raw.info["sfreq"], (SOURCE_FS,), "ds004504's description (Miltiadous et al., Data 2023)")
     data = raw.get_data(picks=list(CHANNELS))  # by name: the arrays follow CHANNELS whatever the file's order
     x = ts.interpolate(data, raw.info["sfreq"], TARGET_FS)
     return ts.standardised_windows(x, TARGET_FS)

@@ -24,6 +24,7 @@ def fetch_listed(
     workers: int = 8,
     sha256: dict[str, str] | None = None,
     label: str = "files",
+    published: dict[str, dict] | None = None,
 ) -> list[Path]:
     """Fetch every file of ``remotes`` into ``raw_dir`` (keeping each ``filename``'s sub-folders).
 
@@ -31,7 +32,9 @@ def fetch_listed(
     fetched and only then move into ``raw_dir``: Snakemake deletes the output folder of a failed
     job, and the staged files (like the ``.part`` files) survive for the retry to resume from.
     Files already complete in either place are skipped. When ``sha256`` maps a filename to its
-    published digest, a mismatching file is removed and a :class:`DownloadError` names it.
+    published digest, or ``published`` to its published ``size`` and git blob id (``git_sha1``,
+    as a git tree listing gives them), a mismatching file is removed and a
+    :class:`DownloadError` names it.
     """
     raw_dir = Path(raw_dir)
     stage = Path(part_dir) / "complete" if part_dir else raw_dir
@@ -41,13 +44,17 @@ def fetch_listed(
     def one(remote: RemoteFile) -> Path:
         placed = raw_dir / remote.filename
         path = placed if placed.exists() else fetch(remote, stage, part_dir=part_dir, progress=False)
-        expected = (sha256 or {}).get(remote.filename)
-        if expected is not None:
-            got = file_digest(path)
-            if got != expected:
+        expected = dict((published or {}).get(remote.filename, {}))
+        if (sha256 or {}).get(remote.filename) is not None:
+            expected["sha256"] = sha256[remote.filename]
+        for kind, value in expected.items():
+            got = {"size": lambda: path.stat().st_size, "sha256": lambda: file_digest(path), "git_sha1": lambda: git_blob_sha1(path)}[
+                kind
+            ]()
+            if got != value:
                 path.unlink()
                 raise DownloadError(
-                    f"checksum mismatch for {remote.url}: sha256 {got}, expected {expected}. "
+                    f"checksum mismatch for {remote.url}: {kind} {got}, expected {value} as published. "
                     f"The download was removed; place a verified copy at {path}"
                 )
         return path
@@ -69,6 +76,18 @@ def fetch_listed(
     return placed
 
 
+def git_blob_sha1(path: str | Path) -> str:
+    """The id git gives a file's content (sha1 of ``blob <size>\\0`` and the bytes), as a tree listing publishes it."""
+    import hashlib
+
+    path = Path(path)
+    h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def parse_sha256sums(path: str | Path) -> dict[str, str]:
     """Read a ``sha256sum``-style file (``<digest>  <relative path>`` per line)."""
     sums = {}
@@ -85,8 +104,9 @@ def git_tree_blobs(
     raw_dir: str | Path,
     wanted: tuple[str, ...],
     part_dir: str | Path | None = None,
-) -> list[str]:
-    """Paths of the files (blobs) under the ``wanted`` folders of a GitHub tree listing.
+) -> dict[str, dict]:
+    """The files (blobs) under the ``wanted`` folders of a GitHub tree listing: path → its published
+    ``size`` and git blob id ``git_sha1`` (for :func:`fetch_listed`'s checks), in path order.
 
     ``listing`` is the saved answer of ``git/trees/<ref>?recursive=1``. GitHub cuts that answer
     for large repositories and says so with ``"truncated": true``; then the tree is walked one
@@ -99,13 +119,13 @@ def git_tree_blobs(
         raise DownloadError(f"{listing} is not a git tree listing (no 'tree' key)")
     wanted = tuple(w.rstrip("/") + "/" for w in wanted)
     if not tree.get("truncated"):
-        return sorted(e["path"] for e in tree["tree"] if e.get("type") == "blob" and e["path"].startswith(wanted))
+        return _published({e["path"]: e for e in tree["tree"] if e.get("type") == "blob" and e["path"].startswith(wanted)})
     print(f"{listing}: the listing is truncated; walking the wanted folders one by one", file=sys.stderr)
 
     def inside(path: str) -> bool:  # a wanted folder, inside one, or on the way to one
         return any((path + "/").startswith(w) or w.startswith(path + "/") for w in wanted)
 
-    blobs, pending = [], [("", tree.get("sha"))]
+    blobs, pending = {}, [("", tree.get("sha"))]
     while pending:
         folder, sha = pending.pop()
         if not sha:
@@ -122,5 +142,14 @@ def git_tree_blobs(
             if entry.get("type") == "tree" and inside(full):
                 pending.append((full, entry.get("sha")))
             elif entry.get("type") == "blob" and full.startswith(wanted):
-                blobs.append(full)
-    return sorted(blobs)
+                blobs[full] = entry
+    return _published(blobs)
+
+
+def _published(entries: dict[str, dict]) -> dict[str, dict]:
+    """What a tree listing publishes of each blob (GitHub's REST API: ``size`` in bytes, ``sha`` the git blob id)."""
+    checks = {}
+    for path in sorted(entries):
+        entry = entries[path]
+        checks[path] = {k: v for k, v in (("size", entry.get("size")), ("git_sha1", entry.get("sha"))) if v is not None}
+    return checks

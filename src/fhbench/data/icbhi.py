@@ -25,6 +25,7 @@ import pandas as pd
 
 from fhbench.data import respiratory as audio
 from fhbench.data.base import Dataset
+from fhbench.data.checks import check_sample_rate, check_table
 from fhbench.data.download import RemoteFile, extract_archive
 from fhbench.data.prepared import stream_prepared
 
@@ -40,6 +41,9 @@ DEVICE_FORMATS = {
     "Litt3200": (4_000, "PCM_16"),
     "AKGC417L": (44_100, "PCM_24"),
 }
+# The sampling rates the ICBHI 2017 database description states for its recordings (Rocha et al.,
+# Physiol. Meas. 40 (2019) 035001: 4 kHz, 10 kHz and 44.1 kHz); preparation refuses any other.
+SOURCE_RATES = (4_000, 10_000, 44_100)
 CRACKLE_HZ = 1_200  # below the 2 kHz Nyquist limit of the 4 kHz Litt3200 files
 # Published figures (PROTOCOL §1 and the source's own counts), checked by `fhbench verify-source`.
 PUBLISHED = {"recordings": 920, "patients": 126, "samples": 6_898, "class_counts": [3_642, 1_864, 886, 506]}
@@ -70,6 +74,7 @@ class ICBHI(Dataset):
         wavs = sorted(root.rglob("*.wav"), key=lambda p: p.name)
         if not wavs:
             raise FileNotFoundError(f"no .wav recordings under {root}; acquire the dataset first")
+        check_table(pd.DataFrame({"recording": [w.stem for w in wavs]}), root, unique="recording", header_lines=0)
         listing = match_split_list([w.stem for w in wavs], read_split_list(raw_dir / SPLIT_LIST))
         report_split_list(listing)
         annotations = [read_annotation(wav.with_suffix(".txt")) for wav in wavs]
@@ -78,11 +83,12 @@ class ICBHI(Dataset):
             for i, (wav, cycles) in enumerate(zip(wavs, annotations), start=1):
                 patient, _, chest, mode, device = parse_name(wav)
                 signal, sr = audio.read_mono(wav)
+                check_sample_rate(wav, sr, SOURCE_RATES, "the ICBHI 2017 database description (Rocha et al., 2019)")
                 for start, end, crackle, wheeze in cycles:
                     x = audio.clip_from_recording(signal, sr, start, end, clip)
                     if x is None:  # a cycle annotated past the end of its recording
                         continue
-                    out.add(x)
+                    out.add(x, source=wav)
                     labels.append(int(crackle) + 2 * int(wheeze))
                     rows.append(
                         {
@@ -108,7 +114,8 @@ class ICBHI(Dataset):
                 "split_list": {k: listing[k] for k in ("matched_ignoring_device", "unlisted", "listed_not_on_disk")},
                 "published_figures": self.published_figures(labels, metadata),
             }
-            out.finish(np.array(labels), metadata, info)
+            split_list = str(raw_dir / SPLIT_LIST)
+            out.finish(np.array(labels), metadata, info, parts={"source_split": {"train": split_list, "test": split_list}})
 
     def generate_demo(
         self,
@@ -118,6 +125,7 @@ class ICBHI(Dataset):
         recordings_per_patient: int = 2,
         cycles_per_recording: int = 6,
         list_quirk: bool = True,
+        signal: float = 1.0,
     ) -> None:
         """A small ICBHI in its real layout: zip of ``.wav`` + ``.txt`` pairs and the split list.
 
@@ -125,7 +133,8 @@ class ICBHI(Dataset):
         Litt3200). Cycles carry the class signal: crackles are short decaying bursts, wheezes
         a tone of 300-500 Hz, both together for class 3, plain breathing noise for class 0.
         ``list_quirk``: like the real list, the list names the first LittC2SE recording with
-        the device ``Meditron``.
+        the device ``Meditron``. ``signal`` scales the class sounds against the breathing
+        noise (below 1: a harder twin; the draw is the same).
         """
         rng = np.random.default_rng(seed)
         raw_dir = Path(raw_dir)
@@ -140,21 +149,21 @@ class ICBHI(Dataset):
                 sr, subtype = DEVICE_FORMATS[device]
                 for r in range(recordings_per_patient):
                     name = f"{patient}_{r + 1}b1_{CHEST_LOCATIONS[(p + r) % 7]}_sc_{device}"
-                    signal, lines = [np.zeros(int(0.2 * sr))], []
+                    pieces, lines = [np.zeros(int(0.2 * sr))], []
                     t = 0.2
                     for _ in range(cycles_per_recording):
                         label = int(rng.integers(0, 4))
                         n = int(rng.uniform(0.4, 1.2) * sr)
                         cycle = audio.breath_noise(rng, n, sr)
                         if label in (1, 3):
-                            cycle += audio.crackles(rng, n, sr, count=6, freq=CRACKLE_HZ, dur_s=0.004)
+                            cycle += signal * audio.crackles(rng, n, sr, count=6, freq=CRACKLE_HZ, dur_s=0.004)
                         if label in (2, 3):
-                            cycle += audio.tone(n, sr, freq=rng.uniform(300, 500))
-                        signal.append(cycle)
+                            cycle += signal * audio.tone(n, sr, freq=rng.uniform(300, 500))
+                        pieces.append(cycle)
                         lines.append(f"{t:.3f}\t{t + n / sr:.3f}\t{label & 1}\t{label >> 1}")
                         t += n / sr
                     path = raw_dir / f".{name}.wav"
-                    audio.write_wav(path, np.concatenate(signal), sr, subtype)
+                    audio.write_wav(path, np.concatenate(pieces), sr, subtype)
                     z.write(path, f"ICBHI_final_database/{name}.wav")
                     path.unlink()
                     z.writestr(f"ICBHI_final_database/{name}.txt", "\n".join(lines) + "\n")
@@ -203,6 +212,15 @@ def read_annotation(path: Path) -> np.ndarray:
         raise ValueError(f"cannot read ICBHI annotation {path}: {exc}") from exc
     if rows.shape[1] != 4:
         raise ValueError(f"{path}: expected 4 columns (start end crackles wheezes), got {rows.shape[1]}")
+    bad = ~np.isfinite(rows).all(axis=1) | ~np.isin(rows[:, 2:], (0, 1)).all(axis=1) | (rows[:, 0] < 0) | (rows[:, 1] <= rows[:, 0])
+    if bad.any():
+        from fhbench.data.checks import RAW_TODO
+        from fhbench.errors import InputError
+
+        line = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{path}:{line + 1}", f"cycle {rows[line].tolist()} is not start < end seconds with crackles and wheezes 0 or 1", RAW_TODO
+        )
     return rows
 
 

@@ -68,7 +68,8 @@ class MedicalAbstracts(Dataset):
         texts = pooled["medical_abstract"].astype(str).tolist()
         labels = pooled["condition_label"].to_numpy(dtype=np.int64) - 1
         info = {**self.base_info(), "published_figures": self.published_figures(labels, pooled)}
-        write_prepared(out_dir, texts, labels, pooled[["source_split"]], info)
+        parts = {"source_split": {split: str(Path(raw_dir) / f"medical_tc_{split}.csv") for split in POOL_ORDER}}
+        write_prepared(out_dir, texts, labels, pooled[["source_split"]], info, parts=parts)
 
     @staticmethod
     def _figures(labels: np.ndarray, splits: np.ndarray, n_classes: int) -> dict:

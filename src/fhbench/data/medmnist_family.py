@@ -13,7 +13,7 @@ import pandas as pd
 
 from fhbench.data.base import Dataset
 from fhbench.data.download import RemoteFile
-from fhbench.data.prepared import stream_prepared
+from fhbench.data.prepared import check_prepared_content, stream_prepared
 from fhbench.errors import InputError
 
 # docs/protocol.md §1: the official splits are pooled in this order.
@@ -95,13 +95,16 @@ class MedMNISTDataset(Dataset):
                                 f"{split}_images has shape {shapes[split]}, {len(split_labels)} labels and rows of {row_shape} expected"
                             )
                         for block in npz_member_blocks(archive, f"{split}_images"):
-                            out.add(block.astype(np.uint8, copy=False))
-                    pooled = np.concatenate(labels).astype(np.int64)
+                            out.add(block, source=f"{path} ({split}_images)")  # refused unless exact uint8 values
                     metadata = pd.DataFrame(
                         {"source_split": np.concatenate([[s] * len(split_labels) for s, split_labels in zip(POOL_ORDER, labels)])}
                     )
+                    parts = {"source_split": {s: f"{path} ({s}_images)" for s in POOL_ORDER}}
+                    pooled = check_prepared_content(
+                        np.concatenate(labels), metadata, self.base_info(), parts=parts, source_of=out.source_of
+                    )
                     info = {**self.base_info(), "published_figures": self.published_figures(pooled, metadata)}
-                    out.finish(pooled, metadata, info)
+                    out.finish(pooled, metadata, info, parts=parts)
         except InputError:  # about the output folder, not the archive
             raise
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:

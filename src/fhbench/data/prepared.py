@@ -129,22 +129,35 @@ class PreparedDataset:
         return len(self.labels)
 
 
-def write_prepared(out_dir: str | Path, inputs: np.ndarray | Sequence[str], labels: np.ndarray, metadata: pd.DataFrame, info: dict) -> None:
+def write_prepared(
+    out_dir: str | Path,
+    inputs: np.ndarray | Sequence[str],
+    labels: np.ndarray,
+    metadata: pd.DataFrame,
+    info: dict,
+    record_key: Sequence[str] = (),
+    parts: dict | None = None,
+    source: str | None = None,
+) -> None:
     """Write a prepared dataset folder atomically (all files appear together or none).
 
     ``inputs`` is an array (one row per sample) or, for text datasets, a sequence of ``str``.
+    What is written is checked first (:func:`check_prepared_content`; ``record_key``, ``parts``
+    and ``source`` as there).
     """
-    labels = np.asarray(labels, dtype=np.int64)
+    labels = np.asarray(labels)
     if len(inputs) != len(labels) or len(metadata) != len(labels):
         raise ValueError(f"inputs ({len(inputs)}), labels ({len(labels)}) and metadata ({len(metadata)}) differ in length")
     text = is_text(inputs)
     info = dict(info)
+    if not text:
+        inputs = np.asarray(inputs)
+        check_finite_rows(inputs, lambda row: source or f"input row {row}")
+    labels = check_prepared_content(labels, metadata, info, record_key, parts, lambda row: source or f"record {row}")
     if text:
         info.update(n_samples=int(len(labels)), input_shape=[], input_dtype="str")
     else:
-        inputs = np.asarray(inputs)
         info.update(n_samples=int(len(labels)), input_shape=list(inputs.shape[1:]), input_dtype=str(inputs.dtype))
-    info.setdefault("n_classes", int(labels.max()) + 1)
     metadata = metadata.copy()
     metadata.insert(0, "label", labels)
     with atomic_path(out_dir) as tmp:
@@ -156,6 +169,105 @@ def write_prepared(out_dir: str | Path, inputs: np.ndarray | Sequence[str], labe
         np.save(tmp / "labels.npy", labels)
         metadata.to_csv(tmp / "metadata.csv", index=False)
         (tmp / "info.json").write_text(json.dumps(info, indent=1) + "\n")
+
+
+RAW_TODO = "a raw file is damaged or not from the source: acquire it again (snakemake --forcerun acquire_data)"
+
+
+def check_finite_rows(rows: np.ndarray, source_of, first_row: int = 0, dtype=None) -> None:
+    """Rows about to be stored hold only finite numbers that ``dtype`` stores exactly (uint8 images: integers 0-255).
+
+    A NaN cast to an integer type becomes 0 without a word; refused here, naming the source.
+    """
+    from fhbench.errors import InputError
+
+    rows = np.asarray(rows)
+    if rows.dtype.kind not in "fc":
+        target = np.dtype(dtype) if dtype is not None else rows.dtype
+        if rows.dtype.kind in "iu" and target.kind in "iu" and rows.size:
+            info = np.iinfo(target)
+            low, high = rows.min(), rows.max()
+            if low < info.min or high > info.max:
+                bad = int(np.flatnonzero(((rows < info.min) | (rows > info.max)).reshape(len(rows), -1).any(axis=1))[0])
+                raise InputError(
+                    source_of(first_row + bad),
+                    f"holds values from {low} to {high}, which {target} cannot store (sample {first_row + bad})",
+                    RAW_TODO,
+                )
+        return
+    finite = np.isfinite(rows).reshape(len(rows), -1).all(axis=1) if rows.ndim > 1 else np.isfinite(rows)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise InputError(source_of(first_row + bad), f"holds NaN or infinite values (sample {first_row + bad})", RAW_TODO)
+    target = np.dtype(dtype) if dtype is not None else rows.dtype
+    if target.kind in "iu" and rows.size:
+        info = np.iinfo(target)
+        flat = rows.reshape(len(rows), -1)
+        wrong = ((flat != np.round(flat)) | (flat < info.min) | (flat > info.max)).any(axis=1)
+        if wrong.any():
+            bad = int(np.flatnonzero(wrong)[0])
+            raise InputError(
+                source_of(first_row + bad),
+                f"holds values {target} cannot store exactly (sample {first_row + bad}, e.g. fractions)",
+                RAW_TODO,
+            )
+
+
+def check_prepared_content(
+    labels: np.ndarray, metadata: pd.DataFrame, info: dict, record_key: Sequence[str] = (), parts: dict | None = None, source_of=None
+) -> np.ndarray:
+    """What a preparation is about to write holds up; returns the labels as int64.
+
+    - at least one sample, and labels that are class indices 0..n_classes-1 (``info``);
+    - no record twice: the ``record_key`` columns of ``metadata`` identify a sample (a database
+      row or a subject listed twice would otherwise be counted twice, and could land in train
+      and test);
+    - every expected part non-empty: ``parts`` maps a metadata column to ``{value: the raw
+      file that holds that part}`` (an empty CSV would silently drop a whole part).
+
+    Errors name the raw file (``source_of(row)``) and the record, and advise acquiring again.
+    """
+    from fhbench.errors import InputError
+
+    source_of = source_of or (lambda row: f"record {row}")
+    labels = np.asarray(labels)
+    if len(labels) == 0:
+        raise InputError(source_of(0), "holds no samples at all", RAW_TODO)
+    if labels.dtype.kind == "f":
+        bad = ~np.isfinite(labels) | (labels != np.round(labels))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(source_of(row), f"label {labels[row]} of {_record(metadata, record_key, row)} is not a class index", RAW_TODO)
+    labels = labels.astype(np.int64)
+    n_classes = info.setdefault("n_classes", int(labels.max()) + 1)
+    wrong = (labels < 0) | (labels >= n_classes)
+    if wrong.any():
+        row = int(np.flatnonzero(wrong)[0])
+        raise InputError(
+            source_of(row),
+            f"label {labels[row]} of {_record(metadata, record_key, row)} is not one of the classes 0..{n_classes - 1}",
+            RAW_TODO,
+        )
+    if record_key:
+        twice = metadata.duplicated(subset=list(record_key), keep=False).to_numpy()
+        if twice.any():
+            first, second = (int(i) for i in np.flatnonzero(twice)[:2])
+            raise InputError(
+                source_of(second), f"{_record(metadata, record_key, second)} appears twice (samples {first} and {second})", RAW_TODO
+            )
+    for column, expected in (parts or {}).items():
+        present = set(metadata[column].astype(str)) if column in metadata.columns else set()
+        for value, file in expected.items():
+            if str(value) not in present:
+                raise InputError(file, f"holds no samples (the {column} part {value!r} would be missing from the dataset)", RAW_TODO)
+    return labels
+
+
+def _record(metadata: pd.DataFrame, key: Sequence[str], row: int) -> str:
+    if not key:
+        return f"sample {row}"
+    values = metadata.iloc[row]
+    return "record " + ", ".join(f"{k}={values[k]}" for k in key)
 
 
 NPY_ALIGN = 64  # numpy pads .npy headers so that the data starts on a 64-byte boundary
@@ -192,8 +304,12 @@ class NpyRowWriter:
         self._file = open(self.path, "wb")
         self._file.write(self._header)
 
-    def add(self, rows: np.ndarray) -> None:
-        """Append one row (shape ``row_shape``) or a block of rows (``k × row_shape``)."""
+    def add(self, rows: np.ndarray, source_of=None) -> None:
+        """Append one row (shape ``row_shape``) or a block of rows (``k × row_shape``).
+
+        Rows must hold finite values the file's dtype stores exactly (:func:`check_finite_rows`);
+        ``source_of(row)`` names where a row came from in the error.
+        """
         rows = np.asarray(rows)
         if rows.ndim == len(self.row_shape):  # one row
             rows = rows[None]
@@ -201,6 +317,7 @@ class NpyRowWriter:
             raise ValueError(f"{self.path.name}: a row of shape {rows.shape[1:]} where {self.row_shape} is expected")
         if self.n + len(rows) > self.capacity:
             raise ValueError(f"{self.path.name}: more than the {self.capacity} rows announced")
+        check_finite_rows(rows, source_of or (lambda row: f"{self.path.name} row {row}"), self.n, self.dtype)
         self._file.write(np.ascontiguousarray(rows, dtype=self.dtype).tobytes())
         self.n += len(rows)
 
@@ -249,27 +366,44 @@ class PreparedStream:
         self.text = row_shape is None
         self.inputs = TextWriter(folder) if self.text else NpyRowWriter(folder / "inputs.npy", row_shape, dtype, capacity)
         self.finished = False
+        self._sources: list[tuple[int, str]] = []  # (first row, where the rows from there came from)
 
     @property
     def n(self) -> int:
         return self.inputs.n
 
-    def add(self, rows) -> None:
-        """One row or a block of rows; for a text dataset, one ``str``."""
-        self.inputs.add(rows)
+    def add(self, rows, source: str | Path | None = None) -> None:
+        """One row or a block of rows; for a text dataset, one ``str``. ``source``: the raw file they came from."""
+        if source is not None and (not self._sources or self._sources[-1][1] != str(source)):
+            self._sources.append((self.n, str(source)))
+        if self.text:
+            self.inputs.add(rows)
+        else:
+            self.inputs.add(rows, self.source_of)
 
-    def finish(self, labels: np.ndarray, metadata: pd.DataFrame, info: dict) -> None:
+    def source_of(self, row: int) -> str:
+        """The raw file a sample came from (as given to :meth:`add`), or the sample's number."""
+        import bisect
+
+        at = bisect.bisect_right([first for first, _ in self._sources], row) - 1
+        return self._sources[at][1] if at >= 0 else f"sample {row}"
+
+    def finish(
+        self, labels: np.ndarray, metadata: pd.DataFrame, info: dict, record_key: Sequence[str] = (), parts: dict | None = None
+    ) -> None:
+        """Labels, metadata and info.json, after :func:`check_prepared_content` (``record_key``, ``parts`` as there)."""
         n = self.inputs.close()
-        labels = np.asarray(labels, dtype=np.int64)
+        labels = np.asarray(labels)
         if len(labels) != n or len(metadata) != n:
             raise ValueError(f"inputs ({n}), labels ({len(labels)}) and metadata ({len(metadata)}) differ in length")
         info = dict(info)
+        metadata = metadata.reset_index(drop=True)
+        labels = check_prepared_content(labels, metadata, info, record_key, parts, self.source_of)
         if self.text:
             info.update(n_samples=n, input_shape=[], input_dtype="str")
         else:
             info.update(n_samples=n, input_shape=list(self.inputs.row_shape), input_dtype=str(self.inputs.dtype))
-        info.setdefault("n_classes", int(labels.max()) + 1)
-        metadata = metadata.reset_index(drop=True).copy()
+        metadata = metadata.copy()
         metadata.insert(0, "label", labels)
         np.save(self.folder / "labels.npy", labels)
         metadata.to_csv(self.folder / "metadata.csv", index=False)

@@ -25,6 +25,7 @@ import pandas as pd
 
 from fhbench.data import timeseries as ts
 from fhbench.data.base import Dataset
+from fhbench.data.checks import check_table
 from fhbench.data.download import RemoteFile
 from fhbench.data.file_lists import fetch_listed, parse_sha256sums
 from fhbench.data.prepared import stream_prepared
@@ -68,7 +69,7 @@ class PTBXL(Dataset):
         records = select_records(read_database(raw_dir / DATABASE), read_code_classes(raw_dir / STATEMENTS))
         with stream_prepared(out_dir, (len(LEADS), TARGET_FS), np.float32, len(records) * N_WINDOWS) as out:
             for i, rec in enumerate(records.itertuples()):
-                out.add(record_windows(raw_dir / rec.filename_hr))
+                out.add(record_windows(raw_dir / rec.filename_hr), source=f"{raw_dir / rec.filename_hr}.dat")
                 if (i + 1) % max(1, len(records) // 20) == 0 or i + 1 == len(records):
                     print(f"ptbxl: {i + 1}/{len(records)} records", file=sys.stderr)
             metadata = pd.DataFrame(
@@ -87,7 +88,7 @@ class PTBXL(Dataset):
                 "channels": list(LEADS),
                 "published_figures": self.published_figures(labels, metadata),
             }
-            out.finish(labels, metadata, info)
+            out.finish(labels, metadata, info, record_key=("ecg_id", "window"))
 
     def source_figures(self, raw_dir) -> dict:
         """Patients kept, windows and windows per class, from the two tables (no signal read)."""
@@ -123,13 +124,14 @@ class PTBXL(Dataset):
             }
         ]
 
-    def generate_demo(self, raw_dir, seed: int = 0, n_patients: int = 30, seconds: int = 10) -> None:
+    def generate_demo(self, raw_dir, seed: int = 0, n_patients: int = 30, seconds: int = 10, signal: float = 1.0) -> None:
         """A small PTB-XL: database and statement tables, 500 Hz WFDB records and SHA256SUMS.txt.
 
         Each superclass has its own dominant frequency (1-6 Hz) on every lead. The tables
         include a patient whose two records disagree and one whose only record is a rhythm
         statement, both to be dropped, and records where a later SCP code has the highest
-        likelihood.
+        likelihood. ``signal`` scales the class rhythm against the noise (below 1: a harder twin;
+        the draw is the same).
         """
         import wfdb
 
@@ -159,7 +161,8 @@ class PTBXL(Dataset):
             freq = (1.0, 2.0, 3.0, 4.5, 6.0)[SUPERCLASSES.index(cls)]
             phase = rng.uniform(0, 2 * np.pi, size=(len(LEADS), 1))
             gain = rng.uniform(0.5, 1.5, size=(len(LEADS), 1))
-            signal = gain * np.sin(2 * np.pi * freq * t + phase) + 0.3 * rng.normal(size=(len(LEADS), len(t)))
+            rhythm = signal * gain * np.sin(2 * np.pi * freq * t + phase)
+            samples = rhythm + 0.3 * rng.normal(size=(len(LEADS), len(t)))
             folder = f"{(ecg_id // 1000) * 1000:05d}"
             name = f"{ecg_id:05d}_hr"
             (raw_dir / "records500" / folder).mkdir(parents=True, exist_ok=True)
@@ -168,7 +171,7 @@ class PTBXL(Dataset):
                 fs=SOURCE_FS,
                 units=["mV"] * len(LEADS),
                 sig_name=list(LEADS),
-                p_signal=signal.T,
+                p_signal=samples.T,
                 fmt=["16"] * len(LEADS),
                 adc_gain=[1000.0] * len(LEADS),
                 baseline=[0] * len(LEADS),
@@ -192,8 +195,12 @@ class PTBXL(Dataset):
 def read_database(path: Path) -> pd.DataFrame:
     try:
         db = pd.read_csv(path, index_col="ecg_id")
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"cannot read PTB-XL database table {path}: {exc}") from exc
+    check_table(db, path, unique="ecg_id")  # a record listed twice would be counted twice
+    try:
         db["scp_codes"] = db["scp_codes"].map(ast.literal_eval)
-    except (OSError, ValueError, KeyError, SyntaxError) as exc:
+    except (ValueError, KeyError, SyntaxError) as exc:
         raise ValueError(f"cannot read PTB-XL database table {path}: {exc}") from exc
     return db.sort_index()
 
@@ -205,6 +212,7 @@ def read_code_classes(path: Path) -> dict[str, str]:
         diagnostic = table[(table["diagnostic"] == 1) & table["diagnostic_class"].notna()]
     except (OSError, ValueError, KeyError) as exc:
         raise ValueError(f"cannot read PTB-XL statements table {path}: {exc}") from exc
+    check_table(diagnostic, path)
     return diagnostic["diagnostic_class"].to_dict()
 
 

@@ -104,7 +104,8 @@ class PubMedRCT(Dataset):
                 )
                 labels = np.frombuffer(labels, dtype=np.int8).astype(np.int64)
                 info = {**self.base_info(), "published_figures": self.published_figures(labels, metadata)}
-                out.finish(labels, metadata, info)
+                parts = {"source_split": {"train": str(raw_dir / "train.7z"), "test": str(raw_dir / "test.txt")}}
+                out.finish(labels, metadata, info, parts=parts)
 
     def source_files(self, raw_dir: Path, tmp: Path) -> dict[str, Path]:
         """``train.txt`` unpacked from ``train.7z`` into ``tmp``, and ``test.txt``."""

@@ -109,8 +109,10 @@ def clip_from_recording(
 
 
 def clip_samples_for(clip_seconds: float, target_sr: int = TARGET_SR) -> int:
-    if clip_seconds <= 0:
-        raise ValueError(f"prepare option clip_seconds must be positive, got {clip_seconds}")
+    from fhbench.errors import InputError
+
+    if not (isinstance(clip_seconds, (int, float)) and 0 < clip_seconds <= 60):  # an option, not the raw data
+        raise InputError("prepare option clip_seconds", f"{clip_seconds!r} is not a length in (0, 60] seconds", "fix the option")
     return int(round(clip_seconds * target_sr))
 
 

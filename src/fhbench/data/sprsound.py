@@ -4,7 +4,8 @@ Source: the GitHub repository SJTU-YONGFU-RESEARCH-GRP/SPRSound, BioCAS 2022 rel
 (``BioCAS2022/train2022_{wav,json}``, ``test2022_wav`` and ``test2022_json/{inter,intra}_test_json``),
 pinned to one commit. The file list comes from GitHub's tree API (saved as ``git-tree.json``
 beside the data, so a mirror holds the same paths plus that listing); files come from
-raw.githubusercontent.com. No checksums are published; the manifest records sha256. The
+raw.githubusercontent.com. The listing publishes each file's size and git blob id (sha1 of
+``blob <size>\\0`` + content; GitHub REST API "Get a tree"); every file is checked against both. The
 repository also holds copies of the files (under ``releases/`` and ``Classification/``): only
 ``BioCAS2022/`` is read. When GitHub truncates the recursive listing, the wanted folders are
 listed one by one (``git-trees/<sha>.json`` on a mirror).
@@ -24,8 +25,9 @@ import pandas as pd
 
 from fhbench.data import respiratory as audio
 from fhbench.data.base import Dataset
+from fhbench.data.checks import check_sample_rate
 from fhbench.data.download import DownloadError, RemoteFile, fetch
-from fhbench.data.file_lists import fetch_listed, git_tree_blobs
+from fhbench.data.file_lists import fetch_listed, git_blob_sha1, git_tree_blobs
 from fhbench.data.prepared import stream_prepared
 
 REPO = "SJTU-YONGFU-RESEARCH-GRP/SPRSound"
@@ -42,7 +44,10 @@ PARTS = (
     ("intra_test", "test2022_json/intra_test_json", "test2022_wav"),
 )
 CLASSES = ("Normal", "Fine Crackle", "Wheeze", "Coarse Crackle", "Wheeze+Crackle", "Rhonchi", "Stridor")
-DEMO_SR = 8000  # the real recordings: 8 kHz, 16-bit PCM, mono
+# The recordings' sampling rate as the source states it (Zhang et al., "SPRSound: open-source SJTU
+# paediatric respiratory sound database", IEEE TBioCAS 2022: 8 kHz); preparation refuses any other.
+SOURCE_SR = 8000
+DEMO_SR = SOURCE_SR  # the real recordings: 8 kHz, 16-bit PCM, mono
 PUBLISHED = {"samples": 9_089, "patients": 288}
 
 
@@ -66,15 +71,13 @@ class SPRSound(Dataset):
     def download(self, raw_dir, base_url=None, part_dir=None, workers: int = 8) -> list[Path]:
         listing = fetch(self.remote_files()[0].rebased(base_url), raw_dir, part_dir=part_dir, progress=False)
         wanted = tuple(f"{RELEASE}/{folder}/" for _, a, w in PARTS for folder in (a, w))
-        paths = [
-            p
-            for p in git_tree_blobs(listing, lambda sha: subtree_file(sha).rebased(base_url), raw_dir, wanted, part_dir)
-            if p.endswith((".wav", ".json"))
-        ]
+        blobs = git_tree_blobs(listing, lambda sha: subtree_file(sha).rebased(base_url), raw_dir, wanted, part_dir)
+        paths = [p for p in blobs if p.endswith((".wav", ".json"))]
         if not paths:
             raise DownloadError(f"{listing} lists no {RELEASE} files")
         remotes = [RemoteFile(f"{RAW_URL}/{p}", p).rebased(base_url) for p in paths]
-        return [listing] + fetch_listed(remotes, raw_dir, part_dir=part_dir, workers=workers, label=self.key)
+        # Every file checked against the size and git blob id the tree listing publishes.
+        return [listing] + fetch_listed(remotes, raw_dir, part_dir=part_dir, workers=workers, label=self.key, published=blobs)
 
     def prepare(self, raw_dir, out_dir, clip_seconds: float = audio.DEFAULT_CLIP_SECONDS) -> None:
         """Cut every annotated event into a fixed-length 16 kHz clip; inputs (N, clip samples)."""
@@ -97,11 +100,12 @@ class SPRSound(Dataset):
                     raise FileNotFoundError(f"{wav} missing for annotation {ann}")
                 patient, age, gender, location, _ = wav.stem.split("_")
                 signal, sr = audio.read_mono(wav)
+                check_sample_rate(wav, sr, (SOURCE_SR,), "the SPRSound paper (Zhang et al., IEEE TBioCAS 2022)")
                 for start_ms, end_ms, label in events:
                     x = audio.clip_from_recording(signal, sr, start_ms / 1000, end_ms / 1000, clip)
                     if x is None:
                         continue
-                    out.add(x)
+                    out.add(x, source=wav)
                     labels.append(label)
                     rows.append(
                         {
@@ -141,12 +145,19 @@ class SPRSound(Dataset):
         }
 
     def generate_demo(
-        self, raw_dir, seed: int = 0, n_patients: int = 14, recordings_per_patient: int = 2, events_per_recording: int = 5
+        self,
+        raw_dir,
+        seed: int = 0,
+        n_patients: int = 14,
+        recordings_per_patient: int = 2,
+        events_per_recording: int = 5,
+        signal: float = 1.0,
     ) -> None:
         """A small SPRSound in the BioCAS2022 layout (8 kHz ``.wav`` + ``.json``) plus its listing.
 
         Event classes differ in what is added to breathing noise: fine (high, short) or coarse
         (low, longer) crackles, wheeze (600 Hz), rhonchi (150 Hz), stridor (1,200 Hz).
+        ``signal`` scales those sounds against the breathing noise (below 1: a harder twin).
         """
         rng = np.random.default_rng(seed)
         raw_dir = Path(raw_dir)
@@ -163,7 +174,7 @@ class SPRSound(Dataset):
                 for _ in range(events_per_recording):
                     label = int(rng.integers(0, len(CLASSES)))
                     n = int(rng.uniform(0.4, 1.0) * DEMO_SR)
-                    pieces.append(synth_event(rng, label, n) + 0.0)
+                    pieces.append(synth_event(rng, label, n, signal) + 0.0)
                     events.append({"start": int(t * 1000), "end": int((t + n / DEMO_SR) * 1000), "type": CLASSES[label]})
                     t += n / DEMO_SR
                     gap = np.zeros(int(0.1 * DEMO_SR))
@@ -209,7 +220,7 @@ def write_tree_listings(root: Path, paths: list[str], truncate_after: int | None
                     "path": name,
                     "mode": "100644",
                     "type": "blob",
-                    "sha": hashlib.sha1(full.encode()).hexdigest(),
+                    "sha": git_blob_sha1(root / path),
                     "size": (root / path).stat().st_size,
                 }
             else:
@@ -227,20 +238,22 @@ def write_tree_listings(root: Path, paths: list[str], truncate_after: int | None
         (root / "git-trees" / f"{sha(folder)}.json").write_text(json.dumps(answer, indent=1))
 
 
-def synth_event(rng: np.random.Generator, label: int, n: int) -> np.ndarray:
+def synth_event(rng: np.random.Generator, label: int, n: int, signal: float = 1.0) -> np.ndarray:
+    """Breathing noise plus the class's sounds, scaled by ``signal``."""
     x = audio.breath_noise(rng, n, DEMO_SR)
+    sound = np.zeros(n)
     name = CLASSES[label]
     if "Crackle" in name and name != "Coarse Crackle":  # Fine Crackle, Wheeze+Crackle
-        x += audio.crackles(rng, n, DEMO_SR, count=6, freq=1500, dur_s=0.003)
+        sound += audio.crackles(rng, n, DEMO_SR, count=6, freq=1500, dur_s=0.003)
     if name == "Coarse Crackle":
-        x += audio.crackles(rng, n, DEMO_SR, count=4, freq=250, dur_s=0.015)
+        sound += audio.crackles(rng, n, DEMO_SR, count=4, freq=250, dur_s=0.015)
     if name.startswith("Wheeze"):
-        x += audio.tone(n, DEMO_SR, 600)
+        sound += audio.tone(n, DEMO_SR, 600)
     if name == "Rhonchi":
-        x += audio.tone(n, DEMO_SR, 150)
+        sound += audio.tone(n, DEMO_SR, 150)
     if name == "Stridor":
-        x += audio.tone(n, DEMO_SR, 1200)
-    return x
+        sound += audio.tone(n, DEMO_SR, 1200)
+    return x + signal * sound
 
 
 def read_events(path: Path) -> list[tuple[float, float, int]]:
@@ -254,6 +267,12 @@ def read_events(path: Path) -> list[tuple[float, float, int]]:
             out.append((float(e["start"]), float(e["end"]), CLASSES.index(e["type"])))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"cannot read SPRSound annotation {path}: {exc}") from exc
+    for i, (start, end, _) in enumerate(out):
+        if not (np.isfinite(start) and np.isfinite(end) and 0 <= start < end):  # would be skipped as an empty clip
+            from fhbench.data.checks import RAW_TODO
+            from fhbench.errors import InputError
+
+            raise InputError(path, f"event {i} spans {start} to {end} ms, not start < end", RAW_TODO)
     return out
 
 

@@ -43,6 +43,29 @@ class Backbone(ABC):
 
         snapshot_download(repo_id=hf_id, local_dir=str(out_dir), allow_patterns=list(self.fetch_patterns))
 
+    def write_model(self, out_dir: str | Path, hf_id: str | None = None, tiny: dict | None = None) -> Path:
+        """Fill the model folder ``out_dir``: a tiny random twin (``tiny``) or the published weights.
+
+        The folder is checked first (an existing file is refused: ``save_pretrained`` would only
+        log an error and write nothing), a twin appears atomically, and a folder left without
+        ``config.json`` is an error, never a success.
+        """
+        from fhbench.errors import DownloadError
+        from fhbench.io import atomic_path
+        from fhbench.validate import check_output_dir
+
+        out_dir = check_output_dir(out_dir)
+        if tiny:
+            with atomic_path(out_dir) as tmp:
+                self.create_tiny(tmp, tiny)
+                if not (tmp / "config.json").is_file():
+                    raise RuntimeError(f"{type(self).__name__}.create_tiny wrote no config.json")
+        else:
+            self.fetch_pretrained(hf_id, out_dir)
+            if not (out_dir / "config.json").is_file():
+                raise DownloadError(f"{out_dir}: the download of {hf_id} holds no config.json; check the hub id and fetch again")
+        return out_dir
+
     @abstractmethod
     def create_tiny(self, out_dir: str | Path, config: dict, seed: int = 0) -> None:
         """Save a small randomly initialised model of the same class with ``save_pretrained``."""
@@ -70,6 +93,28 @@ class Backbone(ABC):
     @abstractmethod
     def batch_inputs(self, model, inputs: "torch.Tensor", device) -> dict:
         """Turn a batch of encoded rows into the model's keyword arguments, on ``device``."""
+
+    def save_backbone(self, model, base_dir: str | Path, out_dir: str | Path) -> None:
+        """Write ``model``'s weights without its classification head into ``out_dir`` in the
+        format :meth:`load` reads (that of :meth:`fetch_pretrained` and :meth:`create_tiny`),
+        with every other file of ``base_dir`` (tokenizer) beside them: how a demo backbone
+        pretrained by :mod:`fhbench.pretrain` is stored. Like a hub checkpoint, the folder holds
+        no head for the runs' classes, so every run starts its head fresh."""
+        import shutil
+
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for path in Path(base_dir).iterdir():
+            if (
+                path.is_file()
+                and not path.name.startswith(".")
+                and not path.name.endswith((".safetensors", ".bin"))
+                and path.name != "config.json"
+            ):
+                shutil.copy2(path, out_dir / path.name)
+        head = tuple(self.head_modules)
+        state = {k: v for k, v in model.state_dict().items() if not any(k == h or k.startswith(h + ".") for h in head)}
+        model.save_pretrained(out_dir, state_dict=state)
 
 
 def load_classifier(model_class, model_dir: str | Path, n_classes: int, head_modules: tuple[str, ...] = ("classifier",), **overrides):

@@ -213,6 +213,9 @@ def load_moment(model_dir: str | Path, n_classes: int) -> MomentClassifier:
         if value.shape != expected[key].shape:
             raise ValueError(f"{model_dir}: {key} has shape {tuple(value.shape)}, the model expects {tuple(expected[key].shape)}")
     model.load_state_dict(state, strict=False)
+    from fhbench.validate import check_finite_weights
+
+    check_finite_weights(model_dir, model)
     return model
 
 
@@ -255,6 +258,10 @@ class MomentBackbone(Backbone):
 
     def load(self, model_dir: str | Path, n_classes: int) -> MomentClassifier:
         return load_moment(model_dir, n_classes)
+
+    def save_backbone(self, model: MomentClassifier, base_dir: str | Path, out_dir: str | Path) -> None:
+        """MOMENT's own format (:func:`save_moment`): the classification head is never saved."""
+        save_moment(model, out_dir)
 
     def build_meta(self, n_classes: int) -> MomentClassifier:
         with torch.device("meta"):

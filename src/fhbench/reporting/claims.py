@@ -152,19 +152,22 @@ CLAIMS: tuple[Claim, ...] = (
 def client_scores(metrics: pd.DataFrame) -> pd.DataFrame:
     """Per (run, client): the protocol's test accuracy (``RUN_KEYS``, ``client``, ``value``).
 
-    The only place the claims ask how a client is scored (best validation round, as published).
+    The only place the claims ask how a client is scored: the round the report's selection rule
+    picks (:data:`fhbench.reporting.selection.DEFAULT`, docs/protocol.md §4), as every table does.
     """
-    from fhbench.reporting.stats import client_scores as protocol_scores
+    from fhbench.reporting.selection import client_scores as protocol_scores
 
     return protocol_scores(metrics, metric="accuracy", eval_point="local")[RUN_KEYS + ["client", "value"]]
 
 
-def interval(units: pd.DataFrame) -> tuple[float, float]:
-    """95% bootstrap interval of the mean of ``units["value"]`` (one row per paired unit, its
-    dataset, partition and seed in the other columns). The only place the claims draw an interval."""
-    from fhbench.reporting.stats import bootstrap_interval
+def interval(units: pd.DataFrame) -> tuple[float, float, float, int]:
+    """The estimate, 95% bootstrap interval and number of paired clients of ``units["value"]``
+    (one row per paired unit, with its dataset, partition, seed and client): the reporting
+    statistics' stratified bootstrap (clients the unit, resampled within each dataset column,
+    seeds averaged first). The only place the claims draw an interval."""
+    from fhbench.reporting.stats import stratified_mean_interval
 
-    return bootstrap_interval(units["value"].to_numpy(dtype=float))
+    return stratified_mean_interval(units)
 
 
 # --- the verdict rule ------------------------------------------------------------------------------
@@ -212,8 +215,8 @@ def judged(claim: Claim, scope: str, statistic: str, units: pd.DataFrame, eviden
     if n < 2:
         reason = f"{n} {what}: an interval needs two or more (one client, or no run finished with test scores)"
         return not_run(claim, scope, statistic, _join(reason, evidence))
-    lo, hi = interval(units)
-    return _row(claim, scope, statistic, verdict(lo, hi, claim.claimed), evidence, units["value"].mean(), lo, hi, n)
+    estimate, lo, hi, n = interval(units)
+    return _row(claim, scope, statistic, verdict(lo, hi, claim.claimed), evidence, estimate, lo, hi, n)
 
 
 def conjunction(claim: Claim, scope: str, statistic: str, parts: Sequence[dict], evidence: str = "") -> dict:
@@ -399,10 +402,10 @@ def judge_weights(ev: Evidence) -> list[dict]:
         if min(len(small), len(rest)) < 2:
             more = not_run(claim, scope, small_stat, f"{len(small)} and {len(rest)} paired client scores: an interval needs two or more")
         else:
-            (lo_s, hi_s), (lo_o, hi_o) = interval(small), interval(rest)
+            (est_s, lo_s, hi_s, _), (est_o, lo_o, hi_o, _) = interval(small), interval(rest)
             lo, hi = lo_s - hi_o, hi_s - lo_o
-            est = small["value"].mean() - rest["value"].mean()
-            evidence = f"{_pm(claim, small['value'].mean())} on {', '.join(claim.named)}, {_pm(claim, rest['value'].mean())} on {', '.join(others)}; {ev.sources(run)}"
+            est = est_s - est_o
+            evidence = f"{_pm(claim, est_s)} on {', '.join(claim.named)}, {_pm(claim, est_o)} on {', '.join(others)}; {ev.sources(run)}"
             more = _row(claim, scope, small_stat, verdict(lo, hi, claim.claimed), evidence, est, lo, hi, min(len(small), len(rest)))
     head = conjunction(claim, "both parts", "smallest of the two parts: improvement, and more so on the smaller datasets", [pooled, more])
     return [head, pooled, more] + per_dataset

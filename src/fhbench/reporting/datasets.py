@@ -29,7 +29,36 @@ COLUMNS = [
     "client_size_max",
     "single_class_clients",
     "client_sizes",
+    # Realised per-client part sizes and pooled shares of each part (the 40/30/30 cut rounds per class).
+    *[f"{s}_{q}" for s in SPLITS for q in ("min", "median", "max")],
+    *[f"{s}_share" for s in SPLITS],
+    # A client's majority class: its share of the client's data against its share of the client's
+    # test part (mean over clients with a test part). A test part richer in the main class than
+    # the data favours methods that predict it.
+    "majority_share_data",
+    "majority_share_test",
 ]
+
+
+def part_class_counts(split: dict, part: str) -> np.ndarray:
+    """Clients × classes matrix of sample counts in one part (``train``, ``val`` or ``test``)."""
+    n_classes = int(split["n_classes"])
+    rows = [c["class_counts"][part] for c in split["clients"]]
+    return np.asarray(rows, dtype=np.int64).reshape(len(rows), n_classes)
+
+
+def majority_shares(split: dict) -> tuple[float, float]:
+    """Mean over clients of their majority class's share of their data and of their test part
+    (clients without test samples left out of the second mean)."""
+    counts = client_class_counts(split)
+    test = part_class_counts(split, "test")
+    has_data, has_test = counts.sum(1) > 0, test.sum(1) > 0
+    majority = counts.argmax(1)
+    rows = np.arange(len(counts))
+    data_share = counts[rows, majority][has_data] / counts.sum(1)[has_data]
+    test_share = test[rows, majority][has_test] / test.sum(1)[has_test]
+    mean = lambda x: float(x.mean()) if len(x) else float("nan")  # noqa: E731
+    return mean(data_share), mean(test_share)
 
 
 def client_class_counts(split: dict) -> np.ndarray:
@@ -58,7 +87,22 @@ def dataset_row(prepared_dir: str | Path, split_path: str | Path, dataset: str, 
         "client_size_max": int(sizes.max()),
         "single_class_clients": int(((counts > 0).sum(axis=1) == 1).sum()),
         "client_sizes": ";".join(str(int(n)) for n in sizes),
+        **part_stats(split),
     }
+
+
+def part_stats(split: dict) -> dict:
+    """Per part: min/median/max of the clients' realised sizes and the part's share of all samples;
+    and the majority class's share of the data against its share of the test parts."""
+    out: dict = {}
+    sizes = {s: part_class_counts(split, s).sum(1) for s in SPLITS}
+    total = sum(int(v.sum()) for v in sizes.values())
+    for s in SPLITS:
+        out[f"{s}_min"], out[f"{s}_median"], out[f"{s}_max"] = int(sizes[s].min()), float(np.median(sizes[s])), int(sizes[s].max())
+    for s in SPLITS:
+        out[f"{s}_share"] = float(sizes[s].sum() / total) if total else float("nan")
+    out["majority_share_data"], out["majority_share_test"] = majority_shares(split)
+    return out
 
 
 def dataset_table(entries: Iterable[tuple[str, str, str | Path, str | Path]]) -> pd.DataFrame:
@@ -68,6 +112,18 @@ def dataset_table(entries: Iterable[tuple[str, str, str | Path, str | Path]]) ->
 
 def _size_cell(row: pd.Series) -> str:
     return f"{row.client_size_min}–{row.client_size_max} (median {row.client_size_median:g})"
+
+
+def _part_cell(row, part: str, dash: str = "–") -> str:
+    return f"{getattr(row, part + '_min')}{dash}{getattr(row, part + '_max')} ({getattr(row, part + '_median'):g})"
+
+
+def _shares_cell(row, sep: str = "/") -> str:
+    return sep.join(f"{100 * getattr(row, s + '_share'):.0f}" for s in SPLITS)
+
+
+def _majority_cell(row, arrow: str = "→", pct: str = "%") -> str:
+    return f"{100 * row.majority_share_data:.0f}{pct} {arrow} {100 * row.majority_share_test:.0f}{pct}"
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -82,9 +138,19 @@ def to_markdown(table: pd.DataFrame) -> str:
             "clients": table["clients"],
             "samples per client": [_size_cell(r) for r in table.itertuples()],
             "single-class clients": table["single_class_clients"],
+            **{f"{s} per client": [_part_cell(r, s) for r in table.itertuples()] for s in SPLITS},
+            "train/val/test %": [_shares_cell(r) for r in table.itertuples()],
+            "majority class: data → test": [_majority_cell(r) for r in table.itertuples()],
         }
     )
-    header = "# Datasets and client splits\n\nPooled: prepared samples; used: samples held by the clients (after datapercent).\n\n"
+    header = (
+        "# Datasets and client splits\n\nPooled: prepared samples; used: samples held by the clients (after datapercent). "
+        "Per part: the clients' realised sizes, min–max (median), and the part's share of the used samples. Majority "
+        "class: each client's most frequent class, its share of the client's data → its share of the client's test "
+        "part (mean over clients); a test part richer in the main class than the data favours methods that predict it. "
+        "The published `fhbench` cut rounds each class's train and test counts down and sends the remainders to "
+        "validation; `fhbench_balanced` cuts each class by largest remainder.\n\n"
+    )
     return header + view.to_markdown(index=False) + "\n"
 
 
@@ -97,7 +163,8 @@ def _tex_escape(text: str) -> str:
 def to_latex(table: pd.DataFrame) -> str:
     """A booktabs tabular (no jinja2-dependent pandas Styler needed)."""
     head = ["Dataset", "Partition", "Modality", "Classes", "Pooled", "Used", "Clients", "Samples/client (median)", "Single-class"]
-    lines = [r"\begin{tabular}{lllrrrrlr}", r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
+    head += ["Train/client", "Val/client", "Test/client", "Train/val/test (%)", "Majority: data / test (%)"]
+    lines = [r"\begin{tabular}{lllrrrrlrllllr}", r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
     for r in table.itertuples():
         cells = [
             r.dataset,
@@ -109,6 +176,9 @@ def to_latex(table: pd.DataFrame) -> str:
             str(r.clients),
             f"{r.client_size_min}--{r.client_size_max} ({r.client_size_median:g})",
             str(r.single_class_clients),
+            *[_part_cell(r, s, "--") for s in SPLITS],
+            _shares_cell(r),
+            _majority_cell(r, arrow="/", pct=""),
         ]
         lines.append(" & ".join(_tex_escape(str(c)) for c in cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]

@@ -18,6 +18,8 @@ import pandas as pd
 from fhbench.io import atomic_path
 from fhbench.metrics import RUN_KEYS, at_eval_point
 from fhbench.reporting.tables import method_label, seed_scores
+from fhbench.reporting.unseen import unseen_table
+from fhbench.reporting.worst_off import size_scores
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -36,12 +38,13 @@ def _pyplot():
     return plt
 
 
-def _panels(n: int, width: float = 4.2, height: float = 3.2):
-    """A grid of ``n`` axes (at most 3 per row); unused axes are hidden."""
+def _panels(n: int, width: float = 4.2, height: float = 3.2, layout: str = "constrained"):
+    """A grid of ``n`` axes (at most 3 per row); unused axes are hidden. Constrained layout keeps
+    the figure title, panel titles, outside legends and colour bars from overlapping."""
     plt = _pyplot()
     cols = min(3, max(1, n))
     rows = math.ceil(max(1, n) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, layout=layout)
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -53,19 +56,74 @@ def _methods(frame: pd.DataFrame) -> pd.Series:
 
 
 def _finish(fig, title: str):
+    """The figure title above the panels (constrained layout places it clear of the panel titles)."""
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=11)
     return fig
 
 
-def _label_axes(ax, title: str, xlabel: str, ylabel: str = "test accuracy (%)", grid_axis: str = "both") -> None:
-    """The styling every panel shares: title, axis labels, a light grid and a small legend."""
-    ax.set_title(title)
+def _figure_legend(fig, axes) -> None:
+    """One legend for the whole figure, under the panels, instead of one per panel that may hide data."""
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    if entries:
+        fig.legend(list(entries.values()), list(entries), loc="outside lower center", ncol=min(6, len(entries)), frameon=False)
+
+
+def _seed_note(n_seeds: pd.Series) -> str:
+    """What the error bars are, in words: a single seed has none (no legend promises them)."""
+    low, high = int(n_seeds.min()), int(n_seeds.max())
+    if high <= 1:
+        return "one seed: no error bars"
+    seeds = f"{low}" if low == high else f"{low}–{high}"
+    return f"error bars: ±1 std over {seeds} seeds"
+
+
+def _data_ticks(ax, values, fmt: str = "{:g}", min_ratio: float = 1.25) -> None:
+    """Major ticks on a log axis at the plotted values themselves (thinned so labels never touch):
+    a narrow range otherwise shows a single tick label or none."""
+    ticks: list[float] = []
+    for v in sorted(set(float(x) for x in values if np.isfinite(x) and x > 0)):
+        if not ticks or v / ticks[-1] >= min_ratio:
+            ticks.append(v)
+    plt = _pyplot()
+    ax.xaxis.set_major_locator(plt.FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(plt.FixedFormatter([fmt.format(t) for t in ticks]))
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+
+
+def _local_reference(ax, points: pd.DataFrame, x: str | None = None) -> pd.DataFrame:
+    """Draw the ``local`` reference (no communication) as a dashed grey line and return the other rows.
+
+    Along ``x`` (e.g. α) when given, else as a horizontal line at its mean score.
+    """
+    local = points[points["algorithm"] == "local"]
+    if not local.empty:
+        if x is None:
+            ax.axhline(100 * local["mean"].mean(), color="0.4", ls="--", lw=1.2, label="local (reference, no communication)")
+        else:
+            line = local.sort_values(x)
+            ax.plot(line[x], 100 * line["mean"], color="0.4", ls="--", lw=1.2, marker="s", ms=3, label="local (reference)")
+    return points[points["algorithm"] != "local"]
+
+
+def _label_axes(
+    ax, title: str, xlabel: str, ylabel: str = "test accuracy (%)", grid_axis: str = "both", legend_outside: bool = False
+) -> None:
+    """The styling every panel shares: title, axis labels, a light grid and a small legend
+    (below the panel when ``legend_outside``, so it never hides a point)."""
+    ax.set_title(title, fontsize=10)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, axis=grid_axis)
-    ax.legend(fontsize=7)
+    if legend_outside:
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
+    else:
+        ax.legend(fontsize=7)
 
 
 def _require(metrics: pd.DataFrame, split: str, metric: str) -> pd.DataFrame:
@@ -128,6 +186,7 @@ def plot_convergence(metrics: pd.DataFrame, title: str = "", eval_point: str = "
             ax.fill_between(line["round"], 100 * (line["mean"] - line["std"]), 100 * (line["mean"] + line["std"]), alpha=0.2)
         _label_axes(ax, f"{dataset} ({partition})", "round")
         _note_missing(ax, missing.get((dataset, partition)))
+    _figure_legend(fig, axes)
     return _finish(fig, title)
 
 
@@ -138,23 +197,30 @@ def heterogeneity_points(metrics: pd.DataFrame, alphas: dict[str, float]) -> pd.
     if unknown:
         raise ValueError(f"no Dirichlet alpha given for partition(s) {unknown}")
     scores["alpha"] = scores["partition"].map(alphas)
-    out = scores.groupby(["dataset", "algorithm", "variant", "alpha"])["score"].agg(mean="mean", std="std").reset_index()
+    out = scores.groupby(["dataset", "algorithm", "variant", "alpha"])["score"].agg(mean="mean", std="std", n_seeds="count").reset_index()
     out["std"] = out["std"].fillna(0.0)
     return out
 
 
 def plot_heterogeneity(metrics: pd.DataFrame, title: str = "", alphas: dict[str, float] | None = None, **_) -> "Figure":
-    """Accuracy against the Dirichlet α of the partition (log axis), one line per method."""
+    """Accuracy against the Dirichlet α of the partition (log axis, ticks at the αs run), one line
+    per method; error bars (±1 std over seeds) only with several seeds; ``local`` dashed as the reference."""
     points = heterogeneity_points(metrics, alphas or {})
     points["method"] = _methods(points)
     panels = list(points.groupby("dataset", sort=True))
     fig, axes = _panels(len(panels))
     for ax, (dataset, frame) in zip(axes, panels):
-        for method, line in frame.groupby("method", sort=True):
+        methods = _local_reference(ax, frame, x="alpha")
+        for method, line in methods.groupby("method", sort=True):
             line = line.sort_values("alpha")
-            ax.errorbar(line["alpha"], 100 * line["mean"], yerr=100 * line["std"], marker="o", capsize=3, label=method)
+            if line["n_seeds"].max() > 1:
+                ax.errorbar(line["alpha"], 100 * line["mean"], yerr=100 * line["std"], marker="o", capsize=3, label=method)
+            else:
+                ax.plot(line["alpha"], 100 * line["mean"], marker="o", label=method)
         ax.set_xscale("log")
-        _label_axes(ax, dataset, "Dirichlet α (larger = closer to IID)")
+        _data_ticks(ax, frame["alpha"])
+        ax.margins(x=0.1)
+        _label_axes(ax, f"{dataset}\n{_seed_note(frame['n_seeds'])}", "Dirichlet α (larger = closer to IID)", legend_outside=True)
     return _finish(fig, title)
 
 
@@ -166,27 +232,35 @@ def communication_points(metrics: pd.DataFrame) -> pd.DataFrame:
     keys = RUN_KEYS
     sent = comm.groupby(keys)["value"].sum().rename("bytes").reset_index()
     scores = seed_scores(metrics).merge(sent, on=keys, how="left")
-    out = scores.groupby(keys[:-1]).agg(mean=("score", "mean"), std=("score", "std"), bytes=("bytes", "mean")).reset_index()
+    out = scores.groupby(keys[:-1]).agg(mean=("score", "mean"), std=("score", "std"), n_seeds=("score", "count"), bytes=("bytes", "mean"))
+    out = out.reset_index()
     out["std"] = out["std"].fillna(0.0)
     return out
 
 
 def plot_communication(metrics: pd.DataFrame, title: str = "", **_) -> "Figure":
-    """Accuracy against megabytes communicated per run; points labelled by variant, joined per algorithm."""
+    """Accuracy against megabytes communicated per run (log axis, ticks at the values plotted);
+    points labelled by variant, joined per algorithm; error bars (±1 std over seeds) only with
+    several seeds; ``local`` (nothing sent) as a dashed horizontal reference line."""
     points = communication_points(metrics)
     panels = list(points.groupby(["dataset", "partition"], sort=True))
     fig, axes = _panels(len(panels))
     for ax, ((dataset, partition), frame) in zip(axes, panels):
-        for algorithm, line in frame.groupby("algorithm", sort=True):
+        sent = _local_reference(ax, frame)
+        for algorithm, line in sent.groupby("algorithm", sort=True):
             line = line.sort_values("bytes")
-            ax.errorbar(line["bytes"] / 1e6, 100 * line["mean"], yerr=100 * line["std"], marker="o", capsize=3, label=algorithm)
+            if line["n_seeds"].max() > 1:
+                ax.errorbar(line["bytes"] / 1e6, 100 * line["mean"], yerr=100 * line["std"], marker="o", capsize=3, label=algorithm)
+            else:
+                ax.plot(line["bytes"] / 1e6, 100 * line["mean"], marker="o", label=algorithm)
             for x, y, variant in zip(line["bytes"] / 1e6, 100 * line["mean"], line["variant"]):
-                ax.annotate(variant, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+                ax.annotate(variant, (x, y), textcoords="offset points", xytext=(5, 4), ha="left", fontsize=7)
         ax.set_xscale("log")
-        # Plain numbers on the log axis: the default minor labels (2×10⁻¹, …) overlap.
-        ax.xaxis.set_major_formatter(_pyplot().FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(_pyplot().NullFormatter())
-        _label_axes(ax, f"{dataset} ({partition})", "MB communicated per run (up + down)")
+        _data_ticks(ax, sent["bytes"] / 1e6, fmt="{:.3g}")
+        ax.margins(x=0.15, y=0.15)  # room for the variant labels
+        _label_axes(
+            ax, f"{dataset} ({partition})\n{_seed_note(frame['n_seeds'])}", "MB communicated per run (up + down)", legend_outside=True
+        )
     return _finish(fig, title)
 
 
@@ -235,16 +309,20 @@ def plot_client_spread(metrics: pd.DataFrame, title: str = "", max_rounds: int =
         ax.set_xticklabels([str(r) for r in rounds])
         _label_axes(ax, f"{dataset} ({partition})", "round", ylabel="client test accuracy (%)", grid_axis="y")
         _note_missing(ax, missing.get((dataset, partition)))
+    _figure_legend(fig, axes)
     return _finish(fig, title)
 
 
 def plot_ranks(
     metrics: pd.DataFrame, title: str = "", eval_point: str = "local", references: Sequence[str] = ("local", "centralized"), **_
 ) -> "Figure":
-    """Critical-difference style rank plot: each method's average rank over the dataset columns
-    with a 95% bootstrap interval over seeds and clients, and the Nemenyi critical difference as
-    a bar (methods whose average ranks differ by less than it are not told apart)."""
-    from fhbench.reporting.stats import bootstrap_ranks, client_scores, nemenyi_cd
+    """Each method's average rank over the dataset columns with a 95% bootstrap interval (clients
+    resampled within columns). The rank test decides what else is drawn: the Nemenyi critical
+    difference only after a significant Friedman test (three or more methods); with two methods
+    the Wilcoxon signed-rank result is written instead (:func:`fhbench.reporting.stats.rank_test`)."""
+    from fhbench.reporting.selection import client_scores
+    from fhbench.reporting.stats import bootstrap_ranks, rank_test
+    from fhbench.reporting.tables import accuracy_table
 
     scores = client_scores(at_eval_point(metrics, eval_point))
     scores = scores[~scores["algorithm"].isin(list(references))]
@@ -252,75 +330,161 @@ def plot_ranks(
         raise ValueError("the metrics hold no scored clients to rank")
     methods = list(dict.fromkeys(zip(scores["algorithm"], scores["variant"])))
     ranks = bootstrap_ranks(scores, methods)
-    n_columns = scores.groupby(["dataset", "partition"]).ngroups
-    cd = nemenyi_cd(len(ranks), n_columns)
+    test = rank_test(accuracy_table(metrics, averages=False, references=references, eval_point=eval_point))
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(ranks) + 1.6))
+    fig, ax = plt.subplots(figsize=(7.0, 0.45 * len(ranks) + 2.0), layout="constrained")
     y = np.arange(len(ranks))[::-1]
     labels = [method_label(a, v) for a, v in zip(ranks["algorithm"], ranks["variant"])]
     ax.errorbar(
-        ranks["avg_rank"],
-        y,
-        xerr=[ranks["avg_rank"] - ranks["lo"], ranks["hi"] - ranks["avg_rank"]],
-        fmt="o",
-        capsize=3,
-        label="average rank, 95% bootstrap interval (seeds × clients)",
+        ranks["avg_rank"], y, xerr=[ranks["avg_rank"] - ranks["lo"], ranks["hi"] - ranks["avg_rank"]], fmt="o", capsize=3, label="rank"
     )
     ax.set_yticks(y)
     ax.set_yticklabels(labels)
-    if np.isfinite(cd):
+    if np.isfinite(test.cd):
         start = float(ranks["avg_rank"].min())
-        ax.plot([start, start + cd], [len(ranks) - 0.4] * 2, color="black", lw=3, label=f"Nemenyi CD = {cd:.2f} ({n_columns} columns)")
+        ax.plot([start, start + test.cd], [len(ranks) - 0.4] * 2, color="black", lw=3)
     ax.set_xlim(0.5, len(ranks) + 0.5)
+    ax.set_xticks(range(1, len(ranks) + 1))
     ax.set_ylim(-0.8, len(ranks) - 0.1)
+    import textwrap
+
+    cd_text = "Black bar: the Nemenyi critical difference. " if np.isfinite(test.cd) else ""
     subtitle = (
-        f"{n_columns} dataset column(s), eval point {eval_point}; bars: 95% bootstrap interval (seeds × clients); "
-        f"black: Nemenyi CD = {cd:.2f}"
+        f"{test.n_columns} dataset column(s), eval point {eval_point}; bars: 95% bootstrap interval (clients resampled "
+        f"within columns). {cd_text}{test.text()}"
     )
-    _label_axes(ax, subtitle, "average rank (1 = best)", ylabel="", grid_axis="x")
+    _label_axes(ax, "\n".join(textwrap.wrap(subtitle, 95)), "average rank (1 = best)", ylabel="", grid_axis="x")
     ax.title.set_fontsize(8)
-    ax.get_legend().remove()  # the subtitle says it: a legend would cover the CD bar
+    ax.get_legend().remove()  # the subtitle says it all: a legend would cover the CD bar
     return _finish(fig, title)
 
 
+def _class_blocks(ax, labels: list[str]) -> None:
+    """One tick per run of equal labels (a class or group block), lines between blocks."""
+    starts = [i for i in range(len(labels)) if i == 0 or labels[i] != labels[i - 1]]
+    ends = starts[1:] + [len(labels)]
+    centres = [(a + b - 1) / 2 for a, b in zip(starts, ends)]
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_ticks(centres)
+        axis.set_ticklabels([labels[a] for a in starts], fontsize=7)
+    for edge in starts[1:]:
+        ax.axhline(edge - 0.5, color="white", lw=0.8)
+        ax.axvline(edge - 0.5, color="white", lw=0.8)
+    ax.tick_params(axis="x", labelrotation=90)
+
+
 def plot_mixing_figure(frame: pd.DataFrame, title: str = "", **_) -> "Figure":
-    """EPFL's mixing matrices (``mixing.csv``, :mod:`fhbench.mixing`): one heatmap per run of its last-round mixing weights (off-diagonal, row-normalised; the
-    self weight is left out), clients ordered by planted group and dominant class."""
+    """EPFL's mixing matrices (``mixing.csv``, :mod:`fhbench.mixing`): per (dataset, partition,
+    variant) the last-round mixing weights of its first seed (off-diagonal, row-normalised; the
+    self weight is left out), clients in blocks of their planted group (where the split plants
+    groups) or else of their dominant training class; one colour scale for every panel. The seeds not drawn are named
+    in the title; REPORT.md's concentration numbers cover every seed."""
     from fhbench.mixing import client_order, concentration, matrix_at, off_diagonal_shares, per_client
 
     runs = [(key, run) for key, run in frame.groupby(RUN_KEYS, sort=True) if (run["matrix"] == "mixing").any()]
     if not runs:  # drawn as a note (every run diverged before its first evaluation, or no EPFL run)
         raise NothingToPlot("no mixing matrices (only EPFL runs that reach an evaluation round record them)")
-    fig, axes = _panels(len(runs), width=4.0, height=3.6)
-    for ax, (key, run) in zip(axes, runs):
+    shown: dict[tuple, tuple] = {}
+    for key, run in runs:  # sorted by seed last: the first seed of each panel wins
+        shown.setdefault(key[:4], (key, run))
+    seeds = sorted({key[4] for key, _ in runs})
+    drawn = sorted({key[4] for key, _ in shown.values()})
+    panels = []
+    for key, run in shown.values():
         order = client_order(run)
         # The self weight λ is the same on every row and would swamp the colour scale: the
         # heatmap shows where each client's shared part goes (row-normalised off-diagonal).
         shares = off_diagonal_shares(matrix_at(run, "mixing"))[np.ix_(order, order)]
         np.fill_diagonal(shares, np.nan)
+        panels.append((key, run, order, shares))
+    vmax = float(np.nanmax([np.nanmax(p[3]) for p in panels]))
+    # Constrained layout: one shared colour bar beside the grid and the title above it, no overlaps.
+    fig, axes = _panels(len(panels), width=3.6, height=3.7)
+    image = None
+    for ax, (key, run, order, shares) in zip(axes, panels):
         last = int(run[run["matrix"] == "mixing"]["round"].max())
-        image = ax.imshow(shares, cmap="viridis", vmin=0.0)
+        image = ax.imshow(shares, cmap="viridis", vmin=0.0, vmax=vmax)
         dominant, groups = per_client(run, "dominant_class"), per_client(run, "planted_group")
-        labels = [
-            (f"g{int(groups[c])}·" if groups is not None else "") + (f"c{int(dominant[c])}" if dominant is not None else str(c))
-            for c in order
-        ]
-        ax.set_xticks(range(len(order)))
-        ax.set_xticklabels(labels, fontsize=5)
-        ax.set_yticks(range(len(order)))
-        ax.set_yticklabels(labels, fontsize=5)
+        # Blocks of clients: by planted group where the split plants groups (its classes are a
+        # relabelling), else by dominant training class.
+        if groups is not None:
+            labels = [f"g{int(groups[c])}" for c in order]
+        else:
+            labels = [f"c{int(dominant[c])}" if dominant is not None else "" for c in order]
+        if any(labels):
+            _class_blocks(ax, labels)
         dataset, partition, algorithm, variant, seed = key
         stats = concentration(run)
-        note = f"top-{stats['k']} nearest: {100 * stats['nearest_share']:.0f}% (uniform {100 * stats['nearest_uniform']:.0f}%)"
+        note = f"{stats['k']} nearest by labels: {100 * stats['nearest_share']:.0f}% (uniform {100 * stats['nearest_uniform']:.0f}%)"
         if "within_share" in stats:
             note += f"\nwithin group: {100 * stats['within_share']:.0f}% (uniform {100 * stats['within_uniform']:.0f}%)"
         label = algorithm if variant == "default" else f"{algorithm} ({variant})"
-        ax.set_title(f"{dataset}/{partition} {label} s{seed} r{last}\n{note}", fontsize=7)
-        ax.set_xlabel("client j (g: planted group, c: dominant class)", fontsize=7)
-        ax.set_ylabel("client i: share of its off-diagonal weight", fontsize=7)
-        fig.colorbar(image, ax=ax, fraction=0.046)
+        ax.set_title(f"{dataset}/{partition} {label}, seed {seed}, round {last}\n{note}", fontsize=8)
+        what = "planted group g" if groups is not None else "dominant class c"
+        ax.set_xlabel(f"client j (by {what})", fontsize=8)
+        ax.set_ylabel("client i", fontsize=8)
+    fig.colorbar(image, ax=axes, shrink=0.9, aspect=30, pad=0.02, label="share of client i's off-diagonal weight")
+    if drawn != seeds:
+        missing = ", ".join(str(s) for s in seeds if s not in drawn)
+        title = f"{title}\n(seed {', '.join(map(str, drawn))} drawn; seed {missing} not drawn, see REPORT.md for every seed)"
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def plot_unseen(metrics: pd.DataFrame, title: str = "", eval_point: str = "local", **_) -> "Figure":
+    """Participating and unseen clients' accuracy per method, one panel per (dataset, partition)."""
+    table = unseen_table(metrics, eval_point)
+    if table.empty:
+        raise NothingToPlot("no run holds clients out (partitions.<name>.unseen)")
+    panels = list(table.groupby(["dataset", "partition"], sort=True))
+    fig, axes = _panels(len(panels), width=max(4.2, 0.7 * table["algorithm"].nunique() + 1.5))
+    for ax, ((dataset, partition), frame) in zip(axes, panels):
+        labels = [a if v == "default" else f"{a} ({v})" for a, v in zip(frame["algorithm"], frame["variant"])]
+        x = np.arange(len(frame))
+        ax.bar(x - 0.2, 100 * frame["participating"], width=0.4, label="participating", color="C0")
+        ax.bar(x + 0.2, 100 * frame["unseen"], width=0.4, label="unseen (joins after training)", color="C3")
+        ax.set_xticks(x)
+        ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
+        ax.set_title(f"{dataset} / {partition}")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=7)
     return _finish(fig, title)
 
+
+def plot_client_size(metrics: pd.DataFrame, title: str = "", sizes: pd.DataFrame | None = None, eval_point: str = "local", **_) -> "Figure":
+    """Per-client test accuracy against client training size, one panel per (dataset, partition), one colour per method.
+
+    Each point is one client of one seed; the line joins each method's mean score per size
+    decile, so a method that fails the smallest clients bends down at the left.
+    """
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    if sizes is None or sizes.empty:
+        raise NothingToPlot("the runs' run.json hold no client training sizes")
+    points = size_scores(metrics, sizes, eval_point)
+    points = points[points["value"].notna()]
+    if points.empty:
+        raise NothingToPlot("no client has both a training size and a test score")
+    points["method"] = _methods(points)
+    panels = list(points.groupby(["dataset", "partition"], sort=True))
+    fig, axes = _panels(len(panels))
+    for ax, ((dataset, partition), frame) in zip(axes, panels):
+        for index, (method, rows) in enumerate(frame.groupby("method", sort=True)):
+            colour = f"C{index % 10}"
+            ax.scatter(rows["train_size"], 100 * rows["value"], s=12, alpha=0.6, color=colour, label=method)
+            bins = pd.qcut(rows["train_size"].rank(method="first"), q=min(10, len(rows)), labels=False)
+            trend = rows.groupby(bins).agg(size=("train_size", "mean"), value=("value", "mean"))
+            ax.plot(trend["size"], 100 * trend["value"], color=colour, lw=1)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())  # 10, 100 rather than 10¹, 10²
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        _label_axes(ax, f"{dataset} / {partition}", "client training samples (log scale)")
+    return _finish(fig, title)
+
+
+from fhbench.reporting.diagnostics_figure import plot_diagnostics  # noqa: E402 - the registry below lists it
 
 FIGURES: dict[str, Callable[..., "Figure"]] = {
     "convergence": plot_convergence,
@@ -329,10 +493,17 @@ FIGURES: dict[str, Callable[..., "Figure"]] = {
     "client_spread": plot_client_spread,
     "ranks": plot_ranks,
     "mixing": plot_mixing_figure,
+    "client_size": plot_client_size,
+    "unseen": plot_unseen,
+    "diagnostics": plot_diagnostics,
 }
 
 #: Figure kinds drawn from the runs' ``mixing.csv`` (server matrices) instead of ``metrics.csv``.
 MIXING_KINDS = ("mixing",)
+#: Figure kinds that also read the runs' ``run.json`` (the clients' training sizes).
+INFO_KINDS = ("client_size",)
+#: Figure kinds drawn from the runs' ``diagnostics.csv`` (fhbench.diagnostics).
+DIAGNOSTICS_KINDS = ("diagnostics",)
 
 
 def save_figure(fig, outputs: Sequence[str | Path], dpi: int = 150) -> None:
@@ -351,7 +522,7 @@ def make_figure(kind: str, metrics: pd.DataFrame, outputs: Sequence[str | Path],
     if kind not in FIGURES:
         raise KeyError(f"unknown figure kind {kind!r}; registered: {sorted(FIGURES)}")
     try:
-        if kind not in MIXING_KINDS:  # every figure of the runs' metrics plots test accuracy
+        if kind not in MIXING_KINDS + DIAGNOSTICS_KINDS:  # every figure of the runs' metrics plots test accuracy
             scored = metrics[(metrics["split"] == "test") & (metrics["metric"] == "accuracy")]["value"]
             if not np.isfinite(scored.to_numpy(dtype=float)).any():
                 raise NothingToPlot("the runs hold no finite test accuracy")
@@ -367,7 +538,7 @@ def make_figure(kind: str, metrics: pd.DataFrame, outputs: Sequence[str | Path],
 def note_figure(title: str, note: str):
     """A figure that says why it holds no plot."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 2.4))
+    fig, ax = plt.subplots(figsize=(6.4, 2.4), layout="constrained")
     ax.axis("off")
     ax.text(0.5, 0.5, note, ha="center", va="center", wrap=True, fontsize=10)
     return _finish(fig, title)

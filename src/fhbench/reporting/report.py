@@ -22,7 +22,9 @@ import yaml
 from fhbench.io import write_texts
 from fhbench.metrics import RUN_KEYS, at_eval_point
 from fhbench.reporting.figures import communication_points, heterogeneity_points
-from fhbench.reporting.stats import average_ranks, client_scores, paired_difference
+from fhbench.reporting.robustness import finding_splits, metric_disagreement, selection_report
+from fhbench.reporting.selection import SelectionRule, client_scores
+from fhbench.reporting.stats import average_ranks, column_winners, paired_difference, rank_test
 from fhbench.reporting.tables import (
     accuracy_table,
     column_average_per_seed,
@@ -57,11 +59,22 @@ def _method_means(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def _interval(diff: dict) -> str:
-    """``+1.2 points (95% interval −0.3 to +2.6, n paired client scores)``."""
+    """``+1.2 points (95% bootstrap interval −0.3 to +2.6 points; 40 clients in 2 columns …)``."""
     return (
         f"{_pts(diff['mean'], sign=True)} (95% bootstrap interval {_pts(diff['lo'], sign=True).split()[0]} to "
-        f"{_pts(diff['hi'], sign=True)}, {diff['n']} paired client scores)"
+        f"{_pts(diff['hi'], sign=True)}; {diff['n']} clients in {diff.get('n_columns', 1)} column(s), resampled within columns, weighted equally as in the table)"
     )
+
+
+def _verdict_text(diff: dict) -> str:
+    """What the interval allows: a tie only inside the equivalence margin, else inconclusive or a difference."""
+    margin = _pts(diff.get("margin", 0.01))
+    return {
+        "tie": f"a tie: the interval lies within ±{margin}",
+        "inconclusive": f"inconclusive: the interval holds 0 but reaches beyond ±{margin}",
+        "higher": "the interval excludes 0",
+        "lower": "the interval excludes 0",
+    }[diff["verdict"]]
 
 
 def _competitors(scores: pd.DataFrame, spec: dict) -> pd.DataFrame:
@@ -93,15 +106,25 @@ def finding_main(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) ->
         diff = paired_difference(
             client_scores(metrics, eval_point=point), (best["algorithm"], best["variant"]), (second["algorithm"], second["variant"])
         )
-        if round(100 * (best["mean"] - second["mean"]), 1) == 0 or diff["tie"]:
-            text += f", tied with {second['method']} ({_pct(second['mean'])}): the paired difference is {_interval(diff)}, an interval containing 0"
+        if diff["tie"]:
+            text += f", tied with {second['method']} ({_pct(second['mean'])}): the paired difference is {_interval(diff)}, {_verdict_text(diff)}"
         else:
-            text += f", {_pts(best['mean'] - second['mean'])} above {second['method']} ({_pct(second['mean'])}), paired difference {_interval(diff)}"
-        cell = scores.groupby(["dataset", "partition", "algorithm", "variant"])["score"].mean().reset_index()
-        winners = cell.loc[cell.groupby(["dataset", "partition"])["score"].idxmax()]
-        wins = sum((winners["algorithm"] == best["algorithm"]) & (winners["variant"] == best["variant"]))
-        text += f"; it is best on {wins} of {n_columns}"
-    text += "."
+            text += (
+                f", {_pts(best['mean'] - second['mean'])} above {second['method']} ({_pct(second['mean'])}); "
+                f"paired difference {_interval(diff)}, {_verdict_text(diff)}"
+            )
+        # Counted from the table's bold marks, so the sentence and the table agree (ties included).
+        table = accuracy_table(metrics, averages=False, references=spec.get("references", ()), eval_point=point)
+        winners = column_winners(table)
+        mine = winners[winners["method"] == best["method"]]["column"]
+        shared = sum((winners["column"] == c).sum() > 1 for c in mine)
+        text += f"; it is best on {len(mine)} of {n_columns}" + (f" ({shared} of them tied)" if shared else "")
+        text += ". " + rank_test(table).text()
+        disagreement = metric_disagreement(metrics, spec)
+        if disagreement:
+            text += " " + disagreement
+    else:
+        text += "."
     reference = spec.get("reference")
     if reference:
         algorithm = reference.get("algorithm", best["algorithm"])
@@ -132,7 +155,7 @@ def finding_variants(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]
             names = "both variants" if len(rows) == 2 else f"all {len(rows)} variants"
             sentences.append(
                 f"For {algorithm} on {_where(metrics)}, {names} tie at {_pct(rows['mean'].mean())} "
-                f"({_pct(worst['mean'])} to {_pct(best['mean'])}; best − worst {_interval(diff)}, which contains 0)."
+                f"({_pct(worst['mean'])} to {_pct(best['mean'])}; best − worst {_interval(diff)}, {_verdict_text(diff)})."
             )
             continue
         spread = best["mean"] - worst["mean"]
@@ -144,7 +167,8 @@ def finding_variants(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]
             noise_text = f"a {_pts(spread)} range from one seed, so without a noise estimate"
         sentences.append(
             f"For {algorithm} on {_where(metrics)}, variant {best['variant']} scores highest ({_pct(best['mean'])}) and "
-            f"{worst['variant']} lowest ({_pct(worst['mean'])}); {noise_text}; paired {best['variant']} − {worst['variant']}: {_interval(diff)}."
+            f"{worst['variant']} lowest ({_pct(worst['mean'])}); {noise_text}; paired {best['variant']} − {worst['variant']}: "
+            f"{_interval(diff)}, {_verdict_text(diff)}."
         )
     return " ".join(sentences) if sentences else finding_main(metrics, spec, alphas)
 
@@ -198,8 +222,10 @@ def finding_communication(metrics: pd.DataFrame, spec: dict, alphas: dict[str, f
 
 def finding_client_spread(metrics: pd.DataFrame) -> str:
     """Client-to-client standard deviation of test accuracy at the last evaluation round, per method."""
-    test = metrics[(metrics["split"] == "test") & (metrics["metric"] == "accuracy")]
-    last = test[test["round"] == test.groupby(RUN_KEYS)["round"].transform("max")]
+    # The figure's rows are already cut to one evaluation point: score at that one.
+    scored = metrics[metrics["split"].isin(["val", "test"])]
+    points = set(scored["eval_point"].dropna()) if "eval_point" in scored else set()
+    last = client_scores(metrics, eval_point=points.pop() if len(points) == 1 else "local", rule=SelectionRule(rounds="final"))
     per_seed = last.groupby(["algorithm", "variant", "seed"])["value"].agg(std="std", worst="min").reset_index()
     per_method = per_seed.groupby(["algorithm", "variant"])[["std", "worst"]].mean().reset_index()
     per_method["method"] = [method_label(a, v) for a, v in zip(per_method["algorithm"], per_method["variant"])]
@@ -247,8 +273,10 @@ def finding_planted(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float],
             if row["algorithm"] == baseline or base.empty:
                 continue
             diff = paired_difference(per_client, (row["algorithm"], row["variant"]), (baseline, "default"))
-            verdict = "ties with" if diff["tie"] else ("beats" if diff["mean"] > 0 else "trails")
-            parts.append(f"{row['method']} ({_pct(row['mean'])}) {verdict} {baseline} ({_pct(base.iloc[0]['mean'])}): {_interval(diff)}")
+            verdict = {"tie": "ties with", "higher": "beats", "lower": "trails", "inconclusive": "is not told apart from"}[diff["verdict"]]
+            parts.append(
+                f"{row['method']} ({_pct(row['mean'])}) {verdict} {baseline} ({_pct(base.iloc[0]['mean'])}): {_interval(diff)}, {_verdict_text(diff)}"
+            )
         sentences.append(f"at the {point} point, " + ("; ".join(parts) if parts else "no method to compare with " + baseline))
     text = f"On {_where(metrics)}: " + "; ".join(sentences) + "."
     if mixing is not None and not mixing.empty:
@@ -281,6 +309,7 @@ EXPERIMENT_KINDS: dict[str, ExperimentKind] = {
     "partitions": ExperimentKind(averages=False, finding=finding_partitions),
     "communication": ExperimentKind(averages=False, finding=finding_communication),
     "planted": ExperimentKind(averages=False, finding=finding_planted, uses_mixing=True),
+    "splits": ExperimentKind(averages=False, finding=finding_splits),  # fhbench.reporting.robustness
 }
 
 FIGURE_FINDINGS: dict[str, Callable[[pd.DataFrame], str]] = {
@@ -418,6 +447,8 @@ def build_report(
     demo: bool = False,
     mixing: pd.DataFrame | None = None,
     claims: pd.DataFrame | None = None,
+    sections: Sequence[str] = (),
+    priors: pd.DataFrame | None = None,
 ) -> str:
     """The Markdown text of REPORT.md.
 
@@ -437,6 +468,10 @@ def build_report(
         The runs' server matrices (``mixing.csv``, :mod:`fhbench.mixing`), for EPFL's weights.
     claims
         The claims table (:mod:`fhbench.reporting.claims`): the report opens with its verdicts.
+    sections
+        Markdown sections written by other rules (tuning), placed after the figures.
+    priors
+        The label priors (:mod:`fhbench.reporting.priors`): reference rows of the headline table.
     """
     counts = run_counts(metrics)
     lines = [f"# FHBench reproduction report{f' ({config_name})' if config_name else ''}", ""]
@@ -471,14 +506,17 @@ def build_report(
     lines.append("")
     if headline in experiments:
         spec = experiments[headline]
+        from fhbench.reporting.priors import with_priors
+
+        headline_metrics, references = with_priors(per_experiment[headline], priors, spec)
         table = accuracy_table(
-            per_experiment[headline],
+            headline_metrics,
             averages=EXPERIMENT_KINDS[spec["kind"]].averages,
             datasets=spec["datasets"],
             partitions=spec["partitions"],
             algorithms=spec["algorithms"],
             variants=spec["variants"],
-            references=spec.get("references", ()),
+            references=references,
             eval_point=spec.get("eval_point", "local"),
         )
         body = to_markdown(table, spec["title"]).split("\n", 2)[2]  # drop the table's own title line
@@ -490,8 +528,12 @@ def build_report(
             f"Also as [CSV]({table_dir}/{headline}_accuracy.csv) and [LaTeX]({table_dir}/{headline}_accuracy.tex).",
             "",
         ]
+        from fhbench.reporting.learning import learning_section
+
+        lines += learning_section(per_experiment, experiments, priors, headline)
         lines += eval_point_section(per_experiment[headline], spec)
         lines += mixing_section(per_experiment[headline], mixing, spec)
+    lines += selection_report(metrics, experiments, select_runs, headline)
     lines += ["## Findings", ""]
     for name, spec in experiments.items():
         sub = per_experiment[name]
@@ -514,6 +556,8 @@ def build_report(
         lines += [f"![{name}]({figure_dir}/{name}.png)", "", f"[PDF]({figure_dir}/{name}.pdf)", ""]
     for path in extra_figures:
         lines += [f"![{Path(path).stem}]({path})", ""]
+    for section in sections:
+        lines += [section.rstrip(), ""]
     lines += [
         "## Where this reproduction differs from the published code",
         "",
@@ -536,7 +580,7 @@ def load_deviations(path: str | Path) -> list[dict]:
 
 DEMO_WARNING = (
     "> **DEMO — NOT THE PAPER'S RESULTS.** Every number below comes from generated twins of the datasets "
-    "and tiny randomly initialised models, trained for a few rounds on a CPU. They test that the pipeline "
+    "and tiny models of the real architectures, pretrained for seconds on a separate draw of each twin, trained for a few rounds on a CPU. They test that the pipeline "
     "works end to end and are **not comparable** to the paper's figures (nor to any real run); "
     "the paper's numbers quoted below are for orientation only."
 )
@@ -579,6 +623,8 @@ def write_report(
     run_infos: Iterable[str | Path] = (),
     mixing_paths: Iterable[str | Path] = (),
     claims_path: str | Path | None = None,
+    sections: Iterable[str | Path] = (),
+    priors_path: str | Path | None = None,
     **kwargs,
 ) -> str:
     """Read the metrics (and the runs' run.json for the provenance block, their ``mixing.csv``
@@ -593,6 +639,9 @@ def write_report(
     mixing = load_metrics(mixing_paths) if mixing_paths else None
     if claims_path is not None:
         kwargs.setdefault("claims", pd.read_csv(claims_path))
+    kwargs["sections"] = [Path(p).read_text() for p in sections]  # e.g. the tuning section (fhbench.reporting.tuning)
+    if priors_path:
+        kwargs.setdefault("priors", pd.read_csv(priors_path))
     text = build_report(load_metrics(metrics_paths), deviations=load_deviations(deviations_path), mixing=mixing, **kwargs)
     write_texts({out: text})
     return text

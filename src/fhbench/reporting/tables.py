@@ -14,13 +14,15 @@ import html
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import numpy as np
 import pandas as pd
 
 from fhbench.io import write_texts
-from fhbench.metrics import RUN_KEYS, run_summary
+from fhbench.metrics import RUN_KEYS
+from fhbench.reporting.selection import DEFAULT, SelectionRule, run_scores
 
 AVERAGE = "average"  # the dataset name of average cells in the tidy table
+#: Per-run spreads across clients (fhbench.reporting.selection.run_scores) a table cell averages over seeds.
+WORST_OFF = ("worst", "bottom10")
 TABLE_COLUMNS = [
     "modality",
     "dataset",
@@ -32,12 +34,15 @@ TABLE_COLUMNS = [
     "metric",
     "mean",
     "std",
+    "worst",
+    "bottom10",
     "n_seeds",
     "n_diverged",
     "best",
     "reference",
     "rank",
     "eval_point",
+    "selection",
 ]
 
 
@@ -66,10 +71,12 @@ def _order(values: Iterable[str], preferred: Sequence[str] | None) -> list[str]:
     return preferred + sorted(v for v in values if v not in preferred)
 
 
-def seed_scores(metrics: pd.DataFrame, metric: str = "accuracy", eval_point: str = "local") -> pd.DataFrame:
-    """One row per run (dataset, partition, algorithm, variant, seed): the protocol figure ``score``
-    at ``eval_point`` and whether the run diverged (its score then covers only the rounds before)."""
-    return run_summary(metrics, metric, eval_point).rename(columns={"mean": "score"})[RUN_KEYS + ["score", "diverged"]]
+def seed_scores(metrics: pd.DataFrame, metric: str = "accuracy", eval_point: str = "local", rule: SelectionRule = DEFAULT) -> pd.DataFrame:
+    """One row per run (dataset, partition, algorithm, variant, seed): its ``score`` under the
+    selection ``rule`` (:mod:`fhbench.reporting.selection`) at ``eval_point``, its worst client and
+    worst-10% mean (``worst``, ``bottom10``), and whether the run diverged (its score then covers
+    only the rounds before)."""
+    return run_scores(metrics, metric, eval_point, rule)[RUN_KEYS + ["score", *WORST_OFF, "diverged"]]
 
 
 def column_average_per_seed(scores: pd.DataFrame, columns: Sequence[str] = ("dataset", "partition")) -> pd.DataFrame:
@@ -91,6 +98,7 @@ def accuracy_table(
     variants: Sequence[str] | None = None,
     references: Sequence[str] = (),
     eval_point: str = "local",
+    rule: SelectionRule = DEFAULT,
 ) -> pd.DataFrame:
     """Tidy table of mean ± std over seeds per (column, method), with per-modality averages.
 
@@ -110,12 +118,15 @@ def accuracy_table(
         ``(reference)``, never marked best and not ranked.
     eval_point
         Which evaluation point is scored (``fhbench.metrics.EVAL_POINTS``; ``local`` as published).
+    rule
+        Which round each client is scored at and how clients combine
+        (:mod:`fhbench.reporting.selection`); its sentence goes into the caption.
 
     Returns
     -------
     DataFrame with :data:`TABLE_COLUMNS`; rows are ordered as the rendered table reads.
     """
-    scores = seed_scores(metrics, metric, eval_point)
+    scores = seed_scores(metrics, metric, eval_point, rule)
     modality = dict(modality or {})
     missing = [d for d in scores["dataset"].unique() if d not in modality]
     modality.update(dataset_modalities(missing))
@@ -130,8 +141,9 @@ def accuracy_table(
     # Diverged seeds leave the mean and are counted; a cell whose every seed diverged keeps its
     # row with a NaN mean, so the table says so instead of dropping it.
     table = scores[cell_keys].drop_duplicates().reset_index(drop=True)
-    cells = scores[~scores["diverged"]].groupby(cell_keys, sort=False)["score"]
-    table = table.merge(cells.agg(mean="mean", std="std", n_seeds="count").reset_index(), on=cell_keys, how="left")
+    cells = scores[~scores["diverged"]].groupby(cell_keys, sort=False)
+    table = table.merge(cells["score"].agg(mean="mean", std="std", n_seeds="count").reset_index(), on=cell_keys, how="left")
+    table = table.merge(cells[list(WORST_OFF)].mean().reset_index(), on=cell_keys, how="left")
     table = table.merge(scores.groupby(cell_keys)["diverged"].sum().rename("n_diverged").reset_index(), on=cell_keys, how="left")
     table["n_seeds"] = table["n_seeds"].fillna(0)
     scores = scores[~scores["diverged"]]
@@ -144,6 +156,9 @@ def accuracy_table(
         for mod, part in groups:
             per_seed = column_average_per_seed(part, ["column"])
             agg = per_seed.groupby(["algorithm", "variant"])["mean"].agg(mean="mean", std="std", n_seeds="count").reset_index()
+            for spread in WORST_OFF:  # averaged over the columns per seed, as the score
+                per_seed = column_average_per_seed(part.assign(score=part[spread]), ["column"])
+                agg = agg.merge(per_seed.groupby(["algorithm", "variant"])["mean"].mean().rename(spread).reset_index(), how="left")
             agg.insert(0, "modality", mod)
             agg.insert(1, "dataset", AVERAGE)
             agg.insert(2, "partition", "")
@@ -156,9 +171,8 @@ def accuracy_table(
     table["method"] = [
         method_label(a, v) + (" (reference)" if r else "") for a, v, r in zip(table["algorithm"], table["variant"], table["reference"])
     ]
-    best = table[~table["reference"]].groupby("column")["mean"].max()
-    table["best"] = np.isclose(table["mean"], table["column"].map(best), rtol=0, atol=1e-12) & ~table["reference"]
     table["eval_point"] = eval_point
+    table["selection"] = rule.describe()
 
     # Reading order: modality blocks (their columns, then their average), the overall average last.
     alg_order = [a for a in _order(table["algorithm"], algorithms) if a not in set(references)]
@@ -182,6 +196,10 @@ def accuracy_table(
     from fhbench.reporting.stats import column_ranks
 
     table["rank"] = column_ranks(table)
+    # Bold = rank 1 or tied for it at the printed precision: the same ties the ranks and the
+    # findings' "best on k of n" count (fhbench.reporting.stats.column_winners).
+    top = table.groupby("column")["rank"].transform("min")
+    table["best"] = table["rank"].notna() & (table["rank"] == top)
     return table[TABLE_COLUMNS]
 
 
@@ -219,10 +237,8 @@ def _caption(table: pd.DataFrame) -> str:
         note = " †k: k seeds diverged (non-finite loss) and are left out of the mean; 'diverged': every seed did."
     point = table["eval_point"].iloc[0] if len(table) and "eval_point" in table else "local"
     where = "after local training, before aggregation" if point == "local" else "on the model received from the server"
-    return (
-        f"Test {metric.replace('_', ' ')} (%) at each client's best validation round ({where}), mean over clients; "
-        f"{spread}; best per column in bold.{note}"
-    )
+    rule = table["selection"].iloc[0] if len(table) and "selection" in table else DEFAULT.describe()
+    return f"Test {metric.replace('_', ' ')} (%) {rule} ({where}); {spread}; best per column (and ties at the printed precision) in bold.{note}"
 
 
 def _modality_header(modality: str) -> str:
@@ -243,7 +259,9 @@ def to_markdown(table: pd.DataFrame, title: str) -> str:
             else:
                 row.append("–")
         lines.append("| " + " | ".join(row) + " |")
-    return f"# {title}\n\n{_caption(table)}\n\n" + "\n".join(lines) + "\n" + rank_markdown(table)
+    from fhbench.reporting.worst_off import worst_off_markdown
+
+    return f"# {title}\n\n{_caption(table)}\n\n" + "\n".join(lines) + "\n" + rank_markdown(table) + worst_off_markdown(table)
 
 
 def rank_markdown(table: pd.DataFrame) -> str:
@@ -264,7 +282,9 @@ def rank_markdown(table: pd.DataFrame) -> str:
         "Ranks per column (1 = best; methods equal at the printed precision share the average rank; "
         "reference rows are not ranked); avg rank over the dataset columns."
     )
-    return "\n" + note + "\n\n" + "\n".join(lines) + "\n"
+    from fhbench.reporting.stats import rank_test
+
+    return "\n" + note + "\n\n" + "\n".join(lines) + "\n\n" + rank_test(table).text() + "\n"
 
 
 def latex_escape(text: str) -> str:
@@ -372,6 +392,25 @@ def write_tables(
     write_texts({path: render() for path, render in renderers.items() if path is not None})
 
 
+def spec_table(
+    metrics: pd.DataFrame, spec: dict, metric: str = "accuracy", averages: bool = True, rule: SelectionRule = DEFAULT
+) -> pd.DataFrame:
+    """:func:`accuracy_table` with the orders, references and evaluation point of an experiment
+    spec (``fhbench.grid.experiment_spec``)."""
+    return accuracy_table(
+        metrics,
+        metric=metric,
+        averages=averages,
+        datasets=spec.get("datasets"),
+        partitions=spec.get("partitions"),
+        algorithms=spec.get("algorithms"),
+        variants=spec.get("variants"),
+        references=spec.get("references", ()),
+        eval_point=spec.get("eval_point", "local"),
+        rule=rule,
+    )
+
+
 def write_accuracy_table(
     metrics_paths: Iterable[str | Path],
     csv_out: str | Path,
@@ -382,23 +421,18 @@ def write_accuracy_table(
     metric: str = "accuracy",
     spec: dict | None = None,
     averages: bool = True,
+    priors: str | Path | None = None,
 ) -> pd.DataFrame:
     """Read the runs' metrics, build the table for ``metric`` and write every format.
 
     ``spec`` (``fhbench.grid.experiment_spec``) gives the orders, the reference algorithms and
-    the evaluation point."""
+    the evaluation point; ``priors`` (the ``label_priors`` rule's CSV, :mod:`fhbench.reporting.priors`)
+    adds the ``local prior`` and ``global prior`` reference rows."""
+    from fhbench.reporting.priors import read_priors, with_priors
+
     spec = spec or {}
-    table = accuracy_table(
-        load_metrics(metrics_paths),
-        metric=metric,
-        averages=averages,
-        datasets=spec.get("datasets"),
-        partitions=spec.get("partitions"),
-        algorithms=spec.get("algorithms"),
-        variants=spec.get("variants"),
-        references=spec.get("references", ()),
-        eval_point=spec.get("eval_point", "local"),
-    )
+    metrics, references = with_priors(load_metrics(metrics_paths), read_priors(priors), spec)
+    table = spec_table(metrics, {**spec, "references": references}, metric, averages)
     label = f"{spec.get('name', 'main')}_{metric}"
     write_tables(table, title, label, csv_out, md_out, tex_out, html_out)
     return table
