@@ -6,7 +6,8 @@ rule make_partition:
     input:
         data_input(prepared_input),
     output:
-        PATHS["split"],
+        split=PATHS["split"],
+        priors=PATHS["split_priors"],
     log:
         f"{PATHS['logs']}/make_partition/{{dataset}}/{{prep}}/{{split}}.log",
     conda:

@@ -4,8 +4,7 @@
 
 rule label_priors:
     input:
-        prepared=lambda wc: [as_data(source[2]) for source in grid.prior_sources(config)],
-        splits=lambda wc: [source[3] for source in grid.prior_sources(config)],
+        lambda wc: [source[2] for source in grid.prior_sources(config)],
     output:
         grid.priors_path(config),
     log:
@@ -17,7 +16,7 @@ rule label_priors:
         mem_mb=rule_resource("label_priors", "mem_mb"),
         runtime=rule_resource("label_priors", "runtime"),
     params:
-        # Computed from the splits, without training: each client's and the pooled training majority.
+        # Each split's priors (each client's and the pooled training majority, no training), one table.
         sources=lambda wc: grid.prior_sources(config),
     script:
         "../workflow/scripts/label_priors.py"
@@ -26,7 +25,7 @@ rule label_priors:
 rule make_table:
     input:
         metrics=experiment_metrics,
-        priors=grid.priors_path(config),
+        priors=lambda wc: [source[2] for source in grid.prior_sources(config, wc.experiment)],
     output:
         csv=f"{PATHS['tables']}/{{experiment}}_{{metric}}.csv",
         md=f"{PATHS['tables']}/{{experiment}}_{{metric}}.md",
@@ -48,6 +47,7 @@ rule make_table:
         runtime=rule_resource("make_table", "runtime"),
     params:
         spec=lambda wc: grid.experiment_spec(config, wc.experiment),
+        priors=lambda wc: grid.prior_sources(config, wc.experiment),
     script:
         "../workflow/scripts/make_table.py"
 

@@ -31,6 +31,8 @@ RAW = "resources/raw/{dataset}/{origin}"
 DOWNLOADS = "resources/downloads/{dataset}/{origin}"
 PREPARED = "resources/prepared/{dataset}/{prep}"
 SPLIT = "resources/partitions/{dataset}/{prep}/{split}.json"
+# The label priors of a split (fhbench.reporting.priors), written beside it by the same job.
+SPLIT_PRIORS = "resources/partitions/{dataset}/{prep}/{split}.priors.csv"
 MODEL = "resources/models/{architecture}/{model}"
 # Wildcard patterns of the content-keyed data ids ("demo-3f2a9c1b", "remote-0c1d2e3f",
 # "fhbench_balanced-9b0d5082bf": a split id starts with its scheme, which may hold "_").
@@ -170,6 +172,10 @@ def split_path(config: dict, dataset: str, partition: str) -> str:
     return SPLIT.format(dataset=dataset, prep=prep_id(config, dataset), split=split_id(config, dataset, partition))
 
 
+def split_priors_path(config: dict, dataset: str, partition: str) -> str:
+    return SPLIT_PRIORS.format(dataset=dataset, prep=prep_id(config, dataset), split=split_id(config, dataset, partition))
+
+
 def model_spec(config: dict, backbone: str) -> dict:
     bb = config["backbones"][backbone]
     return {"architecture": bb["architecture"], "hf_id": bb["hf_id"], "tiny": bb.get("tiny")}
@@ -255,6 +261,7 @@ def wildcard_paths(config: dict) -> dict[str, str]:
         "downloads": DOWNLOADS,
         "prepared": PREPARED,
         "split": SPLIT,
+        "split_priors": SPLIT_PRIORS,
         "model": MODEL,
         "run": RUN_DIR.format(name=name, **keep),
         "checkpoints": CHECKPOINT_DIR.format(name=name, **keep),
@@ -495,10 +502,15 @@ def priors_path(config: dict) -> str:
     return f"{tables_dir(config)}/label_priors.csv"
 
 
-def prior_sources(config: dict) -> list[tuple[str, str, str, str]]:
-    """``(dataset, partition, prepared_dir, split_path)`` of every pair some experiment runs:
-    what the label priors are computed from."""
-    return [(d, p, prepared_dir(config, d), split_path(config, d, p)) for d, p in used_data_partitions(config)]
+def prior_sources(config: dict, experiment: str | None = None) -> list[tuple[str, str, str]]:
+    """``(dataset, partition, split priors path)`` of every pair some experiment runs (or one
+    experiment's pairs): the priors its table or the label-priors table is assembled from."""
+    if experiment is None:
+        pairs = used_data_partitions(config)
+    else:
+        exp = config["experiments"][experiment]
+        pairs = sorted({(d, p) for d in exp["datasets"] for p in exp["partitions"]})
+    return [(d, p, split_priors_path(config, d, p)) for d, p in pairs]
 
 
 def experiment_runs(config: dict, experiment: str) -> list[RunKey]:

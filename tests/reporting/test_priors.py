@@ -86,3 +86,18 @@ def test_prior_cells_hold_the_mean_over_clients_of_the_test_accuracy(table_with_
     cell = table[(table["algorithm"] == GLOBAL_PRIOR) & (table["column"] == "ds")].iloc[0]
     # client 0 test 0.5 (best val round 0), client 1 test 0.0 (label 2 against 1)
     assert cell["mean"] == pytest.approx(0.25) and cell["n_seeds"] == 1
+
+
+def test_split_priors_files_are_labelled_by_the_pairs_that_use_them(tmp_path):
+    """make_partition writes one priors file per split; a split shared by two partition names
+    (same settings) serves both, each table labelling the rows with its own pair."""
+    from fhbench.reporting.priors import load_priors
+
+    path = tmp_path / "split.priors.csv"
+    pd.DataFrame(prior_rows(LABELS, SPLIT, "", ""), columns=tidy_columns()).to_csv(path, index=False)
+    frame = load_priors([("ds", "dir1", path), ("ds", "dir1_copy", path)])
+    assert sorted(frame.groupby(["dataset", "partition"]).size().to_dict()) == [("ds", "dir1"), ("ds", "dir1_copy")]
+    one = frame[frame.partition == "dir1"]
+    assert len(one) == len(frame) / 2 and set(one["algorithm"]) == {LOCAL_PRIOR, GLOBAL_PRIOR}
+    with pytest.raises(FileNotFoundError, match="ds/dir10: no file .*missing.priors.csv"):
+        load_priors([("ds", "dir10", tmp_path / "missing.priors.csv")])

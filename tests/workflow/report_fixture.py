@@ -9,16 +9,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from fhbench import grid
 from fhbench.config import validate_config
+from fhbench.diagnostics import DIAGNOSTICS_COLUMNS
+from fhbench.metrics import EVAL_POINTS, FILE_COLUMNS
 from fhbench.mixing import mixing_frame
+from fhbench.participation import PARTICIPATION_COLUMNS
+from fhbench.reporting.priors import PRIORS
 from tests.conftest import copy_repo
 from tests.reporting.tidy import tidy_metrics
 
 # Only the reporting rules may run: the hand-made metrics stand in for run_federation's outputs.
-REPORT_RULES = ["make_table", "plot_figure", "judge_claims", "write_report", "efficiency_table", "all"]
+REPORT_RULES = ["make_table", "label_priors", "plot_figure", "judge_claims", "write_report", "efficiency_table", "all"]
 
 
 def score(dataset, partition, algorithm, variant, seed):
@@ -46,6 +51,20 @@ def prepare(dest: Path, configfile: str = "config/demo.yaml") -> tuple[Path, dic
         ).to_csv(out / "metrics.csv", index=False)
         (out / "run.json").write_text(json.dumps({"status": "completed"}))
         mixing_frame([]).to_csv(out / "mixing.csv", index=False)  # no server matrices (as a non-EPFL run writes)
+        pd.DataFrame(columns=DIAGNOSTICS_COLUMNS).to_csv(out / "diagnostics.csv", index=False)
+        pd.DataFrame(columns=PARTICIPATION_COLUMNS).to_csv(out / "participation.csv", index=False)
+    # Split priors as make_partition writes them beside each split: a constant 0.5 prior (one
+    # evaluation point, as the hand-made metrics have no point column).
+    for dataset, partition in grid.used_data_partitions(config):
+        path = repo / grid.split_priors_path(config, dataset, partition)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = [
+            ("", "", prior, "default", 0, 0, 0, part, "accuracy", 0.5, point)
+            for prior in PRIORS
+            for part in ("val", "test")
+            for point in EVAL_POINTS[:1]
+        ]
+        pd.DataFrame(rows, columns=FILE_COLUMNS).to_csv(path, index=False)
     return repo, config
 
 

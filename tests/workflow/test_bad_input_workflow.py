@@ -62,7 +62,12 @@ def test_failed_download_then_manual_copy_and_a_plain_rerun(workdir, tmp_path):
     """Offline acquisition fails naming the place for a manual copy; a copy put there is used by the same command again."""
     from fhbench.data import get_dataset
 
-    config = write_config(workdir, "offline.yaml", lambda c: c["datasets"]["medabs"].update(source="remote", base_url="http://127.0.0.1:9"))
+    def offline(c):
+        # A real source: its backbone is not pretrained here (only demo twins' tiny backbones are).
+        c["datasets"]["medabs"].update(source="remote", base_url="http://127.0.0.1:9")
+        c["datasets"]["medabs"].pop("pretrain", None)
+
+    config = write_config(workdir, "offline.yaml", offline)
     from fhbench import grid
 
     cfg = resolved(workdir, config)

@@ -94,7 +94,7 @@ def test_demo_dag_end_to_end(tmp_path):
         assert {"git", "versions", "device", "host", "started", "finished", "inputs"} <= set(prov)
         assert prov["inputs"]["prepared"]["path"] == grid.prepared_dir(config, key.dataset)
         assert prov["inputs"]["split"]["hash"] == provenance.content_hash(work / grid.split_path(config, key.dataset, key.partition))
-        assert prov["inputs"]["model"]["path"] == grid.model_dir(config, "vit_tiny")
+        assert prov["inputs"]["model"]["path"] == grid.run_model_dir(config, key.dataset)  # the demo backbone, pretrained
         # The demo's runs were forked by the warm worker (execution.warm_worker), which then stopped.
         assert "fhbench worker: pid" in log.read_text()
     worker_log = (work / grid.logs_dir(config) / "warm_worker.log").read_text()

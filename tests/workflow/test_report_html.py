@@ -22,6 +22,7 @@ import yaml
 
 from fhbench import grid
 from fhbench.config import validate_config
+from fhbench.reporting.priors import PRIORS
 from tests.conftest import REPO
 from tests.workflow.report_fixture import prepare, snakemake
 
@@ -114,8 +115,11 @@ def test_report_renders_in_chromium(built, tmp_path):
     assert main["kind"] == "iframe", main
     exp = config["experiments"]["main"]
     n_methods = len(exp["algorithms"]) + len(exp.get("references", []))  # reference rows (local, centralized) too
-    assert main["rows"] == 2 + n_methods  # modality header, dataset header, one row per method
-    assert len(main["cells"]) == n_methods and all(re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d", c) for c in main["cells"])
+    # Modality header, dataset header, one row per method, then the label-prior rows (one seed: no spread).
+    assert main["rows"] == 2 + n_methods + len(PRIORS)
+    assert len(main["cells"]) == n_methods + len(PRIORS)
+    assert all(re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d", c) for c in main["cells"][:n_methods]), main["cells"]
+    assert all(re.fullmatch(r"\d+\.\d\d", c) for c in main["cells"][n_methods:]), main["cells"]
     assert main["bold"] >= 1
     for name in config["figures"]:
         figure = rendered[f"{grid.figures_dir(config)}/{name}.png"]

@@ -52,7 +52,7 @@ def demo_subset(repo: Path) -> dict:
     config["datasets"] = {"organamnist": config["datasets"]["organamnist"]}
     config["datasets"]["organamnist"]["demo"].update(n_train=200, n_val=60, n_test=100)
     config["partitions"]["fhbench"]["n_clients"] = 5
-    config["algorithms"] = {name: config["algorithms"][name] for name in ALGORITHMS.builtin}
+    config["algorithms"] = {name: config["algorithms"][name] for name in ALGORITHMS}
     config["experiments"] = {
         "main": {"datasets": ["organamnist"], "partitions": ["fhbench"], "algorithms": ALGORITHMS, "variants": ["default"]}
     }
@@ -63,7 +63,7 @@ def demo_subset(repo: Path) -> dict:
 
 def targets() -> list[str]:
     # config/test_subset.yaml is cut from config/demo.yaml and keeps its name.
-    return [f"results/demo/runs/organamnist/fhbench/{alg}/default/seed0/metrics.csv" for alg in ALGORITHMS.builtin]
+    return [f"results/demo/runs/organamnist/fhbench/{alg}/default/seed0/metrics.csv" for alg in ALGORITHMS]
 
 
 def start_snakemake(workdir: Path, args: list[str]) -> tuple[subprocess.Popen, Path]:
@@ -182,9 +182,11 @@ def test_demo_subset_through_slurm_equals_local_run(tmp_path, repo):
     slurm_s = time.perf_counter() - t0
 
     job_ids = SUBMITTED.findall(out)
-    # prepare_data, make_partition and one run per algorithm are cluster jobs; acquire_data
+    # prepare_data (the dataset and the public draw its demo backbone is pretrained on),
+    # pretrain_model, make_partition and one run per algorithm are cluster jobs; acquire_data
     # and fetch_model are local rules and must not have been submitted.
-    assert len(job_ids) == 2 + len(ALGORITHMS.builtin), out[-4000:]
+    cluster_rules = ["rule_prepare_data"] * 2 + ["rule_pretrain_model", "rule_make_partition"] + ["rule_run_federation"] * len(ALGORITHMS)
+    assert len(job_ids) == len(cluster_rules), out[-4000:]
     records = sacct(job_ids)
     # Records can reach slurmdbd a little after the job ends: poll briefly, with a limit.
     deadline = time.monotonic() + 60
@@ -215,7 +217,7 @@ def test_demo_subset_through_slurm_equals_local_run(tmp_path, repo):
     log_root = slurm / ".snakemake" / "slurm_logs"
     logs = {p.stem: p.relative_to(log_root).parts[0] for p in log_root.rglob("*.log")}
     assert set(logs) == set(job_ids), f"Slurm logs {logs} do not match the submitted jobs {job_ids}"
-    assert sorted(logs.values()) == sorted(["rule_prepare_data", "rule_make_partition"] + ["rule_run_federation"] * len(ALGORITHMS.builtin))
+    assert sorted(logs.values()) == sorted(cluster_rules)
 
     for target in targets():
         on_local, on_slurm = (workdirs["local"] / target).read_bytes(), (slurm / target).read_bytes()

@@ -67,10 +67,15 @@ def test_one_table_runs_only_its_experiment(workdir, demo):
     counts, outputs = dry_run(workdir, f"{grid.tables_dir(demo)}/layers_accuracy.tex")
     runs = {k.metrics for k in grid.experiment_runs(demo, "layers")}
     assert {o for o in outputs if o.endswith("metrics.csv")} == runs
+    (dataset,) = demo["experiments"]["layers"]["datasets"]
+    assert demo["datasets"][dataset].get("pretrain"), "the demo backbone of this dataset is pretrained"
     assert counts == {
-        "acquire_data": 1,
-        "prepare_data": 1,
+        # The dataset, and the separate public draw its demo backbone is pretrained on.
+        "acquire_data": 2,
+        "prepare_data": 2,
         "fetch_model": 1,
+        "pretrain_model": 1,
+        # One split, whose label priors the table shows, made by the same job.
         "make_partition": 1,
         "run_federation": len(runs),
         "make_table": 1,

@@ -14,5 +14,5 @@ write_accuracy_table(
     metric=snakemake.wildcards.metric,
     spec=spec,
     averages=EXPERIMENT_KINDS[spec["kind"]].averages,
-    priors=snakemake.input.priors,
+    priors=snakemake.params.priors,
 )

@@ -80,11 +80,35 @@ def prior_frame(sources: Iterable[tuple[str, str, str | Path, str | Path]]) -> p
     return pd.DataFrame(rows, columns=FILE_COLUMNS)
 
 
-def write_priors(out: str | Path, sources: Iterable[tuple[str, str, str | Path, str | Path]]) -> pd.DataFrame:
-    """Write :func:`prior_frame` as CSV, atomically (the workflow's ``label_priors`` rule)."""
+def write_split_priors(prepared_dir: str | Path, split_path: str | Path, out: str | Path) -> pd.DataFrame:
+    """The priors of one split, written beside it (``make_partition``), atomically.
+
+    A split file can serve several partition names with the same settings, so the dataset and
+    partition columns are left empty here and filled in by :func:`load_priors`.
+    """
     from fhbench.io import write_texts
 
-    frame = prior_frame(sources)
+    frame = prior_frame([("", "", prepared_dir, split_path)])
+    write_texts({out: frame.to_csv(index=False)})
+    return frame
+
+
+def load_priors(sources: Iterable[tuple[str, str, str | Path]]) -> pd.DataFrame:
+    """The split priors files of ``(dataset, partition, path)`` as one frame, each file's rows
+    labelled with its dataset and partition. Raises ``FileNotFoundError`` naming a missing file."""
+    frames = []
+    for dataset, partition, path in sources:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"label priors of {dataset}/{partition}: no file {path} (made by make_partition)")
+        frames.append(pd.read_csv(path).assign(dataset=dataset, partition=partition))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FILE_COLUMNS)
+
+
+def write_priors(out: str | Path, sources: Iterable[tuple[str, str, str | Path]]) -> pd.DataFrame:
+    """The label-priors table of every used split (the ``label_priors`` rule), atomically."""
+    from fhbench.io import write_texts
+
+    frame = load_priors(sources)
     write_texts({out: frame.to_csv(index=False)})
     return frame
 
@@ -107,5 +131,10 @@ def with_priors(metrics: pd.DataFrame, priors: pd.DataFrame | None, spec: dict |
     return pd.concat([metrics, rows[metrics.columns.intersection(rows.columns)]], ignore_index=True), references + present
 
 
-def read_priors(path: str | Path | None) -> pd.DataFrame | None:
-    return pd.read_csv(path) if path else None
+def read_priors(priors: str | Path | Iterable[tuple[str, str, str | Path]] | None) -> pd.DataFrame | None:
+    """The label-priors table (a path) or split priors files (``(dataset, partition, path)``)."""
+    if priors is None:
+        return None
+    if isinstance(priors, (str, Path)):
+        return pd.read_csv(priors)
+    return load_priors(priors)
