@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 from pathlib import Path
@@ -21,6 +22,18 @@ TINY_VIT = {
     "num_attention_heads": 4,
     "intermediate_size": 64,
 }
+
+
+def require_module(name: str, why: str):
+    """Import a test-only dependency. Without it, skip on a developer's machine but fail when CI=true:
+    CI must run every test, and a dependency missing there is a broken environment, not an option."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        reason = f"{name} is not installed ({why}); requirements.txt pins it: make env"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but {reason}", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)
 
 
 @pytest.fixture(scope="session")

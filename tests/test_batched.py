@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +12,8 @@ import torch
 from fhbench.algorithms import ALGORITHMS
 from fhbench.algorithms.base import Algorithm
 from fhbench.algorithms.fedavg import FedAvg
-from fhbench.batched import ClientLinears
+from fhbench.batched import BatchedTrainer, ClientLinears
+from fhbench.client_round import ClientRound
 from fhbench.federation import Federation, RunConfig
 from fhbench.partition import partition_prepared
 
@@ -73,9 +75,30 @@ def test_fixture_is_ragged(demo_organamnist, ragged_split, tiny_vit_dir):
     assert engine.batched is not None  # fedavg on ViT really runs batched
 
 
+def count_training_paths(monkeypatch) -> Counter:
+    """Counts client-rounds trained one by one (ClientRound.train) and together (BatchedTrainer)."""
+    calls: Counter = Counter()
+    train, train_group = ClientRound.train, BatchedTrainer._train_group
+
+    def sequential(self, *args, **kwargs):
+        calls["sequential"] += 1
+        return train(self, *args, **kwargs)
+
+    def batched(self, clients, round_):
+        calls["batched"] += len(clients)
+        return train_group(self, clients, round_)
+
+    monkeypatch.setattr(ClientRound, "train", sequential)
+    monkeypatch.setattr(BatchedTrainer, "_train_group", batched)
+    return calls
+
+
 @pytest.mark.parametrize("algorithm", ["fedavg", "epfl"])
-def test_batched_equals_sequential(algorithm, demo_organamnist, ragged_split, tiny_vit_dir):
+def test_batched_equals_sequential(algorithm, demo_organamnist, ragged_split, tiny_vit_dir, monkeypatch):
+    calls = count_training_paths(monkeypatch)
     seq, bat = run_both(algorithm, demo_organamnist, ragged_split, tiny_vit_dir)
+    # 5 clients x 3 rounds each way: the batched run really trained batched (no silent fallback).
+    assert calls == {"sequential": 15, "batched": 15}
     assert_same_results(seq, bat)
     # Training moved the tensors: equal results are not equal no-ops.
     init = make_engine(algorithm, "sequential", demo_organamnist, ragged_split, tiny_vit_dir).states[0].params

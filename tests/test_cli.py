@@ -9,6 +9,7 @@ import numpy as np
 from fhbench import grid
 from fhbench.config import load_config
 from fhbench.partition import make_partition
+from tests.bounded import CHILD_TIMEOUT_S
 
 
 def test_partition_command_writes_the_specified_json(tmp_path):
@@ -34,7 +35,7 @@ def test_partition_command_writes_the_specified_json(tmp_path):
         "--out",
         str(tmp_path / "split.json"),
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=CHILD_TIMEOUT_S)
     assert "20 clients" in done.stderr
     split = json.loads((tmp_path / "split.json").read_text())
     expected = make_partition(labels, "fhbench", 20, 0.1, 0.2, 2025)
@@ -58,7 +59,7 @@ def test_partition_command_reports_bad_input(tmp_path):
         "--out",
         str(tmp_path / "split.json"),
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     assert done.returncode == 2
     assert "datapercent" in done.stderr
     assert not (tmp_path / "split.json").exists()
@@ -67,7 +68,7 @@ def test_partition_command_reports_bad_input(tmp_path):
 def test_data_targets_of_one_dataset(repo):
     """dvc.yaml's stages list one dataset's targets; other datasets in experiments do not break it."""
     cmd = [sys.executable, "-m", "fhbench.cli", "data-targets", "--config", str(repo / "config/demo.yaml"), "--dataset", "ptbxl"]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=CHILD_TIMEOUT_S)
     targets = done.stdout.split()
     config = load_config(repo / "config/demo.yaml")
     assert targets == grid.data_targets({**config, "datasets": {"ptbxl": config["datasets"]["ptbxl"]}})

@@ -18,7 +18,27 @@ def config(request):
 
 
 def test_shipped_configs_validate(config):
-    validate_config(config)
+    """Both shipped configs pass, keep every value they set, and gain exactly the schema's defaults;
+    the result also passes jsonschema's own validator against the schema file, read here apart."""
+    import jsonschema
+
+    schema = yaml.safe_load((REPO / "src" / "fhbench" / "schemas" / "config.schema.yaml").read_text())
+    written = copy.deepcopy(config)
+    validated = validate_config(config)
+    jsonschema.validate(validated, schema)
+
+    def check(given, got, props, where):
+        for key, value in given.items():  # what the file sets is kept as set
+            if isinstance(value, dict):
+                check(value, got[key], props.get(key, {}).get("properties", {}), f"{where}{key}.")
+            else:
+                assert got[key] == value, f"{where}{key} changed by validation"
+        for key, sub in props.items():  # what it leaves out is the schema's default
+            if key not in given and "default" in sub:
+                assert got[key] == sub["default"], f"{where}{key} is not the schema default"
+
+    check(written, validated, schema["properties"], "")
+    assert validated["training"]["eval_every"] == written["training"].get("eval_every", 5)
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from fhbench.devices import claim_device
+from tests.bounded import LineReader
 from tests.conftest import REPO
 
 # The holder keeps its device until it is killed (it waits on a pipe that is never written),
@@ -18,7 +19,12 @@ HOLD = "import sys; from fhbench.devices import claim_device; print(claim_device
 def start_holder(lock_dir) -> tuple[subprocess.Popen, int]:
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     proc = subprocess.Popen([sys.executable, "-c", HOLD, str(lock_dir)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
+    try:
+        line = LineReader(proc.stdout).next_line("the device a holder claimed")
+    except BaseException:
+        proc.kill()
+        proc.wait(timeout=30)
+        raise
     assert line.strip().isdigit(), f"holder printed {line!r}"
     return proc, int(line)
 

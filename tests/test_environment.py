@@ -3,6 +3,7 @@
 import importlib.util
 import re
 
+import pytest
 import yaml
 
 from tests.conftest import REPO
@@ -49,3 +50,21 @@ def test_the_conda_environment_is_completed_by_its_post_deploy_script():
     for smk in (REPO / "rules").glob("*.smk"):
         envs = set(re.findall(r'conda:\n\s+"([^"]+)"', smk.read_text()))
         assert envs <= {"../environment.yml"}, smk.name
+
+
+def test_a_missing_test_dependency_skips_locally_and_fails_in_ci(monkeypatch):
+    from tests.conftest import require_module
+
+    assert require_module("yaml", "config files") is yaml
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no_such_module_xyz is not installed"):
+        require_module("no_such_module_xyz", "a test needs it")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true but no_such_module_xyz is not installed"):
+        require_module("no_such_module_xyz", "a test needs it")
+
+
+def test_the_tls_tests_dependency_is_pinned():
+    # tests/tls_mirror.py makes certificates with it; it must not arrive only through another package.
+    assert "cryptography" in pins_from_requirements()
+    assert importlib.util.find_spec("cryptography") is not None

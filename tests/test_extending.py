@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.bounded import CHILD_TIMEOUT_S
 from tests.conftest import copy_repo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,9 +91,11 @@ def test_the_page_runs_what_it_promises():
 
 def fresh_venv(folder: Path) -> Path:
     """A venv at ``folder`` seeing the running environment's packages, with fhbench's two commands."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, capture_output=True, timeout=CHILD_TIMEOUT_S)
     python = folder / "bin" / "python"
-    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True)
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, timeout=CHILD_TIMEOUT_S
+    )
     # addsitedir, not a bare path: the shared site's own .pth files (the editable fhbench) must be read too.
     (Path(purelib.stdout.strip()) / "shared-environment.pth").write_text(
         f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n"

@@ -41,11 +41,6 @@ def test_configs_list_the_datasets_with_paper_values(repo, name):
         }
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "demo.yaml"])
-def test_configs_validate(repo, name):
-    validate_config(load(repo, name))
-
-
 def image_config(repo):
     """demo.yaml restricted to the image datasets (none has a patient column)."""
     from fhbench.data import DATASETS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fhbench.mixing import client_order, client_relations, concentration, matrix_at, matrix_rows, mixing_frame
+from fhbench.mixing import client_order, client_relations, concentration, matrix_at, matrix_rows, mixing_frame, off_diagonal_shares
 from fhbench.reporting.figures import plot_mixing_figure as plot_mixing
 
 KEYS = ("ds", "p", "epfl", "default", 0)
@@ -55,6 +55,41 @@ def test_heatmap_orders_clients_by_dominant_class():
     assert list(client_order(frame)) == [1, 2, 0]
     fig = plot_mixing(frame, title="weights")
     assert len([ax for ax in fig.axes if ax.get_visible() and ax.images]) == 1
+    # An asymmetric matrix, so that the order shows in the picture: each row's off-diagonal share
+    # by hand (row 0 gives 0.4 of its 0.5 to client 1: 0.8), rows and columns in the order 1, 2, 0.
+    w = np.array([[0.5, 0.4, 0.1], [0.2, 0.5, 0.3], [0.05, 0.45, 0.5]])
+    ax = next(ax for ax in plot_mixing(frame_for(w, [np.array([2]), np.array([0]), np.array([1])])).axes if ax.images)
+    expected = np.array([[np.nan, 0.6, 0.4], [0.9, np.nan, 0.1], [0.8, 0.2, np.nan]])
+    np.testing.assert_allclose(np.ma.filled(ax.images[0].get_array(), np.nan), expected)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["c0", "c1", "c2"]
+
+
+def test_concentration_reads_the_last_round_and_clamps_k_by_hand():
+    # Four clients in two label pairs {0, 1} and {2, 3}. Round 2 is uniform; round 4 (the last)
+    # is peaked; client 3 keeps all its weight (its off-diagonal shares are 0, not NaN).
+    labels = [np.array([0, 0]), np.array([0, 0]), np.array([1, 1]), np.array([1, 1])]
+    uniform = np.full((4, 4), 0.5 / 3)
+    np.fill_diagonal(uniform, 0.5)
+    last = np.array([[0.5, 0.3, 0.15, 0.05], [0.1, 0.5, 0.2, 0.2], [0.05, 0.05, 0.5, 0.4], [0.0, 0.0, 0.0, 1.0]])
+    rows = matrix_rows(KEYS, 0, client_relations(labels, [0, 0, 1, 1]))
+    rows += matrix_rows(KEYS, 2, {"mixing": uniform}) + matrix_rows(KEYS, 4, {"mixing": last})
+    frame = mixing_frame(rows)
+    np.testing.assert_array_equal(matrix_at(frame, "mixing"), last)
+    np.testing.assert_array_equal(matrix_at(frame, "mixing", 2), uniform)
+    # Off-diagonal shares by hand: row 0 0.6/0.3/0.1, row 1 0.2/0.4/0.4, row 2 0.1/0.1/0.8, row 3 zeros.
+    np.testing.assert_allclose(
+        off_diagonal_shares(last), [[0, 0.6, 0.3, 0.1], [0.2, 0, 0.4, 0.4], [0.1, 0.1, 0, 0.8], [0, 0, 0, 0]], atol=1e-12
+    )
+    stats = concentration(frame, k=1)
+    assert stats["n_clients"] == 4 and stats["k"] == 1 and stats["nearest_uniform"] == pytest.approx(1 / 3)
+    assert stats["nearest_share"] == pytest.approx((0.6 + 0.2 + 0.8 + 0) / 4)  # each client's label mate
+    assert stats["within_share"] == pytest.approx((0.6 + 0.2 + 0.8 + 0) / 4) and stats["within_uniform"] == pytest.approx(1 / 3)
+    assert concentration(frame, k=2)["top_share"] == pytest.approx((0.9 + 0.8 + 0.9 + 0) / 4)  # the two largest shares
+    wide = concentration(frame, k=10)  # more than N - 1 = 3: all others
+    assert wide["k"] == 3 and wide["nearest_uniform"] == 1.0 and wide["nearest_share"] == pytest.approx(3 / 4)
+    assert concentration(frame, k=2, round_=2)["top_share"] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="at least two clients"):
+        concentration(mixing_frame(matrix_rows(KEYS, 0, client_relations(labels[:1])) + matrix_rows(KEYS, 1, {"mixing": np.ones((1, 1))})))
 
 
 def test_adaptive_layer_choice_is_on_file_for_every_round_and_the_rest_at_evaluation_rounds():

@@ -25,6 +25,7 @@ from fhbench.data import DATASETS
 from fhbench.errors import PREFIX, ConfigError
 from fhbench.models import BACKBONES
 from fhbench.plugins import PluginError
+from tests.bounded import CHILD_TIMEOUT_S
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -117,7 +118,9 @@ def test_listing_and_checking_a_plugin_imports_neither_it_nor_torch(install):
         "main(['list'])\n"
         "print(sorted(m for m in ('torch', 'transformers', 'shrink_plugin', 'wfdb', 'mne') if m in sys.modules))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": str(root), "PATH": ""})
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": str(root), "PATH": ""}, timeout=CHILD_TIMEOUT_S
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"
     listed = next(line.split() for line in done.stdout.splitlines() if line.strip().startswith("shrinkavg"))

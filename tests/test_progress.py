@@ -15,6 +15,7 @@ import yaml
 from fhbench.io import write_json
 from fhbench.partition import make_partition
 from fhbench.progress import ROUND_LINE, RoundProgress, format_duration
+from tests.bounded import read_until_closed
 from tests.conftest import REPO
 
 
@@ -89,16 +90,12 @@ def test_fhbench_run_in_a_terminal_shows_a_bar(run_args):
         [sys.executable, *args, "--out", str(root / "tty" / "metrics.csv")], stdin=terminal, stdout=terminal, stderr=terminal, env=env()
     )
     os.close(terminal)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # the terminal closed: the process has ended
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(controller)
+    try:
+        output = read_until_closed(controller, "the terminal of `fhbench run`")
+    finally:
+        os.close(controller)
+        if proc.poll() is None:  # a hung run is ended, not left behind
+            proc.kill()
     assert proc.wait(timeout=600) == 0, output.decode(errors="replace")[-3000:]
     text = output.decode(errors="replace")
     assert re.search(r"organamnist/fhbench/fedavg/default/seed0: 100%\|.*\| 3/3 \[", text), text[-3000:]

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 from fhbench.registry import LazyRegistry
+from tests.bounded import CHILD_TIMEOUT_S
 
 
 def test_checking_names_imports_neither_torch_nor_readers():
@@ -16,7 +17,7 @@ def test_checking_names_imports_neither_torch_nor_readers():
         "assert len(ALGORITHMS.builtin) == 11 and len(DATASETS.builtin) == 9 and len(BACKBONES.builtin) == 4\n"
         "print(sorted(m for m in ('torch', 'transformers', 'wfdb', 'mne') if m in sys.modules))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=CHILD_TIMEOUT_S)
     assert done.stdout.strip() == "[]"
 
 

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from fhbench import worker
 from fhbench.federation import run_federation
 from fhbench.io import write_json
 from fhbench.partition import make_partition
+from tests.bounded import CHILD_TIMEOUT_S, wait_until
 from tests.conftest import REPO
 
 TARGET = "fhbench.federation:run_federation"
@@ -104,19 +104,27 @@ def test_killed_job_kills_its_run(tmp_path, warm, demo_organamnist, split, tiny_
         [sys.executable, "-c", f"from fhbench.worker import call; call({TARGET!r}, {worker_json(kwargs)}, log={str(log)!r})"],
         env=dict(os.environ, **{worker.WORKER_ENV: warm.address}, PYTHONPATH=str(REPO / "src")),
     )
-    deadline = time.monotonic() + 600
-    while not (log.exists() and f"round 1/{10**6}" in log.read_text()):
-        assert client.poll() is None and time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
-        time.sleep(0.05)
-    pid = int(re.search(r"fhbench worker: pid (\d+)", log.read_text()).group(1))
-    client.send_signal(signal.SIGKILL)  # what Snakemake does to a cancelled job, or the OOM killer
-    client.wait(timeout=120)
-    deadline = time.monotonic() + 120
-    while Path(f"/proc/{pid}").exists():  # gone, and reaped by the worker
-        assert time.monotonic() < deadline, f"the run (pid {pid}) outlived its job"
-        time.sleep(0.05)
+    try:
+
+        def started() -> bool:
+            assert client.poll() is None, f"the job ended before its run's first round: {log_text(log)}"
+            return f"round 1/{10**6}" in log_text(log)
+
+        wait_until(started, "the run's first round in the worker", seen=lambda: f"Its log: {log_text(log)}")
+        pid = int(re.search(r"fhbench worker: pid (\d+)", log.read_text()).group(1))
+        client.send_signal(signal.SIGKILL)  # what Snakemake does to a cancelled job, or the OOM killer
+        client.wait(timeout=CHILD_TIMEOUT_S)
+    finally:
+        if client.poll() is None:
+            client.kill()
+    # Gone, and reaped by the worker (a bound for a hang, not a speed requirement).
+    wait_until(lambda: not Path(f"/proc/{pid}").exists(), f"the run (pid {pid}) to end with its killed job")
     assert not kwargs["metrics_out"].exists()
     assert warm.process.poll() is None
+
+
+def log_text(log: Path) -> str:
+    return log.read_text()[-3000:] if log.exists() else "(no log yet)"
 
 
 def worker_json(kwargs: dict) -> str:
@@ -143,8 +151,11 @@ def test_worker_ends_with_its_owner(tmp_path):
     try:
         assert Path(started.address).exists()
         owner.kill()
-        owner.wait()
-        started.process.wait(timeout=10)
+        owner.wait(timeout=CHILD_TIMEOUT_S)
+        try:
+            started.process.wait(timeout=CHILD_TIMEOUT_S)  # it polls its owner; a bound for a hang only
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the worker outlived its owner by {CHILD_TIMEOUT_S} s")
         assert not Path(started.address).exists()
     finally:
         started.stop()

@@ -110,7 +110,23 @@ def collect(started: str, inputs: Mapping[str, str | Path], device: object = "cp
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MB (a forked worker child counts its own)."""
+    """Peak resident memory of this process in MB (a forked worker child counts its own).
+
+    On Linux the kernel's high-water mark of this process's own memory (VmHWM): getrusage's
+    ru_maxrss survives exec, so a process spawned by a larger one (a job from a big Snakemake or
+    pytest process) would report its parent's size instead of its own.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return rusage_peak_mb()
+
+
+def rusage_peak_mb() -> float:
+    """getrusage's peak resident memory in MB (where /proc is missing: macOS, BSD)."""
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(kb / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)  # macOS reports bytes
 

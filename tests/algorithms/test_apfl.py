@@ -56,3 +56,27 @@ def test_global_copy_trains_and_is_averaged_personal_part_stays():
     mixed = fed.algorithm.eval_params(0, fed.states[0])
     expected = mix(fed.states[0].extra["v"], w, fed.states[0].extra["alpha"])
     assert all(torch.equal(mixed[k], expected[k]) for k in w)
+
+
+@pytest.mark.parametrize("alpha,ok", [(0.0, True), (1.0, True), (0.25, True), (-0.1, False), (1.5, False)])
+def test_alpha_init_must_lie_in_the_unit_interval(alpha, ok):
+    from fhbench.algorithms import build
+
+    if ok:
+        assert build("apfl", alpha_init=alpha).alpha_init == alpha
+    else:
+        with pytest.raises(ValueError, match="alpha_init"):
+            build("apfl", alpha_init=alpha)
+
+
+def test_alpha_is_clipped_at_both_ends():
+    ends = set()
+    for alpha_lr in (1e6, -1e6):  # a huge step each way: one lands on 0, the other on 1
+        fed = make_federation("apfl", n_clients=1, lr=LR, params={"alpha_lr": alpha_lr})
+        state = fed.states[0]
+        for v in state.extra["v"].values():
+            v.add_(1.0)
+        state.extra["alpha"] = 0.5
+        fed.algorithm.step(state, ClientRound(fed, 0, 1), *train_batch(fed, 0))
+        ends.add(state.extra["alpha"])
+    assert ends == {0.0, 1.0}

@@ -105,3 +105,55 @@ def test_unknown_core_update_is_named():
 
     with pytest.raises(ValueError, match="core_update"):
         build("apple", core_update="adam")
+
+
+def test_loss_schedule_is_exactly_zero_past_its_horizon():
+    # T = decay_fraction · rounds; λ = 0 from t = T on, even where the cosine would not be 0.
+    assert loss_schedule(8, 10, decay_fraction=0.5) == 0.0  # t = 7 > T = 5 (the cosine gives 0.35)
+    assert loss_schedule(2, 1, decay_fraction=0.5) == 0.0  # T = 0.5 < 1: t = 1 is past it exactly
+    assert loss_schedule(1, 1, decay_fraction=0.5) == 1.0
+
+
+def test_relationship_vectors_start_uniform():
+    fed = make_federation("apple", n_clients=4)
+    for state in fed.states:
+        assert torch.equal(state.extra["p"], torch.full((4,), 0.25))
+
+
+def test_p_momentum_step_and_reported_loss_by_hand():
+    """Two momentum steps of p_i: p ← p − p_lr (0.9 b + grad), b the previous step's; the step
+    reports the batch loss plus the proximal term λμ/2 ‖p − 1/N‖² at the p it started from."""
+    fed = make_federation("apple", n_clients=3, lr=LR, rounds=4, params={"p_lr": P_LR, "mu": MU, "decay_fraction": 0.5})
+    fed.run_round(1)
+    state = fed.states[0]
+    state.extra["p"] = torch.tensor([0.5, 0.2, 0.4])
+    x, y = train_batch(fed, 0)
+    trainer, buffers, previous = ClientRound(fed, 0, 2), {}, None
+    lam = (math.cos(math.pi * 1 / 2) + 1) / 2  # t = 1, T = 0.5 · 4 = 2
+    assert loss_schedule(2, 4, 0.5) == pytest.approx(lam)
+    for _ in range(2):
+        p = state.extra["p"].clone()
+        cores = {0: snapshot(state.params), **state.extra["cores"]}
+        mixed = {k: sum(p[j].item() * cores[j][k] for j in range(3)) for k in cores[0]}
+        loss, g = fed.shared.loss_and_grads(mixed, x, y)
+        grad_p = torch.tensor([sum((g[k] * cores[j][k]).sum().item() for k in g) for j in range(3)]) + lam * MU * (p - 1 / 3)
+        grad_p = grad_p if previous is None else 0.9 * previous + grad_p
+        reported = fed.algorithm.step(0, state, trainer, x, y, buffers)
+        torch.testing.assert_close(state.extra["p"], p - P_LR * grad_p, rtol=1e-5, atol=1e-6)
+        assert reported == pytest.approx(float(loss) + 0.5 * lam * MU * float(((p - 1 / 3) ** 2).sum()), rel=1e-6)
+        previous = grad_p
+
+
+def test_momentum_carries_across_a_rounds_batches_and_restarts_each_round():
+    fed = make_federation("apple", n_clients=2, batch_size=4, rounds=3)  # 12 rows: 3 batches a round
+    seen, step = [], fed.algorithm.step
+    fed.algorithm.step = lambda *args: seen.append(args[-1]) or step(*args)
+    for round_ in (1, 2):
+        fed.algorithm.local_update(0, fed.states[0], ClientRound(fed, 0, round_))
+    assert len(seen) == 6 and all(isinstance(b, dict) for b in seen)
+    assert seen[0] is seen[1] is seen[2] and seen[3] is seen[4] is seen[5] and seen[0] is not seen[3]
+    assert "p" in seen[0] and set(fed.states[0].params) <= set(seen[0])  # every core tensor and p have a buffer
+    fed.algorithm.step = step
+    state = fed.states[1]
+    fed.algorithm.step(1, state, ClientRound(fed, 1, 1), *train_batch(fed, 1))  # without buffers: a fresh start
+    assert torch.isfinite(state.extra["p"]).all()

@@ -50,6 +50,44 @@ def run(tmp_path, name, config, demo_organamnist, split_path, tiny_vit_dir):
     return status, pd.read_csv(out), json.loads((out.parent / "run.json").read_text())
 
 
+# What each algorithm sends per client and round (docs/algorithms.md), up and down, in tensor
+# groups: A, B = the LoRA matrices, H = the trained head. SCAFFOLD adds its control variate (the
+# same size) both ways; APPLE downloads the other N - 1 = 3 clients' cores.
+SENT = {
+    "fedavg": ("ABH", "ABH"),
+    "fedprox": ("ABH", "ABH"),
+    "apfl": ("ABH", "ABH"),
+    "fedala": ("ABH", "ABH"),
+    "scaffold": ("ABH" * 2, "ABH" * 2),
+    "apple": ("ABH", "ABH" * (N_CLIENTS - 1)),
+    "epfl": ("AB", "A"),
+    "fedsa_lora": ("A", "A"),
+    "ffa_lora": ("BH", "BH"),
+    "local": ("", ""),
+    "centralized": ("", ""),
+}
+
+
+def documented_bytes(algorithm: str, model_dir) -> dict[str, set[int]]:
+    """The bytes each client sends and receives every round, from a separately loaded, LoRA-wrapped
+    tiny ViT (11 classes) and the table above; float32, 4 bytes a number."""
+    from fhbench.models import LoraSpec, get_backbone, wrap_with_lora
+
+    assert algorithm in SENT, f"{algorithm}: add what it sends to SENT (docs/algorithms.md)"
+    backbone = get_backbone("vit")
+    model = wrap_with_lora(backbone.load(model_dir, n_classes=11), backbone, LoraSpec(**run_config(algorithm)["lora"]))
+    trained = [(n, p.numel()) for n, p in model.named_parameters() if p.requires_grad]
+    size = {"A": 0, "B": 0, "H": 0}
+    for name, count in trained:
+        size["A" if "lora_A" in name else "B" if "lora_B" in name else "H"] += count
+    up, down = (4 * sum(size[g] for g in groups) for groups in SENT[algorithm])
+    return {"upload_bytes": {up}, "download_bytes": {down}}
+
+
+def sent_bytes(comm: pd.DataFrame) -> dict[str, set[int]]:
+    return {metric: set(rows["value"].astype(int)) for metric, rows in comm.groupby("metric")}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", sorted(ALGORITHMS.builtin))
 def test_two_rounds_end_to_end_and_repeatable(algorithm, tmp_path, demo_organamnist, split_path, tiny_vit_dir):
@@ -64,6 +102,7 @@ def test_two_rounds_end_to_end_and_repeatable(algorithm, tmp_path, demo_organamn
     assert first[first.split == "train"]["value"].notna().all()
     comm = first[first.split == "comm"]
     assert len(comm) == 2 * 2 * N_CLIENTS  # upload and download, per client and round
+    assert sent_bytes(comm) == documented_bytes(algorithm, tiny_vit_dir)
     _, second, _ = run(tmp_path, "b", run_config(algorithm), demo_organamnist, split_path, tiny_vit_dir)
     pd.testing.assert_frame_equal(first, second)  # same seed, same metrics, bit for bit
 

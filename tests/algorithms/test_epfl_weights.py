@@ -42,3 +42,14 @@ def test_identical_b_matrices_do_not_divide_by_zero():
 
 def test_single_client_keeps_itself():
     assert similarity_weights([[torch.ones(2)]]).tolist() == [[1.0]]
+
+
+def test_defaults_are_all_layers_and_self_weight_one_half():
+    from fhbench.algorithms.epfl import b_distances, uniform_weights, weights_from_distances
+
+    b = [[torch.zeros(2, 2), torch.zeros(2, 2)], [torch.ones(2, 2), torch.zeros(2, 2)], [torch.zeros(2, 2), torch.ones(2, 2)]]
+    d = b_distances(b)
+    assert torch.equal(d, b_distances(b, "all")) and not torch.equal(d, b_distances(b, "first_half"))
+    assert d.dtype == torch.float64 and d[0, 1] == 1.0  # mean of ‖1‖_F = 2 and 0 over the two layers
+    assert torch.equal(torch.diagonal(weights_from_distances(d)), torch.full((3,), 0.5))
+    assert torch.equal(torch.diagonal(uniform_weights(3)), torch.full((3,), 0.5))

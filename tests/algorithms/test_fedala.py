@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from fhbench.federation import ClientRound
@@ -99,3 +100,63 @@ def test_layers_on_real_backbone_names():
         "classifier.modules_to_save.default.out_proj.bias",
     )
     assert layer_groups(roberta_head) == [roberta_head[:2], roberta_head[2:]]
+
+
+def test_layer_key_is_the_module_path_up_to_the_first_lora():
+    from fhbench.algorithms.fedala import layer_key
+
+    assert (
+        layer_key("vit.encoder.layer.1.attention.attention.query.lora_A.default.weight") == "vit.encoder.layer.1.attention.attention.query"
+    )
+    assert layer_key("blocks.0.lora_B") == "blocks.0" and layer_key("lora_A.default.weight") == ""
+    assert layer_key("convX.lora_A.default.weight") == "convX"  # only the dot before lora_ goes
+    assert layer_key("adapter.lora_mix.lora_A.weight") == "adapter"  # the first lora_ starts the LoRA part
+    assert layer_key("classifier.modules_to_save.default.bias") == "classifier.modules_to_save.default"
+    assert layer_key("scale") == "scale"
+
+
+@pytest.mark.parametrize("fraction,ok", [(1.0, True), (0.5, True), (0.0, False), (1.5, False)])
+def test_data_fraction_must_lie_in_the_unit_interval(fraction, ok):
+    from fhbench.algorithms import build
+
+    if ok:
+        assert build("fedala", data_fraction=fraction).data_fraction == fraction
+    else:
+        with pytest.raises(ValueError, match="data_fraction"):
+            build("fedala", data_fraction=fraction)
+
+
+def test_training_adapts_only_once_a_global_model_was_received():
+    fed = make_federation("fedala", n_clients=2, rounds=3)
+    state = fed.states[0]
+    adapted, adapt = [], fed.algorithm.adapt
+    fed.algorithm.adapt = lambda st, trainer: adapted.append(st) or adapt(st, trainer)
+    assert fed.algorithm.received_params(0, state) is state.params  # nothing received yet
+    fed.algorithm.local_update(0, state, ClientRound(fed, 0, 1))
+    assert adapted == []  # round 1: no global model to mix in
+    fed.run_round(1)
+    assert fed.algorithm.received_params(0, state) is state.extra["global"]  # the server's model, not θ_i
+    assert any(not torch.equal(state.extra["global"][k], state.params[k]) for k in state.params)
+    adapted.clear()
+    fed.algorithm.local_update(0, state, ClientRound(fed, 0, 2))
+    assert adapted == [state]
+
+
+def test_weight_learning_reads_its_data_fraction_and_keeps_weights_in_the_unit_interval():
+    fed = make_federation("fedala", n_clients=2, rounds=3, params={"data_fraction": 0.5, "eta": 1e6})
+    fed.run_round(1)
+    fractions, batches = [], ClientRound.batches
+
+    def spy(self, split="train", fraction=1.0):
+        fractions.append((split, fraction))
+        return batches(self, split, fraction=fraction)
+
+    ClientRound.batches = spy
+    try:
+        fed.algorithm.adapt(fed.states[0], ClientRound(fed, 0, 2))
+    finally:
+        ClientRound.batches = batches
+    assert fractions and set(fractions) == {("train", 0.5)}
+    weights = fed.states[0].extra["weights"]
+    values = torch.cat([w.flatten() for w in weights.values()])
+    assert values.min() == 0.0 and values.max() <= 1.0  # a huge step is clamped at both ends

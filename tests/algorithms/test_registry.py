@@ -80,3 +80,14 @@ def test_bad_hyperparameter_fails_naming_the_key(name, key, value):
 def test_unknown_hyperparameter_at_build_names_it():
     with pytest.raises(TypeError, match="algorithms.fedprox: unknown hyperparameter"):
         build("fedprox", mu=0.1, nu=2)
+
+
+def test_hyperparameters_are_the_dataclass_fields():
+    from fhbench.algorithms.base import Algorithm
+
+    assert ALGORITHMS["epfl"].hyperparameters() == ["self_weight", "layers", "weights", "share"]
+
+    class Plain(Algorithm):  # not a dataclass: no hyperparameters (fields() would raise)
+        pass
+
+    assert Plain.hyperparameters() == []

@@ -37,9 +37,26 @@ def test_round_matches_hand_computed_control_variates_and_server_step():
     # Round 2: the local steps use the correction −c_i + c.
     state = fed.states[0]
     expected = two_steps(fed, 0, x1, state.extra["c_i"], state.extra["c"])
-    fed.algorithm.local_update(0, state, ClientRound(fed, 0, 2))
+    c_i, c = snapshot(state.extra["c_i"]), snapshot(state.extra["c"])
+    trainer = ClientRound(fed, 0, 2)
+    trainer.steps = 5  # steps counted before this update (another round's) do not count as its K
+    fed.algorithm.local_update(0, state, trainer)
     for k in x0:
         torch.testing.assert_close(state.params[k], expected[k], rtol=1e-5, atol=1e-6)
+        # Option II with c and c_i both non-zero now: c_i⁺ = c_i − c + (x − y) / (K lr), K = 2.
+        c_i_plus = c_i[k] - c[k] + (x1[k] - expected[k]) / (2 * LR)
+        torch.testing.assert_close(state.extra["c_i"][k], c_i_plus, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(state.extra["delta_c"][k], c_i_plus - c_i[k], rtol=1e-4, atol=1e-5)
+
+
+def test_one_local_step_updates_the_control_variate():
+    # K = 1 (one full batch, one epoch): c_i⁺ = (x − y) / lr from c = c_i = 0.
+    fed = make_federation("scaffold", n_clients=2, batch_size=64, local_epochs=1, lr=LR)
+    x0 = snapshot(fed.states[0].params)
+    g = full_grad(fed, x0, 0)
+    fed.algorithm.local_update(0, fed.states[0], ClientRound(fed, 0, 1))
+    for k in x0:
+        torch.testing.assert_close(fed.states[0].extra["c_i"][k], g[k], rtol=1e-4, atol=1e-5)  # (x − (x − lr g)) / lr
 
 
 def test_model_and_control_variate_travel_both_ways():

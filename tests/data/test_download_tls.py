@@ -6,8 +6,9 @@ import pytest
 
 from fhbench.data import get_dataset
 from fhbench.data.download import DownloadError, RemoteFile, fetch
+from tests.conftest import require_module
 
-pytest.importorskip("cryptography")
+require_module("cryptography", "it makes the TLS tests' certificates")
 
 
 @pytest.fixture

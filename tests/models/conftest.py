@@ -62,7 +62,10 @@ def federate(
     }
     status = run_federation(config, prepared, split, model_dir, tmp_path / "metrics.csv")
     assert status == "completed"
-    return pd.read_csv(tmp_path / "metrics.csv")
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    # what check_federated_metrics needs to recompute sizes and bytes apart from the run
+    metrics.attrs["run"] = {"split": split, "architecture": architecture, "model_dir": model_dir, "config": config, "labels": labels}
+    return metrics
 
 
 def check_federated_metrics(metrics: pd.DataFrame, n_clients: int = 3) -> None:
@@ -74,6 +77,34 @@ def check_federated_metrics(metrics: pd.DataFrame, n_clients: int = 3) -> None:
     assert set(scored["client"]) == set(range(n_clients)) and scored["value"].between(0, 1).all()
     up = metrics[metrics.metric == "upload_bytes"]["value"]
     assert (up > 0).all()
+    if "run" in metrics.attrs:
+        check_scores_and_bytes(metrics, **metrics.attrs["run"])
+
+
+# What each algorithm sends per client and round, in tensor groups (docs/algorithms.md):
+# A, B = the LoRA matrices, H = the trained head; float32, 4 bytes a number.
+SENT = {"epfl": ("AB", "A"), "fedavg": ("ABH", "ABH")}
+
+
+def check_scores_and_bytes(metrics: pd.DataFrame, split: Path, architecture: str, model_dir: Path, config: dict, labels) -> None:
+    """Scores are fractions of each client's own val/test rows; bytes are the tensors the algorithm
+    sends, counted on a separately loaded, LoRA-wrapped copy of the model."""
+    import json
+
+    from fhbench.models import LoraSpec, get_backbone, wrap_with_lora
+
+    clients = json.loads(split.read_text())["clients"]
+    for (client, part), rows in metrics[(metrics.metric == "accuracy") & metrics.split.isin(["val", "test"])].groupby(["client", "split"]):
+        n = len(clients[client][part])
+        assert n > 0 and np.allclose(rows["value"] * n, np.round(rows["value"] * n), atol=1e-6), (client, part, n, rows["value"].tolist())
+    backbone = get_backbone(architecture)
+    model = wrap_with_lora(backbone.load(model_dir, n_classes=int(np.max(labels)) + 1), backbone, LoraSpec(**config["lora"]))
+    a, b = lora_counts(model)
+    size = {"A": a, "B": b, "H": sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and "lora_" not in n)}
+    up, down = (4 * sum(size[g] for g in groups) for groups in SENT[config["algorithm"]])
+    comm = metrics[metrics.split == "comm"].pivot_table(index=["round", "client"], columns="metric", values="value")
+    assert len(comm) == 2 * len(clients)
+    assert (comm["upload_bytes"] == up).all() and (comm["download_bytes"] == down).all(), (up, down, comm)
 
 
 @pytest.fixture

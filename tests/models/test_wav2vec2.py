@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -36,9 +38,13 @@ def test_real_wav2vec2_base_lora_counts_match_protocol():
     backbone = get_backbone("wav2vec2")
     model = wrap_with_lora(backbone.build_meta(4), backbone, LoraSpec(8, 16, 0.01))
     assert lora_counts(model) == (147_456, 147_456)  # docs/protocol.md §3: 294,912 in all
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad and "lora_" not in n}
-    # The whole head is trained (the published audio code left it frozen).
-    assert any("projector" in n for n in trainable) and any("classifier" in n for n in trainable)
+    trainable = {n: p.numel() for n, p in model.named_parameters() if p.requires_grad and "lora_" not in n}
+    # The whole head is trained (the published audio code left it frozen): both of its layers,
+    # weights and biases, and nothing else besides LoRA; wav2vec2-base's head for 4 classes has
+    # 768·256 + 256 (projector) + 256·4 + 4 (classifier) = 197,892 parameters.
+    head = sorted(re.sub(r"^.*\.(\w+)\.modules_to_save\.default\.(\w+)$", r"\1.\2", n) for n in trainable)
+    assert head == ["classifier.bias", "classifier.weight", "projector.bias", "projector.weight"]
+    assert sum(trainable.values()) == 768 * 256 + 256 + 256 * 4 + 4 == 197_892
     assert real_config().hidden_size == 768 and real_config().num_hidden_layers == 12
 
 

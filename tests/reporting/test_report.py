@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from fhbench.reporting.report import (
     EXPERIMENT_KINDS,
@@ -136,8 +137,28 @@ def test_build_report_sections(metrics, tmp_path):
     assert "| heterogeneity | partitions | 6 |" in text
 
 
-def test_every_kind_has_a_finding():
-    assert set(EXPERIMENT_KINDS) == {"main", "variants", "partitions", "communication", "planted", "splits"}
+# Per experiment kind: its runs, extra spec keys, and a phrase of its finding computed by hand from
+# score() above (e.g. epfl's mean over seeds 0 and 1 is 0.6 + 0.2 + 0.005 = 80.5%).
+KIND_CASES = {
+    "main": (MAIN, {}, "epfl scores highest (80.5%), 20.0 points above fedavg (60.5%)"),
+    "variants": (LAYERS, {}, "variant second_half scores highest (81.0%)"),
+    "partitions": (HET, {"compare": ["epfl", "fedavg"]}, "+10.0 points at α=0.1, +5.0 points at α=1, +2.0 points at α=10"),
+    "communication": (RANK, {}, "epfl with rank4 sends 0.00 MB per run for 80.0%, with default 0.00 MB (2.0×)"),
+    "planted": (MAIN, {"compare": ["fedavg"]}, "epfl (80.5%) beats fedavg (60.5%): +20.0 points"),
+    # dir0.1 against dir1: epfl 0.6 + 0.10 → 0.6 + 0.05 (-5.0 points), fedavg 0.6 on both.
+    "splits": (HET, {"partitions": ["dir0.1", "dir1"]}, "dir0.1 → dir1 (points): epfl -5.0, fedavg +0.0"),
+}
+
+
+def test_every_kind_has_a_finding(metrics):
+    # A new kind needs its case here: a kind whose finding is missing or wrong must fail.
+    assert set(EXPERIMENT_KINDS) == set(KIND_CASES)
+    experiments = {kind: spec(kind, kind, runs, **extra) for kind, (runs, extra, _) in KIND_CASES.items()}
+    text = build_report(metrics, experiments, {}, ALPHAS, [], headline="none")
+    findings = text.split("## Findings\n")[1].split("\n## ")[0]
+    for kind, (_, _, phrase) in KIND_CASES.items():
+        line = next(line for line in findings.splitlines() if line.startswith(f"- **{kind.title()}** (`{kind}`"))
+        assert phrase in line, (kind, line)
 
 
 def test_deviations_file_of_the_repository(repo):
@@ -159,7 +180,16 @@ def test_write_report(metrics, tmp_path, repo):
     write_report(
         out, [path], repo / "report" / "deviations.yaml", experiments={"main": spec("main", "main", MAIN)}, figures={}, alphas=ALPHAS
     )
-    assert out.read_text().startswith("# FHBench reproduction report")
+    text = out.read_text()
+    assert text.startswith("# FHBench reproduction report")
+    # The whole report, not its first line: the run table, the headline numbers, the finding, and
+    # every entry of the deviations file (read here with yaml, apart from load_deviations).
+    assert "| main | main | 4 | ds | fhbench | epfl, fedavg | default | 2 |" in text
+    assert "**80.50 ± 0.71**" in text and "60.50 ± 0.71" in text  # seeds 0 and 1: 0.80, 0.81 and 0.60, 0.61
+    assert "epfl scores highest (80.5%)" in text
+    deviations = yaml.safe_load((repo / "report" / "deviations.yaml").read_text())
+    table = text.split("| published code | this reproduction | why |\n|---|---|---|\n")[1]
+    assert table.splitlines() == [f"| {d['published']} | {d['here']} | {d['why']} |" for d in deviations]
 
 
 def test_report_opens_with_provenance_and_a_demo_warning(metrics, tmp_path, repo):

@@ -115,10 +115,61 @@ def test_write_accuracy_table_writes_every_format(tmp_path):
         frame.to_csv(paths[-1], index=False)
     out = {ext: tmp_path / "tables" / f"main_accuracy.{ext}" for ext in ("csv", "md", "tex", "html")}
     write_accuracy_table(paths, out["csv"], out["md"], out["tex"], out["html"], title="Main", spec={"name": "main"})
+    # Every format holds the same cells, computed by hand from score(): epfl on img1 scores 0.80 and
+    # 0.82 over seeds 0 and 1 (81.00 ± 1.41, std with ddof 1), img2 0.90/0.92, snd 0.60/0.62; the
+    # last column (no modality given: one group, "other avg") is the mean of the three; fedavg is 20 points lower everywhere.
+    cells = {
+        "epfl": ["81.00 ± 1.41", "91.00 ± 1.41", "61.00 ± 1.41", "77.67 ± 1.41"],
+        "fedavg": ["61.00 ± 1.41", "71.00 ± 1.41", "41.00 ± 1.41", "57.67 ± 1.41"],
+    }
     csv = pd.read_csv(out["csv"])
     assert {"modality", "dataset", "method", "mean", "std", "n_seeds", "best"} <= set(csv.columns)
-    assert "\\begin{tabular}" in out["tex"].read_text()
-    assert out["md"].read_text().startswith("# Main")
+    epfl_img1 = csv[(csv.method == "epfl") & (csv.column == "img1")].iloc[0]
+    assert (
+        epfl_img1["mean"] == pytest.approx(0.81) and epfl_img1["std"] == pytest.approx(np.std([0.80, 0.82], ddof=1)) and epfl_img1["best"]
+    )
+    md = out["md"].read_text()
+    assert md.startswith("# Main")
+    assert "| epfl | " + " | ".join(f"**{c}**" for c in cells["epfl"]) + " |" in md
+    assert "| fedavg | " + " | ".join(cells["fedavg"]) + " |" in md
+    tex = out["tex"].read_text()
+    assert "\\begin{tabular}" in tex and "\\label{tab:main_accuracy}" in tex
+    assert "fedavg & " + " & ".join(c.replace("±", "$\\pm$") for c in cells["fedavg"]) + " \\\\" in tex
+    assert html_rows(out["html"].read_text()) == {method: [method, *row] for method, row in cells.items()}
+    assert "<title>Main</title>" in out["html"].read_text()
+
+
+def html_rows(page: str) -> dict[str, list[str]]:
+    """The body rows of the page's results table, read with the standard library's HTML parser."""
+    from html.parser import HTMLParser
+
+    class Rows(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.in_body, self.cell = [], False, None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tbody":
+                self.in_body = True
+            elif self.in_body and tag == "tr":
+                self.rows.append([])
+            elif self.in_body and tag in ("th", "td"):
+                self.cell = ""
+
+        def handle_endtag(self, tag):
+            if tag == "tbody":
+                self.in_body = False
+            elif self.in_body and tag in ("th", "td"):
+                self.rows[-1].append(self.cell.strip())
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+
+    parser = Rows()
+    parser.feed(page)
+    return {row[0]: row for row in parser.rows}
 
 
 def test_a_single_seed_shows_no_std():
