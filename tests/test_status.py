@@ -30,7 +30,7 @@ def config() -> dict:
     demo["experiments"] = {
         # without the reference rows (local, centralized): two methods, two seeds
         "main": {k: v for k, v in demo["experiments"]["main"].items() if k != "references"}
-        | dict(datasets=["organamnist"], algorithms=["fedavg", "epfl"]),
+        | dict(datasets=["organamnist"], algorithms=["fedavg", "epfl"], seeds=[0, 1]),
         "rank": {k: v for k, v in demo["experiments"]["rank"].items() if k != "references"}
         | dict(algorithms=["epfl"], variants=["default", "rank4"]),
     }

@@ -64,7 +64,7 @@ def built(tmp_path_factory):
     repo, _ = prepare(root / "repo")
     config = yaml.safe_load((repo / "config" / "demo.yaml").read_text())
     config["experiments"] = {
-        "main": dict(config["experiments"]["main"], metrics=["accuracy"], datasets=["organamnist"]),
+        "main": dict(config["experiments"]["main"], metrics=["accuracy"], datasets=["organamnist"], seeds=[0, 1]),
         "heterogeneity": config["experiments"]["heterogeneity"],
     }
     config["figures"] = {name: config["figures"][name] for name in ("convergence", "heterogeneity_sweep")}

@@ -64,7 +64,7 @@ def test_status_of_a_grid_mid_run_and_at_the_end(tmp_path):
     config["partitions"] = {"fhbench": dict(config["partitions"]["fhbench"], n_clients=6)}
     config["backbones"] = {"vit_tiny": config["backbones"]["vit_tiny"]}
     main = {k: v for k, v in config["experiments"]["main"].items() if k != "references"}  # two methods, two seeds
-    config["experiments"] = {"main": main | dict(datasets=["organamnist"], metrics=["accuracy"])}
+    config["experiments"] = {"main": main | dict(datasets=["organamnist"], metrics=["accuracy"], seeds=[0, 1])}
     config["figures"] = {"convergence": config["figures"]["convergence"]}
     config.pop("tuning", None)  # its tuned experiment is cut too
     config["training"]["rounds"] = ROUNDS
