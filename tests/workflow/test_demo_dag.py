@@ -50,7 +50,9 @@ def demo_slice(work) -> str:
     config = yaml.safe_load((work / "config/demo.yaml").read_text())
     config["datasets"] = {"organamnist": config["datasets"]["organamnist"]}
     config["backbones"] = {"vit_tiny": config["backbones"]["vit_tiny"]}
-    config["experiments"] = {"main": dict(config["experiments"]["main"], datasets=["organamnist"], algorithms=["fedavg", "epfl"], seeds=[0, 1])}
+    config["experiments"] = {
+        "main": dict(config["experiments"]["main"], datasets=["organamnist"], algorithms=["fedavg", "epfl"], seeds=[0, 1])
+    }
     config["figures"] = {k: v for k, v in config["figures"].items() if v["experiment"] == "main"}
     config.pop("tuning", None)  # its tuned experiment is cut too
     config["training"]["rounds"] = 6
