@@ -29,7 +29,9 @@ from fhbench.reporting.tables import seed_scores
 
 def centralized_margin(metrics: pd.DataFrame, priors: pd.DataFrame, reference: str = "centralized") -> pd.DataFrame:
     """Per (dataset, partition): mean protocol score (over seeds) of ``reference``, both priors and
-    the margin ``reference − global prior`` (fractions, not percent)."""
+    the margin ``reference − global prior`` (fractions, not percent). Only the (dataset, partition)
+    pairs ``metrics`` has runs of: the priors of other splits are left out."""
+    priors = priors.merge(metrics[["dataset", "partition"]].drop_duplicates(), on=["dataset", "partition"], how="inner")
     scores = seed_scores(pd.concat([metrics, priors], ignore_index=True))
     cell = scores.groupby(["dataset", "partition", "algorithm"])["score"].mean().unstack("algorithm")
     out = pd.DataFrame(index=cell.index)
@@ -96,7 +98,11 @@ EQUAL_BY_DEFINITION: dict[frozenset, str] = {
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
+    return f"{100 * x:.1f}%" if np.isfinite(x) else "not run"
+
+
+def _points(x: float) -> str:
+    return f"{100 * x:+.1f} points" if np.isfinite(x) else "–"
 
 
 def learning_section(
@@ -123,7 +129,7 @@ def learning_section(
         for _, row in margins.iterrows():
             lines.append(
                 f"| {row['dataset']}/{row['partition']} | {_pct(row['centralized'])} | {_pct(row['global prior'])} | "
-                f"{_pct(row['local prior'])} | {100 * row['margin']:+.1f} points |"
+                f"{_pct(row['local prior'])} | {_points(row['margin'])} |"
             )
         lines.append("")
     if {"epfl", "local"} <= set(metrics["algorithm"]):
