@@ -41,7 +41,7 @@ def test_experiment_runs_cross_the_lists_and_honour_seed_overrides(demo):
     main = grid.experiment_runs(demo, "main")
     exp = demo["experiments"]["main"]
     methods = exp["algorithms"] + exp.get("references", [])  # reference rows (local, centralized) run too
-    assert len(main) == len(exp["datasets"]) * len(methods) * len(demo["seeds"])
+    assert len(main) == len(exp["datasets"]) * len(methods) * len(exp.get("seeds", demo["seeds"]))
     assert {k.algorithm for k in main} == set(methods)
     # runs shared by several experiments are run once
     all_runs = grid.all_runs(demo)

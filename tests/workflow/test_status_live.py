@@ -106,7 +106,7 @@ def test_status_of_a_grid_mid_run_and_at_the_end(tmp_path):
         # Stopped as a crash or a preemption would stop it: Snakemake, its jobs and the warm worker
         # at once (on Ctrl-C Snakemake would wait for the endless run); the lock it leaves is removed.
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        proc.wait(timeout=HANG_GUARD_S)
     unlock = [sys.executable, "-m", "snakemake", "--unlock", "--cores", "1", "--configfile", "config/live.yaml"]
     assert subprocess.run(unlock, cwd=work, env=env, capture_output=True, timeout=HANG_GUARD_S).returncode == 0
     assert mid is not None, (tmp_path / "snakemake.out").read_text()[-3000:]

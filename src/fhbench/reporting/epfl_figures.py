@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fhbench.metrics import RUN_KEYS
-from fhbench.reporting.figures import NothingToPlot, _figure_legend, _finish, _label_axes, _panels
+from fhbench.reporting.figure_layout import NothingToPlot, _figure_legend, _finish, _label_axes, _panels
 from fhbench.reporting.tables import method_label
 
 if TYPE_CHECKING:

@@ -8,7 +8,6 @@ matplotlib is imported inside the functions (Agg backend) so importing the regis
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -17,6 +16,7 @@ import pandas as pd
 
 from fhbench.io import atomic_path
 from fhbench.metrics import RUN_KEYS, at_eval_point
+from fhbench.reporting.figure_layout import NothingToPlot, _figure_legend, _finish, _label_axes, _panels, _pyplot
 from fhbench.reporting.tables import method_label, seed_scores
 from fhbench.reporting.unseen import unseen_table
 from fhbench.reporting.worst_off import size_scores
@@ -25,53 +25,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-class NothingToPlot(ValueError):
-    """The runs hold no rows a figure draws (every run diverged before its first evaluation)."""
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _panels(n: int, width: float = 4.2, height: float = 3.2, layout: str = "constrained"):
-    """A grid of ``n`` axes (at most 3 per row); unused axes are hidden. Constrained layout keeps
-    the figure title, panel titles, outside legends and colour bars from overlapping."""
-    plt = _pyplot()
-    cols = min(3, max(1, n))
-    rows = math.ceil(max(1, n) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, layout=layout)
-    flat = list(axes.ravel())
-    for ax in flat[n:]:
-        ax.set_visible(False)
-    return fig, flat[:n]
-
-
 def _methods(frame: pd.DataFrame) -> pd.Series:
     return pd.Series([method_label(a, v) for a, v in zip(frame["algorithm"], frame["variant"])], index=frame.index)
-
-
-def _finish(fig, title: str):
-    """The figure title above the panels (constrained layout places it clear of the panel titles)."""
-    if title:
-        fig.suptitle(title, fontsize=11)
-    return fig
-
-
-def _figure_legend(fig, axes) -> None:
-    """One legend for the whole figure, under the panels, instead of one per panel that may hide data."""
-    entries: dict[str, object] = {}
-    for ax in axes:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            entries.setdefault(label, handle)
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()
-    if entries:
-        fig.legend(list(entries.values()), list(entries), loc="outside lower center", ncol=min(6, len(entries)), frameon=False)
 
 
 def _seed_note(n_seeds: pd.Series) -> str:
@@ -109,21 +64,6 @@ def _local_reference(ax, points: pd.DataFrame, x: str | None = None) -> pd.DataF
             line = local.sort_values(x)
             ax.plot(line[x], 100 * line["mean"], color="0.4", ls="--", lw=1.2, marker="s", ms=3, label="local (reference)")
     return points[points["algorithm"] != "local"]
-
-
-def _label_axes(
-    ax, title: str, xlabel: str, ylabel: str = "test accuracy (%)", grid_axis: str = "both", legend_outside: bool = False
-) -> None:
-    """The styling every panel shares: title, axis labels, a light grid and a small legend
-    (below the panel when ``legend_outside``, so it never hides a point)."""
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3, axis=grid_axis)
-    if legend_outside:
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
-    else:
-        ax.legend(fontsize=7)
 
 
 def _require(metrics: pd.DataFrame, split: str, metric: str) -> pd.DataFrame:
