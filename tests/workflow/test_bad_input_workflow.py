@@ -111,6 +111,8 @@ def test_bad_model_folder_fails_once_with_the_line_at_the_end_of_the_log(workdir
     target = key.metrics
     done = snakemake(workdir, "--cores", "1", target, "--configfile", config)
     assert done.returncode != 0
+    # The run reads the demo backbone pretrained from that folder, which keeps its sizes.
+    model_dir = grid.run_model_dir(cfg, "organamnist")
     log = (workdir / key.log).read_text()
     lines = log.rstrip().splitlines()
     assert lines[-1].startswith(f"fhbench: error: {model_dir}/config.json: hidden_size is 16")
