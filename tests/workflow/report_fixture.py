@@ -40,9 +40,15 @@ def bytes_per_client(algorithm, variant):
 def prepare(dest: Path, configfile: str = "config/demo.yaml") -> tuple[Path, dict]:
     repo = copy_repo(dest)
     config = validate_config(yaml.safe_load((repo / configfile).read_text()))
+    write_runs(repo, config)
+    return repo, config
+
+
+def write_runs(repo: Path, config: dict) -> None:
+    """Hand-made outputs of every run of ``config`` (and its splits' priors), as the workflow writes them."""
     for key in grid.all_runs(config):
         out = repo / key.directory
-        out.mkdir(parents=True)
+        out.mkdir(parents=True, exist_ok=True)
         tidy_metrics(
             [(key.dataset, key.partition, key.algorithm, key.variant, key.seed)],
             score,
@@ -67,7 +73,6 @@ def prepare(dest: Path, configfile: str = "config/demo.yaml") -> tuple[Path, dic
             for point in EVAL_POINTS[:1]
         ]
         pd.DataFrame(rows, columns=FILE_COLUMNS).to_csv(path, index=False)
-    return repo, config
 
 
 def snakemake(repo: Path, *args: str, configfile: str = "config/demo.yaml", timeout: int = 900) -> subprocess.CompletedProcess:

@@ -24,7 +24,7 @@ from fhbench import grid
 from fhbench.config import validate_config
 from fhbench.reporting.priors import PRIORS
 from tests.conftest import REPO
-from tests.workflow.report_fixture import prepare, snakemake
+from tests.workflow.report_fixture import prepare, snakemake, write_runs
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -71,6 +71,7 @@ def built(tmp_path_factory):
     config.pop("tuning", None)  # its tuned experiment is cut too
     (repo / "config" / "report_test.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
     config = validate_config(config)
+    write_runs(repo, config)  # the runs of main's second seed too
     snakemake(repo, *grid.final_targets(config), configfile="config/report_test.yaml")
     # The report of the result targets (the data tables and split figures need the raw data).
     snakemake(repo, "--report", "report.html", *grid.final_targets(config), configfile="config/report_test.yaml")
