@@ -531,6 +531,9 @@ def build_report(
         from fhbench.reporting.learning import learning_section
 
         lines += learning_section(per_experiment, experiments, priors, headline)
+        from fhbench.reporting.ties import ties_section
+
+        lines += ties_section(per_experiment[headline], spec)
         lines += eval_point_section(per_experiment[headline], spec)
         lines += mixing_section(per_experiment[headline], mixing, spec)
     lines += selection_report(metrics, experiments, select_runs, headline)
