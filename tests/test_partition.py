@@ -7,7 +7,17 @@ import math
 import numpy as np
 import pytest
 
-from fhbench.partition import SCHEMES, balanced_client_split, largest_remainder_counts, make_partition, stratified_client_split
+from fhbench.errors import InputError
+from fhbench.partition import (
+    SCHEMES,
+    Partition,
+    _finish,
+    _label_summary,
+    balanced_client_split,
+    largest_remainder_counts,
+    make_partition,
+    stratified_client_split,
+)
 
 
 def reference_fhbench(labels, n_clients, alpha, datapercent, seed, workers=2):
@@ -172,3 +182,75 @@ def test_published_cut_misses_test_parts_that_the_balanced_cut_reaches():
     train, test, val = balanced_client_split(np.arange(13), labels)
     assert sorted(labels[train].tolist()) == [0, 0, 0, 0, 1] and sorted(labels[test].tolist()) == [0, 0, 0, 1]
     assert sorted(labels[val].tolist()) == [0, 0, 0, 1]
+
+
+def test_make_partition_defaults_are_the_published_setting():
+    """Called with labels only, make_partition is the published fhbench split: 20 clients, alpha 0.1, seed 2025."""
+    labels = np.random.default_rng(3).integers(0, 5, size=1000)
+    part = make_partition(labels)
+    assert part.scheme == "fhbench"
+    assert part.params == {"n_clients": 20, "alpha": 0.1, "datapercent": 1.0, "seed": 2025}
+    expected = reference_fhbench(labels, 20, 0.1, 1.0, 2025)
+    assert [{s: c[s] for s in ("train", "val", "test")} for c in part.clients] == expected
+
+
+@pytest.mark.parametrize("n_clients,alpha,seed", [(7, 0.05, 0), (5, 0.3, 11), (9, 1.0, 4)])
+def test_fhbench_matches_protocol_with_an_odd_client_count(labels, n_clients, alpha, seed):
+    """Odd client counts leave a last chunk with the remainder rows; the transcription must still match."""
+    part = make_partition(labels[:2999], "fhbench", n_clients=n_clients, alpha=alpha, datapercent=1.0, seed=seed)
+    expected = reference_fhbench(labels[:2999], n_clients, alpha, 1.0, seed)
+    assert [{s: c[s] for s in ("train", "val", "test")} for c in part.clients] == expected
+
+
+def test_to_json_counts_every_class_of_the_labels_as_ints():
+    """class_counts has one integer entry per class 0..max(label), even for classes a client lacks."""
+    labels = np.array([0, 0, 1, 1, 4, 4])
+    part = Partition(clients=[{"train": [0, 2], "val": [1], "test": [3]}, {"train": [4], "val": [5], "test": []}], scheme="iid")
+    data = part.to_json(labels)
+    assert data["n_classes"] == 5 and data["scheme"] == "iid" and data["labels"]
+    assert data["clients"][0]["class_counts"] == {"train": [1, 1, 0, 0, 0], "val": [1, 0, 0, 0, 0], "test": [0, 1, 0, 0, 0]}
+    assert data["clients"][1]["class_counts"] == {"train": [0, 0, 0, 0, 1], "val": [0, 0, 0, 0, 1], "test": [0, 0, 0, 0, 0]}
+    assert all(type(v) is int for c in data["clients"] for counts in c["class_counts"].values() for v in counts)
+    # No labels: no classes (and no crash on labels.max()).
+    assert Partition(clients=[], scheme="iid").to_json(np.array([], dtype=np.int64))["n_classes"] == 0
+
+
+def test_empty_parts_are_empty_index_lists():
+    """A client whose class cut leaves a part empty gets [] there; indices map through the subsample."""
+    assert stratified_client_split(np.array([], dtype=np.int64), np.array([0, 1])) == ([], [], [])
+    assert stratified_client_split([], np.array([0, 1])) == ([], [], [])
+    chosen = np.array([30, 10, 20])
+    # Two samples of one class: largest remainder gives one to train, one to test, none to val;
+    # one sample under the published cut goes to val only.
+    assert _finish([np.array([0, 1])], chosen, np.array([0, 0, 1]), balanced_client_split) == [{"train": [30], "val": [], "test": [10]}]
+    assert _finish([np.array([2])], chosen, np.array([0, 0, 1])) == [{"train": [], "val": [20], "test": []}]
+
+
+def test_label_summary_lists_at_most_eight_classes():
+    """The error text lists the distinct labels sorted, the first eight, then ', ...' if more."""
+    assert _label_summary(np.array([3, 1, 2, 1])) == "1, 2, 3"
+    assert _label_summary(np.arange(8)[::-1]) == "0, 1, 2, 3, 4, 5, 6, 7"
+    assert _label_summary(np.arange(9)) == "0, 1, 2, 3, 4, 5, 6, 7, ..."
+
+
+def test_make_partition_argument_checks_at_their_bounds():
+    """Bounds: datapercent 0, alpha 0 / negative / NaN are refused; one client, gaps in the classes, and
+    exactly one sample per client are accepted; a split where nobody trains is refused."""
+    labels = np.random.default_rng(1).integers(0, 3, size=200)
+    with pytest.raises(InputError, match=r"datapercent: 0 is not in \(0, 1\]"):
+        make_partition(labels, "iid", n_clients=2, datapercent=0)
+    for alpha in (0, -1.0, float("nan")):
+        with pytest.raises(InputError, match="^alpha: "):
+            make_partition(labels, "iid", n_clients=2, alpha=alpha)
+    with pytest.raises(InputError, match="^labels: "):
+        make_partition(np.zeros((4, 2), dtype=int), "iid", n_clients=2)
+    one = make_partition(labels, "iid", n_clients=1, seed=0)
+    assert len(one.clients) == 1 and sorted(i for s in ("train", "val", "test") for i in one.clients[0][s]) == list(range(200))
+    gappy = np.where(labels == 2, 7, labels)  # classes 0, 1 and 7: no 2..6
+    assert len(make_partition(gappy, "iid", n_clients=4).clients) == 4
+    # Four samples, four clients: each gets its one sample in train under the balanced cut.
+    four = make_partition(np.array([0, 1, 0, 1]), "fhbench_balanced", n_clients=4, alpha=1.0, seed=0)
+    assert sorted(c["train"][0] for c in four.clients) == [0, 1, 2, 3]
+    # Ten samples of ten classes in five clients: no class reaches int(0.4 * 1) = 1 training sample.
+    with pytest.raises(InputError, match="none of the 5 clients gets a training sample"):
+        make_partition(np.arange(10), "iid", n_clients=5)

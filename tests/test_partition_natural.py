@@ -95,3 +95,35 @@ def test_cli_natural_split(tmp_path):
     assert [c["group"] for c in json.loads(out.read_text())["clients"]] == ["p3", "p2", "p4"]
     assert main(argv + ["--out", str(tmp_path / "none.json")]) == 2  # no groups given: a clear error, exit 2
     assert not (tmp_path / "none.json").exists()
+
+
+def test_natural_takes_every_group_when_asked_for_exactly_that_many():
+    """n_clients equal to the number of groups is allowed; a one-sample group is a client named after it."""
+    labels, groups, _ = grouped_data()
+    part = make_partition(labels, "natural", n_clients=5, groups=groups)
+    assert part.groups == ["p3", "p2", "p4", "p1", "p5"]
+    labels = np.array([0, 1, 0, 1, 0, 1, 2])
+    groups = np.array(["a"] * 6 + ["solo"])
+    part = make_partition(labels, "natural", n_clients=2, groups=groups)
+    assert part.groups == ["a", "solo"] and part.clients[1] == {"train": [], "val": [6], "test": []}
+
+
+def test_partition_prepared_reads_group_names_as_written_and_checks_labels(tmp_path):
+    """Group values stay text ("007" and "7" differ, "NA" is a name, not missing); labels are checked against
+    info.json's class count (classes may be absent) and errors name labels.npy or the metadata columns."""
+    labels = np.array([0, 1, 3, 0, 1, 3, 0, 1, 3, 0, 1, 3] * 2)  # class 2 of 4 absent
+    groups = ["007"] * 12 + ["7"] * 8 + ["NA"] * 4
+    inputs = np.zeros((len(labels), 2, 2), dtype=np.uint8)
+    metadata = pd.DataFrame({"patient": groups, "device": ["d0"] * len(groups)})
+    write_prepared(tmp_path / "prep", inputs, labels, metadata, {"dataset": "x", "modality": "image", "n_classes": 4})
+    out = tmp_path / "natural.json"
+    partition_prepared(tmp_path / "prep", out, "natural", None, 0.1, 1.0, 2025, group="patient")
+    assert [c["group"] for c in json.loads(out.read_text())["clients"]] == ["007", "7", "NA"]
+    with pytest.raises(ValueError, match=r"columns: \['label', 'patient', 'device'\]"):
+        partition_prepared(tmp_path / "prep", out, "natural", None, 0.1, 1.0, 2025, group="site")
+    np.save(tmp_path / "prep" / "labels.npy", np.where(labels == 3, 4, labels))  # 4 is not below n_classes = 4
+    with pytest.raises(ValueError, match=r"^\S*labels\.npy: "):
+        partition_prepared(tmp_path / "prep", out, "natural", None, 0.1, 1.0, 2025, group="patient")
+    (tmp_path / "prep" / "labels.npy").write_bytes(b"not numpy")
+    with pytest.raises(ValueError, match="file of labels"):
+        partition_prepared(tmp_path / "prep", out, "natural", None, 0.1, 1.0, 2025, group="patient")
