@@ -194,9 +194,9 @@ def test_make_partition_defaults_are_the_published_setting():
     assert [{s: c[s] for s in ("train", "val", "test")} for c in part.clients] == expected
 
 
-@pytest.mark.parametrize("n_clients,alpha,seed", [(7, 0.05, 0), (5, 0.3, 11), (9, 1.0, 4)])
-def test_fhbench_matches_protocol_with_an_odd_client_count(labels, n_clients, alpha, seed):
-    """Odd client counts leave a last chunk with the remainder rows; the transcription must still match."""
+@pytest.mark.parametrize("n_clients,alpha,seed", [(7, 0.05, 0), (5, 0.3, 11), (9, 1.0, 4), (4, 0.3, 2), (6, 0.1, 5)])
+def test_fhbench_matches_protocol_when_clients_leave_remainder_rows(labels, n_clients, alpha, seed):
+    """Client counts that do not divide the 2999 samples leave remainder rows to the last chunk; the transcription must still match."""
     part = make_partition(labels[:2999], "fhbench", n_clients=n_clients, alpha=alpha, datapercent=1.0, seed=seed)
     expected = reference_fhbench(labels[:2999], n_clients, alpha, 1.0, seed)
     assert [{s: c[s] for s in ("train", "val", "test")} for c in part.clients] == expected

@@ -17,6 +17,7 @@ from fhbench.reporting.stats import (
     nemenyi_cd,
     paired_difference,
     rank_test,
+    stratified_mean_interval,
     verdict,
 )
 
@@ -150,3 +151,61 @@ def test_bootstrap_ranks_point_estimate():
     assert (ranks["lo"] <= ranks["avg_rank"]).all() and (ranks["avg_rank"] <= ranks["hi"]).all()
     one = bootstrap_ranks(frame[frame.dataset == "d"], [("x", "default"), ("y", "default")], n_boot=50)
     assert list(one["algorithm"]) == ["x", "y"] and list(one["avg_rank"]) == [1.0, 2.0] and list(one["hi"]) == [1.0, 2.0]
+
+
+def test_column_ranks_without_a_reference_column_rank_every_scored_row():
+    """A table with no ``reference`` column ranks every row with a mean (float ranks, NaN for a missing mean)."""
+    table = pd.DataFrame({"column": ["a", "a", "a", "b", "b"], "mean": [0.2, 0.7, np.nan, 0.1, 0.3]})
+    ranks = column_ranks(table)
+    assert ranks.dtype == float
+    assert ranks.tolist()[:2] == [2.0, 1.0] and np.isnan(ranks[2]) and ranks.tolist()[3:] == [2.0, 1.0]
+
+
+def test_average_ranks_leave_out_average_columns_and_keep_first_seen_order_on_ties():
+    """Average columns and unranked cells do not count; n_columns counts ranked cells; equal averages keep the
+    table's method order; the result is a plain frame (method, avg_rank, n_columns) indexed 0..k-1."""
+    table = pd.DataFrame(
+        {
+            "dataset": ["d1", "d1", "d1", "d2", "d2", "d2", "average", "average", "average"],
+            "method": ["z", "a", "m", "z", "a", "m", "z", "a", "m"],
+            "rank": [1.0, 2.0, 3.0, 2.0, 1.0, np.nan, 3.0, 2.0, 1.0],
+        }
+    )
+    out = average_ranks(table)
+    assert list(out.columns) == ["method", "avg_rank", "n_columns"] and list(out.index) == [0, 1, 2]
+    assert out["method"].tolist() == ["z", "a", "m"]  # z and a tie at 1.5: table order, not alphabetical
+    assert out["avg_rank"].tolist() == [1.5, 1.5, 3.0] and out["n_columns"].tolist() == [2, 2, 1]
+
+
+def test_nemenyi_cd_bounds_and_alpha():
+    """Two methods have a CD (q = 1.960 in Demšar's table); no columns or one method give NaN; alpha picks q."""
+    assert nemenyi_cd(2, 4) == pytest.approx(1.960 * np.sqrt(2 * 3 / 24), rel=1e-3)
+    assert np.isnan(nemenyi_cd(3, 0)) and np.isnan(nemenyi_cd(1, 0))
+    # Demšar (2006), Table 5(b): q_0.10 = 2.052 for 3 methods.
+    assert nemenyi_cd(3, 10, alpha=0.10) == pytest.approx(2.052 * np.sqrt(3 * 4 / 60), rel=1e-3)
+
+
+def test_paired_difference_of_a_missing_method_is_empty_and_inconclusive():
+    """No paired clients: NaN estimate and interval, zero counts, inconclusive, not a tie."""
+    frame = client_frame({"d": ([0.8, 0.7], [0.6, 0.5])})
+    got = paired_difference(frame, ("x", "default"), ("nope", "default"))
+    assert got["n"] == 0 and got["n_columns"] == 0 and got["margin"] == EQUIVALENCE_MARGIN
+    assert all(np.isnan(got[k]) for k in ("mean", "lo", "hi"))
+    assert got["verdict"] == "inconclusive" and got["tie"] is False
+    frame.loc[frame["client"] == 0, "weight"] = np.nan  # client 0 has no test size
+    with pytest.raises(ValueError, match="test size"):
+        paired_difference(frame, ("x", "default"), ("y", "default"), rule=SelectionRule(combine="sample_weighted"))
+
+
+def test_bootstrap_ranks_of_unknown_methods_is_an_empty_table_with_its_columns():
+    """Methods without scores give an empty table that still has the columns callers read."""
+    out = bootstrap_ranks(client_frame({"d": ([0.8], [0.6])}), [("nope", "default")])
+    assert out.empty and list(out.columns) == ["algorithm", "variant", "avg_rank", "lo", "hi"]
+
+
+def test_stratified_mean_interval_by_hand():
+    """Empty units give NaNs and 0; one unit per column is not resampled (interval = estimate = mean of column means)."""
+    assert all(np.isnan(v) for v in stratified_mean_interval(pd.DataFrame())[:3])
+    assert stratified_mean_interval(pd.DataFrame())[3] == 0
+    runs = pd.DataFrame({"dataset": ["a", "b"], "partition": ["p", "p"], "seed": [0, 0], "value": [0.2, 0.6]})
+    assert stratified_mean_interval(runs) == (pytest.approx(0.4), pytest.approx(0.4), pytest.approx(0.4), 2)
