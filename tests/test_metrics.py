@@ -114,5 +114,7 @@ def test_diverged_runs_lists_each_diverged_run_once():
             dict(base, algorithm="pfedme", seed=4, split="run", metric="diverged", value=1.0),
         ]
     )
-    expected = pd.DataFrame({"dataset": ["d", "d"], "partition": ["p", "p"], "algorithm": ["fedavg", "pfedme"], "variant": ["v", "v"], "seed": [1, 4]})
+    expected = pd.DataFrame(
+        {"dataset": ["d", "d"], "partition": ["p", "p"], "algorithm": ["fedavg", "pfedme"], "variant": ["v", "v"], "seed": [1, 4]}
+    )
     pd.testing.assert_frame_equal(diverged_runs(df), expected[keys])

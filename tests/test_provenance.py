@@ -341,7 +341,9 @@ def test_peak_rss_is_vmhwm_in_mib_with_one_decimal():
         assert got == round(low / 1024, 1)
 
 
-@pytest.mark.parametrize(("platform_name", "maxrss", "expected"), [("linux", 3_000_000, 2929.7), ("darwin", 3 * 2**30 + 2**20 * 2 // 10, 3072.2)])
+@pytest.mark.parametrize(
+    ("platform_name", "maxrss", "expected"), [("linux", 3_000_000, 2929.7), ("darwin", 3 * 2**30 + 2**20 * 2 // 10, 3072.2)]
+)
 def test_getrusage_peak_is_kilobytes_on_linux_and_bytes_on_macos(monkeypatch, platform_name, maxrss, expected):
     """ru_maxrss is in kB on Linux and in bytes on macOS: both give MiB with one decimal
     (3,000,000 kB = 2929.69 MiB; 3 GiB + 0.2 MiB in bytes = 3072.2 MiB)."""
@@ -366,3 +368,10 @@ def test_summarise_counts_missing_cost_fields_as_zero():
     summary = provenance.summarise(infos)
     assert summary["wall_hours"] == 1.0 and summary["cpu_hours"] == 2.0
     assert summary["peak_rss_mb"] == 0 and summary["gpu_peak_mb"] == 0
+
+
+def test_summarise_sorts_values_of_mixed_types_by_their_text():
+    """A hand-edited or foreign run.json may hold a non-string value (a numeric host name): the
+    report still lists each distinct value once, ordered by its text, instead of failing."""
+    infos = [{"provenance": {"host": "node1"}}, {"provenance": {"host": 7}}, {"provenance": {"host": "node1"}}]
+    assert provenance.summarise(infos)["hosts"] == [7, "node1"]
