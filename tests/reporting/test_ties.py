@@ -66,3 +66,14 @@ def test_no_tie_no_section():
     metrics = runs({"epfl": [0.75, 0.75], "local": [0.5, 0.75]}, {"epfl": [0.8, 0.9], "local": [0.9, 0.8]})
     assert tie_breakdown(metrics, ["epfl", "local"]).empty
     assert ties_section(metrics, {"algorithms": ["epfl"], "references": ["local"]}) == []
+
+
+def test_metrics_without_test_loss_or_sizes_say_so_instead_of_failing():
+    # Hand-made or older metrics files may hold accuracies only (the report fixture's do).
+    metrics = runs({"epfl": [0.75, 0.5], "local": [0.5, 0.75]}, {"epfl": [0.8, 0.9], "local": [0.9, 0.8]})
+    metrics = metrics[~((metrics["split"] == "test") & (metrics["metric"] == "loss")) & (metrics["split"] != "data")]
+    row = tie_breakdown(metrics, ["epfl", "local"]).iloc[0]
+    assert row["same_clients"] == 0 and row["same_rows"] == pytest.approx(0.5)
+    assert pd.isna(row["loss_rows_differing"]) and pd.isna(row["n_test_min"])
+    text = "\n".join(ties_section(metrics, {"algorithms": ["epfl"], "references": ["local"]}))
+    assert "the test loss is not recorded" in text and "test parts of unrecorded size" in text

@@ -43,6 +43,13 @@ TIE_COLUMNS = [
 ]
 
 
+def _in_cell(series: pd.Series, dataset: str, partition: str) -> pd.Series:
+    """The rows of one (dataset, partition), indexed by (seed, round, client); empty when it has none
+    (metrics written without test-loss rows, for example)."""
+    mask = (series.index.get_level_values("dataset") == dataset) & (series.index.get_level_values("partition") == partition)
+    return series[mask].droplevel(["dataset", "partition"])
+
+
 def _test_rows(metrics: pd.DataFrame, algorithm: str, metric: str, eval_point: str) -> pd.Series:
     rows = at_eval_point(metrics, eval_point)
     rows = rows[(rows["algorithm"] == algorithm) & (rows["split"] == "test") & (rows["metric"] == metric)]
@@ -76,12 +83,8 @@ def tie_breakdown(
                 continue
             pick = clients.xs((dataset, partition), level=["dataset", "partition"]).unstack("algorithm")[[first, second]].dropna()
             diff = pick[first] - pick[second]
-            same = pd.concat(
-                {a: s.xs((dataset, partition), level=["dataset", "partition"]) for a, s in accuracy.items()}, axis=1, join="inner"
-            )
-            losses = pd.concat(
-                {a: s.xs((dataset, partition), level=["dataset", "partition"]) for a, s in test_loss.items()}, axis=1, join="inner"
-            )
+            same = pd.concat({a: _in_cell(s, dataset, partition) for a, s in accuracy.items()}, axis=1, join="inner")
+            losses = pd.concat({a: _in_cell(s, dataset, partition) for a, s in test_loss.items()}, axis=1, join="inner")
             rel = (losses[first] - losses[second]).abs() / losses.abs().max(axis=1).clip(lower=1e-12)
             n_test = sizes[(sizes["dataset"] == dataset) & (sizes["partition"] == partition) & (sizes["algorithm"] == first)]
             n_test = n_test.groupby("client")["value"].first()
@@ -104,6 +107,10 @@ def tie_breakdown(
                 }
             )
     return pd.DataFrame(rows, columns=TIE_COLUMNS)
+
+
+def _share(x: float) -> str:
+    return f"{100 * x:.0f}%" if np.isfinite(x) else "an unknown share"
 
 
 def _size(row: pd.Series) -> str:
@@ -130,7 +137,9 @@ def ties_section(metrics: pd.DataFrame, spec: dict) -> list[str]:
     ]
     for _, row in ties.iterrows():
         differ = (
-            f"the models differ: the test loss differs in {100 * row['loss_rows_differing']:.0f}% of the rows "
+            "the test loss is not recorded, so whether the models differ is not shown"
+            if not np.isfinite(row["loss_rows_differing"])
+            else f"the models differ: the test loss differs in {100 * row['loss_rows_differing']:.0f}% of the rows "
             f"(median relative difference {row['loss_rel_median']:.1e})"
             if row["loss_rows_differing"] > 0
             else "**the models do not differ: every test loss is equal (a mechanism did not act)**"
@@ -143,7 +152,7 @@ def ties_section(metrics: pd.DataFrame, spec: dict) -> list[str]:
         lines.append(
             f"- {row['dataset']}/{row['partition']}: {row['first']} = {row['second']} ({100 * row['score']:.2f}): "
             f"{row['same_clients']} of {row['n_clients']} clients score the same at their selected round and "
-            f"{100 * row['same_rows']:.0f}% of all (client, round) test accuracies are equal, with {_size(row)}; "
+            f"{_share(row['same_rows'])} of all (client, round) test accuracies are equal, with {_size(row)}; "
             f"{differ}{cancel}."
         )
     lines.append("")
