@@ -55,7 +55,7 @@ TESTS = {
     "batched.py": ["tests/test_batched.py"],
     "mixing.py": ["tests/test_mixing.py", "tests/algorithms/test_epfl.py", "tests/algorithms/test_epfl_weights.py"],
     "partition.py": ["tests/test_partition.py", "tests/test_partition_natural.py", "tests/test_partition_planted.py"],
-    "metrics.py": ["tests/test_metrics.py", "tests/reporting/test_tables.py"],
+    "metrics.py": ["tests/test_metrics.py", "tests/reporting/test_tables.py", "tests/reporting/test_selection.py"],
     "reporting/stats.py": ["tests/reporting"],
     "reporting/selection.py": ["tests/reporting"],
     "provenance.py": ["tests/test_provenance.py", "tests/reporting/test_report.py"],

@@ -50,6 +50,22 @@ def test_macro_f1_ignores_classes_neither_true_nor_predicted():
     assert classification_metrics(y_true, y_pred)["macro_f1"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
 
 
+def test_zero_over_zero_scores_zero_whatever_memory_numpy_hands_the_division():
+    """Recall of a class never true and precision of a class never predicted are 0/0: they must be
+    written as 0, not left as the division's uninitialised output. NumPy reuses freed small buffers,
+    so filling its cache with inf first makes any entry left unwritten show up as NaN."""
+    y_true = [0, 0, 1, 1, 2, 3]  # classes 2 and 3 are never predicted
+    y_pred = [0, 1, 1, 1, 0, 4]  # class 4 is never true
+    # by hand: recall 1/2, 1, 0, 0 over the true classes; precision 1/2, 2/3, 0, 0, 0;
+    # F1 1/2, 4/5, 0, 0, 0 over the five labels
+    expected = {"accuracy": 0.5, "balanced_accuracy": 0.375, "macro_f1": 0.26}
+    for _ in range(3):
+        dirty = [np.full(5, np.inf) for _ in range(16)]
+        del dirty
+        got = classification_metrics(y_true, y_pred)
+        assert got == pytest.approx(expected)
+
+
 def test_classes_never_predicted_or_never_true_raise_no_warning():
     """A class that is never predicted (precision 0/0) or never true (recall 0/0) scores 0 silently:
     no RuntimeWarning reaches the user, and the values match scikit-learn's zero_division=0."""

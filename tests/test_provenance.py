@@ -341,6 +341,16 @@ def test_peak_rss_is_vmhwm_in_mib_with_one_decimal():
         assert got == round(low / 1024, 1)
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="/proc/self/status is Linux's")
+def test_peak_rss_on_linux_never_falls_back_to_getrusage(monkeypatch):
+    """Where /proc is readable the peak is VmHWM, not ru_maxrss (which, after exec, can be the
+    parent's): a getrusage that would answer -1 is never asked."""
+    monkeypatch.setattr(provenance, "rusage_peak_mb", lambda: -1.0)
+    got = provenance.peak_rss_mb()
+    hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
+    assert 0 < got <= round(hwm / 1024, 1)
+
+
 @pytest.mark.parametrize(
     ("platform_name", "maxrss", "expected"), [("linux", 3_000_000, 2929.7), ("darwin", 3 * 2**30 + 2**20 * 2 // 10, 3072.2)]
 )
