@@ -72,8 +72,9 @@ TESTS = {
 # or a log line (errors are checked by tests/test_bad_input.py and friends, outside this scope).
 SKIP_LINES = [r"^\s*raise \w+\(", r"\blog(ger)?\.(debug|info|warning|error)\(", r"\bwarnings\.warn\("]
 
-# What the workdir needs besides src/ and tests/: files the targeted tests read.
-ALSO_COPY = ["config", "report", "examples"]
+# What the workdir needs besides src/ and tests/: files the targeted tests read (tests/test_config.py
+# runs Snakemake on the workflow).
+ALSO_COPY = ["config", "report", "examples", "Snakefile", "rules", "workflow"]
 
 EQUIVALENTS = REPO / "benchmarks" / "mutation_equivalents.yaml"
 KILLED, SURVIVED, NO_TESTS, TIMEOUT, NOT_RUN = "killed", "survived", "no tests", "timeout", "not checked"
@@ -103,7 +104,10 @@ def write_workdir(workdir: Path, modules: dict[str, list[str]]) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", ".pytest_cache")
     for name in ["src", "tests", *ALSO_COPY]:
         if (REPO / name).exists():
-            shutil.copytree(REPO / name, workdir / name, ignore=ignore)
+            if (REPO / name).is_dir():
+                shutil.copytree(REPO / name, workdir / name, ignore=ignore)
+            else:
+                shutil.copy2(REPO / name, workdir / name)
     tests = sorted({t for ts in modules.values() for t in ts})
     settings = {
         "source_paths": ["src"],
