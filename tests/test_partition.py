@@ -16,6 +16,7 @@ from fhbench.partition import (
     balanced_client_split,
     largest_remainder_counts,
     make_partition,
+    scheme_shares_samples,
     stratified_client_split,
 )
 
@@ -54,18 +55,41 @@ def reference_fhbench(labels, n_clients, alpha, datapercent, seed, workers=2):
         for h in held:
             concatenated += h
     per_client = int((1.0 / n_clients) * m)
-    out = []
-    for i in range(n_clients):
-        mine = sorted(concatenated[i * per_client : (i + 1) * per_client])
-        parts = {"train": [], "test": [], "val": []}
-        for c in sorted(set(y[mine].tolist())):
-            pos_c = [p for p in mine if y[p] == c]
-            a, b = int(0.4 * len(pos_c)), int(0.3 * len(pos_c))
-            parts["train"] += [int(chosen[p]) for p in pos_c[:a]]
-            parts["test"] += [int(chosen[p]) for p in pos_c[a : a + b]]
-            parts["val"] += [int(chosen[p]) for p in pos_c[a + b :]]
-        out.append(parts)
-    return out
+    return [published_cut(concatenated[i * per_client : (i + 1) * per_client], y, chosen) for i in range(n_clients)]
+
+
+def published_cut(mine, y, chosen):
+    """One client's 40/30/30 cut per class as published: positions ascending, int() rounding, indices through the subsample."""
+    mine = sorted(mine)
+    parts = {"train": [], "test": [], "val": []}
+    for c in sorted(set(y[mine].tolist())):
+        pos_c = [p for p in mine if y[p] == c]
+        a, b = int(0.4 * len(pos_c)), int(0.3 * len(pos_c))
+        parts["train"] += [int(chosen[p]) for p in pos_c[:a]]
+        parts["test"] += [int(chosen[p]) for p in pos_c[a : a + b]]
+        parts["val"] += [int(chosen[p]) for p in pos_c[a + b :]]
+    return parts
+
+
+def reference_dirichlet(labels, n_clients, alpha, seed, min_size=10):
+    """The dirichlet scheme with plain loops: per class (ascending) shuffle its positions, cut them by a
+    Dirichlet draw over clients; redraw everything until each client holds min(min_size, m // n_clients)."""
+    rs = np.random.RandomState(seed)
+    chosen = rs.choice(len(labels), len(labels), replace=False)
+    y = labels[chosen]
+    m = len(y)
+    least = min(min_size, m // n_clients)
+    while True:
+        held = [[] for _ in range(n_clients)]
+        for c in sorted(set(y.tolist())):
+            positions = np.array([k for k in range(m) if y[k] == c])
+            rs.shuffle(positions)
+            p = rs.dirichlet([alpha] * n_clients)
+            cuts = [0] + list((np.cumsum(p) * len(positions)).astype(int)[:-1]) + [len(positions)]
+            for i in range(n_clients):
+                held[i] += positions[cuts[i] : cuts[i + 1]].tolist()
+        if min(len(h) for h in held) >= least:
+            return [published_cut(h, y, chosen) for h in held]
 
 
 @pytest.fixture
@@ -130,6 +154,17 @@ def test_dirichlet_alpha_controls_skew(labels):
     assert mean_classes(0.05) < mean_classes(100.0)
 
 
+@pytest.mark.parametrize("size,n_clients,alpha", [(200, 10, 0.3), (57, 6, 5.0)])
+def test_dirichlet_matches_transcription_and_redraws_until_every_client_holds_its_least(size, n_clients, alpha):
+    """A draw leaving a client under min(10, m // n_clients) samples is redrawn: 10 for 200 samples in 10
+    clients, 57 // 6 = 9 for 57 samples in 6 (these seeds reach both a redraw and a client at the bound)."""
+    labels = np.random.default_rng(0).integers(0, 5, size=size)
+    part = make_partition(labels, "dirichlet", n_clients=n_clients, alpha=alpha, datapercent=1.0, seed=0)
+    expected = reference_dirichlet(labels, n_clients, alpha, seed=0)
+    assert [{s: c[s] for s in ("train", "val", "test")} for c in part.clients] == expected
+    assert min(sum(len(c[s]) for s in ("train", "val", "test")) for c in part.clients) >= min(10, size // n_clients)
+
+
 def test_bad_arguments_name_the_problem(labels):
     with pytest.raises(ValueError, match="unknown partition scheme 'nope'"):
         make_partition(labels, "nope")
@@ -153,6 +188,15 @@ def test_largest_remainder_counts_give_every_part_a_sample_from_three_on():
         counts = largest_remainder_counts(n)
         assert sum(counts) == n and min(counts) >= 1
         assert all(abs(c - share * n) < 1 for c, share in zip(counts, (0.4, 0.3, 0.3)))  # within one of the quota
+
+
+def test_largest_remainder_ties_are_remainders_equal_to_nine_decimals():
+    """Remainders that agree to 9 decimals are a tie (float noise in share * n does not pick the part), and a
+    tie goes to the earlier part; remainders that differ before the 9th decimal go to the larger."""
+    assert largest_remainder_counts(1, (0.4999999998, 0.5000000002)) == [1, 0]
+    assert largest_remainder_counts(1, (0.5000000002, 0.4999999998)) == [1, 0]
+    assert largest_remainder_counts(1, (0.499999, 0.500001)) == [0, 1]
+    assert largest_remainder_counts(1, (0.3, 0.1 + 0.2, 0.2, 0.2)) == [1, 0, 0, 0]  # 0.1 + 0.2 = 0.30000000000000004 ties 0.3
 
 
 @pytest.mark.parametrize("alpha,datapercent,seed", [(0.1, 0.2, 2025), (0.5, 1.0, 1), (10.0, 0.5, 3)])
@@ -202,6 +246,20 @@ def test_fhbench_matches_protocol_when_clients_leave_remainder_rows(labels, n_cl
     assert [{s: c[s] for s in ("train", "val", "test")} for c in part.clients] == expected
 
 
+@pytest.mark.parametrize(
+    "size,probs,n_clients,label_seed",
+    [(40, [0.8, 0.1, 0.05, 0.05], 4, 0), (60, [0.45, 0.45, 0.05, 0.05], 6, 7)],
+)
+def test_fhbench_matches_protocol_on_skewed_labels_that_force_redraws(size, probs, n_clients, label_seed):
+    """With one dominant class a chunk's draw can leave a worker under int(0.5 * size / 2) rows, and the
+    chunk is drawn again; with rare classes both workers can fill up before the last class, whose draw
+    is still taken (and skipped). The transcription of docs/protocol.md §2 must still match index for index."""
+    labels = np.random.default_rng(label_seed).choice(len(probs), size=size, p=probs)
+    part = make_partition(labels, "fhbench", n_clients=n_clients, alpha=0.1, datapercent=1.0, seed=label_seed)
+    expected = reference_fhbench(labels, n_clients, 0.1, 1.0, label_seed)
+    assert [{s: c[s] for s in ("train", "val", "test")} for c in part.clients] == expected
+
+
 def test_to_json_counts_every_class_of_the_labels_as_ints():
     """class_counts has one integer entry per class 0..max(label), even for classes a client lacks."""
     labels = np.array([0, 0, 1, 1, 4, 4])
@@ -219,6 +277,7 @@ def test_empty_parts_are_empty_index_lists():
     """A client whose class cut leaves a part empty gets [] there; indices map through the subsample."""
     assert stratified_client_split(np.array([], dtype=np.int64), np.array([0, 1])) == ([], [], [])
     assert stratified_client_split([], np.array([0, 1])) == ([], [], [])
+    assert balanced_client_split([], np.array([0, 1])) == ([], [], [])
     chosen = np.array([30, 10, 20])
     # Two samples of one class: largest remainder gives one to train, one to test, none to val;
     # one sample under the published cut goes to val only.
@@ -254,3 +313,28 @@ def test_make_partition_argument_checks_at_their_bounds():
     # Ten samples of ten classes in five clients: no class reaches int(0.4 * 1) = 1 training sample.
     with pytest.raises(InputError, match="none of the 5 clients gets a training sample"):
         make_partition(np.arange(10), "iid", n_clients=5)
+
+
+def test_fhbench_refuses_clients_left_empty_by_classes_not_numbered_from_zero():
+    """fhbench draws classes 0..K-1 (K distinct labels, as published): with labels 0 and 3 the 50 samples of
+    class 3 are never placed, so at most 50 samples fill 6 clients of int(100 / 6) = 16 and clients 4 and 5
+    (from position 64) get none; the split is refused naming the first empty client, not run."""
+    labels = np.array([0] * 50 + [3] * 50)
+    with pytest.raises(InputError, match=r"^fhbench split: client 4 of 6 gets no sample \(100 samples"):
+        make_partition(labels, "fhbench", n_clients=6, alpha=1.0, seed=1)
+
+
+def test_scheme_shares_samples_only_for_schemes_that_say_so(monkeypatch):
+    """No built-in scheme shares samples; a scheme function with shares_samples = True does; a name that is no
+    scheme, or a scheme field that is not a name (a split file's JSON may hold anything), does not."""
+    assert [scheme_shares_samples(name) for name in sorted(SCHEMES)] == [False] * 7
+
+    def overlapping(working_labels, n_clients, alpha, rs, groups=None):
+        return [np.arange(len(working_labels))] * n_clients
+
+    overlapping.shares_samples = True
+    monkeypatch.setitem(SCHEMES, "overlapping", overlapping)
+    assert scheme_shares_samples("overlapping") is True
+    assert scheme_shares_samples("fhbench") is False
+    for odd in ("nope", None, 3, ["overlapping"], {"scheme": "overlapping"}):
+        assert scheme_shares_samples(odd) is False
