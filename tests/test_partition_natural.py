@@ -127,3 +127,35 @@ def test_partition_prepared_reads_group_names_as_written_and_checks_labels(tmp_p
     (tmp_path / "prep" / "labels.npy").write_bytes(b"not numpy")
     with pytest.raises(ValueError, match="file of labels"):
         partition_prepared(tmp_path / "prep", out, "natural", None, 0.1, 1.0, 2025, group="patient")
+
+
+def test_partition_prepared_keeps_numeric_looking_group_names_apart(tmp_path):
+    """A group column of numbers only is still read as text: patients "007" and "7" are two clients."""
+    labels = np.array([0, 1] * 10)
+    groups = ["007"] * 12 + ["7"] * 8
+    inputs = np.zeros((len(labels), 2, 2), dtype=np.uint8)
+    write_prepared(tmp_path / "prep", inputs, labels, pd.DataFrame({"patient": groups}), {"dataset": "x", "modality": "image"})
+    out = tmp_path / "natural.json"
+    partition_prepared(tmp_path / "prep", out, "natural", None, 0.1, 1.0, 2025, group="patient")
+    split = json.loads(out.read_text())
+    assert [c["group"] for c in split["clients"]] == ["007", "7"]
+    assert [sum(len(c[s]) for s in ("train", "val", "test")) for c in split["clients"]] == [12, 8]
+
+
+def test_partition_prepared_reads_only_the_group_column(tmp_path):
+    """Only the group column is parsed: a free-text note with an unquoted comma (one field too many in that
+    row) does not stop a natural split, and a missing column is still named with the header's columns."""
+    labels = np.array([0, 1] * 10)
+    groups = ["a"] * 12 + ["b"] * 8
+    inputs = np.zeros((len(labels), 2, 2), dtype=np.uint8)
+    write_prepared(
+        tmp_path / "prep", inputs, labels, pd.DataFrame({"patient": groups, "note": ["-"] * 20}), {"dataset": "x", "modality": "image"}
+    )
+    rows = [f"{y},{g},-" for y, g in zip(labels, groups)]
+    rows[5] = f"{labels[5]},{groups[5]},left, lower lobe"
+    (tmp_path / "prep" / "metadata.csv").write_text("\n".join(["label,patient,note", *rows]) + "\n")
+    out = tmp_path / "natural.json"
+    partition_prepared(tmp_path / "prep", out, "natural", None, 0.1, 1.0, 2025, group="patient")
+    assert [c["group"] for c in json.loads(out.read_text())["clients"]] == ["a", "b"]
+    with pytest.raises(ValueError, match=r"has no column 'site' for a natural split; columns: \['label', 'patient', 'note'\]"):
+        partition_prepared(tmp_path / "prep", tmp_path / "bad.json", "natural", None, 0.1, 1.0, 2025, group="site")
