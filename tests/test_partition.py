@@ -315,13 +315,22 @@ def test_make_partition_argument_checks_at_their_bounds():
         make_partition(np.arange(10), "iid", n_clients=5)
 
 
-def test_fhbench_refuses_clients_left_empty_by_classes_not_numbered_from_zero():
-    """fhbench draws classes 0..K-1 (K distinct labels, as published): with labels 0 and 3 the 50 samples of
-    class 3 are never placed, so at most 50 samples fill 6 clients of int(100 / 6) = 16 and clients 4 and 5
-    (from position 64) get none; the split is refused naming the first empty client, not run."""
-    labels = np.array([0] * 50 + [3] * 50)
-    with pytest.raises(InputError, match=r"^fhbench split: client 4 of 6 gets no sample \(100 samples"):
-        make_partition(labels, "fhbench", n_clients=6, alpha=1.0, seed=1)
+@pytest.mark.parametrize("scheme", ["fhbench", "fhbench_balanced"])
+def test_fhbench_keeps_every_sample_when_the_labels_have_a_gap(scheme):
+    """The published loop draws classes 0..K-1 (K distinct labels), so with labels {0, 1, 2, 3, 5} it
+    would leave out all 48 samples of class 5; here every working sample is placed (up to the
+    equal-slice remainder), and a class absent from the data changes no draw of the others: the
+    split of labels 0..4 with 5 renamed 4 is the same, index for index."""
+    rng = np.random.RandomState(0)
+    labels = rng.choice([0, 1, 2, 3, 5], size=1000, p=[0.3, 0.3, 0.2, 0.152, 0.048])
+    assert (labels == 5).sum() > 0
+    part = make_partition(labels, scheme, n_clients=10, alpha=0.5, seed=3)
+    placed = np.concatenate([c[split] for c in part.clients for split in ("train", "val", "test")])
+    assert len(placed) == len(np.unique(placed)) == 1000  # int(1000 / 10) * 10: no remainder here
+    assert set(labels[placed]) == {0, 1, 2, 3, 5}
+    renamed = make_partition(np.where(labels == 5, 4, labels), scheme, n_clients=10, alpha=0.5, seed=3)
+    for mine, theirs in zip(part.clients, renamed.clients):
+        assert all(sorted(mine[split]) == sorted(theirs[split]) for split in ("train", "val", "test"))
 
 
 def test_scheme_shares_samples_only_for_schemes_that_say_so(monkeypatch):

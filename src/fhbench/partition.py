@@ -180,7 +180,11 @@ def fhbench_positions(
     m = len(working_labels)
     rows = np.stack([np.arange(m), working_labels], axis=1).astype(np.int64)
     rs.shuffle(rows)
-    n_classes = len(np.unique(working_labels))
+    # The published loop draws classes 0..K-1 (K distinct labels) and silently drops every sample
+    # of a label >= K when the labels have a gap; drawing the labels present instead is the same
+    # draw for draw when they are 0..K-1, and keeps every sample otherwise (docs/protocol.md §6).
+    classes = np.unique(working_labels)
+    n_classes = len(classes)
     n_chunks = math.ceil(n_clients / workers_per_chunk)
     chunk_len = int(workers_per_chunk / n_clients * m)
     ordered: list[int] = []
@@ -191,7 +195,7 @@ def fhbench_positions(
         min_size = int(0.5 * size / workers_per_chunk)
         for _ in range(MAX_DRAWS):
             workers: list[list[int]] = [[] for _ in range(workers_per_chunk)]
-            for c in range(n_classes):
+            for c in classes:
                 pos_c = chunk[chunk[:, 1] == c, 0]
                 p = rs.dirichlet([alpha] * workers_per_chunk)
                 # A worker that already holds its share of the chunk takes no more.
@@ -207,8 +211,8 @@ def fhbench_positions(
             raise InputError(
                 "fhbench split",
                 f"alpha={alpha} cannot give both workers of chunk {chunk_id} at least {min_size} of its {size} samples "
-                f"after {MAX_DRAWS} draws (classes 0..{n_classes - 1} are drawn; labels present: {_label_summary(working_labels)})",
-                "raise alpha, or number the classes 0..K-1",
+                f"after {MAX_DRAWS} draws ({n_classes} classes: {_label_summary(working_labels)})",
+                "raise alpha",
             )
         for w in workers:
             ordered.extend(w)
