@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from fhbench.metrics import METRIC_COLUMNS
-from fhbench.reporting.selection import RUN_COLUMNS, SelectionRule, combine, run_scores
+from fhbench.reporting.selection import RUN_COLUMNS, SelectionRule, client_scores, combine, run_scores
 from tests.reporting.test_selection import TIED, picked, table
 
 # The sentence fragments REPORT.md captions print ("Each client is scored <fragment>."): a changed
@@ -137,3 +137,61 @@ def test_run_summaries_raise_no_warnings_on_ordinary_metrics():
         summary = run_scores(frame)
     assert summary.set_index("algorithm")["diverged"].to_dict() == {"apfl": True, "epfl": False, "fedavg": False}
     assert summary["diverged"].dtype == bool
+
+
+def test_a_duplicated_test_row_is_never_counted_twice():
+    """A metrics file holding one test row twice (a concatenation gone wrong) must not silently
+    score a client twice: the validation rules refuse it, the window rules average it away."""
+    frame = table(TIED)
+    # Client 0's test row at round 4 (its DEFAULT pick) and round 2 (its published pick), twice each.
+    dup = frame[(frame["split"] == "test") & (frame["client"] == 0) & frame["round"].isin([2, 4])]
+    doubled = pd.concat([frame, dup], ignore_index=True)
+    for rule in (SelectionRule(), SelectionRule(rounds="best_val_first")):
+        with pytest.raises(pd.errors.MergeError):
+            client_scores(doubled, rule=rule)
+    # Round 8 twice: the final round still scores each client once, at its one value.
+    last = frame[(frame["split"] == "test") & (frame["round"] == 8)]
+    assert picked(pd.concat([frame, last], ignore_index=True), SelectionRule(rounds="final")) == {0: (8, 0.90), 1: (8, 0.40), 2: (8, 0.95)}
+    assert len(client_scores(pd.concat([frame, last], ignore_index=True), rule=SelectionRule(rounds="final"))) == 3
+
+
+@pytest.mark.parametrize(
+    "rule", [SelectionRule(), SelectionRule(rounds="best_val_first"), SelectionRule(rounds="final"), SelectionRule(rounds="last_k", k=2)]
+)
+def test_client_scores_list_runs_and_clients_in_sorted_order_whatever_the_row_order(rule):
+    """Per-client tables are written in (run keys, client) order, not in the order a shuffled file's rows arrive."""
+    frame = table(TIED)
+    other = frame.assign(algorithm="apfl")
+    mixed = pd.concat([frame, other], ignore_index=True).sample(frac=1.0, random_state=3)
+    scores = client_scores(mixed, rule=rule)
+    assert list(zip(scores["algorithm"], scores["client"])) == [(a, c) for a in ("apfl", "epfl") for c in (0, 1, 2)]
+    assert scores.index.tolist() == list(range(6))
+
+
+@pytest.mark.parametrize(
+    "rule, expected",
+    [
+        # TIED by hand: DEFAULT picks rounds 4, 6, 4; final is round 8 for everyone.
+        (SelectionRule(), "round\n4\n6\n4\n"),
+        (SelectionRule(rounds="final"), "round\n8\n8\n8\n"),
+    ],
+)
+def test_selected_rounds_are_whole_numbers_even_when_the_file_stores_them_as_floats(rule, expected):
+    """The picked round is an integer column (a table says round 4, not 4.0), also when the metrics
+    file read its rounds as floats (a blank cell elsewhere makes pandas do so)."""
+    for frame in (table(TIED), table(TIED).astype({"round": float})):
+        scores = client_scores(frame, rule=rule)
+        assert scores["round"].dtype == np.int64
+        assert scores[["round"]].to_csv(index=False) == expected
+
+
+def test_scores_are_floats_even_when_every_value_in_the_file_is_whole():
+    """One-sample parts score 0 or 1, so a metrics file may hold only whole numbers and read as
+    integers; the client scores are still a float column (means and weights are taken from it)."""
+    # Client 0 is right on validation only at round 4 (test 1 there); client 1 at round 2 (test 0).
+    frame = table({0: [(2, 0, 1, 0), (4, 1, 0, 1)], 1: [(2, 1, 0, 0), (4, 0, 1, 1)]}, sizes={0: 1, 1: 1})
+    assert frame["value"].dtype == np.int64
+    for rule in (SelectionRule(), SelectionRule(rounds="best_val_first")):
+        scores = client_scores(frame, rule=rule)
+        assert scores["value"].dtype == np.float64 and scores["weight"].dtype == np.float64
+        assert scores[["client", "round", "value"]].to_csv(index=False) == "client,round,value\n0,4,1.0\n1,2,0.0\n"
