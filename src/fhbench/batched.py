@@ -170,7 +170,11 @@ class BatchedTrainer:
                     t.grad = None
                 per_client.sum().backward()
                 with torch.no_grad():
-                    torch._foreach_add_(tensors, [t.grad for t in tensors], alpha=-lr)
+                    # As the sequential engine: a tensor without a gradient is not stepped (wav2vec2's
+                    # LayerDrop skips whole layers, and their adapters then get none).
+                    stepped = [t for t in tensors if t.grad is not None]
+                    if stepped:
+                        torch._foreach_add_(stepped, [t.grad for t in stepped], alpha=-lr)
                 shared.stepped()
                 slots = [k * n_epochs + plans[k][step][1] for k in active]
                 loss_sum.index_add_(0, torch.as_tensor(slots, device=device), per_client.detach())

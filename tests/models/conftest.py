@@ -30,6 +30,7 @@ def federate(
     algorithm: str = "epfl",
     lora: dict | None = None,
     batch_size: int = 8,
+    engine: str = "sequential",
 ) -> pd.DataFrame:
     """Two federated rounds through fhbench.federation.run_federation on synthetic prepared data."""
     from fhbench.federation import run_federation
@@ -59,6 +60,7 @@ def federate(
         "lora": lora or {"rank": 4, "alpha": 8, "dropout": 0.0},
         "device": "cpu",
         "threads": 1,
+        "engine": engine,
     }
     status = run_federation(config, prepared, split, model_dir, tmp_path / "metrics.csv")
     assert status == "completed"

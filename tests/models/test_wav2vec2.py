@@ -76,6 +76,25 @@ def test_two_federated_rounds_on_audio(tmp_path, tiny_dir, rng):
     check_federated_metrics(federate(tmp_path, "wav2vec2", tiny_dir, clips, labels))
 
 
+def test_batched_engine_trains_when_layerdrop_skips_every_layer(tmp_path, rng):
+    """LayerDrop 1 skips every encoder layer in training, so the layers' LoRA tensors get no
+    gradient. The sequential engine steps only tensors with a gradient; the batched engine must do
+    the same (it used to fail with "expected Tensor ... but got NoneType") and, with no dropout
+    left to draw, give the sequential engine's results."""
+    model_dir = tmp_path / "wav2vec2_layerdrop"
+    no_dropout = {k: 0.0 for k in ("hidden_dropout", "attention_dropout", "activation_dropout", "feat_proj_dropout")}
+    get_backbone("wav2vec2").create_tiny(model_dir, {**TINY, **no_dropout, "layerdrop": 1.0}, seed=0)
+    labels = np.repeat(np.arange(3), 12)
+    clips = (rng.standard_normal((36, 800)) * (1 + labels[:, None])).astype(np.float32)
+    runs = {
+        e: federate(tmp_path / e, "wav2vec2", model_dir, clips, labels, algorithm="fedavg", engine=e) for e in ("sequential", "batched")
+    }
+    check_federated_metrics(runs["batched"])
+    seq, bat = (runs[e].sort_values(["round", "client", "split", "metric", "eval_point"], na_position="first") for e in runs)
+    assert len(seq) == len(bat)
+    np.testing.assert_allclose(bat["value"].to_numpy(), seq["value"].to_numpy(), rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.slow
 def test_audio_runs_repeat_exactly_from_their_seed(tmp_path, tiny_dir, rng):
     """LayerDrop and LoRA dropout draw from seeded torch streams; SpecAugment (numpy global) is off."""
