@@ -27,6 +27,7 @@ import torch
 from fhbench import provenance
 from fhbench.algorithms import build as build_algorithm
 from fhbench.algorithms.base import ClientState, FederationInfo, Tensors
+from fhbench.checkpoint_format import TABLES, checkpoint_tables, pack_tables
 from fhbench.client_round import ClientRound, Diverged
 from fhbench.data.prepared import load_prepared
 from fhbench.devices import claim_device
@@ -459,10 +460,15 @@ class Federation:
             "round": round_,
             "clients": [(s.params, s.extra) for s in self.states],
             "server": self.algorithm.server_state(),
-            "rows": self.rows,
-            "server_rows": self.server_rows,
-            "asymmetry_rows": self.asymmetry.rows,
-            "diagnostics": self.diagnostics.state(),
+            # One pickled blob: torch.save pickles each small tuple slowly (fhbench.checkpoint_format).
+            TABLES: pack_tables(
+                {
+                    "rows": self.rows,
+                    "server_rows": self.server_rows,
+                    "asymmetry_rows": self.asymmetry.rows,
+                    "diagnostics": self.diagnostics.state(),
+                }
+            ),
         }
         # Written to a temporary sibling, flushed to disk, then renamed over last.pt: a kill or a
         # node crash at any moment leaves either the previous checkpoint or the new one.
@@ -478,6 +484,7 @@ class Federation:
             return
         try:
             state = torch.load(path, weights_only=False, map_location=self.shared.device)
+            state.update(checkpoint_tables(state))
         except Exception as exc:  # a damaged file must cost the rounds it held, never the run
             self.log(f"ignoring unreadable checkpoint {path} ({type(exc).__name__}: {exc}); starting from round 1")
             return

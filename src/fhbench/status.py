@@ -101,11 +101,12 @@ def checkpoint_progress(path: Path) -> tuple[int, float | None]:
     """Last round and mean validation accuracy held by a checkpoint (used when no log is there)."""
     import torch
 
+    from fhbench.checkpoint_format import checkpoint_tables
     from fhbench.tracking import round_scalars
 
     state = torch.load(path, map_location="cpu", weights_only=False)
     round_ = int(state["round"])
-    rows = [tuple(r) for r in state["rows"]]
+    rows = [tuple(r) for r in checkpoint_tables(state)["rows"]]
     evaluated = [r for r in range(round_, 0, -1) if "val/accuracy_mean" in round_scalars(rows, r)]
     acc = round_scalars(rows, evaluated[0])["val/accuracy_mean"] if evaluated else None
     return round_, acc
