@@ -36,6 +36,7 @@ def config() -> dict:
     }
     demo["figures"] = {}
     demo.pop("tuning", None)  # its tuned experiment is cut too
+    demo["training"]["rounds"] = 10  # the figures below count 10 rounds, whatever the demo runs
     return validate_config(demo)
 
 

@@ -32,7 +32,7 @@ def test_every_architecture_has_a_backbone_entry(config_file):
     assert {b["architecture"] for b in config["backbones"].values()} == set(BACKBONES)
     expected_dropout = {"vit": 0.0, "wav2vec2": 0.01, "roberta": 0.01, "moment": 0.05}  # docs/protocol.md §3
     # The demo's one departure (commented in demo.yaml): a stronger LoRA scale (alpha/rank = 8) on every
-    # tiny backbone, so that the adapters move within the demo's 10 rounds (fhbench.diagnostics).
+    # tiny backbone, so that the adapters move within the demo's 8 rounds (fhbench.diagnostics).
     demo = config_file == "config/demo.yaml"
     demo_departures = {name: {"alpha": 64} for name in config["backbones"]} if demo else {}
     for name, entry in config["backbones"].items():
