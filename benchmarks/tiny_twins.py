@@ -20,32 +20,34 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 from common import REPO, load_average, quiet_transformers
 
 from fhbench import grid
 from fhbench.config import load_config
 from fhbench.federation import run_federation
 from fhbench.models import get_backbone
+from fhbench.schema import SCHEMA
 
-DROPOUT_KEYS = (
-    "hidden_dropout_prob",
-    "attention_probs_dropout_prob",
-    "hidden_dropout",
-    "attention_dropout",
-    "activation_dropout",
-    "feat_proj_dropout",
-    "final_dropout",
-    "patch_dropout",
-    "head_dropout",
-)
+DROPOUT = "#/$defs/dropout"
 
 
-def with_defaults(tiny: dict) -> dict:
-    """The tiny config without the demo's dropout and input-length settings (the libraries' defaults)."""
-    out = {k: v for k, v in tiny.items() if k not in (*DROPOUT_KEYS, "seq_len")}
-    if "t5_config" in out:
-        out["t5_config"] = {k: v for k, v in out["t5_config"].items() if k != "dropout_rate"}
+def without_dropout(tiny: dict, definition: dict) -> dict:
+    """``tiny`` without the keys its schema definition types as dropouts (nested objects too)."""
+    properties = definition.get("properties", {})
+    out = {}
+    for key, value in tiny.items():
+        spec = properties.get(key, {})
+        if spec.get("$ref") == DROPOUT:
+            continue
+        out[key] = without_dropout(value, spec) if isinstance(value, dict) else value
     return out
+
+
+def with_defaults(tiny: dict, architecture: str) -> dict:
+    """The tiny config without the demo's dropout and input-length settings (the libraries' defaults)."""
+    definition = yaml.safe_load(SCHEMA.read_text())["$defs"][f"tiny_{architecture}"]
+    return {k: v for k, v in without_dropout(tiny, definition).items() if k != "seq_len"}
 
 
 def timed_run(run: dict, prepared: str, split: str, model_dir: Path, out: Path, tiny: dict) -> float:
@@ -68,18 +70,19 @@ def main(argv: list[str] | None = None) -> int:
     print(load_average())
     used = {config["datasets"][d]["backbone"]: d for d in reversed(config["experiments"]["main"]["datasets"])}
     for backbone, dataset in sorted(used.items()):
+        architecture = config["backbones"][backbone]["architecture"]
         tiny = config["backbones"][backbone].get("tiny")
-        if not tiny or with_defaults(tiny) == tiny:
+        if not tiny or with_defaults(tiny, architecture) == tiny:
             continue
         key = grid.RunKey(dataset, "fhbench", "fedavg", "default", 0, name=name)
         run = {**grid.resolve_run_config(config, key), "rounds": args.rounds, "threads": 1}
         prepared, split = grid.prepared_dir(config, dataset), grid.split_path(config, dataset, "fhbench")
         if not (Path(prepared).is_dir() and Path(split).is_file()):
             raise SystemExit(f"{dataset}: no prepared data or split; run `snakemake {split} --configfile {args.config}` first")
-        impl = get_backbone(config["backbones"][backbone]["architecture"])
+        impl = get_backbone(architecture)
         with tempfile.TemporaryDirectory(prefix="fhbench-tiny-") as tmp:
             cpu = {"demo settings": [], "library defaults": []}
-            twins = {"demo settings": tiny, "library defaults": with_defaults(tiny)}
+            twins = {"demo settings": tiny, "library defaults": with_defaults(tiny, architecture)}
             for label, twin in twins.items():
                 impl.create_tiny(Path(tmp) / label, twin, seed=0)
             for repeat in range(args.repeats):
