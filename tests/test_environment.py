@@ -1,7 +1,10 @@
 """The pip pins (requirements.txt) and the conda environment (environment.yml) list the same packages."""
 
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -43,7 +46,7 @@ def test_the_conda_environment_is_completed_by_its_post_deploy_script():
     # environment.yml gives `--sdm conda` everything `make env` installs.
     script = (REPO / "environment.post-deploy.sh").read_text()
     makefile = (REPO / "Makefile").read_text()
-    medmnist = re.search(r"medmnist==[0-9.]+", makefile).group(0)
+    medmnist = "medmnist==" + re.search(r"^MEDMNIST := (\S+)$", makefile, re.M).group(1)
     assert f"pip install --no-deps {medmnist}" in script
     assert "pip install --no-deps --no-build-isolation -e ." in script
     assert script.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in script
@@ -68,3 +71,92 @@ def test_the_tls_tests_dependency_is_pinned():
     # tests/tls_mirror.py makes certificates with it; it must not arrive only through another package.
     assert "cryptography" in pins_from_requirements()
     assert importlib.util.find_spec("cryptography") is not None
+
+
+def lock_pins():
+    lines = (REPO / "requirements.lock").read_text().splitlines()
+    return {canonical(x.split("==")[0]): x.split("==")[1] for x in lines if x and not x.startswith("#")}
+
+
+def canonical(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_lock_holds_every_pin_at_its_version():
+    # `make env` installs requirements.txt constrained by requirements.lock: a pin changed without
+    # `make lock` would make the install fail, or worse, the lock silently disagree with the pins.
+    from packaging.version import Version
+
+    lock = lock_pins()
+    for name, version in pins_from_requirements().items():
+        assert canonical(name) in lock, f"{name} is pinned in requirements.txt but not in requirements.lock: make lock"
+        assert Version(lock[canonical(name)]).public == version, (name, version, lock[canonical(name)])
+    assert lock["medmnist"] == re.search(r"^MEDMNIST := (\S+)$", (REPO / "Makefile").read_text(), re.M).group(1)
+    assert "torchvision" not in lock
+
+
+def test_the_environment_is_the_lock():
+    # Every locked package is installed at its locked version (the environment CI and users get).
+    import importlib.metadata
+
+    installed = {canonical(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+    wrong = {n: (v, installed.get(n)) for n, v in lock_pins().items() if installed.get(n) != v}
+    assert not wrong, f"installed versions differ from requirements.lock (locked, installed): {wrong}; make env"
+
+
+def run_uv_index_args(tmp_path, **pip_env):
+    # pip's real `config list`, with no configuration files and only the given PIP_* variables.
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PIP_CONFIG_FILE": os.devnull, **pip_env}
+    out = subprocess.run([sys.executable, str(REPO / "tools" / "uv_index_args.py")], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def test_uv_is_told_where_pip_looks(tmp_path):
+    args = run_uv_index_args(
+        tmp_path,
+        PIP_FIND_LINKS=str(tmp_path / "wheels"),
+        PIP_EXTRA_INDEX_URL="file:///mirror/a/simple file:///mirror/b/simple",
+        PIP_CONSTRAINT=str(tmp_path / "c.txt"),
+        PIP_TIMEOUT="30",  # not an index setting: no uv option
+    )
+    pairs = sorted(zip(args[::2], args[1::2]))
+    assert pairs == sorted(
+        [
+            ("--find-links", str(tmp_path / "wheels")),
+            ("--extra-index-url", "file:///mirror/a/simple"),
+            ("--extra-index-url", "file:///mirror/b/simple"),
+            ("--constraint", str(tmp_path / "c.txt")),
+        ]
+    )
+    assert run_uv_index_args(tmp_path) == []  # plain pip: uv's defaults (PyPI) are pip's too
+
+
+def test_uv_index_args_reads_each_section_and_ignores_others():
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        import uv_index_args
+    finally:
+        sys.path.pop(0)
+    listing = "\n".join(
+        [
+            "global.index-url='https://mirror.example/simple'",
+            "install.find-links='/w1 /w2'",
+            ":env:.find-links='/w1'",  # the same place from PIP_FIND_LINKS: once
+            "download.find-links='/not-for-install'",
+            "global.no-index='true'",
+            "global.cert='/etc/ssl/certs/ca.crt'",
+        ]
+    )
+    settings = uv_index_args.pip_settings(listing)
+    assert settings == {"index-url": ["https://mirror.example/simple"], "find-links": ["/w1", "/w2"], "no-index": ["true"]}
+    assert uv_index_args.uv_args(settings) == [
+        "--index-url",
+        "https://mirror.example/simple",
+        "--find-links",
+        "/w1",
+        "--find-links",
+        "/w2",
+        "--no-index",
+    ]
+    assert "--no-index" not in uv_index_args.uv_args({"no-index": ["false"]})
