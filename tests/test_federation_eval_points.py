@@ -115,3 +115,30 @@ def test_mixing_artifact_equals_similarity_weights_of_the_stored_b():
     other = make_federation("fedavg", rounds=1)
     other.run()
     assert other.server_frame().empty and list(other.server_frame().columns) == list(frame.columns)
+
+
+def test_a_clients_parts_scored_in_one_pass_equal_each_part_scored_alone():
+    # score() predicts a client's val and test rows together (one forward pass for a small
+    # client); each part's predictions must be exactly those of the part alone, and its loss the
+    # part's own mean cross-entropy, whatever the batch boundaries.
+    fed = make_federation("fedavg", rounds=1)
+    fed.run()
+    params = fed.algorithm.eval_params(0, fed.states[0])
+    data = fed.clients[0]
+    joined = torch.cat([data.val, data.test])
+    sizes = [len(data.val), len(data.test)]
+    assert min(sizes) > 0
+    for batch_size in (64, 3, 1):
+        parts = fed.shared.predict_parts(params, fed.inputs[joined], fed.labels[joined], sizes, batch_size)
+        for (pred, loss), idx in zip(parts, (data.val, data.test)):
+            alone = fed.shared.predict(params, fed.inputs[idx], 64)
+            np.testing.assert_array_equal(pred, alone)
+            fed.shared.load(params)
+            fed.shared.set_training(False)
+            with torch.no_grad():
+                expected = torch.nn.functional.cross_entropy(fed.shared.forward(fed.inputs[idx]), fed.labels[idx])
+            assert loss == pytest.approx(float(expected), rel=1e-5)
+    empty = fed.shared.predict_parts(params, fed.inputs[data.val], fed.labels[data.val], [len(data.val), 0], 64)
+    assert np.isnan(empty[1][1]) and len(empty[1][0]) == 0
+    with pytest.raises(ValueError, match="parts of"):
+        fed.shared.predict_parts(params, fed.inputs[joined], fed.labels[joined], [1], 64)
