@@ -165,3 +165,18 @@ def test_only_fhbench_functions_are_served():
     with pytest.raises(ValueError, match="os:system"):
         worker.resolve("os:system")
     assert worker.resolve(TARGET) is run_federation
+
+
+def test_warm_caches_builds_transformers_conversion_table_before_any_fork(monkeypatch):
+    # Every run's from_pretrained would otherwise build this table itself (about 0.25 s each);
+    # built in the worker before it forks, each child inherits it.
+    import transformers.conversion_mapping as conversion
+
+    from fhbench.worker import warm_caches
+
+    monkeypatch.setattr(conversion, "_checkpoint_conversion_mapping_cache", None)
+    warm_caches()
+    assert conversion._checkpoint_conversion_mapping_cache  # built, with entries
+    built = conversion._checkpoint_conversion_mapping_cache
+    conversion.get_checkpoint_conversion_mapping("vit")
+    assert conversion._checkpoint_conversion_mapping_cache is built  # later loads reuse it
