@@ -44,21 +44,43 @@ def kendall_tau(a: pd.Series, b: pd.Series) -> float:
         return float(kendalltau(x[keep], y[keep]).statistic)
 
 
-def _table(metrics: pd.DataFrame, spec: dict, rule: SelectionRule = DEFAULT, metric: str = "accuracy") -> pd.DataFrame:
-    return spec_table(metrics, spec, metric, averages=False, rule=rule)
+def _table(
+    metrics: pd.DataFrame, spec: dict, rule: SelectionRule = DEFAULT, metric: str = "accuracy", scores: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    return spec_table(metrics, spec, metric, averages=False, rule=rule, scores=scores)
 
 
-def method_scores(metrics: pd.DataFrame, spec: dict, rule: SelectionRule = DEFAULT, metric: str = "accuracy") -> pd.DataFrame:
-    """Per method (references included): its score averaged over the columns (per seed, then over
-    seeds, seeds with every column only) and its average rank among the competitors."""
+def rule_results(
+    metrics: pd.DataFrame, spec: dict, rule: SelectionRule = DEFAULT, metric: str = "accuracy"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(:func:`method_scores`, the experiment's table) under ``rule``, the runs scored once for both."""
     scores = seed_scores(metrics, metric, spec.get("eval_point", "local"), rule)
+    table = _table(metrics, spec, rule, metric, scores=scores)
+    return method_scores(metrics, spec, rule, metric, scores=scores, table=table), table
+
+
+def method_scores(
+    metrics: pd.DataFrame,
+    spec: dict,
+    rule: SelectionRule = DEFAULT,
+    metric: str = "accuracy",
+    scores: pd.DataFrame | None = None,
+    table: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Per method (references included): its score averaged over the columns (per seed, then over
+    seeds, seeds with every column only) and its average rank among the competitors. ``scores``
+    (:func:`seed_scores`) and ``table`` (:func:`_table`) of the same rule and metric, when computed already."""
+    if scores is None:
+        scores = seed_scores(metrics, metric, spec.get("eval_point", "local"), rule)
+    if table is None:
+        table = _table(metrics, spec, rule, metric, scores=scores)
     per_seed = column_average_per_seed(scores[~scores["diverged"]])
     # Every method keeps its row: NaN where no seed has a score on every column (or the rule
     # cannot score it, e.g. sample-weighted without recorded test sizes).
     methods = scores[["algorithm", "variant"]].drop_duplicates()
     out = methods.merge(per_seed.groupby(["algorithm", "variant"])["mean"].mean().rename("score").reset_index(), how="left")
     out["method"] = [method_label(a, v) for a, v in zip(out["algorithm"], out["variant"])]
-    ranks = average_ranks(_table(metrics, spec, rule, metric)).set_index("method")["avg_rank"]
+    ranks = average_ranks(table).set_index("method")["avg_rank"]
     out["avg_rank"] = out["method"].map(ranks)
     out["reference"] = out["algorithm"].isin(spec.get("references", []))
     return out.set_index("method")
@@ -91,12 +113,16 @@ def _top(scores: pd.DataFrame) -> str:
     return " = ".join(competitors.index[competitors["score"].round(4) == best])
 
 
-def selection_table(metrics: pd.DataFrame, spec: dict, rules: dict[str, SelectionRule] | None = None) -> pd.DataFrame:
-    """Per method × rule: score (mean over columns) and average rank; methods in the default's order."""
+def selection_table(
+    metrics: pd.DataFrame, spec: dict, rules: dict[str, SelectionRule] | None = None, scores: dict[str, pd.DataFrame] | None = None
+) -> pd.DataFrame:
+    """Per method × rule: score (mean over columns) and average rank; methods in the default's order.
+    ``scores``: each rule's :func:`method_scores`, when computed already."""
     rules = rules or COMPARED
     frames = []
     for name, rule in rules.items():
-        frame = method_scores(metrics, spec, rule)[["score", "avg_rank", "reference"]].copy()
+        scored = scores[name] if scores is not None else method_scores(metrics, spec, rule)
+        frame = scored[["score", "avg_rank", "reference"]].copy()
         frame["rule"] = name
         frames.append(frame.reset_index())
     out = pd.concat(frames, ignore_index=True)
@@ -112,9 +138,10 @@ def selection_section(metrics: pd.DataFrame, spec: dict, name: str, rules: dict[
     changed column winners, and whether the headline winner flips."""
     rules = rules or COMPARED
     names = list(rules)
-    table = selection_table(metrics, spec, rules)
-    tables = {n: _table(metrics, spec, r) for n, r in rules.items()}
-    scores = {n: method_scores(metrics, spec, r) for n, r in rules.items()}
+    results = {n: rule_results(metrics, spec, r) for n, r in rules.items()}  # each rule scored once
+    scores = {n: scored for n, (scored, _) in results.items()}
+    tables = {n: table for n, (_, table) in results.items()}
+    table = selection_table(metrics, spec, rules, scores=scores)
     lines = [
         f"### `{name}`: {spec.get('title', name)}",
         "",
@@ -188,12 +215,12 @@ def metric_disagreement(metrics: pd.DataFrame, spec: dict, metrics_compared: Seq
     others = [m for m in (metrics_compared or spec.get("metrics", ["accuracy"])) if m != "accuracy"]
     if not others:
         return ""
-    base_table = _table(metrics, spec)
-    base_top = _top(method_scores(metrics, spec))
+    base_scores, base_table = rule_results(metrics, spec)
+    base_top = _top(base_scores)
     sentences = []
     for metric in others:
-        table = _table(metrics, spec, metric=metric)
-        top = _top(method_scores(metrics, spec, metric=metric))
+        scores, table = rule_results(metrics, spec, metric=metric)
+        top = _top(scores)
         changed = _changed_winners(base_table, table)
         name = metric.replace("_", " ")
         if top == base_top and not changed:
@@ -217,7 +244,7 @@ def finding_splits(metrics: pd.DataFrame, spec: dict, alphas: dict[str, float]) 
     for p in (first, second):
         sub = metrics[metrics["partition"] == p]
         sub_spec = dict(spec, partitions=[p])
-        per[p] = (method_scores(sub, sub_spec), _table(sub, sub_spec))
+        per[p] = rule_results(sub, sub_spec)
     order = {p: ordering(s.loc[~s["reference"], "avg_rank"]) for p, (s, _) in per.items()}
     a, b = per[first][0], per[second][0]
     tau = kendall_tau(-a.loc[~a["reference"], "avg_rank"], -b.loc[~b["reference"], "avg_rank"])

@@ -99,6 +99,7 @@ def accuracy_table(
     references: Sequence[str] = (),
     eval_point: str = "local",
     rule: SelectionRule = DEFAULT,
+    scores: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Tidy table of mean ± std over seeds per (column, method), with per-modality averages.
 
@@ -121,12 +122,15 @@ def accuracy_table(
     rule
         Which round each client is scored at and how clients combine
         (:mod:`fhbench.reporting.selection`); its sentence goes into the caption.
+    scores
+        :func:`seed_scores` of ``metrics`` for ``metric``, ``eval_point`` and ``rule`` when the
+        caller has them already (the report scores each rule once for several tables).
 
     Returns
     -------
     DataFrame with :data:`TABLE_COLUMNS`; rows are ordered as the rendered table reads.
     """
-    scores = seed_scores(metrics, metric, eval_point, rule)
+    scores = seed_scores(metrics, metric, eval_point, rule) if scores is None else scores.copy()
     modality = dict(modality or {})
     missing = [d for d in scores["dataset"].unique() if d not in modality]
     modality.update(dataset_modalities(missing))
@@ -393,10 +397,15 @@ def write_tables(
 
 
 def spec_table(
-    metrics: pd.DataFrame, spec: dict, metric: str = "accuracy", averages: bool = True, rule: SelectionRule = DEFAULT
+    metrics: pd.DataFrame,
+    spec: dict,
+    metric: str = "accuracy",
+    averages: bool = True,
+    rule: SelectionRule = DEFAULT,
+    scores: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """:func:`accuracy_table` with the orders, references and evaluation point of an experiment
-    spec (``fhbench.grid.experiment_spec``)."""
+    spec (``fhbench.grid.experiment_spec``); ``scores``: its :func:`seed_scores`, when computed already."""
     return accuracy_table(
         metrics,
         metric=metric,
@@ -408,6 +417,7 @@ def spec_table(
         references=spec.get("references", ()),
         eval_point=spec.get("eval_point", "local"),
         rule=rule,
+        scores=scores,
     )
 
 
