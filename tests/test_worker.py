@@ -180,3 +180,20 @@ def test_warm_caches_builds_transformers_conversion_table_before_any_fork(monkey
     built = conversion._checkpoint_conversion_mapping_cache
     conversion.get_checkpoint_conversion_mapping("vit")
     assert conversion._checkpoint_conversion_mapping_cache is built  # later loads reuse it
+
+
+def test_the_fetch_model_rule_writes_the_same_tiny_model_in_the_worker(tmp_path, monkeypatch, warm):
+    # workflow/scripts/fetch_model.py hands fhbench.models:write_model to the worker: the model
+    # folder it writes there is byte for byte the one written in the job's own process.
+    tiny = {"image_size": 28, "patch_size": 7, "num_channels": 3, "hidden_size": 32, "num_hidden_layers": 1}
+    kwargs = dict(architecture="vit", hf_id="google/vit-base-patch16-224", tiny=tiny)
+    worker.call("fhbench.models:write_model", dict(kwargs, out_dir=tmp_path / "direct"))
+    monkeypatch.setenv(worker.WORKER_ENV, warm.address)
+    log = tmp_path / "fetch.log"
+    worker.call("fhbench.models:write_model", dict(kwargs, out_dir=tmp_path / "forked"), log=log)
+    assert re.search(r"fhbench worker: pid \d+ runs fhbench.models:write_model", log.read_text())
+    direct = sorted(p.relative_to(tmp_path / "direct") for p in (tmp_path / "direct").rglob("*") if p.is_file())
+    forked = sorted(p.relative_to(tmp_path / "forked") for p in (tmp_path / "forked").rglob("*") if p.is_file())
+    assert direct and direct == forked
+    for name in direct:
+        assert (tmp_path / "direct" / name).read_bytes() == (tmp_path / "forked" / name).read_bytes(), name

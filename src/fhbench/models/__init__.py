@@ -28,4 +28,10 @@ def get_backbone(architecture: str) -> Backbone:
         raise KeyError(f"unknown backbone architecture {architecture!r}; registered: {sorted(BACKBONES)}") from None
 
 
-__all__ = ["BACKBONES", "Backbone", "LoraSpec", "get_backbone", "require_model_dir", "wrap_with_lora"]
+def write_model(architecture: str, out_dir: str, hf_id: str | None, tiny: dict | None = None) -> None:
+    """The ``fetch_model`` rule's work by name (what :func:`fhbench.worker.call` can run): the
+    pretrained weights of ``hf_id``, or a tiny random twin built from ``tiny``, saved in ``out_dir``."""
+    get_backbone(architecture).write_model(out_dir, hf_id, tiny)
+
+
+__all__ = ["BACKBONES", "Backbone", "LoraSpec", "get_backbone", "require_model_dir", "wrap_with_lora", "write_model"]
