@@ -51,9 +51,30 @@ MODULES = [
 # Targeted tests per module glob: the tests that exercise the module's behaviour. mutmut narrows
 # them further per mutated function (it records which tests call which function in one clean run).
 TESTS = {
-    "algorithms/*.py": ["tests/algorithms", "tests/test_federation.py", "tests/test_batched.py", "tests/test_mixing.py"],
-    "batched.py": ["tests/test_batched.py"],
-    "mixing.py": ["tests/test_mixing.py", "tests/algorithms/test_epfl.py", "tests/algorithms/test_epfl_weights.py"],
+    # The engine's tests of what algorithms promise beyond one round: partial participation and
+    # catch-up, hospitals that join late, both evaluation points, resuming from a checkpoint.
+    "algorithms/*.py": [
+        "tests/algorithms",
+        "tests/test_federation.py",
+        "tests/test_batched.py",
+        "tests/test_mixing.py",
+        "tests/test_participation.py",
+        "tests/test_newcomers.py",
+        "tests/test_federation_eval_points.py",
+        "tests/test_known_answers.py",
+        "tests/test_federation_resume.py",
+    ],
+    "batched.py": ["tests/test_batched.py", "tests/models/test_wav2vec2.py", "tests/test_federation.py", "tests/algorithms/test_epfl.py"],
+    # The mixing matrices' readers: EPFL's tests, the figures and REPORT.md that draw and cite them.
+    "mixing.py": [
+        "tests/test_mixing.py",
+        "tests/algorithms/test_epfl.py",
+        "tests/algorithms/test_epfl_weights.py",
+        "tests/algorithms/test_epfl_extensions.py",
+        "tests/reporting/test_figures.py",
+        "tests/reporting/test_report.py",
+        "tests/test_partition_planted.py",
+    ],
     "partition.py": [
         "tests/test_partition.py",
         "tests/test_partition_natural.py",

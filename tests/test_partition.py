@@ -347,3 +347,18 @@ def test_scheme_shares_samples_only_for_schemes_that_say_so(monkeypatch):
     assert scheme_shares_samples("fhbench") is False
     for odd in ("nope", None, 3, ["overlapping"], {"scheme": "overlapping"}):
         assert scheme_shares_samples(odd) is False
+
+
+def test_a_scheme_that_leaves_a_client_empty_is_refused_naming_the_client(monkeypatch):
+    # A scheme (built-in or a plugin's) may hand a client no sample at all while others train:
+    # that client could be neither trained nor scored, so the split is refused, naming it.
+    import fhbench.partition as partition
+
+    def second_client_empty(working_labels, n_clients, alpha, rs, groups=None):
+        order = rs.permutation(len(working_labels)).astype(np.int64)
+        return [order[: len(order) // 2], order[:0], order[len(order) // 2 :]]
+
+    monkeypatch.setitem(partition.SCHEMES, "second_empty", second_client_empty)
+    labels = np.repeat(np.arange(2), 20)
+    with pytest.raises(InputError, match="client 1 of 3 gets no sample"):
+        partition.make_partition(labels, "second_empty", 3, seed=2025)

@@ -12,7 +12,7 @@ import pytest
 
 from fhbench.metrics import METRIC_COLUMNS
 from fhbench.reporting.selection import RUN_COLUMNS, SelectionRule, client_scores, combine, run_scores
-from tests.reporting.test_selection import TIED, picked, table
+from tests.reporting.test_selection import KEY, TIED, picked, table
 
 # The sentence fragments REPORT.md captions print ("Each client is scored <fragment>."): a changed
 # word here is a visible change in every report, so each is spelled out in full.
@@ -74,6 +74,16 @@ def test_sample_weighted_score_is_nan_when_any_client_lacks_its_test_size():
     # The same with every size present: (2 * 0.6 + 4 * 0.3 + 3 * 0.7) / 9, by hand.
     full = table(TIED, sizes={0: 2, 1: 4, 2: 3})
     assert run_scores(full, rule=weighted)["score"].iloc[0] == pytest.approx((1.2 + 1.2 + 2.1) / 9)
+
+
+def test_sample_weights_are_the_test_sizes_among_every_recorded_part_size():
+    """The engine records each client's n_train, n_val and n_test (round 0, split "data"); only
+    n_test weighs a client's test score, whichever rows come first."""
+    weighted = SelectionRule(combine="sample_weighted")
+    parts = [(*KEY, 0, c, "data", m, v) for c in range(3) for m, v in (("n_train", 10.0 + c), ("n_val", 5.0))]
+    frame = pd.concat([pd.DataFrame(parts, columns=METRIC_COLUMNS), table(TIED, sizes={0: 2, 1: 4, 2: 3})], ignore_index=True)
+    # (2 * 0.6 + 4 * 0.3 + 3 * 0.7) / 9 by hand, as with the n_test rows alone.
+    assert run_scores(frame, rule=weighted)["score"].iloc[0] == pytest.approx((1.2 + 1.2 + 2.1) / 9)
 
 
 @pytest.mark.parametrize(
