@@ -8,6 +8,7 @@ import torch
 from fhbench.algorithms import ALGORITHMS
 from fhbench.errors import InputError
 from fhbench.newcomers import NEWCOMER, unseen_clients
+from fhbench.participation import RoundPlan
 from tests.algorithms.conftest import make_federation, snapshot
 
 NAMES = sorted(ALGORITHMS)
@@ -189,3 +190,30 @@ def test_newcomers_with_partial_participation():
     assert fed.run() == "completed"
     assert (fed.participation.frame()["client"] < 4).all()
     assert (fed.metrics_frame().query("client == 4")["eval_point"] == NEWCOMER).all()
+
+
+@pytest.mark.parametrize("algorithm", sorted(set(NAMES) - {"centralized"}))  # centralized pools every client each round
+def test_a_newcomer_after_rounds_nobody_returned_from_starts_from_the_initial_tensors(algorithm):
+    """No upload ever reached the server, so its shared state is still the initialisation
+    (w⁰, A⁰, x⁰, the initial cores): whatever a method serves a hospital joining now is built
+    from it and equals the initial tensors every training client started from."""
+    fed = held_out(algorithm, participation={"count": 2, "dropout": 0.5})
+    fed.participation.plan = lambda r: RoundPlan(r, (0, 1), ())
+    assert fed.run() == "completed"
+    state, _ = served(fed)
+    for k, v in state.params.items():
+        torch.testing.assert_close(v, fed.initial[k])
+
+
+def test_epfl_newcomer_counts_a_client_that_never_received_a_mix_at_a0():
+    """Under partial participation a client that never returned never received a mix: it still
+    holds A⁰, and the newcomer's uniform rule averages that A⁰ with the A the others received."""
+    fed = held_out("epfl", participation={"count": 1})
+    fed.participation.plan = lambda r: RoundPlan(r, (0,), (0,))
+    assert fed.run() == "completed"
+    state, _ = served(fed)
+    lam = fed.algorithm.self_weight
+    for k in fed.algorithm.info.lora_a:
+        assert torch.equal(fed.states[1].params[k], fed.initial[k]) and not torch.equal(fed.states[0].params[k], fed.initial[k])
+        held = fed.states[0].params[k] + 2 * fed.initial[k]  # client 0's last mix; clients 1 and 2 hold A⁰
+        torch.testing.assert_close(state.params[k], lam * fed.initial[k] + (1 - lam) * held / 3)

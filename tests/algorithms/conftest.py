@@ -117,3 +117,15 @@ def full_grad(fed: Federation, params: dict, client: int) -> dict:
 
 def snapshot(tensors: dict) -> dict:
     return {k: v.detach().clone() for k, v in tensors.items()}
+
+
+def without_training_rows(algorithm: str, client: int, rank: int = 2, **kw) -> Federation:
+    """:func:`make_federation`'s run with ``client``'s training part emptied (its val and test
+    parts kept): a site that holds no training rows, which the engine supports (its local loss
+    is NaN and it takes no SGD step)."""
+    fed = make_federation(algorithm, rank=rank, **kw)
+    split = [{s: getattr(c, s).tolist() for s in ("train", "val", "test")} for c in fed.clients]
+    split[client]["train"] = []
+    return Federation.from_tensors(
+        fed.config, TinyLoraNet(rank=rank, seed=fed.config.seed), batch_inputs, fed.inputs, fed.labels, split, log=lambda m: None
+    )

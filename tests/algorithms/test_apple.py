@@ -9,6 +9,7 @@ import torch
 
 from fhbench.algorithms.apple import loss_schedule
 from fhbench.federation import ClientRound, tensor_bytes
+from fhbench.participation import RoundPlan
 from tests.algorithms.conftest import full_grad, make_federation, snapshot, train_batch
 
 LR, P_LR, MU = 0.1, 0.05, 0.7
@@ -157,3 +158,21 @@ def test_momentum_carries_across_a_rounds_batches_and_restarts_each_round():
     state = fed.states[1]
     fed.algorithm.step(1, state, ClientRound(fed, 1, 1), *train_batch(fed, 1))  # without buffers: a fresh start
     assert torch.isfinite(state.extra["p"]).all()
+
+
+def test_a_stale_client_catches_up_on_the_other_clients_cores_only():
+    """A client asked after missing rounds downloads what every client downloads: the latest
+    cores of the N − 1 others (the paper's download budget M = N − 1), never its own core back
+    (the server's copy of it is older than the core the client holds)."""
+    fed = make_federation("apple", n_clients=3, rounds=2, participation={"count": 1})
+    fed.participation.plan = lambda r: RoundPlan(r, (0,), (0,)) if r == 1 else RoundPlan(r, (1,), (1,))
+    fed.run_round(1)
+    message = fed.algorithm.catch_up(1, fed.states[1])
+    assert {key.split("/", 1)[0] for key in message} == {"core0", "core2"}
+    for k, v in fed.states[0].params.items():
+        assert torch.equal(message[f"core0/{k}"], v)  # client 0's core as uploaded in round 1
+    fed.run_round(2)
+    # Round 2's download: the catch-up and the round's own message, two cores each.
+    comm = fed.metrics_frame().query("split == 'comm' and metric == 'download_bytes' and round == 2")
+    assert comm["client"].tolist() == [1]
+    assert comm["value"].iloc[0] == 4 * tensor_bytes(fed.initial)

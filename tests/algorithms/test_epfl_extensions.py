@@ -12,6 +12,7 @@ from fhbench.algorithms.epfl import (
     SHRINK_SAMPLES,
     adaptive_distances,
     adaptive_layers,
+    b_distances,
     layer_distances,
     layer_spread,
     shrinkage,
@@ -193,3 +194,91 @@ def test_with_absent_clients_the_rules_run_over_the_returned_only():
     assert np.isnan(shrink[[1, 3]]).all()
     np.testing.assert_allclose(shrink[[0, 2]], [32 / 44, 32 / 68])
     assert matrices["layer_chosen"].sum().item() == math.ceil(len(fed.algorithm.info.lora_b) / 2)  # per layer, not per client
+
+
+def test_spread_with_fewer_than_two_clients_is_zero_per_layer():
+    """One client has no pair to compare: every layer's spread is 0, one float64 value per layer
+    as with more clients."""
+    one = [[torch.ones(2), torch.zeros(3), torch.ones(1)]]
+    spread = layer_spread(layer_distances(one))
+    assert spread.dtype == torch.float64 and spread.tolist() == [0.0, 0.0, 0.0]
+    three = [[torch.full((2,), float(c)), torch.zeros(3), torch.ones(1)] for c in (0, 1, 3)]
+    assert layer_spread(layer_distances(three)).dtype == torch.float64
+
+
+def test_spread_does_not_depend_on_the_scale_of_the_distances():
+    """A coefficient of variation is scale-free: B matrices 100 times closer (distances 0.01, 0.03,
+    0.02, all below 1) give the spread of the by-hand case above, √(2/3) / 2."""
+    b = [[torch.tensor([0.01 * x], dtype=torch.float64)] for x in (0.0, 1.0, 3.0)]
+    assert layer_spread(layer_distances(b))[0].item() == pytest.approx(math.sqrt(2 / 3) / 2)
+
+
+def test_each_chosen_layer_enters_divided_by_its_mean_distance_also_below_one():
+    """Layer 0 separates the clients (distances 0.01, 0.03, 0.02; mean 0.02), layer 1 is the same
+    everywhere (spread 0): ⌈2/2⌉ = 1 layer is chosen, layer 0, and its distances enter divided by
+    their mean: 0.5, 1.5, 1.0."""
+    b = [[torch.tensor([0.01 * x], dtype=torch.float64), torch.tensor([0.0])] for x in (0.0, 1.0, 3.0)]
+    distance, _, chosen = adaptive_distances(b)
+    assert chosen == [0]
+    expected = torch.tensor([[0.0, 0.5, 1.5], [0.5, 0.0, 1.0], [1.5, 1.0, 0.0]], dtype=torch.float64)
+    torch.testing.assert_close(distance, expected)
+
+
+def test_a_chosen_layer_where_every_client_holds_the_same_b_gives_zero_distances():
+    """Two clients have one pair, so every spread is 0 and the first layer is chosen; there both
+    clients hold the same B. Its distances stay 0 (not 0/0), and EPFL's rule for d_ij = 0 then
+    shares the off-diagonal weight equally."""
+    two = [[torch.zeros(2), torch.ones(2)], [torch.zeros(2), torch.zeros(2)]]
+    distance, _, chosen = adaptive_distances(two)
+    assert chosen == [0] and torch.equal(distance, torch.zeros(2, 2, dtype=torch.float64))
+    assert torch.equal(similarity_weights(two, 0.5, layers="adaptive"), torch.full((2, 2), 0.5))
+
+
+def test_shrinkage_with_a_prior_below_one_sample():
+    """n₀ need only be positive: s_i = n₀ / (n₀ + n_i) holds for n₀ = 0.5 too."""
+    assert shrinkage([0, 1, 3], prior_samples=0.5).tolist() == pytest.approx([1.0, 1 / 3, 1 / 7])
+
+
+def test_shrinkage_is_computed_in_float64():
+    """s_i in float64, as documented (recorded as such in mixing.csv): n₀ / (n₀ + n_i) to the last bit."""
+    s = shrinkage([7, 100], prior_samples=32.0)
+    assert s.dtype == torch.float64 and s.tolist() == [32 / 39, 32 / 132]
+
+
+def test_shrinkage_refuses_negative_sizes():
+    with pytest.raises(ValueError, match="non-negative"):
+        shrinkage([3, -1], prior_samples=32.0)
+
+
+def test_shrinking_keeps_the_self_weight_of_the_matrix_it_shrinks():
+    """Similarity and uniform weights both give client i weight λ, so their mix keeps λ on the
+    diagonal and rows summing to 1, for any λ; the defaults of both functions are λ = 0.5."""
+    b = [[torch.tensor([x])] for x in (0.0, 1.0, 0.2, 0.8)]
+    s = shrinkage([1, 10, 100, 1000], 32.0)
+    for lam in (0.3, 0.8):
+        shrunk = shrunk_weights(similarity_weights(b, self_weight=lam), s, lam)
+        assert torch.allclose(shrunk.diagonal(), torch.full((4,), lam)) and torch.allclose(shrunk.sum(1), torch.ones(4))
+    shrunk = shrunk_weights(similarity_weights(b), s)
+    assert torch.allclose(shrunk.diagonal(), torch.full((4,), 0.5)) and torch.allclose(shrunk.sum(1), torch.ones(4))
+
+
+def test_shrunk_weights_depend_on_the_shrinkage_values_not_their_dtype():
+    """The same s_i given in float32 or float64 give the same matrix: the mix is computed in
+    float64 from the values of s and rounded to float32 once."""
+    b = [[torch.tensor([x])] for x in (0.0, 1.0, 0.2, 0.8, 0.45, 0.9)]
+    similarity = similarity_weights(b, self_weight=0.3)
+    s = torch.tensor([0.1, 1 / 3, 0.7, 0.9, 0.05, 0.6], dtype=torch.float32)
+    assert torch.equal(shrunk_weights(similarity, s, 0.3), shrunk_weights(similarity, s.double(), 0.3))
+
+
+def test_shrunk_epfl_keeps_its_self_weight_and_records_the_b_distances():
+    """EPFL with weights="shrunk" and λ = 0.3: the mixing matrix keeps 0.3 on the diagonal, and the
+    server records the B distances it came from beside the mix and the shrinkage."""
+    fed = trained({"weights": "shrunk", "self_weight": 0.3})
+    info = fed.algorithm.info
+    uploads = [fed.algorithm.upload(i, s) for i, s in enumerate(fed.states)]
+    weights = fed.algorithm.mixing_matrix(uploads)
+    assert torch.allclose(weights.diagonal(), torch.full((4,), 0.3)) and torch.allclose(weights.sum(1), torch.ones(4))
+    matrices = fed.algorithm.server_matrices()
+    assert set(matrices) == {"mixing", "b_distance", "shrinkage"}
+    torch.testing.assert_close(matrices["b_distance"], b_distances([[u[k] for k in info.lora_b] for u in uploads]))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 import torch
 
 from fhbench.federation import ClientRound
-from tests.algorithms.conftest import full_grad, make_federation, snapshot
+from tests.algorithms.conftest import full_grad, make_federation, snapshot, without_training_rows
 
 
 def after_one_round(**params):
@@ -160,3 +163,35 @@ def test_weight_learning_reads_its_data_fraction_and_keeps_weights_in_the_unit_i
     weights = fed.states[0].extra["weights"]
     values = torch.cat([w.flatten() for w in weights.values()])
     assert values.min() == 0.0 and values.max() <= 1.0  # a huge step is clamped at both ends
+
+
+def test_start_phase_stops_at_the_first_epoch_whose_last_losses_settle():
+    """The start phase ends after the first epoch where the std of the *last* ``num_pre_loss``
+    epoch losses falls below ``threshold`` (or at ``max_start_epochs``): checked on the losses it
+    returns, so it neither stopped early (on a shorter or other window) nor ran on. Here the
+    losses fall by about 1e-4 per epoch (a window's std about 5e-5), so 2e-5 is never met."""
+    n_pre, threshold, cap = 2, 2e-5, 8
+    fed = after_one_round(num_pre_loss=n_pre, threshold=threshold, max_start_epochs=cap, eta=5.0)
+    losses = fed.algorithm.adapt(fed.states[0], ClientRound(fed, 0, 2))
+
+    def settled(epochs: int) -> bool:
+        return epochs > n_pre and float(np.std(losses[epochs - n_pre : epochs])) < threshold
+
+    assert not any(settled(e) for e in range(1, len(losses)))
+    assert settled(len(losses)) or len(losses) == cap
+
+
+def test_a_client_without_training_rows_takes_the_global_model():
+    """ALA learns W on the client's own training data (paper Eq. 5-6); a site with none has
+    nothing to learn from: every start-phase epoch's loss is NaN (no batch), W stays at its start
+    1, so θ̂ = θ_i + (θ − θ_i) ⊙ 1 is the global model θ."""
+    fed = without_training_rows("fedala", client=2, n_clients=3, params={"num_pre_loss": 2, "max_start_epochs": 4})
+    fed.run_round(1)
+    state = fed.states[2]
+    glob = snapshot(state.extra["global"])
+    assert any(not torch.equal(state.params[k], glob[k]) for k in fed.algorithm.top_names())  # θ_i ≠ θ: ALA runs
+    losses = fed.algorithm.adapt(state, ClientRound(fed, 2, 2))
+    assert len(losses) == 4 and all(math.isnan(loss) for loss in losses)
+    assert all(torch.equal(w, torch.ones_like(w)) for w in state.extra["weights"].values())
+    for k in glob:
+        torch.testing.assert_close(state.params[k], glob[k])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from fhbench.federation import ClientRound, tensor_bytes
-from tests.algorithms.conftest import full_grad, make_federation, snapshot
+from fhbench.participation import RoundPlan
+from tests.algorithms.conftest import full_grad, make_federation, snapshot, without_training_rows
 
 LR = 0.1
 
@@ -78,3 +79,19 @@ def test_server_state_round_trips():
     other.algorithm.load_server_state(saved)
     for k in saved["x"]:
         assert torch.equal(other.algorithm.x[k], fed.algorithm.x[k]) and torch.equal(other.algorithm.c[k], fed.algorithm.c[k])
+
+
+def test_a_client_without_training_rows_keeps_c_i_zero_and_c_the_mean_of_the_c_i():
+    """A site with no training rows takes K = 0 local steps, where option II's (x − y_i) / (K lr)
+    is undefined: its c_i stays 0 and its Δc_i is 0, also in a round whose upload is lost. The
+    server's c must stay the mean of all N client variates, c = (1/N) Σ_i c_i (the paper's
+    Algorithm 1 with a sampled set), and the run must not turn NaN."""
+    fed = without_training_rows("scaffold", client=2, n_clients=3, rounds=3, participation={"count": 3, "dropout": 0.5})
+    plans = {1: (0, 1, 2), 2: (0, 1), 3: (0, 1, 2)}  # round 2: client 2 trains, its upload is lost
+    fed.participation.plan = lambda r: RoundPlan(r, (0, 1, 2), plans[r])
+    assert fed.run() == "completed"
+    c_i = [s.extra["c_i"] for s in fed.states]
+    for k, c in fed.algorithm.c.items():
+        assert torch.equal(c_i[2][k], torch.zeros_like(c))
+        torch.testing.assert_close(c, (c_i[0][k] + c_i[1][k] + c_i[2][k]) / 3)
+    assert any(bool(c.abs().sum() > 0) for c in fed.algorithm.c.values())  # the others did move c
