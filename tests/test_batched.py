@@ -279,3 +279,19 @@ def test_client_missing_a_trainable_tensor_is_not_batchable(demo_organamnist, ra
     del engine.states[1].params[next(iter(engine.shared.trainable))]
     with pytest.raises(NotBatchable, match="client 1 does not hold"):
         engine.batched.train_round(1)
+
+
+def test_batched_training_runs_the_model_in_training_mode(demo_organamnist, ragged_split, tiny_vit_dir):
+    """Dropout is drawn while the batched engine trains (training mode, as in the sequential
+    engine): LoRA dropout 0.5 trains other tensors than dropout 0 from the same start."""
+    trained = {}
+    for p in (0.0, 0.5):
+        engine = make_engine(
+            "fedavg", "batched", demo_organamnist, ragged_split, tiny_vit_dir, rounds=1, lora={"rank": 4, "alpha": 8, "dropout": p}
+        )
+        initial = {n: t.clone() for n, t in engine.states[0].params.items()}
+        engine.batched.train_round(1)
+        trained[p] = (initial, engine.states[0].params)
+    for name in trained[0.0][0]:
+        torch.testing.assert_close(trained[0.0][0][name], trained[0.5][0][name])  # the same start
+    assert any(not torch.allclose(trained[0.0][1][n], trained[0.5][1][n]) for n in trained[0.0][1])
