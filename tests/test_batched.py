@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import torch
 from fhbench.algorithms import ALGORITHMS
 from fhbench.algorithms.base import Algorithm
 from fhbench.algorithms.fedavg import FedAvg
-from fhbench.batched import BatchedTrainer, ClientLinears
+from fhbench.batched import BatchedTrainer, ClientLinears, NotBatchable, batched_trainer
 from fhbench.client_round import ClientRound
 from fhbench.federation import Federation, RunConfig
 from fhbench.partition import partition_prepared
@@ -218,3 +219,79 @@ def test_engine_is_configured_and_validated(repo):
         validate_config(config)
     with pytest.raises(ValueError, match="engine"):
         RunConfig.from_dict(dict(run, engine="fast"))
+
+
+def test_client_linears_refuse_trainable_tensors_outside_a_linear_weight_or_bias():
+    """Only a Linear's weight and bias can be stacked per client; anything else (a trainable
+    LayerNorm, an extra tensor registered on a Linear) must be refused, not silently shared."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3))
+    with pytest.raises(NotBatchable, match="1.weight"):
+        ClientLinears(model, dict(model.named_parameters()))
+    linear = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    linear[0].register_parameter("scale", torch.nn.Parameter(torch.ones(3)))
+    with pytest.raises(NotBatchable, match="0.scale"):
+        ClientLinears(linear, dict(linear.named_parameters()))
+
+
+def test_fallbacks_to_sequential_training_log_why():
+    """batched_trainer returns None (train sequentially) with a log line that gives the reason:
+    the algorithm's capability flag, or the NotBatchable reason of the model."""
+    messages: list[str] = []
+    config = SimpleNamespace(algorithm="apfl", batched_clients=0)
+    engine = SimpleNamespace(algorithm=SimpleNamespace(supports_batched_training=lambda: False), config=config, log=messages.append)
+    assert batched_trainer(engine) is None
+    (line,) = messages
+    assert "algorithm apfl does not train plainly (supports_batched_training() is false)" in line
+    assert line.endswith("its clients train one after another")
+
+    messages.clear()
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3))
+    engine = SimpleNamespace(
+        algorithm=SimpleNamespace(supports_batched_training=lambda: True),
+        shared=SimpleNamespace(model=model, trainable=dict(model.named_parameters())),
+        clients=[0, 1],
+        config=config,
+        log=messages.append,
+    )
+    assert batched_trainer(engine) is None
+    (line,) = messages
+    assert "1.weight belongs to a LayerNorm" in line and line.endswith("clients train one after another")
+
+
+def test_train_round_without_a_client_list_trains_every_client(demo_organamnist, ragged_split, tiny_vit_dir):
+    """train_round's default (no list) is every client of the run, trained exactly as when all
+    of them are named."""
+    every = make_engine("fedavg", "batched", demo_organamnist, ragged_split, tiny_vit_dir, rounds=1)
+    named = make_engine("fedavg", "batched", demo_organamnist, ragged_split, tiny_vit_dir, rounds=1)
+    losses = every.batched.train_round(1)
+    expected = named.batched.train_round(1, list(range(len(named.clients))))
+    assert sorted(losses) == list(range(len(every.clients))) == sorted(expected)
+    assert losses == pytest.approx(expected)
+    for s, t in zip(every.states, named.states):
+        for name in s.params:
+            torch.testing.assert_close(s.params[name], t.params[name])
+
+
+def test_client_missing_a_trainable_tensor_is_not_batchable(demo_organamnist, ragged_split, tiny_vit_dir):
+    """Every client must hold every trainable tensor to be stacked; one that lacks one is named
+    (NotBatchable), not a KeyError from deep inside the step."""
+    engine = make_engine("fedavg", "batched", demo_organamnist, ragged_split, tiny_vit_dir, rounds=1)
+    del engine.states[1].params[next(iter(engine.shared.trainable))]
+    with pytest.raises(NotBatchable, match="client 1 does not hold"):
+        engine.batched.train_round(1)
+
+
+def test_batched_training_runs_the_model_in_training_mode(demo_organamnist, ragged_split, tiny_vit_dir):
+    """Dropout is drawn while the batched engine trains (training mode, as in the sequential
+    engine): LoRA dropout 0.5 trains other tensors than dropout 0 from the same start."""
+    trained = {}
+    for p in (0.0, 0.5):
+        engine = make_engine(
+            "fedavg", "batched", demo_organamnist, ragged_split, tiny_vit_dir, rounds=1, lora={"rank": 4, "alpha": 8, "dropout": p}
+        )
+        initial = {n: t.clone() for n, t in engine.states[0].params.items()}
+        engine.batched.train_round(1)
+        trained[p] = (initial, engine.states[0].params)
+    for name in trained[0.0][0]:
+        torch.testing.assert_close(trained[0.0][0][name], trained[0.5][0][name])  # the same start
+    assert any(not torch.allclose(trained[0.0][1][n], trained[0.5][1][n]) for n in trained[0.0][1])

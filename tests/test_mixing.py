@@ -118,3 +118,92 @@ def test_adaptive_layer_choice_is_on_file_for_every_round_and_the_rest_at_evalua
     plain.run()
     assert layer_choices(plain.server_frame()).empty
     assert sorted(plain.server_frame()["round"].unique()) == [0, 2, 3]
+
+
+def test_client_relations_of_clients_without_training_labels():
+    # A client with no training rows (possible on tiny splits) has no dominant class (-1); its
+    # labels may come as an empty float array (numpy's default dtype), which still counts as none.
+    rel = client_relations([np.array([1, 1, 0]), np.array([])])
+    assert rel["dominant_class"].tolist() == [1, -1]
+    # Nobody has labels at all: every client -1, and all label distributions alike (distance 0).
+    rel = client_relations([np.array([]), np.array([], dtype=np.int64)])
+    assert rel["dominant_class"].tolist() == [-1, -1]
+    np.testing.assert_array_equal(rel["label_distance"], np.zeros((2, 2)))
+
+
+def test_label_distance_of_one_sample_clients_by_hand():
+    # Total-variation distance of the label distributions: one sample of class 0 against one of
+    # class 1 is 1 (disjoint), and each against a half-half client is 0.5.
+    rel = client_relations([np.array([0]), np.array([1]), np.array([0, 1])])
+    np.testing.assert_allclose(rel["label_distance"], [[0, 1, 0.5], [1, 0, 0.5], [0.5, 0.5, 0]])
+
+
+def test_matrix_rows_read_tensors_that_carry_autograd_history():
+    # The server's matrices may be computed from tensors that require gradients: the rows hold
+    # their values (exactly representable here), matrix row-major, a 1-D tensor on the diagonal.
+    import torch
+
+    w = torch.tensor([[0.5, 0.5], [0.25, 0.75]], requires_grad=True)
+    rows = matrix_rows(("k",), 3, {"mixing": w * 1.0, "shrinkage": torch.tensor([0.25, 0.75], requires_grad=True)})
+    assert rows == [
+        ("k", 3, "mixing", 0, 0, 0.5),
+        ("k", 3, "mixing", 0, 1, 0.5),
+        ("k", 3, "mixing", 1, 0, 0.25),
+        ("k", 3, "mixing", 1, 1, 0.75),
+        ("k", 3, "shrinkage", 0, 0, 0.25),
+        ("k", 3, "shrinkage", 1, 1, 0.75),
+    ]
+
+
+def test_matrix_rows_write_every_entry_of_a_rectangular_matrix():
+    # One row per entry (i = row, j = column), whatever the shape: 3 x 2 gives 6 rows.
+    values = np.arange(6.0).reshape(3, 2)
+    rows = matrix_rows(("k",), 1, {"m": values})
+    assert rows == [("k", 1, "m", i, j, 2.0 * i + j) for i in range(3) for j in range(2)]
+
+
+def test_off_diagonal_shares_of_integer_weights_by_hand():
+    # Counts (integers) are normalised as floats: row 0 gives 1 and 3 of its 4 off-diagonal
+    # units to clients 1 and 2, row 1 splits evenly, row 2 keeps everything (zeros, not NaN).
+    shares = off_diagonal_shares(np.array([[5, 1, 3], [2, 0, 2], [0, 0, 7]]))
+    np.testing.assert_allclose(shares, [[0, 0.25, 0.75], [0.5, 0, 0.5], [0, 0, 0]])
+
+
+def test_concentration_default_is_the_three_nearest_and_most_weighted():
+    # REPORT.md's planted finding and the heatmap titles call concentration(run) without k: three
+    # clients. Five clients, each giving its off-diagonal half as 0.4/0.3/0.2/0.1 of it to the
+    # next four clients in turn: the three largest shares sum to 0.9 in every row.
+    n, w = 5, np.eye(5) * 0.5
+    for i in range(n):
+        for step, share in enumerate([0.4, 0.3, 0.2, 0.1], start=1):
+            w[i, (i + step) % n] = 0.5 * share
+    stats = concentration(frame_for(w, [np.array([c]) for c in range(n)]))
+    assert stats["k"] == 3 and stats["nearest_uniform"] == pytest.approx(3 / 4)
+    assert stats["top_share"] == pytest.approx(0.9)
+
+
+def test_client_order_puts_planted_groups_before_dominant_classes():
+    # Groups 1, 0, 1, 0 and dominant classes 0, 2, 1, 0: group 0 first (client 3 of class 0, then
+    # client 1 of class 2), then group 1 (client 0 of class 0, then client 2 of class 1).
+    labels = [np.array([0]), np.array([2]), np.array([1]), np.array([0])]
+    frame = frame_for(np.full((4, 4), 0.25), labels, [1, 0, 1, 0])
+    assert client_order(frame).tolist() == [3, 1, 0, 2]
+
+
+def test_client_order_needs_only_one_of_the_client_facts_and_the_weights():
+    # Rows without the per-client facts (no dominant class recorded): index order, N from the
+    # weights. Rows with the facts but no weights yet (a run stopped before its first
+    # evaluation): ordered by dominant class, then index.
+    weights_only = mixing_frame(matrix_rows(KEYS, 2, {"mixing": np.full((3, 3), 1 / 3)}))
+    assert client_order(weights_only).tolist() == [0, 1, 2]
+    facts_only = mixing_frame(matrix_rows(KEYS, 0, client_relations([np.array([2]), np.array([0]), np.array([1]), np.array([0])])))
+    assert client_order(facts_only).tolist() == [1, 3, 2, 0]
+
+
+def test_layer_choices_without_layer_records_keep_their_columns():
+    # A run without the adaptive layer rule records no layer rows: the table is empty but has its
+    # columns, so callers can select them as on a run that has some.
+    from fhbench.mixing import layer_choices
+
+    layers = layer_choices(mixing_frame(matrix_rows(KEYS, 2, {"mixing": np.full((2, 2), 0.5)})))
+    assert layers.empty and list(layers.columns) == ["round", "layer", "spread", "chosen"]
