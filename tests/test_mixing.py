@@ -7,6 +7,7 @@ import pytest
 
 from fhbench.mixing import client_order, client_relations, concentration, matrix_at, matrix_rows, mixing_frame, off_diagonal_shares
 from fhbench.reporting.figures import plot_mixing_figure as plot_mixing
+from fhbench.reporting.tables import load_metrics
 
 KEYS = ("ds", "p", "epfl", "default", 0)
 
@@ -207,3 +208,28 @@ def test_layer_choices_without_layer_records_keep_their_columns():
 
     layers = layer_choices(mixing_frame(matrix_rows(KEYS, 2, {"mixing": np.full((2, 2), 0.5)})))
     assert layers.empty and list(layers.columns) == ["round", "layer", "spread", "chosen"]
+
+
+def test_matrix_at_reads_mixing_files_of_runs_without_weights(tmp_path):
+    # REPORT.md reads every run's mixing.csv together (fhbench.reporting.tables.load_metrics);
+    # a run without mixing weights (FedAvg) writes the header only, and pandas then types the
+    # concatenated columns as objects. The matrix must still come out as written.
+    w = np.array([[0.5, 0.3, 0.2], [0.25, 0.5, 0.25], [0.1, 0.4, 0.5]])
+    frame_for(w, [np.array([0]), np.array([1]), np.array([1, 1])]).to_csv(tmp_path / "epfl.csv", index=False)
+    mixing_frame([]).to_csv(tmp_path / "fedavg.csv", index=False)
+    both = load_metrics([tmp_path / "fedavg.csv", tmp_path / "epfl.csv"])
+    assert both["i"].dtype == object  # the case this test is about
+    got = matrix_at(both, "mixing")
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, w)
+
+
+def test_concentration_of_two_clients_by_hand():
+    # The smallest federation it describes: each client's whole off-diagonal weight goes to the
+    # other, which is both its nearest and its most weighted client (k clamps to N - 1 = 1).
+    w = np.array([[0.6, 0.4], [0.3, 0.7]])
+    stats = concentration(frame_for(w, [np.array([0]), np.array([1])]), k=3)
+    assert stats["n_clients"] == 2 and stats["k"] == 1 and stats["nearest_uniform"] == 1.0
+    assert stats["nearest_share"] == pytest.approx(1.0) and stats["top_share"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least two clients"):
+        concentration(frame_for(np.array([[1.0]]), [np.array([0])]))
