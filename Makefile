@@ -20,16 +20,17 @@ env: $(STAMP)
 # (tools/uv_index_args.py): about 45 s here instead of pip's 95 s, the same packages.
 # `make env INSTALLER=pip` installs the same lock with pip instead.
 INSTALLER ?= uv
-UV_INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode \
-	--index-strategy unsafe-best-match $$($(BIN)/python tools/uv_index_args.py $(BIN)/python)
+UV_INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode
 
 $(STAMP): requirements.txt requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 ifeq ($(INSTALLER),uv)
 	$(BIN)/python -m pip install --quiet $$(grep -E '^uv==' requirements.txt)
-	$(UV_INSTALL) -r requirements.txt -c requirements.lock
-	# medmnist without dependencies: it declares torchvision, which must stay out (it breaks the CPU torch).
-	$(UV_INSTALL) --no-deps medmnist==$(MEDMNIST)
+	# pip's package sources read once; medmnist without dependencies: it declares torchvision,
+	# which must stay out (it breaks the CPU torch).
+	sources="--index-strategy unsafe-best-match $$($(BIN)/python tools/uv_index_args.py $(BIN)/python)" && \
+	  $(UV_INSTALL) $$sources -r requirements.txt -c requirements.lock && \
+	  $(UV_INSTALL) $$sources --no-deps medmnist==$(MEDMNIST)
 	$(UV_INSTALL) --no-deps --no-build-isolation -e .
 else
 	$(BIN)/python -m pip install --quiet -r requirements.txt -c requirements.lock

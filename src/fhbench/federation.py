@@ -274,18 +274,13 @@ class SharedModel:
         return torch.cat(preds).cpu().numpy() if preds else np.zeros(0, dtype=np.int64)
 
     @torch.no_grad()
-    def predict_with_loss(self, params: Tensors, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int) -> tuple[np.ndarray, float]:
-        """Predictions and mean cross-entropy over ``inputs`` (NaN when empty): the validation loss
-        breaks ties between rounds of equal validation accuracy (fhbench.reporting.selection)."""
-        return self.predict_parts(params, inputs, labels, [len(inputs)], batch_size)[0]
-
-    @torch.no_grad()
     def predict_parts(
         self, params: Tensors, inputs: torch.Tensor, labels: torch.Tensor, sizes: Sequence[int], batch_size: int
     ) -> list[tuple[np.ndarray, float]]:
-        """:meth:`predict_with_loss` of each consecutive part of ``inputs`` (``sizes`` rows each), in
-        one pass: a client's validation and test parts share batches, so a small client costs one
-        forward pass per evaluation instead of one per split (half the evaluation time of a demo run)."""
+        """Per consecutive part of ``inputs`` (``sizes`` rows each): its predictions and mean
+        cross-entropy (NaN when empty; the validation loss breaks ties between rounds of equal
+        validation accuracy, fhbench.reporting.selection). One pass: a client's validation and test
+        parts share batches, so a small client costs one forward pass per evaluation, not one per split."""
         self.load(params)
         self.set_training(False)
         preds, losses = [], []
@@ -529,16 +524,17 @@ class Federation:
         accuracy = float("nan")
         splits = self.config.eval_splits  # a tuning trial never touches test
         parts = [getattr(data, split) for split in splits]
-        if params is not None:
+        if params is None:
+            predicted = [None] * len(parts)
+        else:
             joined = torch.cat(parts)
-            predicted = self.shared.predict_parts(
-                params, self.inputs[joined], self.labels[joined], [len(idx) for idx in parts], self.config.eval_batch_size
-            )
-        for i, (split, idx) in enumerate(zip(splits, parts)):
-            if params is None:
+            sizes = [len(idx) for idx in parts]
+            predicted = self.shared.predict_parts(params, self.inputs[joined], self.labels[joined], sizes, self.config.eval_batch_size)
+        for split, idx, result in zip(splits, parts, predicted):
+            if result is None:
                 scores = dict.fromkeys([*classification_metrics(np.zeros(0), np.zeros(0)), "loss"], float("nan"))
             else:
-                pred, loss = predicted[i]
+                pred, loss = result
                 scores = classification_metrics(self.labels[idx].cpu().numpy(), pred) | {"loss": loss}
             for metric, value in scores.items():
                 self._row(round_, client, split, metric, value, point)
